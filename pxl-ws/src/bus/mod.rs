@@ -1,0 +1,70 @@
+//! The bus between server instances. [`MemoryBus`] is the embedded default: one process,
+//! nothing else needed (several servers in one process can share one to form a cluster).
+
+mod memory;
+
+use std::fmt;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde::Serialize;
+
+pub use memory::MemoryBus;
+
+/// One message on the bus: a channel name and an opaque (JSON) payload.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BusMessage {
+    /// Full channel name, e.g. `pxl-ws:sendMessage`.
+    pub channel: String,
+    /// The encoded event.
+    pub payload: Bytes,
+}
+
+impl fmt::Debug for BusMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusMessage")
+            .field("channel", &self.channel)
+            .field("len", &self.payload.len())
+            .finish()
+    }
+}
+
+/// The bus's state, shown in [`Health`](crate::Health).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct BusStatus {
+    /// Which bus, e.g. `memory`.
+    pub kind: &'static str,
+    /// Whether publishes currently reach the other instances.
+    pub connected: bool,
+    /// Messages that could not be published (dropped, counted).
+    pub dropped: u64,
+}
+
+/// A stream of bus messages for one subscriber.
+pub type BusStream = Pin<Box<dyn Stream<Item = BusMessage> + Send>>;
+
+/// Fan-out between server instances.
+///
+/// Every instance publishes what other instances must act on and receives everything
+/// the others publish. Implementations never block the caller: `publish` hands the
+/// message over (or counts it as dropped) and returns.
+pub trait Bus: Send + Sync + 'static {
+    /// Hands `msg` to the bus for every *other* subscriber (a subscriber may also receive
+    /// its own messages; the server ignores those by origin id).
+    fn publish(&self, msg: BusMessage);
+
+    /// A new subscription to every channel.
+    fn subscribe(&self) -> BusStream;
+
+    /// Whether anyone besides the caller's own subscription might be listening. A bus
+    /// that cannot tell returns `true`; the server skips encoding when this is `false`.
+    fn has_peers(&self) -> bool {
+        true
+    }
+
+    /// Current state.
+    fn status(&self) -> BusStatus;
+}

@@ -1,0 +1,438 @@
+//! Clients: ids, the per-connection record, the registry and the [`Client`] handle.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::Metrics;
+use crate::service::{Frame, Server};
+use crate::time::now_ms;
+
+/// A client id: 128 random bits, written as 32 lowercase hex characters (PXL's format).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(u128);
+
+impl ClientId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientId({self})")
+    }
+}
+
+/// The string is not 32 hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a client id is 32 hexadecimal characters")]
+pub struct InvalidClientId;
+
+impl FromStr for ClientId {
+    type Err = InvalidClientId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(InvalidClientId);
+        }
+        u128::from_str_radix(s, 16)
+            .map(ClientId)
+            .map_err(|_| InvalidClientId)
+    }
+}
+
+impl Serialize for ClientId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Cow::<'de, str>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A close the server asked for; the writer task acts on the first one.
+pub(crate) struct CloseRequest {
+    pub(crate) code: u16,
+    pub(crate) reason: Cow<'static, str>,
+    /// Send what is already queued before the close frame.
+    pub(crate) flush_queued: bool,
+}
+
+/// One local connection's record. Shared by the registry, the rooms and the tasks.
+pub(crate) struct ClientState {
+    pub(crate) id: ClientId,
+    tx: mpsc::Sender<Message>,
+    pub(crate) close: OnceLock<CloseRequest>,
+    /// Cancelled once a close is requested: wakes the writer and bounds the reader.
+    pub(crate) closing: CancellationToken,
+    pub(crate) connected_at_ms: u64,
+    last_activity_ms: AtomicU64,
+    last_seen_ms: AtomicU64,
+    metadata: Mutex<serde_json::Map<String, serde_json::Value>>,
+    /// Rooms this client is in. Locked before any room-table shard (never the other way).
+    pub(crate) rooms: Mutex<Vec<Arc<str>>>,
+    user_id: RwLock<Option<Arc<str>>>,
+    pub(crate) remote_addr: Option<SocketAddr>,
+}
+
+impl ClientState {
+    pub(crate) fn new(
+        id: ClientId,
+        tx: mpsc::Sender<Message>,
+        remote_addr: Option<SocketAddr>,
+    ) -> Self {
+        let now = now_ms();
+        Self {
+            id,
+            tx,
+            close: OnceLock::new(),
+            closing: CancellationToken::new(),
+            connected_at_ms: now,
+            last_activity_ms: AtomicU64::new(now),
+            last_seen_ms: AtomicU64::new(now),
+            metadata: Mutex::new(serde_json::Map::new()),
+            rooms: Mutex::new(Vec::new()),
+            user_id: RwLock::new(None),
+            remote_addr,
+        }
+    }
+
+    /// Queues a frame without waiting. A full queue closes the client with 1008.
+    pub(crate) fn push(&self, msg: Message, metrics: &Metrics) -> bool {
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.request_close(1008, "outbound queue full", false) {
+                    metrics.slow_clients_dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(client = %self.id, "outbound queue full; closing with 1008");
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the writer task to close the socket. Returns `false` if a close was already asked for.
+    pub(crate) fn request_close(
+        &self,
+        code: u16,
+        reason: impl Into<Cow<'static, str>>,
+        flush_queued: bool,
+    ) -> bool {
+        let first = self
+            .close
+            .set(CloseRequest {
+                code,
+                reason: reason.into(),
+                flush_queued,
+            })
+            .is_ok();
+        if first {
+            self.closing.cancel();
+        }
+        first
+    }
+
+    pub(crate) fn touch_activity(&self, now: u64) {
+        self.last_activity_ms.store(now, Ordering::Relaxed);
+        self.last_seen_ms.store(now, Ordering::Relaxed);
+    }
+
+    pub(crate) fn touch_seen(&self, now: u64) {
+        self.last_seen_ms.store(now, Ordering::Relaxed);
+    }
+
+    pub(crate) fn last_activity_ms(&self) -> u64 {
+        self.last_activity_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn last_seen_ms(&self) -> u64 {
+        self.last_seen_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn user_id(&self) -> Option<Arc<str>> {
+        self.user_id.read().expect("user lock").clone()
+    }
+
+    pub(crate) fn room_names(&self) -> Vec<String> {
+        self.rooms
+            .lock()
+            .expect("rooms lock")
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    }
+
+    pub(crate) fn info(&self) -> ClientInfo {
+        ClientInfo {
+            id: self.id,
+            user_id: self.user_id().map(|u| u.to_string()),
+            connected_at: self.connected_at_ms,
+            last_activity: self.last_activity_ms(),
+            metadata: self.metadata.lock().expect("metadata lock").clone(),
+            rooms: self.room_names(),
+        }
+    }
+}
+
+/// A snapshot of a client's record, as [`Server::get_client`] returns it.
+///
+/// Serialises as `{"clientId","userId","connectedAt","lastActivity","metadata","rooms"}`
+/// (times in Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ClientInfo {
+    /// The client id.
+    #[serde(rename = "clientId")]
+    pub id: ClientId,
+    /// The user this connection belongs to, once known.
+    pub user_id: Option<String>,
+    /// When the socket connected (Unix ms).
+    pub connected_at: u64,
+    /// When the client last sent a message or ping (Unix ms).
+    pub last_activity: u64,
+    /// Free-form metadata set with [`Server::update_client`] or [`Client::set_metadata`].
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The rooms the client is in.
+    pub rooms: Vec<String>,
+}
+
+/// The local client registry, with an index by user id.
+#[derive(Default)]
+pub(crate) struct Registry {
+    clients: DashMap<ClientId, Arc<ClientState>>,
+    by_user: DashMap<Arc<str>, Vec<Arc<ClientState>>>,
+}
+
+impl Registry {
+    pub(crate) fn insert(&self, client: Arc<ClientState>) {
+        self.clients.insert(client.id, client);
+    }
+
+    pub(crate) fn remove(&self, id: ClientId) -> Option<Arc<ClientState>> {
+        let (_, client) = self.clients.remove(&id)?;
+        if let Some(user) = client.user_id() {
+            self.unindex_user(&user, id);
+        }
+        Some(client)
+    }
+
+    pub(crate) fn get(&self, id: ClientId) -> Option<Arc<ClientState>> {
+        self.clients.get(&id).map(|c| c.clone())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Calls `f` for every local client (no lock is held across `f`'s side effects on other maps).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<ClientState>)) {
+        for entry in self.clients.iter() {
+            f(entry.value());
+        }
+    }
+
+    pub(crate) fn for_user(&self, user: &str, mut f: impl FnMut(&Arc<ClientState>)) {
+        if let Some(list) = self.by_user.get(user) {
+            for c in list.iter() {
+                f(c);
+            }
+        }
+    }
+
+    pub(crate) fn set_user(&self, client: &Arc<ClientState>, user: Option<Arc<str>>) {
+        let old = {
+            let mut slot = client.user_id.write().expect("user lock");
+            std::mem::replace(&mut *slot, user.clone())
+        };
+        if let Some(old) = old {
+            self.unindex_user(&old, client.id);
+        }
+        if let Some(user) = user {
+            self.by_user.entry(user).or_default().push(client.clone());
+        }
+    }
+
+    fn unindex_user(&self, user: &str, id: ClientId) {
+        if let dashmap::Entry::Occupied(mut e) = self.by_user.entry(Arc::from(user)) {
+            e.get_mut().retain(|c| c.id != id);
+            if e.get().is_empty() {
+                e.remove();
+            }
+        }
+    }
+
+    pub(crate) fn set_metadata(&self, id: ClientId, key: &str, value: serde_json::Value) -> bool {
+        match self.clients.get(&id) {
+            Some(c) => {
+                c.metadata
+                    .lock()
+                    .expect("metadata lock")
+                    .insert(key.to_owned(), value);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A handle on one connected client: the `Client` extractor.
+///
+/// Cheap to clone. Sends go to this client's outbound queue; room operations change the
+/// server's room table at once.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) state: Arc<ClientState>,
+    pub(crate) server: Server,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.state.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// The client id (also sent to the client in `system/connected`).
+    pub fn id(&self) -> ClientId {
+        self.state.id
+    }
+
+    /// The peer's socket address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.state.remote_addr
+    }
+
+    /// The user id this connection is bound to, if any.
+    pub fn user_id(&self) -> Option<String> {
+        self.state.user_id().map(|u| u.to_string())
+    }
+
+    /// Binds this connection to a user id, so [`Server::send_to_user`] reaches it.
+    /// For apps that identify users themselves (e.g. in a login action).
+    pub fn set_user_id(&self, user_id: impl Into<String>) {
+        let user: Arc<str> = Arc::from(user_id.into());
+        self.server.shared.clients.set_user(&self.state, Some(user));
+    }
+
+    /// Queues `frame` for this client. Returns `false` if the client is gone or its
+    /// queue is full (it is then closed with 1008).
+    pub fn send(&self, frame: &Frame) -> bool {
+        self.state
+            .push(frame.to_message(), &self.server.shared.metrics)
+    }
+
+    /// Serialises `{type, action, data}` and queues it for this client.
+    pub fn send_json<T: Serialize + ?Sized>(
+        &self,
+        ty: &str,
+        action: &str,
+        data: &T,
+    ) -> Result<bool, serde_json::Error> {
+        Ok(self.send(&Frame::new(ty, action, data)?))
+    }
+
+    /// One metadata value.
+    pub fn metadata(&self, key: &str) -> Option<serde_json::Value> {
+        self.state
+            .metadata
+            .lock()
+            .expect("metadata lock")
+            .get(key)
+            .cloned()
+    }
+
+    /// Sets one metadata value.
+    pub fn set_metadata(&self, key: &str, value: impl Into<serde_json::Value>) {
+        self.state
+            .metadata
+            .lock()
+            .expect("metadata lock")
+            .insert(key.to_owned(), value.into());
+    }
+
+    /// A snapshot of this client's record.
+    pub fn info(&self) -> ClientInfo {
+        self.state.info()
+    }
+
+    /// The rooms this client is in.
+    pub fn rooms(&self) -> Vec<String> {
+        self.state.room_names()
+    }
+
+    /// Whether this client is in `room`.
+    pub fn in_room(&self, room: &str) -> bool {
+        self.state
+            .rooms
+            .lock()
+            .expect("rooms lock")
+            .iter()
+            .any(|r| &**r == room)
+    }
+
+    /// Joins `room` (see [`Server::join_room`]). Returns `false` if already a member.
+    pub fn join(&self, room: &str) -> bool {
+        self.server.join_state(&self.state, room)
+    }
+
+    /// Leaves `room`. Returns `false` if not a member.
+    pub fn leave(&self, room: &str) -> bool {
+        self.server.leave_state(&self.state, room)
+    }
+
+    /// Closes the socket with `code` and `reason` after the frames already queued.
+    pub fn close(&self, code: u16, reason: impl Into<Cow<'static, str>>) {
+        self.state.request_close(code, reason, true);
+    }
+
+    /// The server handle.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientId;
+
+    #[test]
+    fn ids_are_32_hex_and_round_trip() {
+        let id = ClientId::random();
+        let s = id.to_string();
+        assert_eq!(s.len(), 32);
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_eq!(s.parse::<ClientId>().unwrap(), id);
+        assert!("xyz".parse::<ClientId>().is_err());
+        assert_ne!(ClientId::random(), ClientId::random());
+    }
+}

@@ -1,0 +1,337 @@
+//! One socket: a reader loop (this task) that parses, routes and replies, and a writer
+//! task draining the client's bounded outbound queue. Protocol faults close this socket
+//! only, with 1002 / 1007 / 1009; the reader keeps reading until the stream ends so the
+//! close handshake completes.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::Instrument;
+
+use crate::clients::{Client, ClientId, ClientState};
+use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
+use crate::protocol::{self, ActionError, codes, parse_envelope};
+use crate::router::{MessageContext, Reply};
+use crate::service::{Frame, Server, Shared};
+use crate::time::now_ms;
+
+pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// How long to wait for the peer's close reply (and for the writer) once closing.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Frames written before one flush.
+const WRITE_BATCH: usize = 64;
+
+/// Runs one connection to its end.
+pub(crate) async fn run(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>) {
+    let id = ClientId::random();
+    let span = tracing::info_span!("ws", client = %id, user = tracing::field::Empty);
+    serve(shared, socket, remote, id).instrument(span).await;
+}
+
+async fn serve(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>, id: ClientId) {
+    let (sink, stream) = socket.split();
+    let (tx, rx) = mpsc::channel(shared.config.outbound_queue);
+    let state = Arc::new(ClientState::new(id, tx, remote));
+    let server = Server { shared };
+    let client = Client {
+        state: state.clone(),
+        server: server.clone(),
+    };
+    let sh = &server.shared;
+    sh.clients.insert(state.clone());
+    sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(remote = ?remote, "connected");
+
+    let writer = tokio::spawn(write_loop(sink, rx, state.clone()).in_current_span());
+    if sh.shutdown.is_cancelled() {
+        state.request_close(1001, "server shutting down", true);
+    }
+    let hello = serde_json::json!({ "clientId": id });
+    if let Ok(f) = Frame::new("system", "connected", &hello) {
+        client.send(&f);
+    }
+    sh.hooks.connected(&client);
+
+    let end = read_loop(&client, stream).await;
+
+    // Cleanup: registry and rooms first, so nothing is sent to a dead socket.
+    sh.clients.remove(id);
+    let rooms = server.leave_all_state(&state);
+    state.request_close(end.code.unwrap_or(1000), "", true);
+    let mut writer = writer;
+    if tokio::time::timeout(CLOSE_TIMEOUT, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+    tracing::debug!(reason = %end.reason, code = ?end.code, "disconnected");
+    sh.hooks.disconnected(&DisconnectInfo {
+        client_id: id,
+        user_id: state.user_id().map(|u| u.to_string()),
+        code: end.code,
+        reason: end.reason,
+        rooms,
+    });
+}
+
+struct End {
+    code: Option<u16>,
+    reason: String,
+}
+
+async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
+    let state = &client.state;
+    let sh = &client.server.shared;
+    let mut peer_close: Option<u16> = None;
+    loop {
+        let next = tokio::select! {
+            biased;
+            m = stream.next() => m,
+            _ = state.closing.cancelled() => break,
+        };
+        let msg = match next {
+            None => {
+                return end_of_stream(state, peer_close);
+            }
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                if let Some((code, reason)) = fault_close(&e) {
+                    sh.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(code, error = %e, "protocol fault; closing");
+                    sh.hooks.error(&ErrorEvent {
+                        client_id: state.id,
+                        kind: ErrorKind::Protocol,
+                        code: code.to_string(),
+                        message: e.to_string(),
+                    });
+                    state.request_close(code, reason, false);
+                    break;
+                }
+                return End {
+                    code: peer_close,
+                    reason: format!("connection error: {e}"),
+                };
+            }
+        };
+        let now = now_ms();
+        match msg {
+            Message::Text(t) => {
+                state.touch_activity(now);
+                handle(client, t.as_bytes(), false).await;
+            }
+            Message::Binary(b) => {
+                state.touch_activity(now);
+                handle(client, &b, true).await;
+            }
+            Message::Ping(_) => state.touch_activity(now),
+            Message::Pong(_) => state.touch_seen(now),
+            Message::Close(frame) => {
+                state.touch_seen(now);
+                peer_close = Some(frame.map(|f| u16::from(f.code)).unwrap_or(1005));
+            }
+            Message::Frame(_) => {}
+        }
+    }
+    // We are closing: keep reading (and discarding) until the peer answers our close
+    // frame and the stream ends, so the close handshake completes.
+    let drained = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        while let Some(m) = stream.next().await {
+            match m {
+                Ok(Message::Close(_)) | Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    })
+    .await;
+    let req = state.close.get();
+    End {
+        code: req.map(|r| r.code),
+        reason: match (req, drained) {
+            (Some(r), Ok(())) => format!("closed by server: {}", r.reason),
+            (Some(r), Err(_)) => format!("closed by server: {} (no close reply)", r.reason),
+            (None, _) => "closed by server".into(),
+        },
+    }
+}
+
+fn end_of_stream(state: &ClientState, peer_close: Option<u16>) -> End {
+    match (peer_close, state.close.get()) {
+        (Some(code), _) => End {
+            code: Some(code),
+            reason: "closed by client".into(),
+        },
+        (None, Some(r)) => End {
+            code: Some(r.code),
+            reason: format!("closed by server: {}", r.reason),
+        },
+        (None, None) => End {
+            code: None,
+            reason: "connection dropped".into(),
+        },
+    }
+}
+
+/// The close code for a read error that is the peer's fault, if any.
+fn fault_close(e: &WsError) -> Option<(u16, &'static str)> {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => Some((1009, "message too big")),
+        WsError::Capacity(_) => Some((1009, "message too big")),
+        WsError::Utf8(_) => Some((1007, "invalid UTF-8")),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsError::Protocol(_) => Some((1002, "protocol error")),
+        WsError::AttackAttempt => Some((1008, "policy violation")),
+        _ => None,
+    }
+}
+
+/// Parses, routes and answers one data frame.
+async fn handle(client: &Client, bytes: &[u8], binary: bool) {
+    let sh = &client.server.shared;
+    sh.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+    let env = match parse_envelope(bytes) {
+        Ok(env) => env,
+        Err(pe) => {
+            send_text(client, protocol::parse_error_frame(&pe));
+            sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
+            sh.hooks.error(&ErrorEvent {
+                client_id: client.state.id,
+                kind: ErrorKind::InvalidMessage,
+                code: pe.code.to_string(),
+                message: pe.reason.unwrap_or(pe.text).to_string(),
+            });
+            return;
+        }
+    };
+    if sh.hooks.has_message() {
+        sh.hooks.message(
+            client,
+            &MessageInfo {
+                message_type: env.ty.to_string(),
+                action: env.action.to_string(),
+                size: bytes.len(),
+                binary,
+            },
+        );
+    }
+    let span = tracing::debug_span!("message", r#type = %env.ty, action = %env.action);
+    let ctx = MessageContext {
+        envelope: &env,
+        client,
+        server: &client.server,
+    };
+    let Some(fut) = sh.router.dispatch(&ctx) else {
+        let err = ActionError::new(
+            codes::UNKNOWN_ROUTE,
+            format!(
+                "No handler for type `{}` and action `{}`",
+                env.ty, env.action
+            ),
+        );
+        send_error(client, &err, &env, ErrorKind::UnknownRoute);
+        return;
+    };
+    let reply = AssertUnwindSafe(fut).catch_unwind().instrument(span).await;
+    match reply {
+        Ok(Reply::Empty) => send_text(
+            client,
+            protocol::reply_frame(&env.ty, &env.action, None, env.id),
+        ),
+        Ok(Reply::Value(v)) => send_text(
+            client,
+            protocol::reply_frame(&env.ty, &env.action, Some(&v), env.id),
+        ),
+        Ok(Reply::Error(e)) => send_error(client, &e, &env, ErrorKind::Action),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".into());
+            tracing::error!(r#type = %env.ty, action = %env.action, panic = %what, "action handler panicked");
+            let err = ActionError::new(codes::INTERNAL_ERROR, "Internal server error");
+            send_error(client, &err, &env, ErrorKind::Panic);
+        }
+    }
+}
+
+fn send_text(client: &Client, text: String) {
+    client
+        .state
+        .push(Message::Text(text.into()), &client.server.shared.metrics);
+}
+
+fn send_error(client: &Client, err: &ActionError, env: &protocol::Envelope<'_>, kind: ErrorKind) {
+    let sh = &client.server.shared;
+    sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
+    send_text(
+        client,
+        protocol::error_frame(err, Some(&env.ty), Some(&env.action), env.id),
+    );
+    sh.hooks.error(&ErrorEvent {
+        client_id: client.state.id,
+        kind,
+        code: err.code().to_string(),
+        message: err.message().to_string(),
+    });
+}
+
+/// Drains the outbound queue into the socket, a batch per flush, until a close is requested.
+async fn write_loop(
+    mut sink: SplitSink<Socket, Message>,
+    mut rx: mpsc::Receiver<Message>,
+    state: Arc<ClientState>,
+) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = state.closing.cancelled() => break,
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => return,
+            },
+        };
+        if sink.feed(first).await.is_err() {
+            return;
+        }
+        for _ in 1..WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(m) => {
+                    if sink.feed(m).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+    let Some(req) = state.close.get() else { return };
+    if req.flush_queued {
+        while let Ok(m) = rx.try_recv() {
+            if sink.feed(m).await.is_err() {
+                return;
+            }
+        }
+    }
+    let frame = CloseFrame {
+        code: req.code.into(),
+        reason: req.reason.to_string().into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+}

@@ -1,0 +1,70 @@
+//! Health: counters kept while serving, and the [`Health`] snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::bus::BusStatus;
+
+/// Counters updated on the hot path (relaxed atomics).
+#[derive(Default)]
+pub(crate) struct Metrics {
+    pub(crate) connections_total: AtomicU64,
+    pub(crate) messages_in: AtomicU64,
+    pub(crate) messages_out: AtomicU64,
+    pub(crate) errors_sent: AtomicU64,
+    pub(crate) protocol_errors: AtomicU64,
+    pub(crate) slow_clients_dropped: AtomicU64,
+    pub(crate) bus_messages_in: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Overall state, as `"ok"`, `"degraded"` or `"shutting_down"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HealthStatus {
+    /// Serving normally.
+    Ok,
+    /// Serving locally, but the bus to other instances is down.
+    Degraded,
+    /// Graceful shutdown has begun.
+    ShuttingDown,
+}
+
+/// A snapshot from [`Server::health`](crate::Server::health); also served as JSON at
+/// [`WsConfig::health_path`](crate::WsConfig::health_path) when that is set.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Health {
+    /// Overall state.
+    pub status: HealthStatus,
+    /// This process's random instance id.
+    pub instance_id: String,
+    /// Sockets open on this instance.
+    pub active_connections: usize,
+    /// Sockets accepted since start.
+    pub connections_total: u64,
+    /// Rooms with at least one member.
+    pub rooms: usize,
+    /// Inbound data frames.
+    pub messages_in: u64,
+    /// Frames queued to clients.
+    pub messages_out: u64,
+    /// Error frames sent.
+    pub errors_sent: u64,
+    /// Sockets closed for protocol faults (bad UTF-8, oversize, bad framing).
+    pub protocol_errors: u64,
+    /// Clients closed with 1008 because their outbound queue was full.
+    pub slow_clients_dropped: u64,
+    /// Seconds since the server was built.
+    pub uptime_secs: u64,
+    /// The bus to other instances.
+    pub bus: BusStatus,
+}

@@ -1,0 +1,118 @@
+//! Event hooks registered on the builder: server started, connected, disconnected,
+//! message, error. Hooks are plain closures run inline; a panicking hook is logged and
+//! does not affect the connection.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crate::clients::{Client, ClientId};
+use crate::service::Server;
+
+type Hook<A> = Arc<dyn Fn(&A) + Send + Sync>;
+type Hook2<A, B> = Arc<dyn Fn(&A, &B) + Send + Sync>;
+
+#[derive(Default, Clone)]
+pub(crate) struct Hooks {
+    pub(crate) server_started: Vec<Hook<Server>>,
+    pub(crate) connected: Vec<Hook<Client>>,
+    pub(crate) disconnected: Vec<Hook<DisconnectInfo>>,
+    pub(crate) message: Vec<Hook2<Client, MessageInfo>>,
+    pub(crate) error: Vec<Hook<ErrorEvent>>,
+}
+
+fn guarded(name: &str, f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        tracing::error!(hook = name, "event hook panicked");
+    }
+}
+
+impl Hooks {
+    pub(crate) fn server_started(&self, s: &Server) {
+        for h in &self.server_started {
+            guarded("on_server_started", || h(s));
+        }
+    }
+    pub(crate) fn connected(&self, c: &Client) {
+        for h in &self.connected {
+            guarded("on_connected", || h(c));
+        }
+    }
+    pub(crate) fn disconnected(&self, d: &DisconnectInfo) {
+        for h in &self.disconnected {
+            guarded("on_disconnected", || h(d));
+        }
+    }
+    pub(crate) fn has_message(&self) -> bool {
+        !self.message.is_empty()
+    }
+    pub(crate) fn message(&self, c: &Client, m: &MessageInfo) {
+        for h in &self.message {
+            guarded("on_message", || h(c, m));
+        }
+    }
+    pub(crate) fn error(&self, e: &ErrorEvent) {
+        for h in &self.error {
+            guarded("on_error", || h(e));
+        }
+    }
+}
+
+/// Passed to `on_disconnected`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DisconnectInfo {
+    /// The client that left.
+    pub client_id: ClientId,
+    /// Its user id, if it had one.
+    pub user_id: Option<String>,
+    /// The close code, when a close frame was exchanged.
+    pub code: Option<u16>,
+    /// Why the connection ended, e.g. `closed by client`, `heartbeat timeout`.
+    pub reason: String,
+    /// The rooms it was in.
+    pub rooms: Vec<String>,
+}
+
+/// Passed to `on_message` for every routed-or-not inbound message that parsed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MessageInfo {
+    /// The `type` field.
+    pub message_type: String,
+    /// The `action` field.
+    pub action: String,
+    /// Size of the frame in bytes.
+    pub size: usize,
+    /// Whether it came as a binary frame.
+    pub binary: bool,
+}
+
+/// What kind of error `on_error` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A WebSocket protocol fault (bad UTF-8, oversize, bad framing); the socket was closed.
+    Protocol,
+    /// A frame that is not a valid message (bad JSON, missing type/action).
+    InvalidMessage,
+    /// No route for the message.
+    UnknownRoute,
+    /// A handler or extractor returned an error.
+    Action,
+    /// A handler panicked.
+    Panic,
+}
+
+/// Passed to `on_error`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ErrorEvent {
+    /// The client involved.
+    pub client_id: ClientId,
+    /// The kind of error.
+    pub kind: ErrorKind,
+    /// The error code sent to the client, or the close code as text.
+    pub code: String,
+    /// A description (never sent to the client when it is internal).
+    pub message: String,
+}

@@ -1,0 +1,110 @@
+//! # pxl-ws
+//!
+//! Real-time WebSocket applications on tokio + axum: controllers routed by
+//! `{type, action}`, rooms, presence, health and graceful shutdown, with the routing
+//! tables generated and checked at compile time.
+//!
+//! ```no_run
+//! use pxl_ws::{ws_controller, ActionError, Client, Data, Frame, Server, WsConfig, WsServer};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Deserialize)]
+//! struct SendMsg { room: String, text: String }
+//!
+//! #[derive(Serialize)]
+//! struct Ack { delivered: bool }
+//!
+//! struct ChatController;
+//!
+//! #[ws_controller(type = "chat")]
+//! impl ChatController {
+//!     #[action("send")]
+//!     async fn send(&self, client: Client, server: Server, Data(msg): Data<SendMsg>) -> Result<Ack, ActionError> {
+//!         if !client.in_room(&msg.room) {
+//!             return Err(ActionError::new("NOT_IN_ROOM", "join the room first"));
+//!         }
+//!         let frame = Frame::new("chat", "message", &serde_json::json!({ "text": msg.text }))
+//!             .map_err(ActionError::internal)?;
+//!         server.send_to_room(&msg.room, frame, None);
+//!         Ok(Ack { delivered: true })
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = WsConfig::from_env()?;
+//! let addr = config.addr();
+//! WsServer::builder()
+//!     .config(config)
+//!     .controller(ChatController)
+//!     .build()?
+//!     .serve(addr)
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Clients send `{"type":"chat","action":"send","data":{...},"id":1}` and get
+//! `{"type":"chat","action":"send","response":{"delivered":true},"id":1}` back.
+//!
+//! ## The path of a message
+//!
+//! socket → [`connection`](crate::WsServer) reader → router (`type` lookup, then the
+//! controller's generated `match` on `action`) → handler with its extractors → reply
+//! frame → the client's bounded outbound queue → its writer task. Sends
+//! ([`Server::send_to_room`] and friends) serialise the frame once, deliver to local
+//! clients' queues and publish once on the [`Bus`] for other instances.
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `macros` | yes | `#[ws_controller]` and `#[action]` (re-exported from `pxl-ws-macros`) |
+//!
+//! ## Modules by concept
+//!
+//! [`WsConfig`] (settings), [`protocol`] (wire format and error codes), the router
+//! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
+//! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`]), the app-facing [`Server`] handle, and
+//! [`WsServer`] (builder, serve, shutdown).
+
+mod bus;
+mod clients;
+mod cluster;
+mod config;
+mod connection;
+mod health;
+mod hooks;
+pub mod protocol;
+mod rooms;
+mod router;
+mod server;
+mod service;
+mod state;
+mod system;
+mod time;
+mod upgrade;
+
+pub use bus::{Bus, BusMessage, BusStatus, BusStream, MemoryBus};
+pub use clients::{Client, ClientId, ClientInfo, InvalidClientId};
+pub use config::{
+    ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig, RoomsConfig, WsConfig,
+};
+pub use health::{Health, HealthStatus};
+pub use hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
+pub use protocol::ActionError;
+pub use rooms::Rooms;
+pub use router::{
+    BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo, State,
+};
+pub use server::{BuildError, ServeError, WsServer, WsServerBuilder};
+pub use service::{Frame, Server, Target};
+pub use state::StateMap;
+
+#[cfg(feature = "macros")]
+pub use pxl_ws_macros::{action, ws_controller};
+
+/// Items used by code that the macros generate. Not a public API: no semver guarantees.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::router::{reply_result, reply_result_unit, reply_unit, reply_value};
+    pub use std;
+}

@@ -1,0 +1,458 @@
+//! The wire protocol: inbound envelopes, reply and error frames, stable error codes.
+//!
+//! Inbound frames (text, or binary carrying UTF-8 JSON) look like
+//! `{"type": str, "action": str, "data"?: any, "id"?: str|number}`. Replies are
+//! `{"type", "action", "response"?, "id"?}`; errors are
+//! `{"type":"error","action":"message","data":{"error","code","type"?,"action"?,...},"id"?}`.
+//! See `docs/protocol.md` in the repository for the full catalogue.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::value::RawValue;
+
+/// Stable error codes sent in the `code` field of error frames.
+///
+/// Applications add their own codes through [`ActionError::new`](crate::ActionError::new).
+pub mod codes {
+    /// The frame is not valid JSON. Text: `Failed to parse JSON`.
+    pub const INVALID_JSON: &str = "INVALID_JSON";
+    /// The frame is JSON but not an object, or a field has the wrong type. Text: `Invalid WebSocket message`.
+    pub const INVALID_MESSAGE: &str = "INVALID_MESSAGE";
+    /// `type` is missing or empty. Text: `Missing WebSocket message type`.
+    pub const MISSING_TYPE: &str = "MISSING_TYPE";
+    /// `action` is missing or empty. Text: `Missing WebSocket message action`.
+    pub const MISSING_ACTION: &str = "MISSING_ACTION";
+    /// No controller handles this `type` / `action` pair.
+    pub const UNKNOWN_ROUTE: &str = "UNKNOWN_ROUTE";
+    /// `data` does not match the action's payload type; the error names the field path.
+    pub const INVALID_PAYLOAD: &str = "INVALID_PAYLOAD";
+    /// The action needs an authenticated client.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// The client is authenticated but not allowed to do this.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// The client sends faster than its rate limit allows.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The handler failed or panicked; details are logged on the server, never sent.
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+}
+
+/// PXL's parser texts, kept verbatim for wire compatibility.
+pub mod texts {
+    /// Sent with [`INVALID_JSON`](super::codes::INVALID_JSON).
+    pub const FAILED_TO_PARSE_JSON: &str = "Failed to parse JSON";
+    /// Sent with [`INVALID_MESSAGE`](super::codes::INVALID_MESSAGE).
+    pub const INVALID_MESSAGE: &str = "Invalid WebSocket message";
+    /// Sent with [`MISSING_TYPE`](super::codes::MISSING_TYPE).
+    pub const MISSING_TYPE: &str = "Missing WebSocket message type";
+    /// Sent with [`MISSING_ACTION`](super::codes::MISSING_ACTION).
+    pub const MISSING_ACTION: &str = "Missing WebSocket message action";
+}
+
+/// An error a handler (or the framework) reports to the client.
+///
+/// It carries a stable machine-readable `code` and a client-safe `message`; both end up
+/// in the error frame. Internal details never do: use [`ActionError::internal`] to log
+/// them and send a generic message instead.
+///
+/// ```
+/// use pxl_ws::ActionError;
+///
+/// let err = ActionError::new("ROOM_FULL", "The room is full")
+///     .with_detail("capacity", 50);
+/// assert_eq!(err.code(), "ROOM_FULL");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionError {
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+    details: Vec<(Cow<'static, str>, serde_json::Value)>,
+}
+
+impl ActionError {
+    /// An error with an application code (e.g. `"ROOM_FULL"`) and a message the client may see.
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    /// An internal failure: `detail` is logged at error level, the client gets
+    /// `INTERNAL_ERROR` / `Internal server error`.
+    pub fn internal(detail: impl fmt::Display) -> Self {
+        tracing::error!(error = %detail, "action failed with an internal error");
+        Self::new(codes::INTERNAL_ERROR, "Internal server error")
+    }
+
+    /// Adds a field to the error frame's `data` object (next to `error` and `code`).
+    pub fn with_detail(mut self, key: impl Into<Cow<'static, str>>, value: impl Serialize) -> Self {
+        let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        self.details.push((key.into(), value));
+        self
+    }
+
+    /// The stable code, e.g. `INVALID_PAYLOAD`.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The client-safe message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Extra fields of the error frame's `data` object.
+    pub fn details(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.details.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    pub(crate) fn from_static(code: &'static str, message: &'static str) -> Self {
+        Self::new(code, message)
+    }
+}
+
+impl fmt::Display for ActionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ActionError {}
+
+/// A parsed inbound frame. Borrows from the frame's bytes.
+#[derive(Debug)]
+pub struct Envelope<'a> {
+    /// The `type` field.
+    pub ty: Cow<'a, str>,
+    /// The `action` field.
+    pub action: Cow<'a, str>,
+    /// The raw `data` field, if present (`null` counts as present).
+    pub data: Option<&'a RawValue>,
+    /// The raw `id` field (a JSON string or number), echoed back verbatim.
+    pub id: Option<&'a RawValue>,
+}
+
+/// Why an inbound frame could not be parsed. Carries whatever the frame did say,
+/// so the error frame can echo `type`, `action` and `id`.
+#[derive(Debug)]
+pub struct ParseError<'a> {
+    /// The stable code.
+    pub code: &'static str,
+    /// PXL's text for it.
+    pub text: &'static str,
+    /// What was wrong, when more can be said than the text (e.g. `id must be a string or number`).
+    pub reason: Option<&'static str>,
+    /// The `id` of the frame, when it was readable.
+    pub id: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawFields<'a> {
+    #[serde(rename = "type", borrow, default)]
+    ty: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    action: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+}
+
+/// Parses one inbound frame, in PXL's order: JSON, object, `type`, `action`.
+pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError<'_>> {
+    let fail = |code, text, reason, id| ParseError {
+        code,
+        text,
+        reason,
+        id,
+    };
+    let fields: RawFields<'_> = match serde_json::from_slice(bytes) {
+        // serde also accepts a struct written as an array; the protocol does not.
+        Ok(_) if bytes.trim_ascii_start().first() == Some(&b'[') => {
+            return Err(fail(
+                codes::INVALID_MESSAGE,
+                texts::INVALID_MESSAGE,
+                None,
+                None,
+            ));
+        }
+        Ok(f) => f,
+        Err(e) => {
+            return Err(match e.classify() {
+                serde_json::error::Category::Data => {
+                    fail(codes::INVALID_MESSAGE, texts::INVALID_MESSAGE, None, None)
+                }
+                _ => fail(codes::INVALID_JSON, texts::FAILED_TO_PARSE_JSON, None, None),
+            });
+        }
+    };
+    let id = match fields.id {
+        Some(raw) if is_null(raw) => None,
+        Some(raw) => match raw.get().as_bytes().first() {
+            Some(b'"' | b'-' | b'0'..=b'9') => Some(raw),
+            _ => {
+                return Err(fail(
+                    codes::INVALID_MESSAGE,
+                    texts::INVALID_MESSAGE,
+                    Some("`id` must be a string or a number"),
+                    None,
+                ));
+            }
+        },
+        None => None,
+    };
+    let ty = match field_str(fields.ty) {
+        FieldStr::Present(s) => s,
+        FieldStr::Missing => {
+            return Err(fail(codes::MISSING_TYPE, texts::MISSING_TYPE, None, id));
+        }
+        FieldStr::NotString => {
+            return Err(fail(
+                codes::MISSING_TYPE,
+                texts::MISSING_TYPE,
+                Some("`type` must be a non-empty string"),
+                id,
+            ));
+        }
+    };
+    let action = match field_str(fields.action) {
+        FieldStr::Present(s) => s,
+        FieldStr::Missing => {
+            return Err(fail(codes::MISSING_ACTION, texts::MISSING_ACTION, None, id));
+        }
+        FieldStr::NotString => {
+            return Err(fail(
+                codes::MISSING_ACTION,
+                texts::MISSING_ACTION,
+                Some("`action` must be a non-empty string"),
+                id,
+            ));
+        }
+    };
+    Ok(Envelope {
+        ty,
+        action,
+        data: fields.data,
+        id,
+    })
+}
+
+enum FieldStr<'a> {
+    Present(Cow<'a, str>),
+    Missing,
+    NotString,
+}
+
+fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
+}
+
+fn field_str(raw: Option<&RawValue>) -> FieldStr<'_> {
+    let Some(raw) = raw else {
+        return FieldStr::Missing;
+    };
+    if is_null(raw) {
+        return FieldStr::Missing;
+    }
+    match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
+        Ok(s) if s.is_empty() => FieldStr::Missing,
+        Ok(s) => FieldStr::Present(s),
+        Err(_) => FieldStr::NotString,
+    }
+}
+
+/// Serialises a server frame `{"type", "action", "data"?}`: what [`Server`](crate::Server)
+/// sends to clients. The result is shared between all recipients.
+pub fn event_frame<T: Serialize + ?Sized>(
+    ty: &str,
+    action: &str,
+    data: &T,
+) -> Result<String, serde_json::Error> {
+    struct Frame<'a, T: ?Sized> {
+        ty: &'a str,
+        action: &'a str,
+        data: &'a T,
+    }
+    impl<T: Serialize + ?Sized> Serialize for Frame<'_, T> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(Some(3))?;
+            m.serialize_entry("type", self.ty)?;
+            m.serialize_entry("action", self.action)?;
+            m.serialize_entry("data", self.data)?;
+            m.end()
+        }
+    }
+    serde_json::to_string(&Frame { ty, action, data })
+}
+
+/// Serialises the reply to a routed request: `{"type","action","response"?,"id"?}`.
+pub(crate) fn reply_frame(
+    ty: &str,
+    action: &str,
+    response: Option<&RawValue>,
+    id: Option<&RawValue>,
+) -> String {
+    struct Frame<'a> {
+        ty: &'a str,
+        action: &'a str,
+        response: Option<&'a RawValue>,
+        id: Option<&'a RawValue>,
+    }
+    impl Serialize for Frame<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(None)?;
+            m.serialize_entry("type", self.ty)?;
+            m.serialize_entry("action", self.action)?;
+            if let Some(r) = self.response {
+                m.serialize_entry("response", r)?;
+            }
+            if let Some(id) = self.id {
+                m.serialize_entry("id", id)?;
+            }
+            m.end()
+        }
+    }
+    serde_json::to_string(&Frame {
+        ty,
+        action,
+        response,
+        id,
+    })
+    .expect("serialising a reply frame of raw JSON values cannot fail")
+}
+
+/// Serialises an error frame
+/// `{"type":"error","action":"message","data":{"error","code","type"?,"action"?,..},"id"?}`.
+pub(crate) fn error_frame(
+    err: &ActionError,
+    ty: Option<&str>,
+    action: Option<&str>,
+    id: Option<&RawValue>,
+) -> String {
+    struct Data<'a> {
+        err: &'a ActionError,
+        ty: Option<&'a str>,
+        action: Option<&'a str>,
+    }
+    impl Serialize for Data<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(None)?;
+            m.serialize_entry("error", self.err.message())?;
+            m.serialize_entry("code", self.err.code())?;
+            if let Some(t) = self.ty {
+                m.serialize_entry("type", t)?;
+            }
+            if let Some(a) = self.action {
+                m.serialize_entry("action", a)?;
+            }
+            for (k, v) in self.err.details() {
+                if !matches!(k, "error" | "code" | "type" | "action") {
+                    m.serialize_entry(k, v)?;
+                }
+            }
+            m.end()
+        }
+    }
+    struct Frame<'a> {
+        data: Data<'a>,
+        id: Option<&'a RawValue>,
+    }
+    impl Serialize for Frame<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(None)?;
+            m.serialize_entry("type", "error")?;
+            m.serialize_entry("action", "message")?;
+            m.serialize_entry("data", &self.data)?;
+            if let Some(id) = self.id {
+                m.serialize_entry("id", id)?;
+            }
+            m.end()
+        }
+    }
+    serde_json::to_string(&Frame {
+        data: Data { err, ty, action },
+        id,
+    })
+    .expect("serialising an error frame cannot fail")
+}
+
+/// The error frame for a frame that could not be parsed.
+pub(crate) fn parse_error_frame(err: &ParseError<'_>) -> String {
+    let mut e = ActionError::from_static(err.code, err.text);
+    if let Some(reason) = err.reason {
+        e = e.with_detail("reason", reason);
+    }
+    error_frame(&e, None, None, err.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(input: &str) -> &'static str {
+        parse_envelope(input.as_bytes()).unwrap_err().code
+    }
+
+    #[test]
+    fn parses_a_full_envelope() {
+        let env = parse_envelope(br#"{"type":"chat","action":"send","data":{"a":1},"id":7,"x":0}"#)
+            .unwrap();
+        assert_eq!(env.ty, "chat");
+        assert_eq!(env.action, "send");
+        assert_eq!(env.data.unwrap().get(), r#"{"a":1}"#);
+        assert_eq!(env.id.unwrap().get(), "7");
+    }
+
+    #[test]
+    fn parse_errors_follow_pxl_order() {
+        assert_eq!(code("{"), codes::INVALID_JSON);
+        assert_eq!(code(""), codes::INVALID_JSON);
+        assert_eq!(code("null"), codes::INVALID_MESSAGE);
+        assert_eq!(code("[1]"), codes::INVALID_MESSAGE);
+        assert_eq!(code(r#"["chat","send"]"#), codes::INVALID_MESSAGE);
+        assert_eq!(code("[1,"), codes::INVALID_JSON);
+        assert_eq!(code("\"x\""), codes::INVALID_MESSAGE);
+        assert_eq!(code("{}"), codes::MISSING_TYPE);
+        assert_eq!(code(r#"{"type":"","action":"a"}"#), codes::MISSING_TYPE);
+        assert_eq!(code(r#"{"type":1,"action":"a"}"#), codes::MISSING_TYPE);
+        assert_eq!(code(r#"{"type":"t"}"#), codes::MISSING_ACTION);
+        assert_eq!(code(r#"{"type":"t","action":null}"#), codes::MISSING_ACTION);
+        assert_eq!(
+            code(r#"{"type":"t","action":"a","id":{}}"#),
+            codes::INVALID_MESSAGE
+        );
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let env = parse_envelope(br#"{"type":"c\u0068at","action":"s"}"#).unwrap();
+        assert_eq!(env.ty, "chat");
+    }
+
+    #[test]
+    fn frames_have_the_documented_shape() {
+        let id = RawValue::from_string("\"r1\"".into()).unwrap();
+        let resp = RawValue::from_string("{\"ok\":true}".into()).unwrap();
+        assert_eq!(
+            reply_frame("chat", "send", Some(&resp), Some(&id)),
+            r#"{"type":"chat","action":"send","response":{"ok":true},"id":"r1"}"#
+        );
+        assert_eq!(
+            reply_frame("chat", "send", None, None),
+            r#"{"type":"chat","action":"send"}"#
+        );
+        let err = ActionError::new("ROOM_FULL", "full").with_detail("max", 2);
+        assert_eq!(
+            error_frame(&err, Some("chat"), Some("join"), None),
+            r#"{"type":"error","action":"message","data":{"error":"full","code":"ROOM_FULL","type":"chat","action":"join","max":2}}"#
+        );
+        assert_eq!(
+            event_frame("chat", "message", &serde_json::json!({"t":1})).unwrap(),
+            r#"{"type":"chat","action":"message","data":{"t":1}}"#
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Extractors: the argument types an action handler may take.
+
+use serde::de::DeserializeOwned;
+
+use super::MessageContext;
+use crate::clients::Client;
+use crate::protocol::{ActionError, codes};
+use crate::service::Server;
+use crate::state::StateMap;
+
+/// Something an action handler can take as an argument.
+///
+/// Implemented for [`Data<T>`], [`Client`], [`Server`], [`State<T>`] and
+/// [`serde_json::Value`]. A failed extraction becomes an error frame for the client
+/// (e.g. `INVALID_PAYLOAD`) and the handler does not run.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be used as an action argument",
+    label = "not an extractor",
+    note = "action arguments must implement `pxl_ws::FromMessage`: `Data<T>`, `Client`, `Server`, `State<T>` or `serde_json::Value`"
+)]
+pub trait FromMessage: Sized {
+    /// Extracts the value from the message context.
+    fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError>;
+
+    /// Checked once at build time: `Err` explains what is missing (e.g. an unregistered
+    /// state type). The default accepts everything.
+    fn check(state: &StateMap) -> Result<(), String> {
+        let _ = state;
+        Ok(())
+    }
+}
+
+/// The message's `data`, deserialised into `T`.
+///
+/// A missing `data` deserialises from `null` (so `Option<T>` and `()` accept it). When
+/// `data` does not fit `T`, the client gets `INVALID_PAYLOAD` naming the field path and
+/// the reason, e.g. `invalid payload at \`room\`: invalid type: integer \`5\`, expected a string`.
+///
+/// ```
+/// # use pxl_ws::Data;
+/// #[derive(serde::Deserialize)]
+/// struct SendMsg { room: String, text: String }
+///
+/// fn takes(Data(msg): Data<SendMsg>) -> String { msg.text }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Data<T>(pub T);
+
+impl<T: DeserializeOwned> FromMessage for Data<T> {
+    fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
+        let raw = ctx.raw_data().unwrap_or("null");
+        let mut de = serde_json::Deserializer::from_str(raw);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(v) => Ok(Data(v)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let reason = e.inner().to_string();
+                let reason = strip_position(&reason);
+                let message = if path == "." {
+                    format!("invalid payload: {reason}")
+                } else {
+                    format!("invalid payload at `{path}`: {reason}")
+                };
+                Err(ActionError::new(codes::INVALID_PAYLOAD, message)
+                    .with_detail("path", path)
+                    .with_detail("reason", reason))
+            }
+        }
+    }
+}
+
+/// serde_json appends " at line 1 column 17"; the path already says where.
+fn strip_position(reason: &str) -> &str {
+    match reason.rfind(" at line ") {
+        Some(i) => &reason[..i],
+        None => reason,
+    }
+}
+
+impl FromMessage for serde_json::Value {
+    fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
+        match ctx.raw_data() {
+            None => Ok(serde_json::Value::Null),
+            Some(raw) => serde_json::from_str(raw).map_err(|e| {
+                ActionError::new(codes::INVALID_PAYLOAD, format!("invalid payload: {e}"))
+            }),
+        }
+    }
+}
+
+impl FromMessage for Client {
+    fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
+        Ok(ctx.client.clone())
+    }
+}
+
+impl FromMessage for Server {
+    fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
+        Ok(ctx.server.clone())
+    }
+}
+
+/// Application state registered with [`WsServerBuilder::state`](crate::WsServerBuilder::state).
+///
+/// `T` is cloned per message, so share big things through an `Arc`. A controller that
+/// asks for a state type nobody registered makes [`build`](crate::WsServerBuilder::build) fail.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct State<T>(pub T);
+
+impl<T: Clone + Send + Sync + 'static> FromMessage for State<T> {
+    fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
+        ctx.server.state::<T>().map(State).ok_or_else(|| {
+            ActionError::internal(format!(
+                "State<{}> is not registered on the server builder",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    fn check(state: &StateMap) -> Result<(), String> {
+        if state.contains::<T>() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`State<{0}>` is used but no state of type `{0}` was registered: call `.state(value)` on the builder",
+                std::any::type_name::<T>()
+            ))
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! [`WsServer`]: the builder that validates everything up front, the axum router, `serve`
+//! with signal handling, background timers, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router as AxumRouter;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use futures_util::StreamExt;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::bus::{Bus, MemoryBus};
+use crate::clients::Client;
+use crate::cluster;
+use crate::config::{ConfigError, WsConfig};
+use crate::health::{HealthStatus, Metrics};
+use crate::hooks::{DisconnectInfo, ErrorEvent, Hooks, MessageInfo};
+use crate::router::{Controller, Router};
+use crate::service::{Server, Shared};
+use crate::state::StateMap;
+use crate::system::SystemController;
+use crate::time::now_ms;
+use crate::upgrade;
+
+/// Why [`WsServerBuilder::build`] refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Two handlers claim the same `(type, action)`. Lists every collision.
+    #[error("{} route collision(s):\n  {}", .0.len(), .0.join("\n  "))]
+    RouteCollisions(Vec<String>),
+    /// Handlers use extractors the builder cannot satisfy (e.g. unregistered `State<T>`).
+    #[error("{} unsatisfied extractor(s):\n  {}", .0.len(), .0.join("\n  "))]
+    MissingState(Vec<String>),
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Binding or accepting failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Configures and builds a [`WsServer`].
+#[must_use]
+pub struct WsServerBuilder {
+    config: WsConfig,
+    controllers: Vec<Arc<dyn Controller>>,
+    state: StateMap,
+    hooks: Hooks,
+    bus: Option<Arc<dyn Bus>>,
+}
+
+impl WsServerBuilder {
+    /// Replaces the configuration (default: [`WsConfig::default`]).
+    pub fn config(mut self, config: WsConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Registers a controller (one written with `#[ws_controller]`, or by hand).
+    pub fn controller(mut self, controller: impl Controller) -> Self {
+        self.controllers.push(Arc::new(controller));
+        self
+    }
+
+    /// Registers application state, available to handlers as `State<T>`.
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Uses `bus` for fan-out between instances (default: a private [`MemoryBus`]).
+    pub fn bus(mut self, bus: impl Bus) -> Self {
+        self.bus = Some(Arc::new(bus));
+        self
+    }
+
+    /// Runs once the server starts serving.
+    pub fn on_server_started(mut self, f: impl Fn(&Server) + Send + Sync + 'static) -> Self {
+        self.hooks.server_started.push(Arc::new(f));
+        self
+    }
+
+    /// Runs for every new client, after it got its `system/connected` frame.
+    pub fn on_connected(mut self, f: impl Fn(&Client) + Send + Sync + 'static) -> Self {
+        self.hooks.connected.push(Arc::new(f));
+        self
+    }
+
+    /// Runs when a client's socket has closed and it has left its rooms.
+    pub fn on_disconnected(mut self, f: impl Fn(&DisconnectInfo) + Send + Sync + 'static) -> Self {
+        self.hooks.disconnected.push(Arc::new(f));
+        self
+    }
+
+    /// Runs for every inbound message that parsed, before it is routed.
+    pub fn on_message(mut self, f: impl Fn(&Client, &MessageInfo) + Send + Sync + 'static) -> Self {
+        self.hooks.message.push(Arc::new(f));
+        self
+    }
+
+    /// Runs for every error: protocol faults, bad frames, unknown routes, failed or
+    /// panicking handlers.
+    pub fn on_error(mut self, f: impl Fn(&ErrorEvent) + Send + Sync + 'static) -> Self {
+        self.hooks.error.push(Arc::new(f));
+        self
+    }
+
+    /// Validates the configuration and the route table (every collision reported at
+    /// once) and checks that every extractor can be satisfied.
+    pub fn build(self) -> Result<WsServer, BuildError> {
+        self.config.validate()?;
+        let mut controllers: Vec<Arc<dyn Controller>> = vec![Arc::new(SystemController)];
+        controllers.extend(self.controllers);
+        let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;
+        let missing: Vec<String> = router
+            .controllers()
+            .flat_map(|c| c.check(&self.state))
+            .collect();
+        if !missing.is_empty() {
+            return Err(BuildError::MissingState(missing));
+        }
+        let table = router
+            .routes()
+            .iter()
+            .map(|r| format!("  {r}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if self.config.debug.print_routes {
+            tracing::info!("routes:\n{table}");
+        } else {
+            tracing::debug!("routes:\n{table}");
+        }
+        let shared = Shared {
+            instance_id: format!("{:016x}", rand::random::<u64>()),
+            clients: Default::default(),
+            rooms: Default::default(),
+            router,
+            state: self.state,
+            hooks: self.hooks,
+            metrics: Metrics::default(),
+            bus: self.bus.unwrap_or_else(|| Arc::new(MemoryBus::new())),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            started_at: Instant::now(),
+            started: AtomicBool::new(false),
+            config: self.config,
+        };
+        Ok(WsServer {
+            server: Server {
+                shared: Arc::new(shared),
+            },
+        })
+    }
+}
+
+/// A built server, ready to [`serve`](WsServer::serve) or to nest with
+/// [`into_router`](WsServer::into_router).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = pxl_ws::WsServer::builder().build()?;
+/// let handle = server.handle(); // send, inspect, shut down from anywhere
+/// server.serve("127.0.0.1:3000").await?;
+/// # Ok(()) }
+/// ```
+pub struct WsServer {
+    server: Server,
+}
+
+impl WsServer {
+    /// A builder with default settings.
+    pub fn builder() -> WsServerBuilder {
+        WsServerBuilder {
+            config: WsConfig::default(),
+            controllers: Vec::new(),
+            state: StateMap::default(),
+            hooks: Hooks::default(),
+            bus: None,
+        }
+    }
+
+    /// A handle for sending and inspecting from outside handlers (and for shutdown).
+    pub fn handle(&self) -> Server {
+        self.server.clone()
+    }
+
+    /// The routes, as registered (the built-in `system` routes first).
+    pub fn routes(&self) -> Vec<crate::RouteInfo> {
+        self.server.shared.router.routes().to_vec()
+    }
+
+    /// An axum router serving the WebSocket endpoint at `config.path` (and the health
+    /// route if configured), to merge or nest into an existing app. Starts the
+    /// server's timers; call it inside a tokio runtime. Shut down with
+    /// [`Server::shutdown`] (e.g. from axum's `with_graceful_shutdown`).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ws = pxl_ws::WsServer::builder().build()?;
+    /// let handle = ws.handle();
+    /// let app = axum::Router::new()
+    ///     .route("/", axum::routing::get(|| async { "hello" }))
+    ///     .nest("/api", ws.into_router()); // socket at /api/ws
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    /// axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+    ///     .with_graceful_shutdown(async move { handle.shutdown().await })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn into_router(self) -> AxumRouter {
+        start(&self.server);
+        let shared = self.server.shared.clone();
+        let mut router = AxumRouter::new().route(&shared.config.path, any(upgrade::endpoint));
+        if let Some(path) = &shared.config.health_path {
+            router = router.route(path, get(health_route));
+        }
+        router.with_state(shared)
+    }
+
+    /// Binds `addr` and serves until SIGINT / SIGTERM or [`Server::shutdown`], then shuts
+    /// down gracefully.
+    pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve_listener(listener).await
+    }
+
+    /// Serves on an already bound listener (e.g. `127.0.0.1:0` in tests).
+    pub async fn serve_listener(self, listener: TcpListener) -> Result<(), ServeError> {
+        let addr = listener.local_addr()?;
+        let server = self.server.clone();
+        let app = self.into_router();
+        tracing::info!(%addr, path = %server.shared.config.path, "pxl-ws listening");
+        let signal_server = server.clone();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown_signal(&signal_server).await;
+            signal_server.begin_shutdown();
+        })
+        .await?;
+        server.shutdown().await;
+        tracing::info!("pxl-ws stopped");
+        Ok(())
+    }
+}
+
+async fn health_route(State(shared): State<Arc<Shared>>) -> Response {
+    let health = Server { shared }.health();
+    let status = match health.status {
+        HealthStatus::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::OK,
+    };
+    (status, axum::Json(health)).into_response()
+}
+
+/// Resolves on SIGINT, SIGTERM or a shutdown begun through the handle.
+async fn shutdown_signal(server: &Server) {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+        _ = server.shared.shutdown.cancelled() => {}
+    }
+}
+
+/// Starts the background tasks once: bus receiver, heartbeat, inactivity sweep.
+fn start(server: &Server) {
+    let sh = &server.shared;
+    if sh.started.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let stop = sh.shutdown.clone();
+
+    let mut stream = sh.bus.subscribe();
+    let s = server.clone();
+    let stop2 = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop2.cancelled() => break,
+                m = stream.next() => match m {
+                    Some(m) => cluster::receive(&s, &m),
+                    None => break,
+                },
+            }
+        }
+    });
+
+    let hb = sh.config.heartbeat.clone();
+    if hb.enabled {
+        let s = server.clone();
+        spawn_every(hb.interval, stop.clone(), move || {
+            let deadline = (hb.interval + hb.timeout).as_millis() as u64;
+            let now = now_ms();
+            s.shared.clients.for_each(|c| {
+                if now.saturating_sub(c.last_seen_ms()) > deadline {
+                    tracing::info!(client = %c.id, "heartbeat timeout; closing");
+                    c.request_close(1011, "heartbeat timeout", false);
+                } else {
+                    c.push(Message::Ping(Default::default()), &s.shared.metrics);
+                }
+            });
+        });
+    }
+
+    let ic = sh.config.disconnect_inactive_clients.clone();
+    if ic.enabled {
+        let s = server.clone();
+        spawn_every(ic.interval_check_time, stop, move || {
+            let limit = ic.inactive_time.as_millis() as u64;
+            let now = now_ms();
+            s.shared.clients.for_each(|c| {
+                let idle = now.saturating_sub(c.last_activity_ms());
+                if idle > limit && c.request_close(4000, "inactive", true) && ic.log {
+                    tracing::info!(client = %c.id, inactive_ms = idle, "disconnected inactive client");
+                }
+            });
+        });
+    }
+
+    sh.hooks.server_started(server);
+}
+
+fn spawn_every(period: Duration, stop: CancellationToken, mut tick: impl FnMut() + Send + 'static) {
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = iv.tick() => tick(),
+            }
+        }
+    });
+}

@@ -1,0 +1,166 @@
+//! The built-in `system` controller: `joinRoom`, `leaveRoom` and `ping`, with PXL's
+//! response shapes. Written by hand against the public [`Controller`] trait.
+//!
+//! - `joinRoom {roomName}` → `{"success":true,"message":"Successfully joined room: R",
+//!   "data":{"userId","userType","username","roomName","joinedAt"}}`, sent after the
+//!   client is in the room. Identity comes from the connection (user id, else client id),
+//!   never from the payload.
+//! - `leaveRoom {roomName}` → the leaver first gets `user/leftRoom {roomName}`, then
+//!   `{"success":true,"message":"Successfully left room: R","data":{"roomName","leftAt"},"clientId"}`.
+//! - A missing or empty `roomName` answers `{"success":false,"error":"Room name is required","clientId"}`;
+//!   leaving a room the client is not in answers `success: false` too.
+//! - `ping` → `"pong"`.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::protocol::{ActionError, codes};
+use crate::router::{BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo};
+use crate::time::{iso8601, now_ms};
+
+/// Longest room name accepted.
+pub(crate) const MAX_ROOM_NAME: usize = 256;
+
+pub(crate) struct SystemController;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoomRequest {
+    #[serde(default)]
+    room_name: Option<String>,
+    /// Display name offered by the client (PXL accepts one); ids in the payload are ignored.
+    #[serde(default)]
+    username: Option<String>,
+}
+
+const ROUTES: &[RouteInfo] = &[
+    RouteInfo::new(
+        "system",
+        "joinRoom",
+        "join_room",
+        Some("RoomRequest"),
+        file!(),
+        line!(),
+    ),
+    RouteInfo::new(
+        "system",
+        "leaveRoom",
+        "leave_room",
+        Some("RoomRequest"),
+        file!(),
+        line!(),
+    ),
+    RouteInfo::new("system", "ping", "ping", None, file!(), line!()),
+];
+
+impl Controller for SystemController {
+    fn controller_type(&self) -> &'static str {
+        "system"
+    }
+
+    fn routes(&self) -> &'static [RouteInfo] {
+        ROUTES
+    }
+
+    fn call<'a>(
+        &'a self,
+        action: &str,
+        ctx: &'a MessageContext<'a>,
+    ) -> Option<BoxFuture<'a, Reply>> {
+        let f: fn(&MessageContext<'_>) -> Reply = match action {
+            "joinRoom" => join_room,
+            "leaveRoom" => leave_room,
+            "ping" => |_| Reply::value("pong"),
+            _ => return None,
+        };
+        Some(Box::pin(async move { f(ctx) }))
+    }
+}
+
+fn room_request(ctx: &MessageContext<'_>) -> Result<Option<RoomRequest>, ActionError> {
+    if ctx.raw_data().is_none() {
+        return Ok(None);
+    }
+    let Data(req) = Data::<Option<RoomRequest>>::from_message(ctx)?;
+    Ok(req)
+}
+
+fn room_name<'r>(ctx: &MessageContext<'_>, req: &'r Option<RoomRequest>) -> Result<&'r str, Reply> {
+    match req.as_ref().and_then(|r| r.room_name.as_deref()) {
+        Some(name) if !name.is_empty() => {
+            if name.len() > MAX_ROOM_NAME || name.chars().any(char::is_control) {
+                return Err(Reply::Error(
+                    ActionError::new(
+                        codes::INVALID_PAYLOAD,
+                        format!(
+                            "invalid payload at `roomName`: at most {MAX_ROOM_NAME} bytes, no control characters"
+                        ),
+                    )
+                    .with_detail("path", "roomName"),
+                ));
+            }
+            Ok(name)
+        }
+        _ => Err(Reply::value(&json!({
+            "success": false,
+            "error": "Room name is required",
+            "clientId": ctx.client().id(),
+        }))),
+    }
+}
+
+fn join_room(ctx: &MessageContext<'_>) -> Reply {
+    let req = match room_request(ctx) {
+        Ok(r) => r,
+        Err(e) => return Reply::Error(e),
+    };
+    let room = match room_name(ctx, &req) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let client = ctx.client();
+    client.join(room);
+    let id = client.id().to_string();
+    let username = client
+        .metadata("username")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .or_else(|| req.as_ref().and_then(|r| r.username.clone()))
+        .unwrap_or_else(|| format!("user_{}", &id[..8]));
+    Reply::value(&json!({
+        "success": true,
+        "message": format!("Successfully joined room: {room}"),
+        "data": {
+            "userId": client.user_id().unwrap_or(id),
+            "userType": "user",
+            "username": username,
+            "roomName": room,
+            "joinedAt": iso8601(now_ms()),
+        }
+    }))
+}
+
+fn leave_room(ctx: &MessageContext<'_>) -> Reply {
+    let req = match room_request(ctx) {
+        Ok(r) => r,
+        Err(e) => return Reply::Error(e),
+    };
+    let room = match room_name(ctx, &req) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let client = ctx.client();
+    if !client.leave(room) {
+        return Reply::value(&json!({
+            "success": false,
+            "error": format!("Not a member of room: {room}"),
+            "clientId": client.id(),
+        }));
+    }
+    client.server().notify_left(&client.state, room);
+    Reply::value(&json!({
+        "success": true,
+        "message": format!("Successfully left room: {room}"),
+        "data": { "roomName": room, "leftAt": iso8601(now_ms()) },
+        "clientId": client.id(),
+    }))
+}

@@ -1,0 +1,123 @@
+//! The HTTP side of the endpoint: validates the upgrade request, answers 101 and hands
+//! the upgraded socket to [`connection`](crate::connection). Anything else gets an
+//! ordinary HTTP response with a JSON body.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::connection;
+use crate::service::Shared;
+
+/// A JSON error response `{"error", "code"}`.
+pub(crate) fn http_error(status: StatusCode, code: &str, error: &str) -> Response {
+    let body = serde_json::json!({ "error": error, "code": code });
+    (status, axum::Json(body)).into_response()
+}
+
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+pub(crate) fn socket_config(shared: &Shared) -> WebSocketConfig {
+    let max = shared.config.max_message_size;
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(64 * 1024)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+/// The endpoint handler.
+pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
+    if shared.shutdown.is_cancelled() {
+        return http_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SHUTTING_DOWN",
+            "The server is shutting down",
+        );
+    }
+    let headers = req.headers();
+    let wants_upgrade = header_has_token(headers, header::UPGRADE, "websocket");
+    if req.method() != Method::GET || !wants_upgrade {
+        let mut resp = http_error(
+            StatusCode::UPGRADE_REQUIRED,
+            "UPGRADE_REQUIRED",
+            "This endpoint speaks WebSocket: send a GET with `Upgrade: websocket`",
+        );
+        resp.headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        return resp;
+    }
+    if !header_has_token(headers, header::CONNECTION, "upgrade") {
+        return http_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_HANDSHAKE",
+            "The `Connection` header must contain `upgrade`",
+        );
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        let mut resp = http_error(
+            StatusCode::UPGRADE_REQUIRED,
+            "BAD_HANDSHAKE",
+            "Only WebSocket version 13 is supported",
+        );
+        resp.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return resp;
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return http_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_HANDSHAKE",
+            "Missing `Sec-WebSocket-Key` header",
+        );
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let remote = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let config = socket_config(&shared);
+    let tasks = shared.tasks.clone();
+    tasks.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                connection::run(shared, socket, remote).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .expect("a static 101 response is valid")
+}
