@@ -177,6 +177,14 @@ impl ClientState {
         self.user_id.read().expect("user lock").clone()
     }
 
+    /// A string metadata value.
+    pub(crate) fn metadata_str(&self, key: &str) -> Option<String> {
+        match self.metadata.lock().expect("metadata lock").get(key) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn room_names(&self) -> Vec<String> {
         self.rooms
             .lock()

@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
 pub struct WsConfig {
     /// Interface that [`WsConfig::addr`] names. Default `127.0.0.1`; use `0.0.0.0` in containers.
     /// Env: `PXL_WS_HOST`.
@@ -76,7 +75,6 @@ impl Default for WsConfig {
 /// Room behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
 pub struct RoomsConfig {
     /// When `false`, joining a room first leaves every other room. Default `true`.
     /// Env: `PXL_WS_ROOMS_MULTIPLE`.
@@ -98,7 +96,6 @@ impl Default for RoomsConfig {
 /// Disconnecting clients that send nothing for a while (PXL's `disconnectInactiveClients`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
 pub struct InactiveClientsConfig {
     /// Default `false`. Env: `PXL_WS_INACTIVE_ENABLED`.
     pub enabled: bool,
@@ -128,7 +125,6 @@ impl Default for InactiveClientsConfig {
 /// no frame at all (pong included) for `interval + timeout` is closed with 1011.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
 pub struct HeartbeatConfig {
     /// Default `true`. Env: `PXL_WS_HEARTBEAT` (`false` turns it off).
     pub enabled: bool,
@@ -153,7 +149,6 @@ impl Default for HeartbeatConfig {
 /// Diagnostics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
 pub struct DebugConfig {
     /// Log the route table at start. Default `false`. Env: `PXL_WS_PRINT_ROUTES`.
     pub print_routes: bool,

@@ -207,7 +207,7 @@ impl WsServer {
     /// An axum router serving the WebSocket endpoint at `config.path` (and the health
     /// route if configured), to merge or nest into an existing app. Starts the
     /// server's timers; call it inside a tokio runtime. Shut down with
-    /// [`Server::shutdown`] (e.g. from axum's `with_graceful_shutdown`).
+    /// [`Server::shutdown_on_signal`] in axum's `with_graceful_shutdown`.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -218,7 +218,7 @@ impl WsServer {
     ///     .nest("/api", ws.into_router()); // socket at /api/ws
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     /// axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-    ///     .with_graceful_shutdown(async move { handle.shutdown().await })
+    ///     .with_graceful_shutdown(async move { handle.shutdown_on_signal().await })
     ///     .await?;
     /// # Ok(()) }
     /// ```
@@ -271,7 +271,7 @@ async fn health_route(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// Resolves on SIGINT, SIGTERM or a shutdown begun through the handle.
-async fn shutdown_signal(server: &Server) {
+pub(crate) async fn shutdown_signal(server: &Server) {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

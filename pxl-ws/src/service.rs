@@ -399,6 +399,20 @@ impl Server {
         }
     }
 
+    /// Resolves once graceful shutdown has begun (it does not begin it).
+    pub async fn shutdown_requested(&self) {
+        self.shared.shutdown.cancelled().await;
+    }
+
+    /// Waits for SIGINT, SIGTERM or a shutdown begun elsewhere, then shuts down
+    /// gracefully (see [`shutdown`](Self::shutdown)). Made for axum's
+    /// `with_graceful_shutdown` when the socket is nested with
+    /// [`WsServer::into_router`](crate::WsServer::into_router).
+    pub async fn shutdown_on_signal(&self) {
+        crate::server::shutdown_signal(self).await;
+        self.shutdown().await;
+    }
+
     pub(crate) fn begin_shutdown(&self) {
         let sh = &self.shared;
         if sh.shutdown.is_cancelled() {
@@ -466,10 +480,12 @@ impl Server {
     }
 
     fn presence(&self, c: &ClientState, room: &str, action: &str) {
+        let username = c.metadata_str("username");
         let data = serde_json::json!({
             "roomName": room,
             "clientId": c.id,
             "userId": c.user_id().as_deref(),
+            "username": username,
         });
         if let Ok(f) = Frame::new("room", action, &data) {
             self.send(&Target::room(room).except(c.id), &f);

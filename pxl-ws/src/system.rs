@@ -122,8 +122,8 @@ fn join_room(ctx: &MessageContext<'_>) -> Reply {
     client.join(room);
     let id = client.id().to_string();
     let username = client
-        .metadata("username")
-        .and_then(|v| v.as_str().map(str::to_owned))
+        .state
+        .metadata_str("username")
         .or_else(|| req.as_ref().and_then(|r| r.username.clone()))
         .unwrap_or_else(|| format!("user_{}", &id[..8]));
     Reply::value(&json!({

@@ -1,1 +1,261 @@
-//! x
+//! Test harness for the end-to-end tests: a server on `127.0.0.1:0` and a real
+//! WebSocket client (tokio-tungstenite) with timeouts and readable failures.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use pxl_ws::{Server, WsServerBuilder};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for a frame before failing.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A server serving on a free loopback port.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its handle.
+    pub handle: Server,
+    task: JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Builds and serves `builder` on `127.0.0.1:0`.
+    pub async fn start(builder: WsServerBuilder) -> Self {
+        init_tracing();
+        let server = builder.build().expect("server builds");
+        let handle = server.handle();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            server.serve_listener(listener).await.expect("serve");
+        });
+        Self { addr, handle, task }
+    }
+
+    /// `ws://127.0.0.1:PORT/ws`.
+    pub fn url(&self) -> String {
+        format!("ws://{}{}", self.addr, self.handle.config().path)
+    }
+
+    /// Connects a client and reads its `system/connected` frame.
+    pub async fn connect(&self) -> TestClient {
+        TestClient::connect(&self.url()).await
+    }
+
+    /// Shuts down gracefully and waits for `serve` to return.
+    pub async fn stop(self) {
+        self.handle.shutdown().await;
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("serve returns after shutdown")
+            .expect("serve task did not panic");
+    }
+}
+
+/// A real WebSocket client.
+pub struct TestClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The client id from `system/connected`.
+    pub id: String,
+    next_id: u64,
+}
+
+/// What a client saw when the connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Closed {
+    /// The close code, if a close frame came.
+    pub code: Option<u16>,
+    /// The close reason.
+    pub reason: String,
+}
+
+impl TestClient {
+    /// Connects to `url` and reads the `system/connected` frame.
+    pub async fn connect(url: &str) -> Self {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        let mut c = Self {
+            ws,
+            id: String::new(),
+            next_id: 0,
+        };
+        let hello = c.recv().await;
+        assert_eq!(hello["type"], "system", "first frame: {hello}");
+        assert_eq!(hello["action"], "connected", "first frame: {hello}");
+        c.id = hello["data"]["clientId"]
+            .as_str()
+            .expect("clientId")
+            .to_owned();
+        c
+    }
+
+    /// Sends a JSON value as a text frame.
+    pub async fn send_json(&mut self, v: &Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    /// Sends a text frame.
+    pub async fn send_text(&mut self, s: &str) {
+        self.ws.send(Message::text(s)).await.expect("send");
+    }
+
+    /// Sends a raw message (binary, ping, raw frames).
+    pub async fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).await.expect("send");
+    }
+
+    /// Sends `{type, action, data}` without an id.
+    pub async fn send(&mut self, ty: &str, action: &str, data: Value) {
+        self.send_json(&json!({"type": ty, "action": action, "data": data}))
+            .await;
+    }
+
+    /// Sends `{type, action, data, id}` and returns the next frame, which must carry the id.
+    pub async fn request(&mut self, ty: &str, action: &str, data: Value) -> Value {
+        self.next_id += 1;
+        let id = format!("r{}", self.next_id);
+        self.send_json(&json!({"type": ty, "action": action, "data": data, "id": id}))
+            .await;
+        let reply = self.recv().await;
+        assert_eq!(reply["id"], id.as_str(), "reply to {ty}/{action}: {reply}");
+        reply
+    }
+
+    /// Joins `room` through `system/joinRoom` and checks the reply.
+    pub async fn join(&mut self, room: &str) {
+        let r = self
+            .request("system", "joinRoom", json!({"roomName": room}))
+            .await;
+        assert_eq!(r["response"]["success"], true, "join {room}: {r}");
+    }
+
+    /// Leaves `room` through `system/leaveRoom`: expects `user/leftRoom`, then the reply.
+    pub async fn leave(&mut self, room: &str) {
+        self.next_id += 1;
+        let id = format!("r{}", self.next_id);
+        self.send_json(
+            &json!({"type": "system", "action": "leaveRoom", "data": {"roomName": room}, "id": id}),
+        )
+        .await;
+        let left = self.recv().await;
+        assert_eq!(
+            left,
+            json!({"type": "user", "action": "leftRoom", "data": {"roomName": room}})
+        );
+        let reply = self.recv().await;
+        assert_eq!(reply["id"], id.as_str(), "{reply}");
+        assert_eq!(reply["response"]["success"], true, "leave {room}: {reply}");
+    }
+
+    /// The next data frame as JSON (pings and pongs are skipped). Fails after [`WAIT`].
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            match self.next_message(WAIT).await {
+                Some(Message::Text(t)) => return serde_json::from_str(&t).expect("JSON frame"),
+                Some(Message::Binary(b)) => {
+                    return serde_json::from_slice(&b).expect("JSON frame");
+                }
+                Some(Message::Ping(_) | Message::Pong(_)) => continue,
+                Some(other) => panic!("expected a data frame, got {other:?}"),
+                None => panic!("connection ended while waiting for a frame"),
+            }
+        }
+    }
+
+    /// The next message of any kind within `wait`; `None` when the stream ends.
+    pub async fn next_message(&mut self, wait: Duration) -> Option<Message> {
+        match tokio::time::timeout(wait, self.ws.next()).await {
+            Err(_) => panic!("no frame within {wait:?}"),
+            Ok(None) => None,
+            Ok(Some(Ok(m))) => Some(m),
+            Ok(Some(Err(e))) => panic!("client read error: {e}"),
+        }
+    }
+
+    /// Asserts that no data frame arrives within `wait`.
+    pub async fn assert_silent(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(other) => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns its close frame. Data frames before it are
+    /// returned too, in order.
+    pub async fn expect_close(&mut self) -> (Closed, Vec<Value>) {
+        let mut before = Vec::new();
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Err(_) => panic!("server did not close within {WAIT:?}"),
+                Ok(None) => {
+                    return (
+                        Closed {
+                            code: None,
+                            reason: String::new(),
+                        },
+                        before,
+                    );
+                }
+                Ok(Some(Ok(Message::Close(f)))) => {
+                    let closed = Closed {
+                        code: f.as_ref().map(|f| u16::from(f.code)),
+                        reason: f.map(|f| f.reason.to_string()).unwrap_or_default(),
+                    };
+                    // Finish the handshake: the stream ends after our reply.
+                    let _ = tokio::time::timeout(WAIT, self.ws.next()).await;
+                    return (closed, before);
+                }
+                Ok(Some(Ok(Message::Text(t)))) => before.push(serde_json::from_str(&t).unwrap()),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(e))) => panic!("client read error before close: {e}"),
+            }
+        }
+    }
+
+    /// Starts a normal close and waits for the server's reply.
+    pub async fn close(mut self) {
+        let _ = self
+            .ws
+            .close(Some(CloseFrame {
+                code: 1000.into(),
+                reason: "bye".into(),
+            }))
+            .await;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.ws.next()).await {}
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds, failing after [`WAIT`] with `what`.
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

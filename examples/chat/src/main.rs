@@ -1,1 +1,205 @@
-fn main() {}
+//! Browser chat: cargo run -p example-chat, then open http://127.0.0.1:3000
+//!
+//! One controller (`type: "chat"`) with three actions, the built-in `system/joinRoom` and
+//! `system/leaveRoom` for rooms, presence events on, and a single-page client served at
+//! `/` next to the socket at `/ws`. Port and host come from `PXL_WS_PORT` / `PXL_WS_HOST`.
+//!
+//! | client sends | server answers | others in the room get |
+//! |---|---|---|
+//! | `chat/setName {name}` | `{name}` | — |
+//! | `chat/send {room, text}` | `{delivered}` | `chat/message {room, from, clientId, text, at}` (sender too) |
+//! | `chat/typing {room, typing}` | (empty reply) | `chat/typing {room, from, clientId, typing}` |
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+use pxl_ws::{ActionError, Client, Data, Frame, Server, WsConfig, WsServer, ws_controller};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+// ---- payloads (the `data` of each message and the `response` of each reply) -----------
+
+#[derive(Deserialize)]
+struct SetName {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct NameSet {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct SendMsg {
+    room: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Sent {
+    /// How many clients (the sender included) the message reached.
+    delivered: usize,
+}
+
+#[derive(Deserialize)]
+struct Typing {
+    room: String,
+    typing: bool,
+}
+
+// ---- the controller: handles {"type": "chat", "action": ...} ---------------------------
+
+struct ChatController;
+
+#[ws_controller(type = "chat")]
+impl ChatController {
+    /// `chat/setName {name}`: remembers the display name on this connection.
+    #[action("setName")]
+    async fn set_name(
+        &self,
+        client: Client,
+        Data(req): Data<SetName>,
+    ) -> Result<NameSet, ActionError> {
+        let name = req.name.trim();
+        if !(1..=32).contains(&name.chars().count()) {
+            return Err(ActionError::new(
+                "INVALID_NAME",
+                "name must be 1 to 32 characters",
+            ));
+        }
+        // Per-connection metadata; `system/joinRoom` reports it as `username` too.
+        client.set_metadata("username", name);
+        Ok(NameSet { name: name.into() })
+    }
+
+    /// `chat/send {room, text}`: broadcasts `chat/message` to the room, sender included.
+    #[action("send")]
+    async fn send(
+        &self,
+        client: Client,
+        server: Server,
+        Data(msg): Data<SendMsg>,
+    ) -> Result<Sent, ActionError> {
+        require_member(&client, &msg.room)?;
+        let text = msg.text.trim();
+        if !(1..=2000).contains(&text.chars().count()) {
+            return Err(ActionError::new(
+                "INVALID_TEXT",
+                "text must be 1 to 2000 characters",
+            ));
+        }
+        // A frame is serialised once, however many clients receive it.
+        let frame = Frame::new(
+            "chat",
+            "message",
+            &json!({
+                "room": msg.room,
+                "from": username(&client),
+                "clientId": client.id(),
+                "text": text,
+                "at": unix_ms(),
+            }),
+        )
+        .map_err(ActionError::internal)?;
+        let delivered = server.send_to_room(&msg.room, &frame, None);
+        Ok(Sent { delivered })
+    }
+
+    /// `chat/typing {room, typing}`: tells the rest of the room (not the sender).
+    #[action("typing")]
+    async fn typing(
+        &self,
+        client: Client,
+        server: Server,
+        Data(t): Data<Typing>,
+    ) -> Result<(), ActionError> {
+        require_member(&client, &t.room)?;
+        let frame = Frame::new(
+            "chat",
+            "typing",
+            &json!({
+                "room": t.room,
+                "from": username(&client),
+                "clientId": client.id(),
+                "typing": t.typing,
+            }),
+        )
+        .map_err(ActionError::internal)?;
+        server.send_to_room(&t.room, &frame, Some(client.id()));
+        Ok(())
+    }
+}
+
+/// `NOT_IN_ROOM` unless the client has joined `room` (with `system/joinRoom`).
+fn require_member(client: &Client, room: &str) -> Result<(), ActionError> {
+    if client.in_room(room) {
+        Ok(())
+    } else {
+        Err(ActionError::new(
+            "NOT_IN_ROOM",
+            format!("join room `{room}` first"),
+        ))
+    }
+}
+
+/// The name set with `chat/setName`, else `user_` and the first 8 characters of the
+/// client id (what `system/joinRoom` reports too).
+fn username(client: &Client) -> String {
+    match client.metadata("username") {
+        Some(serde_json::Value::String(name)) => name,
+        _ => format!("user_{}", &client.id().to_string()[..8]),
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+// ---- the HTTP app ---------------------------------------------------------------------
+
+async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let mut config = WsConfig::from_env()?;
+    // Presence lines ("bob joined") need room events; an explicit env setting wins.
+    if std::env::var_os("PXL_WS_PRESENCE_EVENTS").is_none() {
+        config.rooms.presence_events = true;
+    }
+    let addr = config.addr();
+
+    let ws = WsServer::builder()
+        .config(config)
+        .controller(ChatController)
+        .build()?;
+    let handle = ws.handle();
+    let app = Router::new().route("/", get(index)).merge(ws.into_router());
+
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!("chat running at http://{local}/ (socket at ws://{local}/ws)");
+    println!("Open http://{local}/ in a browser (Ctrl-C to stop)");
+
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    // SIGINT / SIGTERM: close every socket with 1001, then stop HTTP.
+    .with_graceful_shutdown(async move { handle.shutdown_on_signal().await })
+    .await?;
+    tracing::info!("chat stopped");
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Heartbeat, inactive clients, system ping, health, graceful shutdown, nesting.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use pxl_ws::{HeartbeatConfig, InactiveClientsConfig, WsConfig, WsServer};
+use pxl_ws_tests::{TestClient, TestServer, WAIT};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::app::{Counter, TestController};
+
+fn builder(config: WsConfig) -> pxl_ws::WsServerBuilder {
+    WsServer::builder()
+        .config(config)
+        .controller(TestController)
+        .state(Counter::default())
+}
+
+#[tokio::test]
+async fn system_ping_answers_pong() {
+    let srv = TestServer::start(builder(WsConfig::default())).await;
+    let mut c = srv.connect().await;
+    let r = c.request("system", "ping", json!(null)).await;
+    assert_eq!(
+        r,
+        json!({"type": "system", "action": "ping", "response": "pong", "id": "r1"})
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn inactive_clients_are_disconnected_and_active_ones_are_not() {
+    let mut config = WsConfig::default();
+    let mut ic = InactiveClientsConfig::default();
+    ic.enabled = true;
+    ic.inactive_time = Duration::from_millis(400);
+    ic.interval_check_time = Duration::from_millis(50);
+    ic.log = true;
+    config.disconnect_inactive_clients = ic;
+    let srv = TestServer::start(builder(config)).await;
+    let mut idle = srv.connect().await;
+    let mut busy = srv.connect().await;
+    let started = Instant::now();
+    let busy_task = tokio::spawn(async move {
+        for _ in 0..12 {
+            busy.request("test", "unit", json!(null)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        busy
+    });
+    let (closed, _) = idle.expect_close().await;
+    assert_eq!(closed.code, Some(4000));
+    assert_eq!(closed.reason, "inactive");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    let mut busy = busy_task.await.unwrap();
+    // 1.2 s of regular messages: still connected.
+    assert_eq!(
+        busy.request("test", "unit", json!(null)).await["action"],
+        "unit"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn heartbeat_pings_and_drops_silent_peers() {
+    let mut config = WsConfig::default();
+    let mut hb = HeartbeatConfig::default();
+    hb.interval = Duration::from_millis(100);
+    hb.timeout = Duration::from_millis(150);
+    config.heartbeat = hb;
+    let srv = TestServer::start(builder(config)).await;
+
+    // A client that keeps reading answers pings (tungstenite replies automatically).
+    let mut alive = srv.connect().await;
+    let mut pings = 0;
+    let until = Instant::now() + Duration::from_millis(700);
+    while Instant::now() < until {
+        if let Some(Message::Ping(_)) = alive.next_message(WAIT).await {
+            pings += 1;
+        }
+    }
+    assert!(pings >= 3, "got {pings} pings");
+    assert_eq!(
+        alive.request("test", "unit", json!(null)).await["action"],
+        "unit"
+    );
+
+    // A client that reads nothing never answers: closed with 1011 after interval + timeout.
+    let mut silent = srv.connect().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (closed, _) = silent.expect_close().await;
+    assert_eq!(closed.code, Some(1011));
+    assert_eq!(closed.reason, "heartbeat timeout");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_every_socket_with_1001_promptly() {
+    let srv = TestServer::start(builder(WsConfig::default())).await;
+    let url = srv.url();
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        let mut c = srv.connect().await;
+        c.join("room").await;
+        clients.push(c);
+    }
+    let handle = srv.handle.clone();
+    let started = Instant::now();
+    let stopping = tokio::spawn(srv.stop());
+    for c in &mut clients {
+        let (closed, _) = c.expect_close().await;
+        assert_eq!(closed.code, Some(1001));
+        assert_eq!(closed.reason, "server shutting down");
+    }
+    stopping.await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(handle.connection_count(), 0);
+    assert!(handle.rooms().is_empty());
+    assert!(
+        tokio_tungstenite::connect_async(&url).await.is_err(),
+        "listener closed"
+    );
+}
+
+#[tokio::test]
+async fn health_reports_counts_and_is_served_when_configured() {
+    let config = WsConfig {
+        health_path: Some("/health".into()),
+        ..Default::default()
+    };
+    let srv = TestServer::start(builder(config)).await;
+    let mut c = srv.connect().await;
+    c.join("x").await;
+    let h = srv.handle.health();
+    assert_eq!(h.active_connections, 1);
+    assert_eq!(h.rooms, 1);
+    assert_eq!(h.messages_in, 1);
+    assert!(h.messages_out >= 2);
+    let body = http_get(srv.addr, "/health").await;
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let json: serde_json::Value =
+        serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["activeConnections"], 1);
+    assert_eq!(json["rooms"], 1);
+    assert_eq!(json["bus"]["kind"], "memory");
+    srv.stop().await;
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn into_router_nests_under_another_axum_app() {
+    pxl_ws_tests::init_tracing();
+    let ws = builder(WsConfig::default()).build().unwrap();
+    let handle = ws.handle();
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "home" }))
+        .nest("/api", ws.into_router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let h2 = handle.clone();
+    let serving = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { h2.shutdown_requested().await })
+        .await
+        .unwrap();
+    });
+    let mut c = TestClient::connect(&format!("ws://{addr}/api/ws")).await;
+    assert_eq!(
+        c.request("test", "add", json!({"a": 1, "b": 2})).await["response"]["sum"],
+        3
+    );
+    let info = handle.get_client(c.id.parse().unwrap()).unwrap();
+    assert_eq!(info.id.to_string(), c.id);
+    let home = http_get(addr, "/").await;
+    assert!(home.ends_with("home"), "{home}");
+    handle.shutdown().await;
+    let (closed, _) = c.expect_close().await;
+    assert_eq!(closed.code, Some(1001));
+    tokio::time::timeout(WAIT, serving).await.unwrap().unwrap();
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real servers on 127.0.0.1:0, real WebSocket clients.
+
+mod app;
+mod errors;
+mod faults;
+mod hooks;
+mod lifecycle;
+mod rooms;
+mod routing;

@@ -1,0 +1,247 @@
+//! Rooms: join and leave with PXL's response shapes, single-room mode, broadcasts to
+//! members only, exclusion, presence events.
+
+use std::time::Duration;
+
+use pxl_ws::{RoomsConfig, WsConfig, WsServer};
+use pxl_ws_tests::TestServer;
+use serde_json::json;
+
+use crate::app::{Counter, TestController};
+
+const QUIET: Duration = Duration::from_millis(200);
+
+async fn server(rooms: RoomsConfig) -> TestServer {
+    let mut config = WsConfig::default();
+    config.rooms = rooms;
+    TestServer::start(
+        WsServer::builder()
+            .config(config)
+            .controller(TestController)
+            .state(Counter::default()),
+    )
+    .await
+}
+
+fn rooms(multiple: bool, presence: bool) -> RoomsConfig {
+    let mut r = RoomsConfig::default();
+    r.client_can_join_multiple_rooms = multiple;
+    r.presence_events = presence;
+    r
+}
+
+#[tokio::test]
+async fn join_and_leave_reply_after_the_state_changed() {
+    let srv = server(rooms(true, false)).await;
+    let mut c = srv.connect().await;
+    let id: pxl_ws::ClientId = c.id.parse().unwrap();
+
+    let r = c
+        .request(
+            "system",
+            "joinRoom",
+            json!({"roomName": "lobby", "userId": "spoofed"}),
+        )
+        .await;
+    let resp = &r["response"];
+    assert_eq!(resp["success"], true);
+    assert_eq!(resp["message"], "Successfully joined room: lobby");
+    assert_eq!(resp["data"]["roomName"], "lobby");
+    assert_eq!(resp["data"]["userType"], "user");
+    // Identity comes from the connection, never from the payload.
+    assert_eq!(resp["data"]["userId"], c.id.as_str());
+    assert_eq!(resp["data"]["username"], format!("user_{}", &c.id[..8]));
+    assert!(resp["data"]["joinedAt"].as_str().unwrap().ends_with('Z'));
+    // The reply came after the join: the room already lists the client.
+    assert_eq!(srv.handle.rooms().get("lobby"), Some(vec![id]));
+    assert_eq!(srv.handle.get_client(id).unwrap().rooms, vec!["lobby"]);
+
+    // Joining twice is harmless.
+    assert_eq!(
+        c.request("system", "joinRoom", json!({"roomName": "lobby"}))
+            .await["response"]["success"],
+        true
+    );
+    assert_eq!(srv.handle.rooms().get("lobby").unwrap().len(), 1);
+
+    // Leaving: `user/leftRoom` first, then the reply.
+    c.send_json(
+        &json!({"type": "system", "action": "leaveRoom", "data": {"roomName": "lobby"}, "id": 9}),
+    )
+    .await;
+    assert_eq!(
+        c.recv().await,
+        json!({"type": "user", "action": "leftRoom", "data": {"roomName": "lobby"}})
+    );
+    let r = c.recv().await;
+    assert_eq!(r["id"], 9);
+    assert_eq!(r["response"]["success"], true);
+    assert_eq!(r["response"]["message"], "Successfully left room: lobby");
+    assert_eq!(r["response"]["clientId"], c.id.as_str());
+    assert_eq!(r["response"]["data"]["roomName"], "lobby");
+    // Empty rooms are removed.
+    assert_eq!(srv.handle.rooms().get("lobby"), None);
+    assert!(srv.handle.rooms().is_empty());
+
+    // Leaving a room you are not in says so.
+    let r = c
+        .request("system", "leaveRoom", json!({"roomName": "lobby"}))
+        .await;
+    assert_eq!(r["response"]["success"], false);
+    assert_eq!(r["response"]["error"], "Not a member of room: lobby");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn room_name_is_required_and_checked() {
+    let srv = server(rooms(true, false)).await;
+    let mut c = srv.connect().await;
+    for data in [json!({}), json!(null), json!({"roomName": ""})] {
+        let r = c.request("system", "joinRoom", data.clone()).await;
+        assert_eq!(
+            r["response"],
+            json!({"success": false, "error": "Room name is required", "clientId": c.id}),
+            "data: {data}"
+        );
+    }
+    // Missing `data` altogether (PXL crashed with a TypeError here).
+    c.send_json(&json!({"type": "system", "action": "joinRoom", "id": "nodata"}))
+        .await;
+    assert_eq!(c.recv().await["response"]["error"], "Room name is required");
+    let r = c
+        .request("system", "joinRoom", json!({"roomName": 5}))
+        .await;
+    assert_eq!(r["data"]["code"], "INVALID_PAYLOAD");
+    assert_eq!(r["data"]["path"], "roomName");
+    let r = c
+        .request("system", "joinRoom", json!({"roomName": "x".repeat(300)}))
+        .await;
+    assert_eq!(r["data"]["code"], "INVALID_PAYLOAD");
+    assert!(srv.handle.rooms().is_empty());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn broadcast_reaches_members_only_and_exclude_works() {
+    let srv = server(rooms(true, false)).await;
+    let mut a = srv.connect().await;
+    let mut b = srv.connect().await;
+    let mut outsider = srv.connect().await;
+    a.join("r1").await;
+    b.join("r1").await;
+    outsider.join("r2").await;
+
+    a.send_json(&json!({"type": "test", "action": "broadcast", "data": {"room": "r1", "text": "hello"}, "id": 1}))
+        .await;
+    let msg = json!({"type": "test", "action": "message", "data": "hello"});
+    // The sender is a member: it gets the broadcast, then the reply (queued after it).
+    assert_eq!(a.recv().await, msg);
+    assert_eq!(a.recv().await["response"], 2);
+    assert_eq!(b.recv().await, msg);
+    outsider.assert_silent(QUIET).await;
+
+    let r = a
+        .request(
+            "test",
+            "broadcast",
+            json!({"room": "r1", "text": "x", "exclude_me": true}),
+        )
+        .await;
+    assert_eq!(r["response"], 1);
+    assert_eq!(b.recv().await["data"], "x");
+    a.assert_silent(QUIET).await;
+
+    // A client in several rooms gets one copy of a multi-room send.
+    b.join("r2").await;
+    let frame = pxl_ws::Frame::new("multi", "m", &1).unwrap();
+    assert_eq!(srv.handle.send_to_rooms(&["r1", "r2"], &frame, None), 3);
+    assert_eq!(a.recv().await["type"], "multi");
+    assert_eq!(b.recv().await["type"], "multi");
+    assert_eq!(outsider.recv().await["type"], "multi");
+    b.assert_silent(QUIET).await;
+
+    // Disconnecting leaves every room.
+    let b_id = b.id.parse().unwrap();
+    b.close().await;
+    pxl_ws_tests::eventually("b left its rooms", || {
+        srv.handle
+            .rooms()
+            .get("r1")
+            .is_some_and(|m| !m.contains(&b_id))
+    })
+    .await;
+    assert_eq!(
+        srv.handle.rooms().list(),
+        vec![("r1".into(), 1), ("r2".into(), 1)]
+    );
+    let text = srv.handle.rooms().render();
+    assert!(text.contains("Rooms (Count: 2)"), "{text}");
+    assert!(text.contains(&a.id), "{text}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn single_room_mode_really_leaves_the_old_room() {
+    let srv = server(rooms(false, false)).await;
+    let mut c = srv.connect().await;
+    let id = c.id.parse().unwrap();
+    c.join("a").await;
+    c.send_json(
+        &json!({"type": "system", "action": "joinRoom", "data": {"roomName": "b"}, "id": 1}),
+    )
+    .await;
+    assert_eq!(
+        c.recv().await,
+        json!({"type": "user", "action": "leftRoom", "data": {"roomName": "a"}})
+    );
+    assert_eq!(c.recv().await["response"]["success"], true);
+    assert_eq!(srv.handle.get_client(id).unwrap().rooms, vec!["b"]);
+    assert_eq!(srv.handle.rooms().get("a"), None);
+
+    // With the default (multiple rooms), clients collect rooms.
+    let srv2 = server(rooms(true, false)).await;
+    let mut d = srv2.connect().await;
+    d.join("a").await;
+    d.join("b").await;
+    let mut r = srv2.handle.get_client(d.id.parse().unwrap()).unwrap().rooms;
+    r.sort();
+    assert_eq!(r, vec!["a", "b"]);
+    srv.stop().await;
+    srv2.stop().await;
+}
+
+#[tokio::test]
+async fn presence_events_go_to_the_room_members() {
+    let srv = server(rooms(true, true)).await;
+    let mut a = srv.connect().await;
+    let mut b = srv.connect().await;
+    let mut outsider = srv.connect().await;
+    a.join("p").await;
+    b.join("p").await;
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "room", "action": "memberJoined", "data": {"roomName": "p", "clientId": b.id, "userId": null, "username": null}})
+    );
+    b.leave("p").await;
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "room", "action": "memberLeft", "data": {"roomName": "p", "clientId": b.id, "userId": null, "username": null}})
+    );
+    b.join("p").await;
+    assert_eq!(a.recv().await["action"], "memberJoined");
+    b.close().await;
+    assert_eq!(a.recv().await["action"], "memberLeft");
+    outsider.assert_silent(QUIET).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn presence_is_off_by_default() {
+    let srv = server(rooms(true, false)).await;
+    let mut a = srv.connect().await;
+    let mut b = srv.connect().await;
+    a.join("p").await;
+    b.join("p").await;
+    a.assert_silent(QUIET).await;
+    srv.stop().await;
+}

@@ -1,0 +1,246 @@
+//! Routing, replies, extractors, build-time validation, sends by target.
+
+use std::time::Duration;
+
+use pxl_ws::{BuildError, Frame, MemoryBus, Target, WsServer};
+use pxl_ws_tests::{TestServer, eventually};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::app::{Counter, TestController};
+
+fn app() -> pxl_ws::WsServerBuilder {
+    WsServer::builder()
+        .controller(TestController)
+        .state(Counter::default())
+}
+
+#[tokio::test]
+async fn routes_and_replies_with_and_without_id() {
+    let srv = TestServer::start(app()).await;
+    let mut c = srv.connect().await;
+
+    // With a string id: the reply carries it.
+    let r = c.request("test", "add", json!({"a": 2, "b": 40})).await;
+    assert_eq!(
+        r,
+        json!({"type": "test", "action": "add", "response": {"sum": 42}, "id": "r1"})
+    );
+
+    // A numeric id is echoed as a number.
+    c.send_json(&json!({"type": "test", "action": "echo", "data": [1, "two"], "id": 7}))
+        .await;
+    assert_eq!(
+        c.recv().await,
+        json!({"type": "test", "action": "echo", "response": [1, "two"], "id": 7})
+    );
+
+    // Without an id: no id in the reply (PXL's envelope).
+    c.send("test", "echo", json!({"x": null})).await;
+    assert_eq!(
+        c.recv().await,
+        json!({"type": "test", "action": "echo", "response": {"x": null}})
+    );
+
+    // A unit handler replies without a `response` key.
+    c.send("test", "unit", json!(null)).await;
+    assert_eq!(c.recv().await, json!({"type": "test", "action": "unit"}));
+
+    // Extra top-level fields are ignored; a missing `data` is `null`.
+    c.send_json(&json!({"type": "test", "action": "raw", "extra": true}))
+        .await;
+    assert_eq!(
+        c.recv().await,
+        json!({"type": "test", "action": "raw", "response": null})
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn binary_frames_carrying_json_are_routed() {
+    let srv = TestServer::start(app()).await;
+    let mut c = srv.connect().await;
+    let body = json!({"type": "test", "action": "add", "data": {"a": 1, "b": 1}, "id": "b"});
+    c.send_raw(Message::binary(body.to_string().into_bytes()))
+        .await;
+    assert_eq!(c.recv().await["response"], json!({"sum": 2}));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn extractors_client_state_and_user() {
+    let counter = Counter::default();
+    let srv = TestServer::start(
+        WsServer::builder()
+            .controller(TestController)
+            .state(counter.clone()),
+    )
+    .await;
+    let mut a = srv.connect().await;
+    let mut b = srv.connect().await;
+    assert_ne!(a.id, b.id);
+    assert_eq!(a.id.len(), 32);
+
+    let r = a.request("test", "whoami", json!(null)).await;
+    assert_eq!(r["response"], a.id.as_str());
+
+    assert_eq!(a.request("test", "count", json!(null)).await["response"], 1);
+    assert_eq!(b.request("test", "count", json!(null)).await["response"], 2);
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // A user id set by a handler is visible in the registry and targets user sends.
+    a.request("test", "login", json!("user-1")).await;
+    b.request("test", "login", json!("user-2")).await;
+    let id_a = a.id.parse().unwrap();
+    let info = srv.handle.get_client(id_a).unwrap();
+    assert_eq!(info.user_id.as_deref(), Some("user-1"));
+    let frame = Frame::new("note", "hello", &json!({"n": 1})).unwrap();
+    assert_eq!(srv.handle.send_to_user("user-1", &frame), 1);
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "note", "action": "hello", "data": {"n": 1}})
+    );
+    b.assert_silent(Duration::from_millis(200)).await;
+
+    // update_client stores free-form metadata (PXL's allowlist bug not copied).
+    assert!(
+        srv.handle
+            .update_client(id_a, "preferences", json!({"theme": "dark"}))
+    );
+    assert_eq!(
+        srv.handle.get_client(id_a).unwrap().metadata["preferences"],
+        json!({"theme": "dark"})
+    );
+    assert!(
+        !srv.handle
+            .update_client(pxl_ws::ClientId::random(), "x", json!(1))
+    );
+
+    // send_to_client reaches exactly one client.
+    assert_eq!(srv.handle.send_to_client(b.id.parse().unwrap(), &frame), 1);
+    assert_eq!(b.recv().await["action"], "hello");
+    a.assert_silent(Duration::from_millis(200)).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn last_activity_is_refreshed_by_inbound_frames() {
+    let srv = TestServer::start(app()).await;
+    let mut c = srv.connect().await;
+    let id = c.id.parse().unwrap();
+    let first = srv.handle.get_client(id).unwrap().last_activity;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    c.request("test", "unit", json!(null)).await;
+    let second = srv.handle.get_client(id).unwrap().last_activity;
+    assert!(second > first, "{second} > {first}");
+    srv.stop().await;
+}
+
+#[test]
+fn build_lists_every_route_collision_with_locations() {
+    struct Again;
+    #[pxl_ws::ws_controller(type = "test")]
+    impl Again {
+        #[action("echo")]
+        async fn echo_again(&self) {}
+        #[action("add")]
+        async fn add_again(&self) {}
+        #[action("fresh")]
+        async fn fresh(&self) {}
+    }
+    let err = WsServer::builder()
+        .controller(TestController)
+        .controller(Again)
+        .state(Counter::default())
+        .build()
+        .err()
+        .expect("collisions are rejected");
+    let BuildError::RouteCollisions(list) = &err else {
+        panic!("unexpected error: {err}");
+    };
+    assert_eq!(list.len(), 2, "{list:?}");
+    let text = err.to_string();
+    assert!(text.contains("`test/echo` is defined twice"), "{text}");
+    assert!(text.contains("`test/add` is defined twice"), "{text}");
+    assert!(text.contains("echo_again"), "{text}");
+    assert!(text.contains("routing.rs:"), "{text}");
+}
+
+#[test]
+fn build_rejects_overriding_the_system_routes() {
+    struct Sys;
+    #[pxl_ws::ws_controller(type = "system")]
+    impl Sys {
+        #[action("joinRoom")]
+        async fn join(&self) {}
+    }
+    let err = WsServer::builder().controller(Sys).build().err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("`system/joinRoom` is defined twice"),
+        "{err}"
+    );
+}
+
+#[test]
+fn build_rejects_unregistered_state() {
+    let err = WsServer::builder()
+        .controller(TestController)
+        .build()
+        .err()
+        .expect("missing state is rejected");
+    let text = err.to_string();
+    assert!(matches!(err, BuildError::MissingState(_)), "{text}");
+    assert!(text.contains("Counter"), "{text}");
+    assert!(text.contains("test/count"), "{text}");
+}
+
+#[tokio::test]
+async fn servers_sharing_a_memory_bus_fan_out_to_each_other() {
+    let bus = MemoryBus::new();
+    let s1 = TestServer::start(app().bus(bus.clone())).await;
+    let s2 = TestServer::start(app().bus(bus.clone())).await;
+    let mut a = s1.connect().await;
+    let mut b = s2.connect().await;
+    let mut c = s2.connect().await;
+    a.join("r").await;
+    b.join("r").await;
+
+    // A room broadcast from instance 1 reaches the member on instance 2, once.
+    let r = a
+        .request(
+            "test",
+            "broadcast",
+            json!({"room": "r", "text": "hi", "exclude_me": true}),
+        )
+        .await;
+    assert_eq!(r["response"], 0, "no local member besides the sender");
+    assert_eq!(
+        b.recv().await,
+        json!({"type": "test", "action": "message", "data": "hi"})
+    );
+    b.assert_silent(Duration::from_millis(200)).await;
+    c.assert_silent(Duration::from_millis(10)).await;
+    a.assert_silent(Duration::from_millis(10)).await;
+
+    // A send to a client on another instance is routed there.
+    let frame = Frame::new("dm", "hello", &json!(1)).unwrap();
+    assert_eq!(
+        s1.handle
+            .send(&Target::client(c.id.parse().unwrap()), &frame),
+        0
+    );
+    assert_eq!(c.recv().await["type"], "dm");
+
+    // Send to all, except one client.
+    s2.handle.send_to_all(&frame, Some(b.id.parse().unwrap()));
+    assert_eq!(a.recv().await["type"], "dm");
+    assert_eq!(c.recv().await["type"], "dm");
+    b.assert_silent(Duration::from_millis(200)).await;
+    eventually("health counts bus traffic", || {
+        s1.handle.health().connections_total == 1
+    })
+    .await;
+    s1.stop().await;
+    s2.stop().await;
+}
