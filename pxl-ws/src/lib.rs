@@ -25,7 +25,7 @@
 //!         }
 //!         let frame = Frame::new("chat", "message", &serde_json::json!({ "text": msg.text }))
 //!             .map_err(ActionError::internal)?;
-//!         server.send_to_room(&msg.room, frame, None);
+//!         server.send_to_room(&msg.room, &frame, None);
 //!         Ok(Ack { delivered: true })
 //!     }
 //! }

@@ -31,13 +31,15 @@ async fn system_ping_answers_pong() {
 
 #[tokio::test]
 async fn inactive_clients_are_disconnected_and_active_ones_are_not() {
-    let mut config = WsConfig::default();
-    let mut ic = InactiveClientsConfig::default();
-    ic.enabled = true;
-    ic.inactive_time = Duration::from_millis(400);
-    ic.interval_check_time = Duration::from_millis(50);
-    ic.log = true;
-    config.disconnect_inactive_clients = ic;
+    let config = WsConfig {
+        disconnect_inactive_clients: InactiveClientsConfig {
+            enabled: true,
+            inactive_time: Duration::from_millis(400),
+            interval_check_time: Duration::from_millis(50),
+            log: true,
+        },
+        ..Default::default()
+    };
     let srv = TestServer::start(builder(config)).await;
     let mut idle = srv.connect().await;
     let mut busy = srv.connect().await;
@@ -64,11 +66,14 @@ async fn inactive_clients_are_disconnected_and_active_ones_are_not() {
 
 #[tokio::test]
 async fn heartbeat_pings_and_drops_silent_peers() {
-    let mut config = WsConfig::default();
-    let mut hb = HeartbeatConfig::default();
-    hb.interval = Duration::from_millis(100);
-    hb.timeout = Duration::from_millis(150);
-    config.heartbeat = hb;
+    let config = WsConfig {
+        heartbeat: HeartbeatConfig {
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_millis(150),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let srv = TestServer::start(builder(config)).await;
 
     // A client that keeps reading answers pings (tungstenite replies automatically).

@@ -12,8 +12,10 @@ use crate::app::{Counter, TestController};
 const QUIET: Duration = Duration::from_millis(200);
 
 async fn server(rooms: RoomsConfig) -> TestServer {
-    let mut config = WsConfig::default();
-    config.rooms = rooms;
+    let config = WsConfig {
+        rooms,
+        ..Default::default()
+    };
     TestServer::start(
         WsServer::builder()
             .config(config)
@@ -24,10 +26,10 @@ async fn server(rooms: RoomsConfig) -> TestServer {
 }
 
 fn rooms(multiple: bool, presence: bool) -> RoomsConfig {
-    let mut r = RoomsConfig::default();
-    r.client_can_join_multiple_rooms = multiple;
-    r.presence_events = presence;
-    r
+    RoomsConfig {
+        client_can_join_multiple_rooms: multiple,
+        presence_events: presence,
+    }
 }
 
 #[tokio::test]
