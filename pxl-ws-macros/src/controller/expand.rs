@@ -1,0 +1,286 @@
+//! Code generation: the `Controller` impl, written from the model alone.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, LitStr, ReturnType};
+
+use super::{Action, Arg, Controller, ReplyKind};
+use crate::paths::Paths;
+
+/// The `Controller` impl for a valid controller, inside `const _: () = { ... };`.
+pub(super) fn controller(controller: &Controller) -> TokenStream {
+    let paths = Paths::new(controller.attr.krate.as_ref());
+    let ty = controller_type(controller);
+    let routes = controller
+        .actions
+        .iter()
+        .map(|action| route(&paths, &ty, action));
+    let arms = controller.actions.iter().map(|action| arm(&paths, action));
+    let std = paths.std();
+    let controller_trait = paths.controller();
+    let route_info = paths.route_info();
+    let message_context = paths.message_context();
+    let box_future = paths.box_future();
+    let reply = paths.reply();
+    let self_ty = &controller.self_ty;
+    let check_fn = check_fn(&paths, &ty, controller);
+    let (impl_generics, _, where_clause) = controller.generics.split_for_impl();
+    let import = paths.import();
+    quote! {
+        const _: () = {
+            #import
+
+            #[automatically_derived]
+            impl #impl_generics #controller_trait for #self_ty #where_clause {
+                fn controller_type(&self) -> &'static #std::primitive::str {
+                    #ty
+                }
+
+                fn routes(&self) -> &'static [#route_info] {
+                    const ROUTES: &[#route_info] = &[#(#routes),*];
+                    ROUTES
+                }
+
+                fn call<'__pxl>(
+                    &'__pxl self,
+                    __pxl_action: &#std::primitive::str,
+                    __pxl_ctx: &'__pxl #message_context<'__pxl>,
+                ) -> #std::option::Option<#box_future<'__pxl, #reply>> {
+                    match __pxl_action {
+                        #(#arms)*
+                        _ => #std::option::Option::None,
+                    }
+                }
+
+                #check_fn
+            }
+        };
+    }
+}
+
+/// After an error: a `Controller` impl that routes nothing, so that uses of the
+/// controller elsewhere (`.controller(ChatController)`) do not add follow-on errors.
+pub(super) fn fallback(controller: &Controller) -> TokenStream {
+    let paths = Paths::new(controller.attr.krate.as_ref());
+    let ty = controller_type(controller);
+    let std = paths.std();
+    let controller_trait = paths.controller();
+    let route_info = paths.route_info();
+    let message_context = paths.message_context();
+    let box_future = paths.box_future();
+    let reply = paths.reply();
+    let self_ty = &controller.self_ty;
+    let (impl_generics, _, where_clause) = controller.generics.split_for_impl();
+    let import = paths.import();
+    quote! {
+        const _: () = {
+            #import
+
+            #[automatically_derived]
+            impl #impl_generics #controller_trait for #self_ty #where_clause {
+                fn controller_type(&self) -> &'static #std::primitive::str {
+                    #ty
+                }
+
+                fn routes(&self) -> &'static [#route_info] {
+                    &[]
+                }
+
+                fn call<'__pxl>(
+                    &'__pxl self,
+                    _: &#std::primitive::str,
+                    _: &'__pxl #message_context<'__pxl>,
+                ) -> #std::option::Option<#box_future<'__pxl, #reply>> {
+                    #std::option::Option::None
+                }
+            }
+        };
+    }
+}
+
+/// The controller type as a string literal (empty if it was missing).
+fn controller_type(controller: &Controller) -> LitStr {
+    match &controller.attr.ty {
+        Some(ty) => LitStr::new(&ty.value(), Span::call_site()),
+        None => LitStr::new("", Span::call_site()),
+    }
+}
+
+fn action_name(action: &Action) -> LitStr {
+    let name = action
+        .attr
+        .name
+        .as_ref()
+        .map(LitStr::value)
+        .unwrap_or_default();
+    LitStr::new(&name, Span::call_site())
+}
+
+/// `RouteInfo::new(type, action, method, payload, file!(), line!())`, with `file!()` and
+/// `line!()` spanned at the `#[action]` attribute so they report its location.
+fn route(paths: &Paths, ty: &LitStr, action: &Action) -> TokenStream {
+    let std = paths.std();
+    let route_info = paths.route_info();
+    let name = action_name(action);
+    let method = LitStr::new(&action.sig.ident.to_string(), Span::call_site());
+    let payload = match &action.payload {
+        Some(payload) => {
+            let payload = LitStr::new(payload, Span::call_site());
+            quote!(#std::option::Option::Some(#payload))
+        }
+        None => quote!(#std::option::Option::None),
+    };
+    let file = respan(quote!(#std::file!()), action.attr_span);
+    let line = respan(quote!(#std::line!()), action.attr_span);
+    quote!(#route_info::new(#ty, #name, #method, #payload, #file, #line))
+}
+
+/// One `match` arm of `call`: extract every argument, call the method, convert the
+/// return value.
+fn arm(paths: &Paths, action: &Action) -> TokenStream {
+    let std = paths.std();
+    let reply = paths.reply();
+    let name = action_name(action);
+    let method = &action.sig.ident;
+    let vars: Vec<_> = (0..action.args.len())
+        .map(|i| format_ident!("__pxl_arg{}", i))
+        .collect();
+    let extractions = action.args.iter().zip(&vars).map(|(arg, var)| {
+        let from_message = from_message_call(paths, arg, "from_message");
+        quote! {
+            let #var = match #from_message(__pxl_ctx) {
+                #std::result::Result::Ok(__pxl_value) => __pxl_value,
+                #std::result::Result::Err(__pxl_error) => return #reply::Error(__pxl_error),
+            };
+        }
+    });
+    let call = quote!(self.#method(#(#vars),*).await);
+    let reply = convert(paths, action, call);
+    // Spanned at the method name: "future cannot be sent between threads safely" points
+    // at the handler.
+    let boxed = respan(quote!(#std::boxed::Box::pin), method.span());
+    let future = quote_spanned! {method.span()=>
+        #boxed(async move {
+            #(#extractions)*
+            #reply
+        })
+    };
+    quote! {
+        #name => #std::option::Option::Some(#future),
+    }
+}
+
+/// `<Ty as FromMessage>::function`, spanned at the argument type.
+fn from_message_call(paths: &Paths, arg: &Arg, function: &str) -> TokenStream {
+    let from_message = respan(paths.extractor_trait(), arg.ty.span());
+    let function = syn::Ident::new(function, arg.ty.span());
+    let ty = &arg.ty;
+    quote_spanned!(arg.ty.span()=> <#ty as #from_message>::#function)
+}
+
+/// `__private::reply_*(value)` for the return type. Spanned at the return type, so that
+/// a value that is not `Serialize` (or an error that is not `Into<ActionError>`) is
+/// reported there.
+fn convert(paths: &Paths, action: &Action, call: TokenStream) -> TokenStream {
+    let name = match action.reply {
+        ReplyKind::Unit => "reply_unit",
+        ReplyKind::ResultUnit => "reply_result_unit",
+        ReplyKind::Result => "reply_result",
+        ReplyKind::Value => "reply_value",
+    };
+    let function = paths.private(name);
+    match &action.sig.output {
+        ReturnType::Type(_, ty) => {
+            let span = ty.span();
+            let function = respan(function, span);
+            let value = Ident::new("__pxl_return", span);
+            quote! {
+                let __pxl_return = #call;
+                #function(#value)
+            }
+        }
+        ReturnType::Default => quote!(#function(#call)),
+    }
+}
+
+/// `fn check`: asserts at compile time that every argument is an extractor, and asks
+/// each one at build time whether the server can provide it. Omitted (keeping the
+/// trait's default) when no action takes arguments.
+fn check_fn(paths: &Paths, ty: &LitStr, controller: &Controller) -> TokenStream {
+    let mut assertions = Vec::new();
+    let mut checks = Vec::new();
+    for action in &controller.actions {
+        for arg in &action.args {
+            assertions.push(assertion(paths, arg));
+            checks.push(check(paths, ty, action, arg));
+        }
+    }
+    if checks.is_empty() {
+        return TokenStream::new();
+    }
+    let std = paths.std();
+    let state_map = paths.state_map();
+    quote! {
+        fn check(&self, __pxl_state: &#state_map) -> #std::vec::Vec<#std::string::String> {
+            // Compile time: every handler argument must be an extractor. Spanned at the
+            // argument, so that is where rustc reports a type that is not one.
+            #(#assertions)*
+
+            let mut __pxl_problems = #std::vec::Vec::new();
+            #(#checks)*
+            __pxl_problems
+        }
+    }
+}
+
+/// The build-time check of one argument (e.g. that a `State<T>` was registered).
+fn check(paths: &Paths, ty: &LitStr, action: &Action, arg: &Arg) -> TokenStream {
+    let std = paths.std();
+    let prefix = LitStr::new(
+        &format!(
+            "action `{}/{}`, argument `{}`",
+            ty.value(),
+            action_name(action).value(),
+            arg.text
+        ),
+        Span::call_site(),
+    );
+    let check = from_message_call(paths, arg, "check");
+    quote! {
+        if let #std::result::Result::Err(__pxl_problem) = #check(__pxl_state) {
+            __pxl_problems.push(#std::format!("{}: {}", #prefix, __pxl_problem));
+        }
+    }
+}
+
+/// `let _ = <Ty as FromMessage>::check;`: asserts that the argument type is an
+/// extractor (axum's `debug_handler`), spanned at the argument.
+///
+/// It names the trait through the same qualified path as the extraction in `call` and
+/// the check in `check`, so the three identical diagnostics are reported once. (A generic
+/// `assert_extractor::<Ty>()` would add a second error per argument, with a note pointing
+/// at the attribute.) It lives in a method body rather than a free item so that argument
+/// types may mention the impl's generics and `Self`.
+fn assertion(paths: &Paths, arg: &Arg) -> TokenStream {
+    let check = from_message_call(paths, arg, "check");
+    quote!(let _ = #check;)
+}
+
+/// `tokens` with every span replaced by `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(group) = &tt {
+                let mut new =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                new.set_span(span);
+                tt = TokenTree::Group(new);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}

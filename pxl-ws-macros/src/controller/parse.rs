@@ -1,0 +1,469 @@
+//! Attribute and impl-block parsing into the [`Controller`] model.
+
+use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser, discouraged::Speculative};
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, FnArg, GenericArgument, ImplItem, ItemImpl, Lit, LitStr, Meta, PathArguments,
+    ReturnType, Token, Type,
+};
+
+use super::{Action, ActionAttr, Arg, Controller, ControllerAttr, ReplyKind};
+use crate::attr::{self, Attr};
+use crate::diag::Ctxt;
+
+/// The keys `#[ws_controller(...)]` accepts.
+const CONTROLLER_KEYS: &[&str] = &["type", "crate"];
+
+/// The keys `#[action("name", ...)]` accepts after the name (none yet).
+const ACTION_KEYS: &[&str] = &[];
+
+/// Parses `type = "chat", crate = "..."`.
+pub(super) fn controller_attr(cx: &mut Ctxt, args: TokenStream) -> ControllerAttr {
+    let mut ty = Attr::<Option<LitStr>>::none("type");
+    let mut krate = Attr::<Option<syn::Path>>::none("crate");
+    let parser = syn::meta::parser(|meta| {
+        let span = meta.path.span();
+        if meta.path.is_ident("type") {
+            let lit = attr::parse_lit_str(cx, &meta, "type = \"chat\"")?;
+            ty.set(cx, span, lit);
+        } else if meta.path.is_ident("crate") {
+            let path = attr::parse_lit_str(cx, &meta, "crate = \"::pxl_ws\"")?.and_then(|lit| {
+                lit.parse::<syn::Path>()
+                    .map_err(|_| {
+                        cx.error_at(
+                            lit.span(),
+                            "`crate` must be a path to the pxl_ws crate, e.g. `crate = \"::pxl_ws\"`",
+                        )
+                    })
+                    .ok()
+            });
+            krate.set(cx, span, path);
+        } else {
+            cx.push(attr::unknown_key(
+                &meta,
+                "#[ws_controller]",
+                CONTROLLER_KEYS,
+            ));
+            attr::skip_value(&meta)?;
+        }
+        Ok(())
+    });
+    // After a syntax error the rest of the attribute is unknown: do not also report
+    // `type` as missing.
+    let complete = match parser.parse2(args) {
+        Ok(()) => true,
+        Err(e) => {
+            cx.push(e);
+            false
+        }
+    };
+    let ty = match ty.get() {
+        Some(ty) => ty,
+        None if !complete => None,
+        None => {
+            cx.error_at(
+                proc_macro2::Span::call_site(),
+                "missing controller type: write `#[ws_controller(type = \"...\")]`",
+            );
+            None
+        }
+    };
+    ControllerAttr {
+        ty,
+        krate: krate.get().flatten(),
+    }
+}
+
+/// Accepts an inherent impl block; anything else is reported and handed back to be
+/// re-emitted as it was (minus `#[action]` attributes, which would only add errors).
+pub(super) fn inherent_impl(cx: &mut Ctxt, item: syn::Item) -> Result<ItemImpl, Box<syn::Item>> {
+    const USAGE: &str = "`#[ws_controller]` must be placed on an inherent impl block, \
+                         like `#[ws_controller(type = \"chat\")] impl ChatController { ... }`";
+    match item {
+        syn::Item::Impl(mut item_impl) => match &item_impl.trait_ {
+            None => Ok(item_impl),
+            Some((_, path, _)) => {
+                cx.error_spanned_by(path, format_args!("{USAGE}, not on a trait impl"));
+                strip_all_actions(&mut item_impl);
+                Err(Box::new(syn::Item::Impl(item_impl)))
+            }
+        },
+        other => {
+            cx.error_at(item_keyword(&other), USAGE);
+            Err(Box::new(other))
+        }
+    }
+}
+
+/// The span of an item's keyword (`fn`, `struct`, ...), where "this is not an impl
+/// block" is best reported.
+fn item_keyword(item: &syn::Item) -> proc_macro2::Span {
+    use syn::Item;
+    match item {
+        Item::Const(i) => i.const_token.span,
+        Item::Enum(i) => i.enum_token.span,
+        Item::ExternCrate(i) => i.extern_token.span,
+        Item::Fn(i) => i.sig.fn_token.span,
+        Item::ForeignMod(i) => i.abi.extern_token.span,
+        Item::Macro(i) => i.mac.path.span(),
+        Item::Mod(i) => i.mod_token.span,
+        Item::Static(i) => i.static_token.span,
+        Item::Struct(i) => i.struct_token.span,
+        Item::Trait(i) => i.trait_token.span,
+        Item::TraitAlias(i) => i.trait_token.span,
+        Item::Type(i) => i.type_token.span,
+        Item::Union(i) => i.union_token.span,
+        Item::Use(i) => i.use_token.span,
+        _ => proc_macro2::Span::call_site(),
+    }
+}
+
+/// Parses the impl block into the model, stripping every `#[action]` attribute from it.
+pub(super) fn controller(
+    cx: &mut Ctxt,
+    attr: ControllerAttr,
+    item_impl: &mut ItemImpl,
+) -> Controller {
+    let mut actions = Vec::new();
+    let mut action_attrs_seen = false;
+    for item in &mut item_impl.items {
+        let attrs = match item {
+            ImplItem::Fn(f) => &mut f.attrs,
+            ImplItem::Const(c) => &mut c.attrs,
+            ImplItem::Type(t) => &mut t.attrs,
+            ImplItem::Macro(m) => &mut m.attrs,
+            _ => continue,
+        };
+        let found = take_action_attrs(attrs);
+        let Some((first, rest)) = found.split_first() else {
+            continue;
+        };
+        action_attrs_seen = true;
+        let ImplItem::Fn(method) = item else {
+            for a in &found {
+                cx.error_spanned_by(a, "`#[action]` can only be placed on methods");
+            }
+            continue;
+        };
+        for extra in rest {
+            cx.error_spanned_with_note(
+                extra,
+                "duplicate `#[action]` attribute: a method handles exactly one action",
+                first,
+                "first `#[action]` here",
+            );
+        }
+        actions.push(action(cx, first, &method.sig));
+    }
+    if !action_attrs_seen {
+        cx.error_at(
+            proc_macro2::Span::call_site(),
+            "`#[ws_controller]` impl has no `#[action]` methods: mark at least one method \
+             with `#[action(\"...\")]`",
+        );
+    }
+    Controller {
+        attr,
+        generics: item_impl.generics.clone(),
+        self_ty: (*item_impl.self_ty).clone(),
+        actions,
+    }
+}
+
+/// Whether `attr` is `#[action(...)]` (also written as a path such as `#[pxl_ws::action]`).
+fn is_action_attr(attr: &Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "action")
+}
+
+/// Removes and returns the `#[action]` attributes.
+fn take_action_attrs(attrs: &mut Vec<Attribute>) -> Vec<Attribute> {
+    let (found, kept): (Vec<_>, Vec<_>) = attrs.drain(..).partition(is_action_attr);
+    *attrs = kept;
+    found
+}
+
+fn strip_all_actions(item_impl: &mut ItemImpl) {
+    for item in &mut item_impl.items {
+        match item {
+            ImplItem::Fn(f) => drop(take_action_attrs(&mut f.attrs)),
+            ImplItem::Const(c) => drop(take_action_attrs(&mut c.attrs)),
+            ImplItem::Type(t) => drop(take_action_attrs(&mut t.attrs)),
+            ImplItem::Macro(m) => drop(take_action_attrs(&mut m.attrs)),
+            _ => {}
+        }
+    }
+}
+
+/// One `#[action(...)]` method.
+fn action(cx: &mut Ctxt, attr: &Attribute, sig: &syn::Signature) -> Action {
+    let args: Vec<Arg> = sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(pat_type) => Some(Arg {
+                ty: (*pat_type.ty).clone(),
+                text: format!(
+                    "{}: {}",
+                    tokens_text(pat_type.pat.to_token_stream()),
+                    tokens_text(pat_type.ty.to_token_stream())
+                ),
+            }),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let payload = args.iter().find_map(|arg| data_payload(&arg.ty));
+    Action {
+        attr: action_attr(cx, attr),
+        attr_span: attr.pound_token.span,
+        sig: sig.clone(),
+        reply: reply_kind(&sig.output),
+        args,
+        payload,
+    }
+}
+
+/// Parses `#[action("name")]`: a string literal, then (in the future) `key = value`s.
+fn action_attr(cx: &mut Ctxt, attr: &Attribute) -> ActionAttr {
+    const USAGE: &str = "expected the action name as a string literal, e.g. `#[action(\"send\")]`";
+    let list = match &attr.meta {
+        Meta::List(list) => list,
+        Meta::Path(_) => {
+            cx.error_spanned_by(attr, format_args!("missing action name: {USAGE}"));
+            return ActionAttr { name: None };
+        }
+        Meta::NameValue(nv) => {
+            cx.error_spanned_by(nv, USAGE);
+            return ActionAttr { name: None };
+        }
+    };
+    let parser = |input: ParseStream<'_>| -> syn::Result<ActionAttr> {
+        let mut name = None;
+        let mut name_given = false;
+        if input.peek(LitStr) {
+            name = Some(input.parse::<LitStr>()?);
+            name_given = true;
+        } else if input.peek(Lit) {
+            let lit: Lit = input.parse()?;
+            cx.error_spanned_by(lit, USAGE);
+            name_given = true;
+        } else if input.peek(syn::Ident::peek_any) {
+            // `#[action(send)]` is most likely a name without quotes; a known key is not.
+            let fork = input.fork();
+            let ident = fork.call(syn::Ident::parse_any)?;
+            if (fork.is_empty() || fork.peek(Token![,]))
+                && !ACTION_KEYS.contains(&ident.to_string().as_str())
+            {
+                input.advance_to(&fork);
+                cx.error_at(ident.span(), USAGE);
+                name_given = true;
+            }
+        }
+        if !name_given {
+            cx.error_spanned_by(attr, format_args!("missing action name: {USAGE}"));
+        }
+        if !input.is_empty() {
+            if name_given {
+                input.parse::<Token![,]>()?;
+            }
+            if input.peek(LitStr) {
+                let second: LitStr = input.parse()?;
+                match &name {
+                    Some(first) => cx.error_with_note(
+                        second.span(),
+                        "duplicate action name: `#[action]` takes exactly one name",
+                        first.span(),
+                        "first name given here",
+                    ),
+                    None => cx.error_at(second.span(), "duplicate action name"),
+                }
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+            }
+            let rest: TokenStream = input.parse()?;
+            syn::meta::parser(|meta| {
+                cx.push(attr::unknown_key(&meta, "#[action]", ACTION_KEYS));
+                attr::skip_value(&meta)
+            })
+            .parse2(rest)?;
+        }
+        Ok(ActionAttr { name })
+    };
+    match parser.parse2(list.tokens.clone()) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            cx.push(e);
+            ActionAttr { name: None }
+        }
+    }
+}
+
+/// How the return type becomes a reply, decided syntactically.
+fn reply_kind(output: &ReturnType) -> ReplyKind {
+    let ty = match output {
+        ReturnType::Default => return ReplyKind::Unit,
+        ReturnType::Type(_, ty) => ungroup(ty),
+    };
+    match ty {
+        Type::Tuple(tuple) if tuple.elems.is_empty() => ReplyKind::Unit,
+        Type::Path(path) if path.qself.is_none() => {
+            let Some(last) = path.path.segments.last() else {
+                return ReplyKind::Value;
+            };
+            if last.ident != "Result" {
+                return ReplyKind::Value;
+            }
+            match first_type_arg(&last.arguments).map(ungroup) {
+                Some(Type::Tuple(tuple)) if tuple.elems.is_empty() => ReplyKind::ResultUnit,
+                Some(_) => ReplyKind::Result,
+                None => ReplyKind::Value,
+            }
+        }
+        _ => ReplyKind::Value,
+    }
+}
+
+/// `T` for an argument of type `Data<T>` (last path segment `Data`), as source text.
+fn data_payload(ty: &Type) -> Option<String> {
+    let Type::Path(path) = ungroup(ty) else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != "Data" {
+        return None;
+    }
+    first_type_arg(&last.arguments).map(|t| tokens_text(t.to_token_stream()))
+}
+
+fn first_type_arg(arguments: &PathArguments) -> Option<&Type> {
+    let PathArguments::AngleBracketed(args) = arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
+}
+
+/// Looks through `(T)` and invisible groups.
+fn ungroup(mut ty: &Type) -> &Type {
+    loop {
+        match ty {
+            Type::Paren(p) => ty = &p.elem,
+            Type::Group(g) => ty = &g.elem,
+            _ => return ty,
+        }
+    }
+}
+
+/// Source text with rustfmt-like spacing: `Vec<String>`, `&'a str`, `(u8, u8)`,
+/// `Iterator<Item = u8>`, `Data(msg)`. Deterministic, unlike `TokenStream::to_string`.
+pub(super) fn tokens_text(tokens: TokenStream) -> String {
+    let mut out = String::new();
+    write_tokens(&mut out, tokens);
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Last {
+    /// Start of a group: never a space.
+    Start,
+    /// An identifier or literal: a following identifier needs a space.
+    Word,
+    /// A token after which nothing needs a space (`<`, `&`, `::`, `)`).
+    Tight,
+    /// A token after which a space goes (`,`, `;`, `:`, `=`, `+`, `->`).
+    SpaceAfter,
+}
+
+fn write_tokens(out: &mut String, tokens: TokenStream) {
+    let mut last = Last::Start;
+    let mut joint_with: Option<char> = None;
+    for tt in tokens {
+        match tt {
+            TokenTree::Ident(_) | TokenTree::Literal(_) => {
+                if matches!(last, Last::Word | Last::SpaceAfter) {
+                    out.push(' ');
+                }
+                out.push_str(&tt.to_string());
+                last = Last::Word;
+                joint_with = None;
+            }
+            TokenTree::Group(group) => {
+                if last == Last::SpaceAfter {
+                    out.push(' ');
+                }
+                let (open, close) = match group.delimiter() {
+                    Delimiter::Parenthesis => ("(", ")"),
+                    Delimiter::Brace => ("{", "}"),
+                    Delimiter::Bracket => ("[", "]"),
+                    Delimiter::None => ("", ""),
+                };
+                out.push_str(open);
+                write_tokens(out, group.stream());
+                out.push_str(close);
+                last = Last::Tight;
+                joint_with = None;
+            }
+            TokenTree::Punct(punct) => {
+                let ch = punct.as_char();
+                let joint = punct.spacing() == Spacing::Joint;
+                let (before, after) = match ch {
+                    ',' | ';' => (false, true),
+                    '+' | '=' => (true, true),
+                    ':' if !joint && joint_with != Some(':') => (false, true),
+                    '-' if joint => (true, false),
+                    '>' if joint_with == Some('-') => (false, true),
+                    _ => (false, false),
+                };
+                if (before && last != Last::Start) || last == Last::SpaceAfter {
+                    out.push(' ');
+                }
+                out.push(ch);
+                last = if after { Last::SpaceAfter } else { Last::Tight };
+                joint_with = joint.then_some(ch);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tokens_text;
+    use quote::quote;
+
+    #[test]
+    fn text() {
+        let cases = [
+            (quote!(Vec<String>), "Vec<String>"),
+            (quote!(&'a mut str), "&'a mut str"),
+            (
+                quote!((u8, ::std::string::String)),
+                "(u8, ::std::string::String)",
+            ),
+            (
+                quote!(Box<dyn Iterator<Item = u8> + Send>),
+                "Box<dyn Iterator<Item = u8> + Send>",
+            ),
+            (quote!([u8; 4]), "[u8; 4]"),
+            (
+                quote!(Data(msg): Data<Option<Vec<u8>>>),
+                "Data(msg): Data<Option<Vec<u8>>>",
+            ),
+            (quote!(fn(u8) -> u8), "fn(u8) -> u8"),
+            (quote!(mut x), "mut x"),
+        ];
+        for (tokens, expected) in cases {
+            assert_eq!(tokens_text(tokens), expected);
+        }
+    }
+}

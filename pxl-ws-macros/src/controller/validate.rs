@@ -1,0 +1,129 @@
+//! Checks on the parsed model: names, duplicates and handler signatures.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+use syn::{FnArg, GenericArgument, PathArguments, Signature, Type};
+
+use super::Controller;
+use crate::attr;
+use crate::diag::Ctxt;
+
+/// Records every problem of `controller` in `cx`.
+pub(super) fn controller(cx: &mut Ctxt, controller: &Controller) {
+    if let Some(ty) = &controller.attr.ty {
+        attr::check_name(cx, "controller type", ty);
+    }
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for action in &controller.actions {
+        if let Some(name) = &action.attr.name {
+            attr::check_name(cx, "action name", name);
+            match seen.get(&name.value()) {
+                Some(first) => cx.error_with_note(
+                    name.span(),
+                    format_args!("duplicate action {:?} in this controller", name.value()),
+                    *first,
+                    "first defined here",
+                ),
+                None => {
+                    seen.insert(name.value(), name.span());
+                }
+            }
+        }
+        signature(cx, &action.sig);
+    }
+}
+
+/// An action handler is `async fn name(&self, extractor: Type, ...)`, not generic.
+fn signature(cx: &mut Ctxt, sig: &Signature) {
+    if sig.asyncness.is_none() {
+        cx.error_at(
+            sig.fn_token.span,
+            "`#[action]` methods must be `async`: write `async fn`",
+        );
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        cx.error_spanned_by(unsafety, "`#[action]` methods cannot be `unsafe`");
+    }
+    if let Some(abi) = &sig.abi {
+        cx.error_spanned_by(abi, "`#[action]` methods cannot have an `extern` ABI");
+    }
+    if !sig.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &sig.generics,
+            "`#[action]` methods cannot have generic parameters (types, consts or lifetimes): \
+             the router calls them with concrete extractor types",
+        );
+    }
+    receiver(cx, sig);
+    for input in &sig.inputs {
+        if let FnArg::Typed(arg) = input
+            && let Some(impl_trait) = find_impl_trait(&arg.ty)
+        {
+            cx.error_spanned_by(
+                impl_trait,
+                "`impl Trait` is not supported in `#[action]` arguments: name a concrete \
+                 extractor type",
+            );
+        }
+    }
+}
+
+fn receiver(cx: &mut Ctxt, sig: &Signature) {
+    const MESSAGE: &str = "`#[action]` methods must take `&self`: one controller value serves \
+                           every connection";
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(receiver)) => {
+            let shared_ref = match &receiver.colon_token {
+                None => receiver.reference.is_some() && receiver.mutability.is_none(),
+                Some(_) => is_ref_self(&receiver.ty),
+            };
+            if !shared_ref {
+                cx.error_spanned_by(receiver, MESSAGE);
+            }
+        }
+        _ => cx.error_at(
+            sig.paren_token.span.join(),
+            format_args!("{MESSAGE}; add `&self` as the first parameter"),
+        ),
+    }
+}
+
+/// `&Self` (explicit receiver type `self: &Self`).
+fn is_ref_self(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => {
+            r.mutability.is_none()
+                && matches!(&*r.elem, Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self"))
+        }
+        _ => false,
+    }
+}
+
+/// The first `impl Trait` anywhere in `ty`.
+fn find_impl_trait(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::ImplTrait(_) => Some(ty),
+        Type::Array(a) => find_impl_trait(&a.elem),
+        Type::Group(g) => find_impl_trait(&g.elem),
+        Type::Paren(p) => find_impl_trait(&p.elem),
+        Type::Ptr(p) => find_impl_trait(&p.elem),
+        Type::Reference(r) => find_impl_trait(&r.elem),
+        Type::Slice(s) => find_impl_trait(&s.elem),
+        Type::Tuple(t) => t.elems.iter().find_map(find_impl_trait),
+        Type::Path(p) => p
+            .qself
+            .as_ref()
+            .and_then(|q| find_impl_trait(&q.ty))
+            .or_else(|| {
+                p.path.segments.iter().find_map(|s| match &s.arguments {
+                    PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+                        GenericArgument::Type(t) => find_impl_trait(t),
+                        _ => None,
+                    }),
+                    _ => None,
+                })
+            }),
+        _ => None,
+    }
+}

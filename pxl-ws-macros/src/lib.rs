@@ -1,0 +1,150 @@
+//! Attribute macros for [`pxl-ws`](https://docs.rs/pxl-ws): `#[ws_controller]` and its
+//! helper attribute `#[action]`.
+//!
+//! Use them through the `pxl_ws` crate (feature `macros`, on by default), which
+//! re-exports them and pins this crate to its exact version.
+//!
+//! Each macro is parsed into a small model (`controller/parse.rs`), checked
+//! (`controller/validate.rs`) and expanded from the model alone (`controller/expand.rs`).
+//! Every mistake is reported as an error at the offending token, all mistakes of an item
+//! together, and the annotated item is always emitted so that the rest of the crate still
+//! type-checks.
+
+mod attr;
+mod controller;
+mod diag;
+mod paths;
+
+use proc_macro::TokenStream;
+
+/// Turns an inherent impl block into a pxl-ws controller: its `#[action("...")]` methods
+/// handle the messages `{"type": <type>, "action": <name>, ...}`.
+///
+/// ```
+/// use pxl_ws::{ws_controller, ActionError, Client, Data, State};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Deserialize)]
+/// struct SendMsg { room: String, text: String }
+///
+/// #[derive(Serialize)]
+/// struct Ack { delivered: bool }
+///
+/// #[derive(Clone)]
+/// struct Motd(&'static str);
+///
+/// struct ChatController;
+///
+/// #[ws_controller(type = "chat")]
+/// impl ChatController {
+///     #[action("send")]
+///     async fn send(&self, client: Client, Data(msg): Data<SendMsg>) -> Result<Ack, ActionError> {
+///         if !client.in_room(&msg.room) {
+///             return Err(ActionError::new("NOT_IN_ROOM", "join the room first"));
+///         }
+///         let _ = msg.text;
+///         Ok(Ack { delivered: true })
+///     }
+///
+///     #[action("motd")]
+///     async fn motd(&self, State(motd): State<Motd>) -> String {
+///         motd.0.to_owned()
+///     }
+///
+///     // Methods without `#[action]` stay ordinary methods.
+///     fn helper(&self) {}
+/// }
+///
+/// use pxl_ws::Controller as _;
+/// let routes = ChatController.routes();
+/// assert_eq!(routes[0].action, "send");
+/// assert_eq!(routes[0].payload, Some("SendMsg"));
+/// ```
+///
+/// # Attribute keys
+///
+/// | key | required | meaning |
+/// |---|---|---|
+/// | `type = "chat"` | yes | the message `type` every action of this impl handles |
+/// | `crate = "path::to::pxl_ws"` | no | where the runtime is, when `pxl_ws` is renamed or re-exported (default `::pxl_ws`) |
+///
+/// The type, and every action name, must match `^[A-Za-z][A-Za-z0-9_.-]{0,63}$`: an ASCII
+/// letter first, then ASCII letters, digits, `_`, `.` or `-`, 64 characters at most.
+///
+/// # Actions
+///
+/// `#[action("name")]` marks a method as the handler of one action. It is a helper
+/// attribute of `#[ws_controller]`, which consumes it; it needs no import, and on its own
+/// (outside a `#[ws_controller]` impl) it is an error. A handler must be:
+///
+/// - `async`,
+/// - a method taking `&self` (one controller value serves every connection),
+/// - without generic parameters (types, consts or lifetimes),
+/// - with arguments that are all extractors ([`FromMessage`]: `Data<T>`, `Client`,
+///   `Server`, `State<T>`, `serde_json::Value`, ...), in any order, with any pattern
+///   (`Data(msg): Data<SendMsg>`).
+///
+/// Its future must be `Send`. Each action name may appear once per impl; several
+/// controllers may share a `type` as long as their actions differ (checked when the
+/// server is built).
+///
+/// # Return types
+///
+/// The reply is chosen from how the return type is *written*:
+///
+/// | return type | reply |
+/// |---|---|
+/// | none, or `()` | a reply without `response` |
+/// | `Result<(), E>` | a reply without `response`, or an error frame |
+/// | `Result<T, E>` | `T` as `response`, or an error frame |
+/// | anything else, `T` | `T` as `response` |
+///
+/// `T` must implement `Serialize` and `E` must implement `Into<ActionError>`. "Result"
+/// means a path whose last segment is `Result` (`Result<..>`, `std::result::Result<..>`,
+/// `io::Result<..>`): a type alias for a result that is *not* named `Result` is treated
+/// as a value, so write such returns as `Result<..>`.
+///
+/// # What it generates
+///
+/// The impl block is emitted unchanged, minus the `#[action]` attributes, followed by an
+/// `impl pxl_ws::Controller` inside `const _: () = { ... };`:
+///
+/// - `controller_type()` returns the `type`;
+/// - `routes()` returns a static table with one [`RouteInfo`] per action (type, action,
+///   method, the `T` of a `Data<T>` argument as text, and the file and line of the
+///   `#[action]` attribute);
+/// - `call()` matches on the action, runs each argument's extractor in order (a failed
+///   extraction becomes an error reply and the method does not run) and converts the
+///   return value;
+/// - `check()` asks every argument type whether the server can provide it (e.g. that a
+///   `State<T>` was registered), so that `build()` fails early.
+///
+/// All paths in the generated code are fully qualified, so it also works under
+/// `#![no_implicit_prelude]`.
+///
+/// # Errors
+///
+/// Mistakes are compile errors at the offending token, reported together: a missing,
+/// empty or invalid `type`; an unknown or repeated key; a missing, invalid or repeated
+/// action name (with a note at the first one); a handler that is not `async`, is generic
+/// or does not take `&self`; an argument that is not an extractor (reported at the
+/// argument); an impl with no `#[action]` methods; and `#[ws_controller]` on anything but
+/// an inherent impl block.
+///
+/// [`FromMessage`]: https://docs.rs/pxl-ws/latest/pxl_ws/trait.FromMessage.html
+/// [`RouteInfo`]: https://docs.rs/pxl-ws/latest/pxl_ws/struct.RouteInfo.html
+#[proc_macro_attribute]
+pub fn ws_controller(args: TokenStream, input: TokenStream) -> TokenStream {
+    controller::ws_controller(args.into(), input.into()).into()
+}
+
+/// Marks a method of a [`#[ws_controller]`](macro@ws_controller) impl block as the
+/// handler of one action: `#[action("send")]`.
+///
+/// This attribute is consumed by `#[ws_controller]`; see its documentation for the rules
+/// a handler follows. Anywhere else — on a free function, or in an impl block without
+/// `#[ws_controller]` — it is a compile error.
+#[proc_macro_attribute]
+pub fn action(args: TokenStream, input: TokenStream) -> TokenStream {
+    controller::stray_action(args.into(), input.into()).into()
+}
