@@ -118,6 +118,25 @@ pub(crate) fn parse_lit_str(
     }
 }
 
+/// Parses a bare flag key (`auth`). A value (`auth = true`, `auth(...)`) is recorded as an
+/// error at the key and skipped; the flag still counts as given.
+pub(crate) fn parse_flag(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.is_empty() || meta.input.peek(syn::Token![,]) {
+        return Ok(());
+    }
+    let key = key_name(meta);
+    let written = if meta.input.peek(syn::Token![=]) {
+        format!("{key} = ...")
+    } else {
+        format!("{key}(...)")
+    };
+    cx.error_at(
+        meta.path.span(),
+        format_args!("`{key}` is a flag: write `{key}`, not `{written}`"),
+    );
+    skip_value(meta)
+}
+
 /// The character rule shared by controller types and action names:
 /// `^[A-Za-z][A-Za-z0-9_.-]{0,63}$`.
 pub(crate) const NAME_RULE: &str = "it must start with an ASCII letter and contain only ASCII letters, digits, `_`, `.` and `-`, at most 64 characters";

@@ -67,26 +67,105 @@ use proc_macro::TokenStream;
 /// |---|---|---|
 /// | `type = "chat"` | yes | the message `type` every action of this impl handles |
 /// | `crate = "path::to::pxl_ws"` | no | where the runtime is, when `pxl_ws` is renamed or re-exported (default `::pxl_ws`) |
+/// | `auth` | no | every action needs an authenticated client (see [Authorization](#authorization)) |
+/// | `roles = ["admin", "moderator"]` | no | every action needs a client with at least one of these roles; implies `auth` |
 ///
-/// The type, and every action name, must match `^[A-Za-z][A-Za-z0-9_.-]{0,63}$`: an ASCII
-/// letter first, then ASCII letters, digits, `_`, `.` or `-`, 64 characters at most.
+/// Keys may come in any order. The type, and every action name, must match
+/// `^[A-Za-z][A-Za-z0-9_.-]{0,63}$`: an ASCII letter first, then ASCII letters, digits,
+/// `_`, `.` or `-`, 64 characters at most.
 ///
 /// # Actions
 ///
 /// `#[action("name")]` marks a method as the handler of one action. It is a helper
 /// attribute of `#[ws_controller]`, which consumes it; it needs no import, and on its own
-/// (outside a `#[ws_controller]` impl) it is an error. A handler must be:
+/// (outside a `#[ws_controller]` impl) it is an error. The name comes first; the keys
+/// `auth` and `roles = [...]` may follow, in any order:
+/// `#[action("ban", auth)]`, `#[action("ban", roles = ["admin"])]`. A handler must be:
 ///
 /// - `async`,
 /// - a method taking `&self` (one controller value serves every connection),
 /// - without generic parameters (types, consts or lifetimes),
 /// - with arguments that are all extractors ([`FromMessage`]: `Data<T>`, `Client`,
-///   `Server`, `State<T>`, `serde_json::Value`, ...), in any order, with any pattern
-///   (`Data(msg): Data<SendMsg>`).
+///   `Server`, `State<T>`, [`AuthUser`], `Option<AuthUser>`, `serde_json::Value`, ...),
+///   in any order, with any pattern (`Data(msg): Data<SendMsg>`).
 ///
 /// Its future must be `Send`. Each action name may appear once per impl; several
 /// controllers may share a `type` as long as their actions differ (checked when the
 /// server is built).
+///
+/// # Authorization
+///
+/// `auth` and `roles` restrict who may call an action. They are accepted on
+/// `#[ws_controller(...)]`, where they apply to every action of the impl, and on
+/// `#[action(...)]`. For each action:
+///
+/// - it needs an **authenticated** client when `auth` or `roles` is given on the
+///   controller or on the action;
+/// - its **roles** are the action's `roles` if given, else the controller's, else none;
+///   a client needs at least *one* of them, and with none any authenticated client is
+///   allowed.
+///
+/// So an action's `roles` replace the controller's (they do not add to them), and an
+/// action's `auth` alone keeps the controller's roles. Giving `auth` together with `roles`
+/// is allowed and changes nothing. An action of a controller with `auth` or `roles`
+/// cannot be made public: put public actions in another controller, which may share the
+/// `type`.
+///
+/// The check runs before any extractor: an anonymous client gets an `UNAUTHENTICATED`
+/// error reply, an authenticated client without a required role gets `FORBIDDEN`, and
+/// the method does not run. Inside the handler, take [`AuthUser`] (or
+/// `Option<AuthUser>` on a public action) to know who is calling.
+///
+/// `roles` takes a non-empty list of string literals, each given once and matching
+/// `^[A-Za-z0-9_.:-]{1,64}$` (ASCII letters, digits, `_`, `.`, `:` and `-`, 64
+/// characters at most).
+///
+/// ```
+/// use pxl_ws::{ws_controller, AuthUser, Data};
+///
+/// struct Moderation;
+///
+/// #[ws_controller(type = "moderation", roles = ["admin", "moderator"])]
+/// impl Moderation {
+///     // The controller's roles: admins and moderators.
+///     #[action("warn")]
+///     async fn warn(&self, user: AuthUser, Data(target): Data<String>) -> String {
+///         format!("{} warned {target}", user.user_id())
+///     }
+///
+///     // Its own roles replace the controller's: admins only.
+///     #[action("ban", roles = ["admin"])]
+///     async fn ban(&self, Data(target): Data<String>) {
+///         let _ = target;
+///     }
+/// }
+///
+/// struct Profile;
+///
+/// #[ws_controller(type = "profile")]
+/// impl Profile {
+///     // Anyone, signed in or not.
+///     #[action("view")]
+///     async fn view(&self, user: Option<AuthUser>) -> bool {
+///         user.is_some()
+///     }
+///
+///     // Any authenticated client.
+///     #[action("edit", auth)]
+///     async fn edit(&self, user: AuthUser) {
+///         let _ = user.roles();
+///     }
+/// }
+///
+/// use pxl_ws::Controller as _;
+/// let ban = &Moderation.routes()[1];
+/// assert!(ban.auth);
+/// assert_eq!(ban.roles, ["admin"]);
+/// let view = &Profile.routes()[0];
+/// assert!(!view.auth);
+/// let edit = &Profile.routes()[1];
+/// assert!(edit.auth && edit.roles.is_empty());
+/// ```
 ///
 /// # Return types
 ///
@@ -111,11 +190,11 @@ use proc_macro::TokenStream;
 ///
 /// - `controller_type()` returns the `type`;
 /// - `routes()` returns a static table with one [`RouteInfo`] per action (type, action,
-///   method, the `T` of a `Data<T>` argument as text, and the file and line of the
-///   `#[action]` attribute);
-/// - `call()` matches on the action, runs each argument's extractor in order (a failed
-///   extraction becomes an error reply and the method does not run) and converts the
-///   return value;
+///   method, the `T` of a `Data<T>` argument as text, the file and line of the
+///   `#[action]` attribute, and whether it needs authentication and which roles);
+/// - `call()` matches on the action, checks authorization when the action needs it, runs
+///   each argument's extractor in order (a refused client or a failed extraction becomes
+///   an error reply and the method does not run) and converts the return value;
 /// - `check()` asks every argument type whether the server can provide it (e.g. that a
 ///   `State<T>` was registered), so that `build()` fails early.
 ///
@@ -125,24 +204,29 @@ use proc_macro::TokenStream;
 /// # Errors
 ///
 /// Mistakes are compile errors at the offending token, reported together: a missing,
-/// empty or invalid `type`; an unknown or repeated key; a missing, invalid or repeated
-/// action name (with a note at the first one); a handler that is not `async`, is generic
+/// empty or invalid `type`; an unknown or repeated key; a value given to `auth`
+/// (`auth = true`); a `roles` that is not a non-empty list of string literals, or a role
+/// that is empty, invalid or repeated; a missing, invalid or repeated action name (with a
+/// note at the first one); a handler that is not `async`, is generic
 /// or does not take `&self`; an argument that is not an extractor (reported at the
 /// argument); an impl with no `#[action]` methods; and `#[ws_controller]` on anything but
 /// an inherent impl block.
 ///
 /// [`FromMessage`]: https://docs.rs/pxl-ws/latest/pxl_ws/trait.FromMessage.html
 /// [`RouteInfo`]: https://docs.rs/pxl-ws/latest/pxl_ws/struct.RouteInfo.html
+/// [`AuthUser`]: https://docs.rs/pxl-ws/latest/pxl_ws/struct.AuthUser.html
 #[proc_macro_attribute]
 pub fn ws_controller(args: TokenStream, input: TokenStream) -> TokenStream {
     controller::ws_controller(args.into(), input.into()).into()
 }
 
 /// Marks a method of a [`#[ws_controller]`](macro@ws_controller) impl block as the
-/// handler of one action: `#[action("send")]`.
+/// handler of one action: `#[action("send")]`, optionally restricted to authenticated
+/// clients with `#[action("ban", auth)]` or to some roles with
+/// `#[action("ban", roles = ["admin"])]`.
 ///
 /// This attribute is consumed by `#[ws_controller]`; see its documentation for the rules
-/// a handler follows. Anywhere else — on a free function, or in an impl block without
+/// a handler follows and for [how `auth` and `roles` combine](macro@ws_controller#authorization). Anywhere else — on a free function, or in an impl block without
 /// `#[ws_controller]` — it is a compile error.
 #[proc_macro_attribute]
 pub fn action(args: TokenStream, input: TokenStream) -> TokenStream {

@@ -1,6 +1,7 @@
 //! What `#[ws_controller]` generates, observed through the `Controller` trait: the type,
-//! the static route table (with source locations) and the build-time checks. Dispatch
-//! (`call`) needs a `MessageContext`, which only the runtime builds: it is covered by the
+//! the static route table (with source locations and authorization requirements) and the
+//! build-time checks. Dispatch (`call`, including the `UNAUTHENTICATED` / `FORBIDDEN`
+//! replies) needs a `MessageContext`, which only the runtime builds: it is covered by the
 //! runtime's end-to-end tests.
 
 use pxl_ws::{
@@ -58,6 +59,58 @@ impl Chat {
     }
 }
 
+/// Controller-level `auth`: every action needs an authenticated client, any roles.
+struct Admin;
+
+#[ws_controller(type = "admin", auth)]
+impl Admin {
+    #[action("stats")]
+    async fn stats(&self) {}
+
+    #[action("ban", roles = ["admin", "moderator"])]
+    async fn ban(&self) {}
+}
+
+/// Controller-level `roles`: they imply `auth` and apply to every action unless the
+/// action gives its own.
+struct Moderation;
+
+#[ws_controller(type = "moderation", roles = ["admin", "moderator"])]
+impl Moderation {
+    #[action("warn")]
+    async fn warn(&self) {}
+
+    #[action("purge", roles = ["admin"])]
+    async fn purge(&self) {}
+
+    #[action("mute", auth)]
+    async fn mute(&self) {}
+}
+
+/// Action-level keys on an otherwise public controller.
+struct Profile;
+
+#[ws_controller(type = "profile")]
+impl Profile {
+    #[action("view")]
+    async fn view(&self) {}
+
+    #[action("edit", auth)]
+    async fn edit(&self) {}
+
+    #[action("delete", roles = ["admin"], auth)]
+    async fn delete(&self) {}
+}
+
+/// `(action, auth, roles)` of every route.
+fn requirements(controller: &dyn Controller) -> Vec<(&'static str, bool, &'static [&'static str])> {
+    controller
+        .routes()
+        .iter()
+        .map(|r| (r.action, r.auth, r.roles))
+        .collect()
+}
+
 #[test]
 fn controller_type() {
     assert_eq!(Chat.controller_type(), "chat");
@@ -88,6 +141,61 @@ fn route_table() {
             ),
             RouteInfo::new("chat", "multi-line", "multi", None, file, Chat::MULTI_LINE),
         ]
+    );
+}
+
+#[test]
+fn plain_routes_need_no_auth() {
+    for route in Chat.routes() {
+        assert!(!route.auth, "{route}");
+        assert!(route.roles.is_empty(), "{route}");
+    }
+}
+
+#[test]
+fn controller_auth() {
+    assert_eq!(
+        requirements(&Admin),
+        [
+            ("stats", true, &[][..]),
+            ("ban", true, &["admin", "moderator"][..])
+        ]
+    );
+}
+
+#[test]
+fn controller_roles() {
+    assert_eq!(
+        requirements(&Moderation),
+        [
+            ("warn", true, &["admin", "moderator"][..]),
+            // The action's roles replace the controller's.
+            ("purge", true, &["admin"][..]),
+            // `auth` alone keeps them.
+            ("mute", true, &["admin", "moderator"][..]),
+        ]
+    );
+}
+
+#[test]
+fn action_auth_and_roles() {
+    assert_eq!(
+        requirements(&Profile),
+        [
+            ("view", false, &[][..]),
+            ("edit", true, &[][..]),
+            ("delete", true, &["admin"][..]),
+        ]
+    );
+}
+
+#[test]
+fn auth_routes_are_built_with_with_auth() {
+    let file = file!();
+    let line = Moderation.routes()[1].line;
+    assert_eq!(
+        Moderation.routes()[1],
+        RouteInfo::new("moderation", "purge", "purge", None, file, line).with_auth(&["admin"])
     );
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::AuthUser;
 use crate::health::Metrics;
 use crate::service::{Frame, Server};
 use crate::time::now_ms;
@@ -92,6 +93,7 @@ pub(crate) struct ClientState {
     /// Rooms this client is in. Locked before any room-table shard (never the other way).
     pub(crate) rooms: Mutex<Vec<Arc<str>>>,
     user_id: RwLock<Option<Arc<str>>>,
+    auth: RwLock<Option<Arc<AuthUser>>>,
     pub(crate) remote_addr: Option<SocketAddr>,
 }
 
@@ -113,6 +115,7 @@ impl ClientState {
             metadata: Mutex::new(serde_json::Map::new()),
             rooms: Mutex::new(Vec::new()),
             user_id: RwLock::new(None),
+            auth: RwLock::new(None),
             remote_addr,
         }
     }
@@ -183,6 +186,10 @@ impl ClientState {
             Some(serde_json::Value::String(s)) => Some(s.clone()),
             _ => None,
         }
+    }
+
+    pub(crate) fn auth(&self) -> Option<Arc<AuthUser>> {
+        self.auth.read().expect("auth lock").clone()
     }
 
     pub(crate) fn room_names(&self) -> Vec<String> {
@@ -347,6 +354,19 @@ impl Client {
     pub fn set_user_id(&self, user_id: impl Into<String>) {
         let user: Arc<str> = Arc::from(user_id.into());
         self.server.shared.clients.set_user(&self.state, Some(user));
+    }
+
+    /// The authenticated user, if any.
+    pub fn auth_user(&self) -> Option<AuthUser> {
+        self.state.auth().map(|a| (*a).clone())
+    }
+
+    /// Authenticates this connection as `user` (also binding its user id, see
+    /// [`set_user_id`](Self::set_user_id)). For apps that verify credentials themselves.
+    pub fn set_auth_user(&self, user: AuthUser) {
+        let id: Arc<str> = Arc::from(user.user_id());
+        *self.state.auth.write().expect("auth lock") = Some(Arc::new(user));
+        self.server.shared.clients.set_user(&self.state, Some(id));
     }
 
     /// Queues `frame` for this client. Returns `false` if the client is gone or its

@@ -66,6 +66,7 @@
 //! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`]), the app-facing [`Server`] handle, and
 //! [`WsServer`] (builder, serve, shutdown).
 
+mod auth;
 mod bus;
 mod clients;
 mod cluster;
@@ -83,6 +84,7 @@ mod system;
 mod time;
 mod upgrade;
 
+pub use auth::AuthUser;
 pub use bus::{Bus, BusMessage, BusStatus, BusStream, MemoryBus};
 pub use clients::{Client, ClientId, ClientInfo, InvalidClientId};
 pub use config::{
@@ -105,6 +107,7 @@ pub use pxl_ws_macros::{action, ws_controller};
 /// Items used by code that the macros generate. Not a public API: no semver guarantees.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::auth::authorize;
     pub use crate::router::{reply_result, reply_result_unit, reply_unit, reply_value};
     pub use std;
 }

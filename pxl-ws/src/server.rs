@@ -201,7 +201,7 @@ impl WsServer {
 
     /// The routes, as registered (the built-in `system` routes first).
     pub fn routes(&self) -> Vec<crate::RouteInfo> {
-        self.server.shared.router.routes().to_vec()
+        self.server.routes()
     }
 
     /// An axum router serving the WebSocket endpoint at `config.path` (and the health

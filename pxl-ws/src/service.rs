@@ -192,6 +192,11 @@ impl Server {
         &self.shared.config
     }
 
+    /// The route table (the built-in `system` routes first).
+    pub fn routes(&self) -> Vec<crate::RouteInfo> {
+        self.shared.router.routes().to_vec()
+    }
+
     /// State registered on the builder.
     pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.shared.state.get::<T>()

@@ -77,17 +77,19 @@ impl Controller for SystemController {
     }
 }
 
-fn room_request(ctx: &MessageContext<'_>) -> Result<Option<RoomRequest>, ActionError> {
-    if ctx.raw_data().is_none() {
-        return Ok(None);
-    }
-    let Data(req) = Data::<Option<RoomRequest>>::from_message(ctx)?;
-    Ok(req)
-}
-
-fn room_name<'r>(ctx: &MessageContext<'_>, req: &'r Option<RoomRequest>) -> Result<&'r str, Reply> {
-    match req.as_ref().and_then(|r| r.room_name.as_deref()) {
-        Some(name) if !name.is_empty() => {
+/// Reads and checks `{roomName, username?}`. `Err` is the reply to send instead: an
+/// `INVALID_PAYLOAD` error, or PXL's `success: false` shape when the name is missing.
+fn room_request(ctx: &MessageContext<'_>) -> Result<RoomRequest, Reply> {
+    let req = match ctx.raw_data() {
+        None => None,
+        Some(_) => match Data::<Option<RoomRequest>>::from_message(ctx) {
+            Ok(Data(req)) => req,
+            Err(e) => return Err(Reply::Error(e)),
+        },
+    };
+    match req {
+        Some(r) if r.room_name.as_deref().is_some_and(|n| !n.is_empty()) => {
+            let name = r.room_name.as_deref().unwrap_or_default();
             if name.len() > MAX_ROOM_NAME || name.chars().any(char::is_control) {
                 return Err(Reply::Error(
                     ActionError::new(
@@ -99,7 +101,7 @@ fn room_name<'r>(ctx: &MessageContext<'_>, req: &'r Option<RoomRequest>) -> Resu
                     .with_detail("path", "roomName"),
                 ));
             }
-            Ok(name)
+            Ok(r)
         }
         _ => Err(Reply::value(&json!({
             "success": false,
@@ -112,19 +114,16 @@ fn room_name<'r>(ctx: &MessageContext<'_>, req: &'r Option<RoomRequest>) -> Resu
 fn join_room(ctx: &MessageContext<'_>) -> Reply {
     let req = match room_request(ctx) {
         Ok(r) => r,
-        Err(e) => return Reply::Error(e),
-    };
-    let room = match room_name(ctx, &req) {
-        Ok(r) => r,
         Err(reply) => return reply,
     };
+    let room = req.room_name.as_deref().unwrap_or_default();
     let client = ctx.client();
     client.join(room);
     let id = client.id().to_string();
     let username = client
         .state
         .metadata_str("username")
-        .or_else(|| req.as_ref().and_then(|r| r.username.clone()))
+        .or_else(|| req.username.clone())
         .unwrap_or_else(|| format!("user_{}", &id[..8]));
     Reply::value(&json!({
         "success": true,
@@ -142,12 +141,9 @@ fn join_room(ctx: &MessageContext<'_>) -> Reply {
 fn leave_room(ctx: &MessageContext<'_>) -> Reply {
     let req = match room_request(ctx) {
         Ok(r) => r,
-        Err(e) => return Reply::Error(e),
-    };
-    let room = match room_name(ctx, &req) {
-        Ok(r) => r,
         Err(reply) => return reply,
     };
+    let room = req.room_name.as_deref().unwrap_or_default();
     let client = ctx.client();
     if !client.leave(room) {
         return Reply::value(&json!({

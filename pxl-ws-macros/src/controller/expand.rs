@@ -15,8 +15,11 @@ pub(super) fn controller(controller: &Controller) -> TokenStream {
     let routes = controller
         .actions
         .iter()
-        .map(|action| route(&paths, &ty, action));
-    let arms = controller.actions.iter().map(|action| arm(&paths, action));
+        .map(|action| route(&paths, &ty, controller, action));
+    let arms = controller
+        .actions
+        .iter()
+        .map(|action| arm(&paths, controller, action));
     let std = paths.std();
     let controller_trait = paths.controller();
     let route_info = paths.route_info();
@@ -117,9 +120,18 @@ fn action_name(action: &Action) -> LitStr {
     LitStr::new(&name, Span::call_site())
 }
 
+/// `&["admin", "moderator"]`, for `RouteInfo::with_auth` and `__private::authorize`.
+fn roles_slice(roles: &[LitStr]) -> TokenStream {
+    let roles = roles
+        .iter()
+        .map(|role| LitStr::new(&role.value(), Span::call_site()));
+    quote!(&[#(#roles),*])
+}
+
 /// `RouteInfo::new(type, action, method, payload, file!(), line!())`, with `file!()` and
-/// `line!()` spanned at the `#[action]` attribute so they report its location.
-fn route(paths: &Paths, ty: &LitStr, action: &Action) -> TokenStream {
+/// `line!()` spanned at the `#[action]` attribute so they report its location, followed
+/// by `.with_auth(&[roles...])` when the route needs authentication.
+fn route(paths: &Paths, ty: &LitStr, controller: &Controller, action: &Action) -> TokenStream {
     let std = paths.std();
     let route_info = paths.route_info();
     let name = action_name(action);
@@ -133,14 +145,28 @@ fn route(paths: &Paths, ty: &LitStr, action: &Action) -> TokenStream {
     };
     let file = respan(quote!(#std::file!()), action.attr_span);
     let line = respan(quote!(#std::line!()), action.attr_span);
-    quote!(#route_info::new(#ty, #name, #method, #payload, #file, #line))
+    let with_auth = action.required_roles(&controller.attr).map(|roles| {
+        let roles = roles_slice(roles);
+        quote!(.with_auth(#roles))
+    });
+    quote!(#route_info::new(#ty, #name, #method, #payload, #file, #line) #with_auth)
 }
 
-/// One `match` arm of `call`: extract every argument, call the method, convert the
-/// return value.
-fn arm(paths: &Paths, action: &Action) -> TokenStream {
+/// One `match` arm of `call`: check authorization, extract every argument, call the
+/// method, convert the return value.
+fn arm(paths: &Paths, controller: &Controller, action: &Action) -> TokenStream {
     let std = paths.std();
     let reply = paths.reply();
+    // Before any extractor runs: an unauthorized client learns nothing about the payload.
+    let authorize = action.required_roles(&controller.attr).map(|roles| {
+        let authorize = paths.private("authorize");
+        let roles = roles_slice(roles);
+        quote! {
+            if let #std::result::Result::Err(__pxl_error) = #authorize(__pxl_ctx, #roles) {
+                return #reply::Error(__pxl_error);
+            }
+        }
+    });
     let name = action_name(action);
     let method = &action.sig.ident;
     let vars: Vec<_> = (0..action.args.len())
@@ -162,6 +188,7 @@ fn arm(paths: &Paths, action: &Action) -> TokenStream {
     let boxed = respan(quote!(#std::boxed::Box::pin), method.span());
     let future = quote_spanned! {method.span()=>
         #boxed(async move {
+            #authorize
             #(#extractions)*
             #reply
         })

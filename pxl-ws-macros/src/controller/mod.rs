@@ -28,12 +28,24 @@ pub(crate) struct Controller {
     pub(crate) actions: Vec<Action>,
 }
 
-/// `#[ws_controller(type = "...", crate = "...")]`.
+/// `#[ws_controller(type = "...", crate = "...", auth, roles = [...])]`.
 pub(crate) struct ControllerAttr {
     /// `type = "chat"`; `None` when missing or not a string (already reported).
     pub(crate) ty: Option<LitStr>,
     /// `crate = "path::to::pxl_ws"`.
     pub(crate) krate: Option<syn::Path>,
+    /// `auth` and `roles = [...]`: the default of every action.
+    pub(crate) auth: AuthAttr,
+}
+
+/// The authorization keys of one attribute (`#[ws_controller]` or `#[action]`).
+#[derive(Default)]
+pub(crate) struct AuthAttr {
+    /// The `auth` flag was given.
+    pub(crate) auth: bool,
+    /// `roles = ["admin", ...]`; `None` when not given or not a list of string literals
+    /// (already reported).
+    pub(crate) roles: Option<Vec<LitStr>>,
 }
 
 /// One `#[action("...")]` method.
@@ -52,10 +64,33 @@ pub(crate) struct Action {
     pub(crate) payload: Option<String>,
 }
 
-/// `#[action("send")]`. Later keys (`auth`, `roles = [...]`) are added here.
+/// `#[action("send", auth, roles = [...])]`.
+#[derive(Default)]
 pub(crate) struct ActionAttr {
     /// The action name; `None` when missing or not a string (already reported).
     pub(crate) name: Option<LitStr>,
+    /// `auth` and `roles = [...]`, overriding the controller's.
+    pub(crate) auth: AuthAttr,
+}
+
+impl Action {
+    /// What a client needs to call this action: `None` when anyone may, otherwise the
+    /// roles of which it needs one (empty: any authenticated client).
+    ///
+    /// The route needs authentication when `auth` or `roles` is given on the controller
+    /// or on the action; its roles are the action's if given, else the controller's.
+    pub(crate) fn required_roles<'a>(
+        &'a self,
+        controller: &'a ControllerAttr,
+    ) -> Option<&'a [LitStr]> {
+        let (on_controller, on_action) = (&controller.auth, &self.attr.auth);
+        let roles = on_action
+            .roles
+            .as_deref()
+            .or(on_controller.roles.as_deref());
+        let auth = on_controller.auth || on_action.auth || roles.is_some();
+        auth.then(|| roles.unwrap_or_default())
+    }
 }
 
 /// A handler argument.

@@ -3,30 +3,34 @@
 use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
+use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser, discouraged::Speculative};
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, FnArg, GenericArgument, ImplItem, ItemImpl, Lit, LitStr, Meta, PathArguments,
-    ReturnType, Token, Type,
+    Attribute, Expr, ExprLit, FnArg, GenericArgument, ImplItem, ItemImpl, Lit, LitStr, Meta,
+    PathArguments, ReturnType, Token, Type,
 };
 
-use super::{Action, ActionAttr, Arg, Controller, ControllerAttr, ReplyKind};
+use super::{Action, ActionAttr, Arg, AuthAttr, Controller, ControllerAttr, ReplyKind};
 use crate::attr::{self, Attr};
 use crate::diag::Ctxt;
 
 /// The keys `#[ws_controller(...)]` accepts.
-const CONTROLLER_KEYS: &[&str] = &["type", "crate"];
+const CONTROLLER_KEYS: &[&str] = &["type", "crate", "auth", "roles"];
 
-/// The keys `#[action("name", ...)]` accepts after the name (none yet).
-const ACTION_KEYS: &[&str] = &[];
+/// The keys `#[action("name", ...)]` accepts after the name.
+const ACTION_KEYS: &[&str] = &["auth", "roles"];
 
-/// Parses `type = "chat", crate = "..."`.
+/// Parses `type = "chat", crate = "...", auth, roles = [...]`.
 pub(super) fn controller_attr(cx: &mut Ctxt, args: TokenStream) -> ControllerAttr {
     let mut ty = Attr::<Option<LitStr>>::none("type");
     let mut krate = Attr::<Option<syn::Path>>::none("crate");
+    let mut auth = AuthKeys::new();
     let parser = syn::meta::parser(|meta| {
         let span = meta.path.span();
-        if meta.path.is_ident("type") {
+        if auth.parse(cx, &meta)? {
+            // `auth` or `roles`
+        } else if meta.path.is_ident("type") {
             let lit = attr::parse_lit_str(cx, &meta, "type = \"chat\"")?;
             ty.set(cx, span, lit);
         } else if meta.path.is_ident("crate") {
@@ -74,7 +78,116 @@ pub(super) fn controller_attr(cx: &mut Ctxt, args: TokenStream) -> ControllerAtt
     ControllerAttr {
         ty,
         krate: krate.get().flatten(),
+        auth: auth.finish(),
     }
+}
+
+/// The authorization keys of one attribute, `auth` and `roles = [...]`, collected key by
+/// key (a repeated key is an error on the second).
+struct AuthKeys {
+    auth: Attr<()>,
+    roles: Attr<Option<Vec<LitStr>>>,
+}
+
+impl AuthKeys {
+    fn new() -> Self {
+        Self {
+            auth: Attr::none("auth"),
+            roles: Attr::none("roles"),
+        }
+    }
+
+    /// Parses `meta` if it is `auth` or `roles`; returns whether it was.
+    fn parse(&mut self, cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<bool> {
+        let span = meta.path.span();
+        if meta.path.is_ident("auth") {
+            attr::parse_flag(cx, meta)?;
+            self.auth.set(cx, span, ());
+        } else if meta.path.is_ident("roles") {
+            let roles = roles(cx, meta)?;
+            self.roles.set(cx, span, roles);
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn finish(self) -> AuthAttr {
+        AuthAttr {
+            auth: self.auth.get().is_some(),
+            roles: self.roles.get().flatten(),
+        }
+    }
+}
+
+/// Parses `= ["admin", "moderator"]` after `roles`: a non-empty list of string literals
+/// (their spelling is checked by `validate`). Mistakes are recorded and `None` returned.
+fn roles(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Vec<LitStr>>> {
+    const EXAMPLE: &str = "e.g. `roles = [\"admin\", \"moderator\"]`";
+    if !meta.input.peek(Token![=]) {
+        // `roles` alone (error at the key) or `roles(...)` (error at the value).
+        let span = if meta.input.is_empty() || meta.input.peek(Token![,]) {
+            meta.path.span()
+        } else {
+            meta.input.fork().parse::<TokenTree>()?.span()
+        };
+        cx.error_at(span, format_args!("expected `roles = [...]`, {EXAMPLE}"));
+        attr::skip_value(meta)?;
+        return Ok(None);
+    }
+    let value: Expr = meta.value()?.parse()?;
+    let array = match ungroup_expr(&value) {
+        Expr::Array(array) => array,
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => {
+            cx.error_spanned_by(
+                lit,
+                format_args!(
+                    "`roles` must be a list of string literals: write `roles = [{}]`",
+                    lit.to_token_stream()
+                ),
+            );
+            return Ok(None);
+        }
+        other => {
+            cx.error_spanned_by(
+                other,
+                format_args!("`roles` must be a list of string literals, {EXAMPLE}"),
+            );
+            return Ok(None);
+        }
+    };
+    if array.elems.is_empty() {
+        cx.error_spanned_by(
+            array,
+            "`roles` needs at least one role; drop it (and write `auth`) to allow any \
+             authenticated user",
+        );
+        return Ok(None);
+    }
+    let mut roles = Vec::new();
+    for elem in &array.elems {
+        match ungroup_expr(elem) {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => roles.push(lit.clone()),
+            // Reported; the other roles are still checked.
+            other => cx.error_spanned_by(
+                other,
+                format_args!("a role must be a string literal, {EXAMPLE}"),
+            ),
+        }
+    }
+    Ok(Some(roles))
+}
+
+/// Looks through invisible groups (`macro_rules!` fragments).
+fn ungroup_expr(mut expr: &Expr) -> &Expr {
+    while let Expr::Group(g) = expr {
+        expr = &g.expr;
+    }
+    expr
 }
 
 /// Accepts an inherent impl block; anything else is reported and handed back to be
@@ -228,23 +341,24 @@ fn action(cx: &mut Ctxt, attr: &Attribute, sig: &syn::Signature) -> Action {
     }
 }
 
-/// Parses `#[action("name")]`: a string literal, then (in the future) `key = value`s.
+/// Parses `#[action("name", auth, roles = [...])]`: a string literal, then keys.
 fn action_attr(cx: &mut Ctxt, attr: &Attribute) -> ActionAttr {
     const USAGE: &str = "expected the action name as a string literal, e.g. `#[action(\"send\")]`";
     let list = match &attr.meta {
         Meta::List(list) => list,
         Meta::Path(_) => {
             cx.error_spanned_by(attr, format_args!("missing action name: {USAGE}"));
-            return ActionAttr { name: None };
+            return ActionAttr::default();
         }
         Meta::NameValue(nv) => {
             cx.error_spanned_by(nv, USAGE);
-            return ActionAttr { name: None };
+            return ActionAttr::default();
         }
     };
     let parser = |input: ParseStream<'_>| -> syn::Result<ActionAttr> {
         let mut name = None;
         let mut name_given = false;
+        let mut auth = AuthKeys::new();
         if input.peek(LitStr) {
             name = Some(input.parse::<LitStr>()?);
             name_given = true;
@@ -288,18 +402,24 @@ fn action_attr(cx: &mut Ctxt, attr: &Attribute) -> ActionAttr {
             }
             let rest: TokenStream = input.parse()?;
             syn::meta::parser(|meta| {
-                cx.push(attr::unknown_key(&meta, "#[action]", ACTION_KEYS));
-                attr::skip_value(&meta)
+                if !auth.parse(cx, &meta)? {
+                    cx.push(attr::unknown_key(&meta, "#[action]", ACTION_KEYS));
+                    attr::skip_value(&meta)?;
+                }
+                Ok(())
             })
             .parse2(rest)?;
         }
-        Ok(ActionAttr { name })
+        Ok(ActionAttr {
+            name,
+            auth: auth.finish(),
+        })
     };
     match parser.parse2(list.tokens.clone()) {
         Ok(parsed) => parsed,
         Err(e) => {
             cx.push(e);
-            ActionAttr { name: None }
+            ActionAttr::default()
         }
     }
 }

@@ -1,11 +1,11 @@
-//! Checks on the parsed model: names, duplicates and handler signatures.
+//! Checks on the parsed model: names, roles, duplicates and handler signatures.
 
 use std::collections::HashMap;
 
 use proc_macro2::Span;
 use syn::{FnArg, GenericArgument, PathArguments, Signature, Type};
 
-use super::Controller;
+use super::{AuthAttr, Controller};
 use crate::attr;
 use crate::diag::Ctxt;
 
@@ -14,6 +14,7 @@ pub(super) fn controller(cx: &mut Ctxt, controller: &Controller) {
     if let Some(ty) = &controller.attr.ty {
         attr::check_name(cx, "controller type", ty);
     }
+    roles(cx, &controller.attr.auth);
     let mut seen: HashMap<String, Span> = HashMap::new();
     for action in &controller.actions {
         if let Some(name) = &action.attr.name {
@@ -30,8 +31,55 @@ pub(super) fn controller(cx: &mut Ctxt, controller: &Controller) {
                 }
             }
         }
+        roles(cx, &action.attr.auth);
         signature(cx, &action.sig);
     }
+}
+
+/// The character rule of roles: `^[A-Za-z0-9_.:-]{1,64}$`.
+const ROLE_RULE: &str = "a role contains only ASCII letters, digits, `_`, `.`, `:` and `-`, \
+                         at most 64 characters";
+
+/// Every role of `roles = [...]` follows [`ROLE_RULE`] and is given once.
+fn roles(cx: &mut Ctxt, auth: &AuthAttr) {
+    let Some(roles) = &auth.roles else {
+        return;
+    };
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for role in roles {
+        let value = role.value();
+        if value.is_empty() {
+            cx.error_at(
+                role.span(),
+                format_args!("a role must not be empty; {ROLE_RULE}"),
+            );
+            continue;
+        }
+        if !is_valid_role(&value) {
+            cx.error_at(
+                role.span(),
+                format_args!("invalid role {value:?}: {ROLE_RULE}"),
+            );
+        }
+        match seen.get(&value) {
+            Some(first) => cx.error_with_note(
+                role.span(),
+                format_args!("duplicate role {value:?}"),
+                *first,
+                "first given here",
+            ),
+            None => {
+                seen.insert(value, role.span());
+            }
+        }
+    }
+}
+
+fn is_valid_role(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
 }
 
 /// An action handler is `async fn name(&self, extractor: Type, ...)`, not generic.
@@ -125,5 +173,20 @@ fn find_impl_trait(ty: &Type) -> Option<&Type> {
                 })
             }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_role;
+
+    #[test]
+    fn role_rule() {
+        for ok in ["admin", "9", "_", "org:admin", "a.b-c_d", &"r".repeat(64)] {
+            assert!(is_valid_role(ok), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", "é", "admin!", &"r".repeat(65)] {
+            assert!(!is_valid_role(bad), "{bad}");
+        }
     }
 }

@@ -10,13 +10,14 @@ use crate::state::StateMap;
 
 /// Something an action handler can take as an argument.
 ///
-/// Implemented for [`Data<T>`], [`Client`], [`Server`], [`State<T>`] and
-/// [`serde_json::Value`]. A failed extraction becomes an error frame for the client
-/// (e.g. `INVALID_PAYLOAD`) and the handler does not run.
+/// Implemented for [`Data<T>`], [`Client`], [`Server`], [`State<T>`],
+/// [`AuthUser`](crate::AuthUser) (and `Option<AuthUser>`) and [`serde_json::Value`]. A
+/// failed extraction becomes an error frame for the client (e.g. `INVALID_PAYLOAD`) and
+/// the handler does not run.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as an action argument",
     label = "not an extractor",
-    note = "action arguments must implement `pxl_ws::FromMessage`: `Data<T>`, `Client`, `Server`, `State<T>` or `serde_json::Value`"
+    note = "action arguments must implement `pxl_ws::FromMessage`: `Data<T>`, `Client`, `Server`, `State<T>`, `AuthUser`, `Option<AuthUser>` or `serde_json::Value`"
 )]
 pub trait FromMessage: Sized {
     /// Extracts the value from the message context.

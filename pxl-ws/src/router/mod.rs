@@ -42,6 +42,10 @@ pub struct RouteInfo {
     pub file: &'static str,
     /// Source line of the `#[action]` attribute.
     pub line: u32,
+    /// Whether the action needs an authenticated client (`auth`, or implied by `roles`).
+    pub auth: bool,
+    /// Roles of which the user needs at least one (empty: any authenticated user).
+    pub roles: &'static [&'static str],
 }
 
 impl RouteInfo {
@@ -61,7 +65,17 @@ impl RouteInfo {
             payload,
             file,
             line,
+            auth: false,
+            roles: &[],
         }
+    }
+
+    /// Marks the route as requiring authentication and, when `roles` is not empty, one
+    /// of `roles`.
+    pub const fn with_auth(mut self, roles: &'static [&'static str]) -> Self {
+        self.auth = true;
+        self.roles = roles;
+        self
     }
 }
 
@@ -70,6 +84,13 @@ impl fmt::Display for RouteInfo {
         write!(f, "{}/{} -> {}", self.ty, self.action, self.method)?;
         if let Some(p) = self.payload {
             write!(f, "(Data<{p}>)")?;
+        }
+        if self.auth {
+            write!(f, " [auth")?;
+            if !self.roles.is_empty() {
+                write!(f, ", roles: {}", self.roles.join("|"))?;
+            }
+            write!(f, "]")?;
         }
         write!(f, " at {}:{}", self.file, self.line)
     }

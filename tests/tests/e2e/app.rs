@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pxl_ws::{ActionError, Client, Data, Frame, Server, State, ws_controller};
+use pxl_ws::{
+    ActionError, Client, Data, Frame, Server, State, WsConfig, WsServer, WsServerBuilder,
+    ws_controller,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -116,4 +119,12 @@ impl TestController {
             }
         }
     }
+}
+
+/// A builder with the test controller, its state and `config`.
+pub(crate) fn builder(config: WsConfig) -> WsServerBuilder {
+    WsServer::builder()
+        .config(config)
+        .controller(TestController)
+        .state(Counter::default())
 }

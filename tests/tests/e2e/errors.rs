@@ -1,19 +1,14 @@
 //! Every error code the client can see, with the exact frame, and the connection keeps
 //! working after each one.
 
-use pxl_ws::WsServer;
+use pxl_ws::WsConfig;
 use pxl_ws_tests::TestServer;
 use serde_json::{Value, json};
 
-use crate::app::{Counter, TestController};
+use crate::app::builder;
 
 async fn server() -> TestServer {
-    TestServer::start(
-        WsServer::builder()
-            .controller(TestController)
-            .state(Counter::default()),
-    )
-    .await
+    TestServer::start(builder(WsConfig::default())).await
 }
 
 fn error(data: Value) -> Value {

@@ -1,7 +1,7 @@
 //! Protocol faults close only the offending socket, with the right close code; the
 //! server keeps serving everyone else. Non-WebSocket requests get HTTP answers.
 
-use pxl_ws::{WsConfig, WsServer};
+use pxl_ws::WsConfig;
 use pxl_ws_tests::{TestServer, eventually};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,16 +10,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
-use crate::app::{Counter, TestController};
+use crate::app::builder;
 
 async fn server(config: WsConfig) -> TestServer {
-    TestServer::start(
-        WsServer::builder()
-            .config(config)
-            .controller(TestController)
-            .state(Counter::default()),
-    )
-    .await
+    TestServer::start(builder(config)).await
 }
 
 #[tokio::test]

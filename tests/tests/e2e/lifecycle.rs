@@ -3,19 +3,12 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pxl_ws::{HeartbeatConfig, InactiveClientsConfig, WsConfig, WsServer};
+use pxl_ws::{HeartbeatConfig, InactiveClientsConfig, WsConfig};
 use pxl_ws_tests::{TestClient, TestServer, WAIT};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::app::{Counter, TestController};
-
-fn builder(config: WsConfig) -> pxl_ws::WsServerBuilder {
-    WsServer::builder()
-        .config(config)
-        .controller(TestController)
-        .state(Counter::default())
-}
+use crate::app::builder;
 
 #[tokio::test]
 async fn system_ping_answers_pong() {

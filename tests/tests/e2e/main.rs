@@ -1,6 +1,7 @@
 //! End-to-end tests: real servers on 127.0.0.1:0, real WebSocket clients.
 
 mod app;
+mod auth;
 mod errors;
 mod faults;
 mod hooks;

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use pxl_ws::{RoomsConfig, WsConfig, WsServer};
+use pxl_ws::{RoomsConfig, WsConfig};
 use pxl_ws_tests::TestServer;
 use serde_json::json;
 
-use crate::app::{Counter, TestController};
+use crate::app::builder;
 
 const QUIET: Duration = Duration::from_millis(200);
 
@@ -16,13 +16,7 @@ async fn server(rooms: RoomsConfig) -> TestServer {
         rooms,
         ..Default::default()
     };
-    TestServer::start(
-        WsServer::builder()
-            .config(config)
-            .controller(TestController)
-            .state(Counter::default()),
-    )
-    .await
+    TestServer::start(builder(config)).await
 }
 
 fn rooms(multiple: bool, presence: bool) -> RoomsConfig {

@@ -2,17 +2,15 @@
 
 use std::time::Duration;
 
-use pxl_ws::{BuildError, Frame, MemoryBus, Target, WsServer};
+use pxl_ws::{BuildError, Frame, MemoryBus, Target, WsConfig, WsServer};
 use pxl_ws_tests::{TestServer, eventually};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::app::{Counter, TestController};
+use crate::app::{Counter, TestController, builder};
 
 fn app() -> pxl_ws::WsServerBuilder {
-    WsServer::builder()
-        .controller(TestController)
-        .state(Counter::default())
+    builder(WsConfig::default())
 }
 
 #[tokio::test]

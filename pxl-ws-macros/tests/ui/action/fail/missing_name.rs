@@ -19,6 +19,13 @@ impl Chat {
 
     #[action(send)]
     async fn unquoted(&self) {}
+
+    // A key is not mistaken for an unquoted name.
+    #[action(auth)]
+    async fn key_only(&self) {}
+
+    #[action(roles = ["admin"])]
+    async fn key_value_only(&self) {}
 }
 
 fn main() {}

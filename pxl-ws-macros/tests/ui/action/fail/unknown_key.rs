@@ -1,14 +1,15 @@
-// `#[action]` takes no keys after the name (yet): each one is an error at the key.
+// `#[action]` takes `auth` and `roles` after the name: any other key is an error at the
+// key, listing the known ones; the known keys around it are still parsed.
 use pxl_ws::ws_controller;
 
 struct Chat;
 
 #[ws_controller(type = "chat")]
 impl Chat {
-    #[action("send", auth)]
+    #[action("send", auht)]
     async fn send(&self) {}
 
-    #[action("join", roles = ["admin"], timeout(5))]
+    #[action("join", role = ["admin"], auth, timeout(5))]
     async fn join(&self) {}
 }
 

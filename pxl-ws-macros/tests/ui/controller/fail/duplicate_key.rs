@@ -17,4 +17,12 @@ impl CrateTwice {
     async fn a(&self) {}
 }
 
+struct AuthTwice;
+
+#[ws_controller(type = "admin", auth, roles = ["admin"], auth, roles = ["moderator"])]
+impl AuthTwice {
+    #[action("a")]
+    async fn a(&self) {}
+}
+
 fn main() {}

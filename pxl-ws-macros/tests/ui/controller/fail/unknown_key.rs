@@ -18,4 +18,12 @@ impl Extra {
     async fn a(&self) {}
 }
 
+struct AuthTypos;
+
+#[ws_controller(type = "admin", authenticated, role = ["admin"])]
+impl AuthTypos {
+    #[action("a")]
+    async fn a(&self) {}
+}
+
 fn main() {}

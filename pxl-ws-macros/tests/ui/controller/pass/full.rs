@@ -1,7 +1,9 @@
 // A controller using every extractor and every return-type class.
 #![deny(warnings)] // the expansion itself must be warning-free
 
-use pxl_ws::{ActionError, Client, Controller, Data, Server, State, WsServer, ws_controller};
+use pxl_ws::{
+    ActionError, AuthUser, Client, Controller, Data, Server, State, WsServer, ws_controller,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -53,6 +55,13 @@ impl Chat {
         yield_now().await;
         let _ = (client.id(), &server, msg.room, msg.text, db.name, raw);
         Ok(Ack { delivered: true })
+    }
+
+    // The authenticated user, required (with `auth`) or optional.
+    #[action("whoami", auth)]
+    async fn whoami(&self, user: AuthUser, maybe: Option<AuthUser>) -> String {
+        let _ = maybe;
+        user.user_id().to_owned()
     }
 
     // No return type.
@@ -116,6 +125,7 @@ fn main() {
         actions,
         [
             "send",
+            "whoami",
             "none",
             "unit",
             "result-unit",
@@ -128,7 +138,7 @@ fn main() {
         ]
     );
     assert_eq!(chat.routes()[0].payload, Some("SendMsg"));
-    assert_eq!(chat.routes()[3].payload, Some("bool"));
+    assert_eq!(chat.routes()[4].payload, Some("bool"));
     assert_eq!(chat.helper(), 1);
     // The generated impl is accepted by the server builder.
     let _ = WsServer::builder().controller(Chat);

@@ -23,12 +23,14 @@ struct Controller;
 struct RouteInfo;
 struct FromMessage;
 struct Reply;
+struct AuthUser;
 struct str;
 
 const ctx: u8 = 0;
 const action: u8 = 0;
 const state: u8 = 0;
 const ROUTES: u8 = 0;
+const authorize: u8 = 0;
 
 macro_rules! format {
     ($($t:tt)*) => {
@@ -73,12 +75,18 @@ impl Chat {
     async fn value(&self) -> u8 {
         1
     }
+
+    #[action("admin", auth, roles = ["admin"])]
+    async fn admin(&self, user: ::pxl_ws::AuthUser) -> ::std::string::String {
+        ::std::borrow::ToOwned::to_owned(user.user_id())
+    }
 }
 
 fn main() {
     use ::pxl_ws::Controller as _;
     ::std::assert_eq!(Chat.controller_type(), "chat");
-    ::std::assert_eq!(Chat.routes().len(), 4);
+    ::std::assert_eq!(Chat.routes().len(), 5);
+    ::std::assert_eq!(Chat.routes()[4].roles, ["admin"]);
     ::std::assert_eq!(
         Chat.check(&<::pxl_ws::StateMap as ::std::default::Default>::default())
             .len(),
