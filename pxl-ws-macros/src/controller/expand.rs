@@ -12,14 +12,36 @@ use crate::paths::Paths;
 pub(super) fn controller(controller: &Controller) -> TokenStream {
     let paths = Paths::new(controller.attr.krate.as_ref());
     let ty = controller_type(controller);
-    let routes = controller
+    let routes: Vec<TokenStream> = controller
         .actions
         .iter()
-        .map(|action| route(&paths, &ty, controller, action));
-    let arms = controller
+        .map(|action| route(&paths, &ty, controller, action))
+        .collect();
+    let arms: Vec<TokenStream> = controller
         .actions
         .iter()
-        .map(|action| arm(&paths, controller, action));
+        .map(|action| arm(&paths, controller, action))
+        .collect();
+    let check_fn = check_fn(&paths, &ty, controller);
+    controller_impl(&paths, controller, &routes, &arms, check_fn)
+}
+
+/// After an error: a `Controller` impl that routes nothing, so that uses of the
+/// controller elsewhere (`.controller(ChatController)`) do not add follow-on errors.
+pub(super) fn fallback(controller: &Controller) -> TokenStream {
+    let paths = Paths::new(controller.attr.krate.as_ref());
+    controller_impl(&paths, controller, &[], &[], TokenStream::new())
+}
+
+/// The impl itself: the route table, the `match` on the action, and `check`.
+fn controller_impl(
+    paths: &Paths,
+    controller: &Controller,
+    routes: &[TokenStream],
+    arms: &[TokenStream],
+    check_fn: TokenStream,
+) -> TokenStream {
+    let ty = controller_type(controller);
     let std = paths.std();
     let controller_trait = paths.controller();
     let route_info = paths.route_info();
@@ -27,7 +49,6 @@ pub(super) fn controller(controller: &Controller) -> TokenStream {
     let box_future = paths.box_future();
     let reply = paths.reply();
     let self_ty = &controller.self_ty;
-    let check_fn = check_fn(&paths, &ty, controller);
     let (impl_generics, _, where_clause) = controller.generics.split_for_impl();
     let import = paths.import();
     quote! {
@@ -57,46 +78,6 @@ pub(super) fn controller(controller: &Controller) -> TokenStream {
                 }
 
                 #check_fn
-            }
-        };
-    }
-}
-
-/// After an error: a `Controller` impl that routes nothing, so that uses of the
-/// controller elsewhere (`.controller(ChatController)`) do not add follow-on errors.
-pub(super) fn fallback(controller: &Controller) -> TokenStream {
-    let paths = Paths::new(controller.attr.krate.as_ref());
-    let ty = controller_type(controller);
-    let std = paths.std();
-    let controller_trait = paths.controller();
-    let route_info = paths.route_info();
-    let message_context = paths.message_context();
-    let box_future = paths.box_future();
-    let reply = paths.reply();
-    let self_ty = &controller.self_ty;
-    let (impl_generics, _, where_clause) = controller.generics.split_for_impl();
-    let import = paths.import();
-    quote! {
-        const _: () = {
-            #import
-
-            #[automatically_derived]
-            impl #impl_generics #controller_trait for #self_ty #where_clause {
-                fn controller_type(&self) -> &'static #std::primitive::str {
-                    #ty
-                }
-
-                fn routes(&self) -> &'static [#route_info] {
-                    &[]
-                }
-
-                fn call<'__pxl>(
-                    &'__pxl self,
-                    _: &#std::primitive::str,
-                    _: &'__pxl #message_context<'__pxl>,
-                ) -> #std::option::Option<#box_future<'__pxl, #reply>> {
-                    #std::option::Option::None
-                }
             }
         };
     }
