@@ -15,7 +15,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
@@ -188,7 +188,6 @@ fn end_of_stream(state: &ClientState, peer_close: Option<u16>) -> End {
 /// The close code for a read error that is the peer's fault, if any.
 fn fault_close(e: &WsError) -> Option<(u16, &'static str)> {
     match e {
-        WsError::Capacity(CapacityError::MessageTooLong { .. }) => Some((1009, "message too big")),
         WsError::Capacity(_) => Some((1009, "message too big")),
         WsError::Utf8(_) => Some((1007, "invalid UTF-8")),
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,

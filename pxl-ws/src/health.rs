@@ -63,6 +63,8 @@ pub struct Health {
     pub protocol_errors: u64,
     /// Clients closed with 1008 because their outbound queue was full.
     pub slow_clients_dropped: u64,
+    /// Events from other instances acted on (sends delivered here).
+    pub bus_messages_in: u64,
     /// Seconds since the server was built.
     pub uptime_secs: u64,
     /// The bus to other instances.

@@ -376,6 +376,7 @@ impl Server {
             errors_sent: Metrics::get(&m.errors_sent),
             protocol_errors: Metrics::get(&m.protocol_errors),
             slow_clients_dropped: Metrics::get(&m.slow_clients_dropped),
+            bus_messages_in: Metrics::get(&m.bus_messages_in),
             uptime_secs: sh.started_at.elapsed().as_secs(),
             bus,
         }

@@ -248,6 +248,27 @@ impl TestClient {
     }
 }
 
+/// Sends one raw HTTP/1.1 request (written out in full) and returns the whole response.
+pub async fn http(addr: SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `GET path` with `Connection: close`; returns the whole response.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
 /// Polls `cond` every 10 ms until it holds, failing after [`WAIT`] with `what`.
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -2,9 +2,8 @@
 //! server keeps serving everyone else. Non-WebSocket requests get HTTP answers.
 
 use pxl_ws::WsConfig;
-use pxl_ws_tests::{TestServer, eventually};
+use pxl_ws_tests::{TestServer, eventually, http};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
@@ -127,19 +126,11 @@ async fn a_client_that_does_not_read_is_closed_with_1008() {
     srv.stop().await;
 }
 
-async fn http(srv: &TestServer, request: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(pxl_ws_tests::WAIT, s.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[tokio::test]
 async fn plain_http_requests_get_http_answers() {
     let srv = server(WsConfig::default()).await;
     let resp = http(
-        &srv,
+        srv.addr,
         "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .await;
@@ -147,7 +138,7 @@ async fn plain_http_requests_get_http_answers() {
     assert!(resp.contains(r#""code":"UPGRADE_REQUIRED""#), "{resp}");
 
     let resp = http(
-        &srv,
+        srv.addr,
         "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     )
     .await;
@@ -159,7 +150,7 @@ async fn plain_http_requests_get_http_answers() {
     );
 
     let resp = http(
-        &srv,
+        srv.addr,
         "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n",
     )
     .await;
@@ -168,7 +159,7 @@ async fn plain_http_requests_get_http_answers() {
 
     // Wrong paths (PXL accepted any `/ws…` prefix) are ordinary 404s.
     let resp = http(
-        &srv,
+        srv.addr,
         "GET /wsfoo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     )
     .await;

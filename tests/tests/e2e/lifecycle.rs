@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use pxl_ws::{HeartbeatConfig, InactiveClientsConfig, WsConfig};
-use pxl_ws_tests::{TestClient, TestServer, WAIT};
+use pxl_ws_tests::{TestClient, TestServer, WAIT, http_get};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -148,20 +148,6 @@ async fn health_reports_counts_and_is_served_when_configured() {
     assert_eq!(json["rooms"], 1);
     assert_eq!(json["bus"]["kind"], "memory");
     srv.stop().await;
-}
-
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(WAIT, s.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8(out).unwrap()
 }
 
 #[tokio::test]

@@ -235,8 +235,9 @@ async fn servers_sharing_a_memory_bus_fan_out_to_each_other() {
     assert_eq!(a.recv().await["type"], "dm");
     assert_eq!(c.recv().await["type"], "dm");
     b.assert_silent(Duration::from_millis(200)).await;
+    assert_eq!(s1.handle.health().connections_total, 1);
     eventually("health counts bus traffic", || {
-        s1.handle.health().connections_total == 1
+        s1.handle.health().bus_messages_in == 1 && s2.handle.health().bus_messages_in == 2
     })
     .await;
     s1.stop().await;
