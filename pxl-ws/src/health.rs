@@ -16,6 +16,8 @@ pub(crate) struct Metrics {
     pub(crate) protocol_errors: AtomicU64,
     pub(crate) slow_clients_dropped: AtomicU64,
     pub(crate) bus_messages_in: AtomicU64,
+    pub(crate) auth_rejected: AtomicU64,
+    pub(crate) tokens_expired: AtomicU64,
 }
 
 impl Metrics {
@@ -65,6 +67,10 @@ pub struct Health {
     pub slow_clients_dropped: u64,
     /// Events from other instances acted on (sends delivered here).
     pub bus_messages_in: u64,
+    /// Upgrade requests refused with 401 (missing or invalid token).
+    pub auth_rejected: u64,
+    /// Connections closed with 4001 because their token expired unrefreshed.
+    pub tokens_expired: u64,
     /// Seconds since the server was built.
     pub uptime_secs: u64,
     /// The bus to other instances.
