@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod jwt;
+pub mod raw;
 
 /// How long a test waits for a frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);

@@ -212,6 +212,14 @@ impl TokenVerifier {
                         "The token's algorithm is not accepted",
                     )
                 }
+                // Claims that are JSON but of the wrong shape (e.g. `sub` an object)
+                // fail inside the JWT library as JSON errors.
+                _ if matches!(e.kind(), JwtErrorKind::Json(_)) && payload_is_object(token) => {
+                    TokenError::new(
+                        codes::TOKEN_CLAIMS_INVALID,
+                        "The token's claims have the wrong types",
+                    )
+                }
                 _ => map_error(e.kind()),
             }
         })?;
@@ -253,6 +261,16 @@ fn header_alg(token: &str) -> Option<String> {
     let bytes = decode_base64(header)?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     v.get("alg")?.as_str().map(String::from)
+}
+
+/// Whether a token's payload segment decodes to a JSON object.
+fn payload_is_object(token: &str) -> bool {
+    token
+        .split('.')
+        .nth(1)
+        .and_then(decode_base64)
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|v| v.is_object())
 }
 
 /// Base64 in either alphabet, padded or not.
