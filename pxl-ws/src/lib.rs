@@ -74,6 +74,7 @@ mod config;
 mod connection;
 mod health;
 mod hooks;
+mod limits;
 pub mod protocol;
 mod rooms;
 mod router;
@@ -90,7 +91,8 @@ pub use clients::{Client, ClientId, ClientInfo, InvalidClientId};
 pub use config::{
     ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig, RoomsConfig, WsConfig,
 };
-pub use health::{Health, HealthStatus};
+pub use config::{LimitsConfig, RateLimitConfig, RoomNameChars};
+pub use health::{Health, HealthStatus, LimitCounts};
 pub use hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 pub use protocol::ActionError;
 pub use rooms::Rooms;

@@ -6,5 +6,6 @@ mod errors;
 mod faults;
 mod hooks;
 mod lifecycle;
+mod limits;
 mod rooms;
 mod routing;
