@@ -64,7 +64,8 @@
 //! [`WsConfig`] (settings), [`protocol`] (wire format and error codes), the router
 //! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
 //! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`]), the app-facing [`Server`] handle, and
-//! [`WsServer`] (builder, serve, shutdown).
+//! [`WsServer`] (builder, serve, shutdown). [`LimitsConfig`] and [`RoomsConfig`] hold the
+//! limits against hostile clients (origins, connection caps, message rate, rooms).
 
 mod auth;
 mod bus;
