@@ -108,7 +108,8 @@ impl WsServerBuilder {
         self
     }
 
-    /// Runs for every inbound message that parsed, before it is routed.
+    /// Runs for every inbound message that passed the rate limit and parsed, before it
+    /// is routed.
     pub fn on_message(mut self, f: impl Fn(&Client, &MessageInfo) + Send + Sync + 'static) -> Self {
         self.hooks.message.push(Arc::new(f));
         self
