@@ -54,6 +54,8 @@ pub struct WsConfig {
     pub debug: DebugConfig,
     /// Limits against hostile or runaway clients: origins, connection caps, message rate.
     pub limits: LimitsConfig,
+    /// Token (JWT) authentication. Off unless a key is configured.
+    pub auth: AuthConfig,
 }
 
 impl Default for WsConfig {
@@ -71,6 +73,7 @@ impl Default for WsConfig {
             heartbeat: HeartbeatConfig::default(),
             debug: DebugConfig::default(),
             limits: LimitsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -269,6 +272,71 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Token authentication: a JWT on the upgrade request (`?token=` or
+/// `Authorization: Bearer`), checked before the socket opens.
+///
+/// It is on when exactly one key is set: [`jwt_secret`](Self::jwt_secret),
+/// [`jwt_secret_base64`](Self::jwt_secret_base64) or
+/// [`jwt_public_key_pem`](Self::jwt_public_key_pem). A bad token is answered with HTTP 401
+/// and a JSON `{error, code}` body; see `docs/security.md` for every code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HMAC secret; its UTF-8 bytes are the key. Env: `PXL_WS_JWT_SECRET`.
+    pub jwt_secret: Option<Secret>,
+    /// HMAC secret given as base64 (standard or URL-safe alphabet, padding optional); the
+    /// decoded bytes are the key. Env: `PXL_WS_JWT_SECRET_BASE64`.
+    pub jwt_secret_base64: Option<Secret>,
+    /// Public key (RSA, EC or Ed25519) in PEM, for asymmetric algorithms.
+    /// Env: `PXL_WS_JWT_PUBLIC_KEY_PEM` (the PEM text itself).
+    pub jwt_public_key_pem: Option<String>,
+    /// Accepted `alg` values, e.g. `["RS256"]`. Default `["HS256"]`. Every one must fit
+    /// the key (HS* with a secret, RS*/PS*/ES*/EdDSA with a matching public key); `none`
+    /// is never accepted. Env: `PXL_WS_JWT_ALGORITHMS` (comma-separated).
+    pub algorithms: Vec<String>,
+    /// Refuse connections without a token (401 `TOKEN_MISSING`). Default `false`: a
+    /// client without a token connects anonymously and routes declared `auth` refuse
+    /// it. Env: `PXL_WS_AUTH_REQUIRED`.
+    pub required: bool,
+    /// Refuse tokens without `exp`. Default `true`. Env: `PXL_WS_JWT_REQUIRE_EXP`.
+    pub require_exp: bool,
+    /// Clock skew tolerated on `exp` and `nbf`. Default 30 s. Env: `PXL_WS_JWT_LEEWAY_MS`.
+    #[serde(with = "duration_ms")]
+    pub leeway: Duration,
+    /// Accepted issuers (`iss`); empty accepts any. When set, `iss` is required.
+    /// Env: `PXL_WS_JWT_ISSUER` (comma-separated).
+    pub issuer: Vec<String>,
+    /// Accepted audiences (`aud`); empty accepts any. When set, `aud` is required.
+    /// Env: `PXL_WS_JWT_AUDIENCE` (comma-separated).
+    pub audience: Vec<String>,
+    /// Claim holding the user's roles (an array of strings, or one string).
+    /// Default `roles`. Env: `PXL_WS_JWT_ROLES_CLAIM`.
+    pub roles_claim: String,
+    /// When a live connection's token expires, how long the client has to send
+    /// `system/refreshToken` before it is closed with 4001. Default 30 s.
+    /// Env: `PXL_WS_JWT_REFRESH_GRACE_MS`.
+    #[serde(with = "duration_ms")]
+    pub refresh_grace: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_secret_base64: None,
+            jwt_public_key_pem: None,
+            algorithms: vec!["HS256".into()],
+            required: false,
+            require_exp: true,
+            leeway: Duration::from_secs(30),
+            issuer: Vec::new(),
+            audience: Vec::new(),
+            roles_claim: "roles".into(),
+            refresh_grace: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Per-client message rate limit: a token bucket holding `burst` tokens, refilled at
 /// `per_second`. Each data message takes a token; a message that finds none is not
 /// routed and answers a `RATE_LIMITED` error frame. A client that has had
@@ -300,6 +368,50 @@ impl Default for RateLimitConfig {
             burst: 200,
             max_violations: 100,
         }
+    }
+}
+
+impl AuthConfig {
+    /// Whether a key is configured (token authentication on).
+    pub fn enabled(&self) -> bool {
+        self.jwt_secret.is_some()
+            || self.jwt_secret_base64.is_some()
+            || self.jwt_public_key_pem.is_some()
+    }
+}
+
+/// A secret string: used as is, never printed (`Debug` shows `Secret(..)`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self::new(s)
     }
 }
 
@@ -382,6 +494,20 @@ impl WsConfig {
         )?;
         env.room_name_chars("PXL_WS_ROOM_NAME_CHARS", &mut c.rooms.name_chars)?;
         Self::limits_from_env(&env, &mut c.limits)?;
+        let auth = &mut c.auth;
+        env.secret("PXL_WS_JWT_SECRET", &mut auth.jwt_secret);
+        env.secret("PXL_WS_JWT_SECRET_BASE64", &mut auth.jwt_secret_base64);
+        if let Some(pem) = lookup("PXL_WS_JWT_PUBLIC_KEY_PEM") {
+            auth.jwt_public_key_pem = (!pem.trim().is_empty()).then_some(pem);
+        }
+        env.list("PXL_WS_JWT_ALGORITHMS", &mut auth.algorithms);
+        env.bool("PXL_WS_AUTH_REQUIRED", &mut auth.required)?;
+        env.bool("PXL_WS_JWT_REQUIRE_EXP", &mut auth.require_exp)?;
+        env.millis("PXL_WS_JWT_LEEWAY_MS", &mut auth.leeway)?;
+        env.list("PXL_WS_JWT_ISSUER", &mut auth.issuer);
+        env.list("PXL_WS_JWT_AUDIENCE", &mut auth.audience);
+        env.string("PXL_WS_JWT_ROLES_CLAIM", &mut auth.roles_claim);
+        env.millis("PXL_WS_JWT_REFRESH_GRACE_MS", &mut auth.refresh_grace)?;
         c.validate()?;
         Ok(c)
     }
@@ -460,6 +586,7 @@ impl WsConfig {
         if self.heartbeat.enabled && (self.heartbeat.interval.is_zero()) {
             return bad("heartbeat.interval", "must be above zero");
         }
+        crate::auth::TokenVerifier::from_config(&self.auth)?;
         self.validate_limits()
     }
 
@@ -540,6 +667,24 @@ impl Env<'_> {
             })?;
         }
         Ok(())
+    }
+
+    fn secret(&self, var: &'static str, into: &mut Option<Secret>) {
+        if let Some(v) = (self.0)(var) {
+            *into = (!v.is_empty()).then(|| Secret::new(v));
+        }
+    }
+
+    /// A comma-separated list; blanks are dropped.
+    fn list(&self, var: &'static str, into: &mut Vec<String>) {
+        if let Some(v) = (self.0)(var) {
+            *into = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
     }
 
     fn millis(&self, var: &'static str, into: &mut Duration) -> Result<(), ConfigError> {
@@ -667,6 +812,41 @@ mod tests {
             err.to_string(),
             "invalid setting `path`: must start with `/`"
         );
+    }
+
+    #[test]
+    fn auth_settings_come_from_the_environment() {
+        let c = from(&[
+            ("PXL_WS_JWT_SECRET_BASE64", "c2VjcmV0"),
+            ("PXL_WS_JWT_ALGORITHMS", "HS256, HS512"),
+            ("PXL_WS_AUTH_REQUIRED", "true"),
+            ("PXL_WS_JWT_ISSUER", "https://issuer.example"),
+            ("PXL_WS_JWT_AUDIENCE", "chat,admin"),
+            ("PXL_WS_JWT_LEEWAY_MS", "0"),
+            ("PXL_WS_JWT_REFRESH_GRACE_MS", "5000"),
+            ("PXL_WS_JWT_ROLES_CLAIM", "groups"),
+        ])
+        .unwrap();
+        let a = &c.auth;
+        assert!(a.enabled());
+        assert_eq!(a.jwt_secret_base64.as_ref().unwrap().expose(), "c2VjcmV0");
+        assert_eq!(a.algorithms, ["HS256", "HS512"]);
+        assert!(a.required);
+        assert_eq!(a.issuer, ["https://issuer.example"]);
+        assert_eq!(a.audience, ["chat", "admin"]);
+        assert_eq!(a.leeway, Duration::ZERO);
+        assert_eq!(a.refresh_grace, Duration::from_secs(5));
+        assert_eq!(a.roles_claim, "groups");
+        // Secrets never show in debug output.
+        assert!(!format!("{c:?}").contains("c2VjcmV0"));
+        let err = from(&[("PXL_WS_AUTH_REQUIRED", "true")]).unwrap_err();
+        assert!(err.to_string().contains("auth.required"), "{err}");
+        let err = from(&[
+            ("PXL_WS_JWT_SECRET", "s"),
+            ("PXL_WS_JWT_ALGORITHMS", "RS256"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("auth.algorithms"), "{err}");
     }
 
     #[test]

@@ -20,6 +20,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 
+use crate::auth::Verified;
+use crate::auth::session::{self, Expiry};
 use crate::clients::{Client, ClientId, ClientState};
 use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 use crate::limits::{RateLimiter, Verdict};
@@ -36,13 +38,26 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITE_BATCH: usize = 64;
 
 /// Runs one connection to its end.
-pub(crate) async fn run(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    socket: Socket,
+    remote: Option<SocketAddr>,
+    verified: Option<Verified>,
+) {
     let id = ClientId::random();
     let span = tracing::info_span!("ws", client = %id, user = tracing::field::Empty);
-    serve(shared, socket, remote, id).instrument(span).await;
+    serve(shared, socket, remote, id, verified)
+        .instrument(span)
+        .await;
 }
 
-async fn serve(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>, id: ClientId) {
+async fn serve(
+    shared: Arc<Shared>,
+    socket: Socket,
+    remote: Option<SocketAddr>,
+    id: ClientId,
+    verified: Option<Verified>,
+) {
     let (sink, stream) = socket.split();
     let (tx, rx) = mpsc::channel(shared.config.outbound_queue);
     let state = Arc::new(ClientState::new(id, tx, remote));
@@ -53,6 +68,9 @@ async fn serve(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>, 
     };
     let sh = &server.shared;
     sh.clients.insert(state.clone());
+    if let Some(v) = &verified {
+        session::bind(&client, v);
+    }
     sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(remote = ?remote, "connected");
 
@@ -63,6 +81,9 @@ async fn serve(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>, 
     let hello = serde_json::json!({ "clientId": id });
     if let Ok(f) = Frame::new("system", "connected", &hello) {
         client.send(&f);
+    }
+    if let Some(v) = &verified {
+        session::send_authenticated(&client, v);
     }
     sh.hooks.connected(&client);
 
@@ -99,11 +120,18 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
     let sh = &client.server.shared;
     let mut peer_close: Option<u16> = None;
     let mut limiter = RateLimiter::new(&sh.config.limits.rate_limit, Instant::now());
+    let grace = sh.verifier.as_ref().map(|v| v.refresh_grace);
+    let mut expiry = Expiry::new(grace.unwrap_or_default());
+    expiry.sync(state);
     loop {
         let next = tokio::select! {
             biased;
             m = stream.next() => m,
             _ = state.closing.cancelled() => break,
+            _ = expiry.wait() => {
+                expiry.fire(client);
+                continue;
+            }
         };
         let msg = match next {
             None => {
@@ -136,12 +164,14 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
                 if !data_message(client, limiter.as_mut(), t.as_bytes(), false).await {
                     break;
                 }
+                expiry.sync(state);
             }
             Message::Binary(b) => {
                 state.touch_activity(now);
                 if !data_message(client, limiter.as_mut(), &b, true).await {
                     break;
                 }
+                expiry.sync(state);
             }
             Message::Ping(_) => state.touch_activity(now),
             Message::Pong(_) => state.touch_seen(now),

@@ -22,6 +22,8 @@ pub(crate) struct Metrics {
     pub(crate) connections_rejected_per_ip: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) rate_limit_closes: AtomicU64,
+    pub(crate) auth_rejected: AtomicU64,
+    pub(crate) tokens_expired: AtomicU64,
 }
 
 impl Metrics {
@@ -71,6 +73,10 @@ pub struct Health {
     pub slow_clients_dropped: u64,
     /// Events from other instances acted on (sends delivered here).
     pub bus_messages_in: u64,
+    /// Upgrade requests refused with 401 (missing or invalid token).
+    pub auth_rejected: u64,
+    /// Connections closed with 4001 because their token expired unrefreshed.
+    pub tokens_expired: u64,
     /// Seconds since the server was built.
     pub uptime_secs: u64,
     /// The bus to other instances.

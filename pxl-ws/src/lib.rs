@@ -86,11 +86,12 @@ mod system;
 mod time;
 mod upgrade;
 
-pub use auth::AuthUser;
+pub use auth::{AuthUser, TokenError};
 pub use bus::{Bus, BusMessage, BusStatus, BusStream, MemoryBus};
 pub use clients::{Client, ClientId, ClientInfo, InvalidClientId};
 pub use config::{
-    ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig, RoomsConfig, WsConfig,
+    AuthConfig, ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig, RoomsConfig,
+    Secret, WsConfig,
 };
 pub use config::{LimitsConfig, RateLimitConfig, RoomNameChars};
 pub use health::{Health, HealthStatus, LimitCounts};

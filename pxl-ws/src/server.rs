@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::TokenVerifier;
+use crate::auth::session::RefreshController;
 use crate::bus::{Bus, MemoryBus};
 use crate::clients::Client;
 use crate::cluster;
@@ -167,7 +169,9 @@ impl WsServerBuilder {
     /// once) and checks that every extractor can be satisfied.
     pub fn build(self) -> Result<WsServer, BuildError> {
         self.config.validate()?;
-        let mut controllers: Vec<Arc<dyn Controller>> = vec![Arc::new(SystemController)];
+        let verifier = TokenVerifier::from_config(&self.config.auth)?;
+        let mut controllers: Vec<Arc<dyn Controller>> =
+            vec![Arc::new(SystemController), Arc::new(RefreshController)];
         controllers.extend(self.controllers);
         let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;
         let missing: Vec<String> = router
@@ -197,6 +201,7 @@ impl WsServerBuilder {
             hooks: self.hooks,
             metrics: Metrics::default(),
             bus: self.bus.unwrap_or_else(|| Arc::new(MemoryBus::new())),
+            verifier,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started_at: Instant::now(),

@@ -148,6 +148,8 @@ pub(crate) struct Shared {
     pub(crate) hooks: Hooks,
     pub(crate) metrics: Metrics,
     pub(crate) bus: Arc<dyn Bus>,
+    /// Token checks, when authentication is configured.
+    pub(crate) verifier: Option<crate::auth::TokenVerifier>,
     /// Cancelled when graceful shutdown begins.
     pub(crate) shutdown: CancellationToken,
     /// Connection tasks, waited for on shutdown.
@@ -380,6 +382,8 @@ impl Server {
             protocol_errors: Metrics::get(&m.protocol_errors),
             slow_clients_dropped: Metrics::get(&m.slow_clients_dropped),
             bus_messages_in: Metrics::get(&m.bus_messages_in),
+            auth_rejected: Metrics::get(&m.auth_rejected),
+            tokens_expired: Metrics::get(&m.tokens_expired),
             uptime_secs: sh.started_at.elapsed().as_secs(),
             bus,
             limits: LimitCounts::from_metrics(m),

@@ -5,6 +5,7 @@ mod auth;
 mod errors;
 mod faults;
 mod hooks;
+mod jwt;
 mod lifecycle;
 mod limits;
 mod rooms;
