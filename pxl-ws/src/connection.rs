@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -24,6 +24,7 @@ use crate::auth::Verified;
 use crate::auth::session::{self, Expiry};
 use crate::clients::{Client, ClientId, ClientState};
 use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
+use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
 use crate::router::{MessageContext, Reply};
 use crate::service::{Frame, Server, Shared};
@@ -118,6 +119,7 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
     let state = &client.state;
     let sh = &client.server.shared;
     let mut peer_close: Option<u16> = None;
+    let mut limiter = RateLimiter::new(&sh.config.limits.rate_limit, Instant::now());
     let grace = sh.verifier.as_ref().map(|v| v.refresh_grace);
     let mut expiry = Expiry::new(grace.unwrap_or_default());
     expiry.sync(state);
@@ -159,12 +161,16 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
         match msg {
             Message::Text(t) => {
                 state.touch_activity(now);
-                handle(client, t.as_bytes(), false).await;
+                if !data_message(client, limiter.as_mut(), t.as_bytes(), false).await {
+                    break;
+                }
                 expiry.sync(state);
             }
             Message::Binary(b) => {
                 state.touch_activity(now);
-                handle(client, &b, true).await;
+                if !data_message(client, limiter.as_mut(), &b, true).await {
+                    break;
+                }
                 expiry.sync(state);
             }
             Message::Ping(_) => state.touch_activity(now),
@@ -225,6 +231,21 @@ fn fault_close(e: &WsError) -> Option<(u16, &'static str)> {
         WsError::AttackAttempt => Some((1008, "policy violation")),
         _ => None,
     }
+}
+
+/// One data frame: the rate limit, then [`handle`]. `false`: stop reading (closing).
+async fn data_message(
+    client: &Client,
+    limiter: Option<&mut RateLimiter>,
+    bytes: &[u8],
+    binary: bool,
+) -> bool {
+    match rate_limit(client, limiter, bytes) {
+        Verdict::Allow => handle(client, bytes, binary).await,
+        Verdict::Limited { .. } => {}
+        Verdict::Close => return false,
+    }
+    true
 }
 
 /// Parses, routes and answers one data frame.
@@ -295,6 +316,50 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) {
             send_error(client, &err, &env, ErrorKind::Panic);
         }
     }
+}
+
+/// Takes a token from the client's bucket (when the rate limit is on). Over the limit,
+/// the message is counted and answered with `RATE_LIMITED` (echoing its `type`,
+/// `action` and `id` when it parses) instead of being routed; at `max_violations` the
+/// client is also closed with 1008 after that answer.
+fn rate_limit(client: &Client, limiter: Option<&mut RateLimiter>, bytes: &[u8]) -> Verdict {
+    let Some(limiter) = limiter else {
+        return Verdict::Allow;
+    };
+    let verdict = limiter.check(Instant::now());
+    let retry_after = match verdict {
+        Verdict::Allow => return verdict,
+        Verdict::Limited { retry_after } => retry_after,
+        Verdict::Close => Duration::ZERO,
+    };
+    let sh = &client.server.shared;
+    sh.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
+    let err = ActionError::new(codes::RATE_LIMITED, "Too many messages; slow down").with_detail(
+        "retryAfterMs",
+        u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
+    );
+    let frame = match parse_envelope(bytes) {
+        Ok(env) => protocol::error_frame(&err, Some(&env.ty), Some(&env.action), env.id),
+        Err(pe) => protocol::error_frame(&err, None, None, pe.id),
+    };
+    send_text(client, frame);
+    sh.hooks.error(&ErrorEvent {
+        client_id: client.state.id,
+        kind: ErrorKind::RateLimited,
+        code: codes::RATE_LIMITED.to_string(),
+        message: err.message().to_string(),
+    });
+    if verdict == Verdict::Close
+        && client
+            .state
+            .request_close(1008, "rate limit exceeded", true)
+    {
+        sh.metrics.rate_limit_closes.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("rate limit exceeded again and again; closing with 1008");
+    }
+    verdict
 }
 
 fn send_text(client: &Client, text: String) {

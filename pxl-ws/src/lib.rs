@@ -64,7 +64,8 @@
 //! [`WsConfig`] (settings), [`protocol`] (wire format and error codes), the router
 //! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
 //! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`]), the app-facing [`Server`] handle, and
-//! [`WsServer`] (builder, serve, shutdown).
+//! [`WsServer`] (builder, serve, shutdown). [`LimitsConfig`] and [`RoomsConfig`] hold the
+//! limits against hostile clients (origins, connection caps, message rate, rooms).
 
 mod auth;
 mod bus;
@@ -74,6 +75,7 @@ mod config;
 mod connection;
 mod health;
 mod hooks;
+mod limits;
 pub mod protocol;
 mod rooms;
 mod router;
@@ -91,7 +93,8 @@ pub use config::{
     AuthConfig, ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig, RoomsConfig,
     Secret, WsConfig,
 };
-pub use health::{Health, HealthStatus};
+pub use config::{LimitsConfig, RateLimitConfig, RoomNameChars};
+pub use health::{Health, HealthStatus, LimitCounts};
 pub use hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 pub use protocol::ActionError;
 pub use rooms::Rooms;

@@ -33,8 +33,11 @@ pub mod codes {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     /// The client is authenticated but not allowed to do this.
     pub const FORBIDDEN: &str = "FORBIDDEN";
-    /// The client sends faster than its rate limit allows.
+    /// The client sends faster than its rate limit allows; the message was not routed.
+    /// `data.retryAfterMs` says when the next message will be accepted.
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// `system/joinRoom`: the client is already in `rooms.max_rooms_per_client` rooms.
+    pub const TOO_MANY_ROOMS: &str = "TOO_MANY_ROOMS";
     /// The handler failed or panicked; details are logged on the server, never sent.
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
     /// Authentication is required and the request carried no token (HTTP 401).

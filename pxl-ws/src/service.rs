@@ -16,8 +16,9 @@ use crate::bus::Bus;
 use crate::clients::{Client, ClientId, ClientInfo, ClientState, Registry};
 use crate::cluster;
 use crate::config::WsConfig;
-use crate::health::{Health, HealthStatus, Metrics};
+use crate::health::{Health, HealthStatus, LimitCounts, Metrics};
 use crate::hooks::Hooks;
+use crate::limits::Limits;
 use crate::protocol::event_frame;
 use crate::rooms::{RoomTable, Rooms};
 use crate::router::Router;
@@ -155,6 +156,8 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     pub(crate) started_at: Instant,
     pub(crate) started: AtomicBool,
+    /// Upgrade-time limits: origins, connection caps.
+    pub(crate) limits: Limits,
 }
 
 /// A cheap, cloneable handle on a running server: the `Server` extractor.
@@ -383,6 +386,7 @@ impl Server {
             tokens_expired: Metrics::get(&m.tokens_expired),
             uptime_secs: sh.started_at.elapsed().as_secs(),
             bus,
+            limits: LimitCounts::from_metrics(m),
         }
     }
 

@@ -84,6 +84,12 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request
             "The server is shutting down",
         );
     }
+    // Limits (limits.rs): origin allowlist, connection caps. The slot is held by the
+    // connection task and freed when it ends, also when the upgrade fails.
+    let slot = match shared.limits.admit(&req, &shared.metrics) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
     let headers = req.headers();
     let wants_upgrade = header_has_token(headers, header::UPGRADE, "websocket");
     if req.method() != Method::GET || !wants_upgrade {
@@ -138,6 +144,7 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request
     let config = socket_config(&shared);
     let tasks = shared.tasks.clone();
     tasks.spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket = WebSocketStream::from_raw_socket(

@@ -9,5 +9,6 @@ mod hooks;
 mod hostile;
 mod jwt;
 mod lifecycle;
+mod limits;
 mod rooms;
 mod routing;
