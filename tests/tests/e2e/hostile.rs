@@ -3,7 +3,7 @@
 //! every row the same servers still serve a well-behaved client (one that stayed
 //! connected throughout, and a new one).
 
-use pxl_ws::{AuthConfig, WsConfig};
+use pxl_ws::{AuthConfig, LimitsConfig, RateLimitConfig, WsConfig};
 use pxl_ws_tests::jwt::{self, claims, hs256, now};
 use pxl_ws_tests::raw::{self, RawSocket, frame, op};
 use pxl_ws_tests::{TestClient, TestServer, http};
@@ -23,11 +23,23 @@ enum On {
     Main,
     /// RS256 only, auth required.
     Rsa,
+    /// A rate limit that never refills: burst 10, closed after 5 more.
+    Limited,
+    /// At most 3 sockets in total.
+    Tight,
+    /// At most 2 sockets per IP.
+    PerIp,
 }
 
 enum Input {
     /// Raw bytes written on an upgraded socket.
     Frames(Vec<Vec<u8>>),
+    /// Raw bytes written on an upgraded socket of another server.
+    FramesOn(On, Vec<Vec<u8>>),
+    /// An upgrade with these extra headers.
+    Upgrade(On, Vec<(&'static str, &'static str)>),
+    /// This many sockets held open, then one more upgrade.
+    Crowd(On, usize),
     /// A raw HTTP request on a new TCP connection.
     Http(String),
     /// An upgrade with `?token=`.
@@ -40,6 +52,8 @@ enum Input {
 enum Expect {
     /// An error frame with this code; the socket stays open.
     Error(&'static str),
+    /// The first `n` answers are not errors, the next is an error with this code.
+    NthError(usize, &'static str),
     /// A reply (not an error frame); the socket stays open.
     Reply,
     /// The server closes with this code.
@@ -96,6 +110,13 @@ fn with(mut c: Value, key: &str, v: Value) -> Value {
 fn without(mut c: Value, key: &str) -> Value {
     c.as_object_mut().unwrap().remove(key);
     c
+}
+
+/// `n` valid `test/unit` messages.
+fn units(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|_| raw::text(br#"{"type":"test","action":"unit"}"#))
+        .collect()
 }
 
 fn rows() -> Vec<Row> {
@@ -565,13 +586,29 @@ fn rows() -> Vec<Row> {
             "no token where required",
             Input::Token(On::Rsa, String::new()),
             Http(401, Some("TOKEN_MISSING")),
+        ),        // --- limits ------------------------------------------------------------------------
+        row("cross-site Origin", Input::Upgrade(On::Main, vec![("origin", "https://evil.example")]), Http(403, Some("ORIGIN_NOT_ALLOWED"))),
+        row("Origin: null", Input::Upgrade(On::Main, vec![("origin", "null")]), Http(403, Some("ORIGIN_NOT_ALLOWED"))),
+        row("same host, other port", Input::Upgrade(On::Main, vec![("origin", "http://127.0.0.1:1")]), Http(403, Some("ORIGIN_NOT_ALLOWED"))),
+        row("4th socket over a cap of 3", Input::Crowd(On::Tight, 3), Http(503, Some("TOO_MANY_CONNECTIONS"))),
+        row("3rd socket from one IP over a cap of 2", Input::Crowd(On::PerIp, 2), Http(429, Some("TOO_MANY_CONNECTIONS_FROM_IP"))),
+        row("burst of 15 over a burst of 10", Input::FramesOn(On::Limited, units(15)), NthError(10, "RATE_LIMITED")),
+        row("sustained flood", Input::FramesOn(On::Limited, units(40)), Close(1008)),
+        row(
+            "101 rooms over a limit of 100",
+            Input::Frames((0..101).map(|i| raw::text(json!({"type":"system","action":"joinRoom","data":{"roomName": format!("r{i}")}}).to_string().as_bytes())).collect()),
+            NthError(100, "TOO_MANY_ROOMS"),
         ),
+        row("room name with a bidi override", msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"abc\u{202e}txt"}})), Error("INVALID_PAYLOAD")),
     ]
 }
 
 struct Servers {
     main: TestServer,
     rsa: TestServer,
+    limited: TestServer,
+    tight: TestServer,
+    per_ip: TestServer,
 }
 
 impl Servers {
@@ -579,6 +616,9 @@ impl Servers {
         match on {
             On::Main => &self.main,
             On::Rsa => &self.rsa,
+            On::Limited => &self.limited,
+            On::Tight => &self.tight,
+            On::PerIp => &self.per_ip,
         }
     }
 }
@@ -603,74 +643,159 @@ async fn servers() -> Servers {
         },
         ..Default::default()
     };
+    let limited = WsConfig {
+        limits: LimitsConfig {
+            rate_limit: RateLimitConfig {
+                per_second: 0.001,
+                burst: 10,
+                max_violations: 5,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let tight = WsConfig {
+        limits: LimitsConfig {
+            max_connections: Some(3),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let per_ip = WsConfig {
+        limits: LimitsConfig {
+            max_connections_per_ip: Some(2),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     Servers {
         main: TestServer::start(builder(main).controller(MeController)).await,
         rsa: TestServer::start(builder(rsa).controller(MeController)).await,
+        limited: TestServer::start(builder(limited)).await,
+        tight: TestServer::start(builder(tight)).await,
+        per_ip: TestServer::start(builder(per_ip)).await,
     }
 }
 
 /// Runs one row; returns what went wrong, if anything.
 async fn run(s: &Servers, row: &Row) -> Result<(), String> {
     match (&row.input, &row.expect) {
-        (Input::Frames(frames), expect) => {
-            let mut sock = RawSocket::connect(s.main.addr, "/ws", "").await;
-            let hello = sock.read_data(1).await;
-            if hello.frames.first().map(|f| &f["action"]) != Some(&json!("connected")) {
-                return Err(format!("no system/connected: {hello:?}"));
-            }
-            for f in frames {
-                sock.send(f).await;
-            }
-            match expect {
-                Expect::Error(_) | Expect::Reply => {
-                    let t = sock.read_data(1).await;
-                    let got = t.frames.first().ok_or(format!("no frame: {t:?}"))?;
-                    let ok = match expect {
-                        Expect::Error(code) => {
-                            got["type"] == "error" && got["data"]["code"] == *code
-                        }
-                        _ => got["type"] != "error",
-                    };
-                    if !ok || t.close.is_some() {
-                        return Err(format!(
-                            "expected {expect:?}, got {got} (close {:?})",
-                            t.close
-                        ));
-                    }
-                    // The socket is still usable.
-                    sock.send(&raw::text(
-                        br#"{"type":"system","action":"ping","id":"after"}"#,
-                    ))
-                    .await;
-                    let t = sock.read_data(1).await;
-                    if t.frames.first().map(|f| &f["response"]) != Some(&json!("pong")) {
-                        return Err(format!("socket unusable after the row: {t:?}"));
-                    }
-                }
-                Expect::Close(code) => {
-                    let t = sock.read_until_close().await;
-                    if t.close != Some(*code) {
-                        return Err(format!("expected close {code}, got {t:?}"));
-                    }
-                }
-                Expect::Http(..) => unreachable!("frame rows expect frames"),
-            }
-        }
+        (Input::Frames(frames), expect) => frames_row(&s.main, frames, expect).await,
+        (Input::FramesOn(on, frames), expect) => frames_row(s.get(*on), frames, expect).await,
         (Input::Http(req), Expect::Http(status, code)) => {
-            let resp = http(s.main.addr, req).await;
-            check_http(&resp, *status, *code)?;
+            check_http(&http(s.main.addr, req).await, *status, *code)
         }
         (Input::Token(on, token), Expect::Http(status, code)) => {
             let url = format!("{}?token={token}", s.get(*on).url());
-            check_refusal(TestClient::connect_with(&url, &[]).await, *status, *code)?;
+            check_refusal(TestClient::connect_with(&url, &[]).await, *status, *code)
         }
         (Input::Bearer(on, token), Expect::Http(status, code)) => {
             let auth = format!("Bearer {token}");
             let r = TestClient::connect_with(&s.get(*on).url(), &[("authorization", &auth)]).await;
-            check_refusal(r, *status, *code)?;
+            check_refusal(r, *status, *code)
         }
-        (_, e) => return Err(format!("row cannot expect {e:?}")),
+        (Input::Upgrade(on, headers), Expect::Http(status, code)) => {
+            let r = TestClient::connect_with(&s.get(*on).url(), headers).await;
+            check_refusal(r, *status, *code)
+        }
+        (Input::Crowd(on, n), Expect::Http(status, code)) => {
+            crowd_row(s.get(*on), *n, *status, *code).await
+        }
+        (_, e) => Err(format!("row cannot expect {e:?}")),
     }
+}
+
+/// Writes `frames` on a new socket to `srv` and checks what comes back.
+async fn frames_row(srv: &TestServer, frames: &[Vec<u8>], expect: &Expect) -> Result<(), String> {
+    let mut sock = RawSocket::connect(srv.addr, "/ws", "").await;
+    let hello = sock.read_data(1).await;
+    if hello.frames.first().map(|f| &f["action"]) != Some(&json!("connected")) {
+        return Err(format!("no system/connected: {hello:?}"));
+    }
+    for f in frames {
+        sock.send(f).await;
+    }
+    match expect {
+        Expect::Error(_) | Expect::Reply => {
+            let t = sock.read_data(1).await;
+            let got = t.frames.first().ok_or(format!("no frame: {t:?}"))?;
+            let ok = match expect {
+                Expect::Error(code) => got["type"] == "error" && got["data"]["code"] == *code,
+                _ => got["type"] != "error",
+            };
+            if !ok || t.close.is_some() {
+                return Err(format!(
+                    "expected {expect:?}, got {got} (close {:?})",
+                    t.close
+                ));
+            }
+            // The socket is still usable.
+            sock.send(&raw::text(
+                br#"{"type":"system","action":"ping","id":"after"}"#,
+            ))
+            .await;
+            let t = sock.read_data(1).await;
+            if t.frames.first().map(|f| &f["response"]) != Some(&json!("pong")) {
+                return Err(format!("socket unusable after the row: {t:?}"));
+            }
+        }
+        Expect::NthError(n, code) => {
+            let t = sock.read_data(n + 1).await;
+            let (ok, rest) = t.frames.split_at(t.frames.len().min(*n));
+            if ok.len() != *n || ok.iter().any(|f| f["type"] == "error") {
+                return Err(format!("expected {n} answers first, got {t:?}"));
+            }
+            match rest.first() {
+                Some(f) if f["type"] == "error" && f["data"]["code"] == *code => {}
+                other => return Err(format!("expected {code} next, got {other:?}")),
+            }
+        }
+        Expect::Close(code) => {
+            let t = sock.read_until_close().await;
+            if t.close != Some(*code) {
+                return Err(format!("expected close {code}, got {t:?}"));
+            }
+        }
+        Expect::Http(..) => return Err("frame rows cannot expect HTTP answers".into()),
+    }
+    Ok(())
+}
+
+/// Holds `n` sockets open on `srv`, expects the next upgrade refused, lets the crowd go,
+/// and checks that the slots come back.
+async fn crowd_row(
+    srv: &TestServer,
+    n: usize,
+    status: u16,
+    code: Option<&str>,
+) -> Result<(), String> {
+    let mut crowd = Vec::new();
+    for _ in 0..n {
+        crowd.push(srv.connect().await);
+    }
+    check_refusal(
+        TestClient::connect_with(&srv.url(), &[]).await,
+        status,
+        code,
+    )?;
+    for c in crowd {
+        c.close().await;
+    }
+    let mut again = None;
+    for _ in 0..250 {
+        if let Ok(c) = TestClient::connect_with(&srv.url(), &[]).await {
+            again = Some(c);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut again = again.ok_or("the slots were not released")?;
+    let r = again.request("test", "echo", json!(1)).await;
+    if r["response"] != 1 {
+        return Err(format!("after the crowd left: {r}"));
+    }
+    again.close().await;
     Ok(())
 }
 
