@@ -58,6 +58,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `macros` | yes | `#[ws_controller]` and `#[action]` (re-exported from `pxl-ws-macros`) |
+//! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
 //!
 //! ## Modules by concept
 //!
@@ -68,6 +69,8 @@
 
 mod auth;
 mod bus;
+#[cfg(feature = "client")]
+pub mod client;
 mod clients;
 mod cluster;
 mod config;

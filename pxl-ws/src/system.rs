@@ -14,6 +14,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::clients::Client;
 use crate::protocol::{ActionError, codes};
 use crate::router::{BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo};
 use crate::time::{iso8601, now_ms};
@@ -67,19 +68,24 @@ impl Controller for SystemController {
         action: &str,
         ctx: &'a MessageContext<'a>,
     ) -> Option<BoxFuture<'a, Reply>> {
-        let f: fn(&MessageContext<'_>) -> Reply = match action {
+        let f: fn(&MessageContext<'_>, &Client) -> Reply = match action {
             "joinRoom" => join_room,
             "leaveRoom" => leave_room,
-            "ping" => |_| Reply::value("pong"),
+            "ping" => |_, _| Reply::value("pong"),
             _ => return None,
         };
-        Some(Box::pin(async move { f(ctx) }))
+        Some(Box::pin(async move {
+            match ctx.server_side("the `system` controller") {
+                Ok((client, _)) => f(ctx, client),
+                Err(e) => Reply::Error(e),
+            }
+        }))
     }
 }
 
 /// Reads and checks `{roomName, username?}`. `Err` is the reply to send instead: an
 /// `INVALID_PAYLOAD` error, or PXL's `success: false` shape when the name is missing.
-fn room_request(ctx: &MessageContext<'_>) -> Result<RoomRequest, Reply> {
+fn room_request(ctx: &MessageContext<'_>, client: &Client) -> Result<RoomRequest, Reply> {
     let req = match ctx.raw_data() {
         None => None,
         Some(_) => match Data::<Option<RoomRequest>>::from_message(ctx) {
@@ -106,18 +112,17 @@ fn room_request(ctx: &MessageContext<'_>) -> Result<RoomRequest, Reply> {
         _ => Err(Reply::value(&json!({
             "success": false,
             "error": "Room name is required",
-            "clientId": ctx.client().id(),
+            "clientId": client.id(),
         }))),
     }
 }
 
-fn join_room(ctx: &MessageContext<'_>) -> Reply {
-    let req = match room_request(ctx) {
+fn join_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
+    let req = match room_request(ctx, client) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
     let room = req.room_name.as_deref().unwrap_or_default();
-    let client = ctx.client();
     client.join(room);
     let id = client.id().to_string();
     let username = client
@@ -138,13 +143,12 @@ fn join_room(ctx: &MessageContext<'_>) -> Reply {
     }))
 }
 
-fn leave_room(ctx: &MessageContext<'_>) -> Reply {
-    let req = match room_request(ctx) {
+fn leave_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
+    let req = match room_request(ctx, client) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
     let room = req.room_name.as_deref().unwrap_or_default();
-    let client = ctx.client();
     if !client.leave(room) {
         return Reply::value(&json!({
             "success": false,
