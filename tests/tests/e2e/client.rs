@@ -582,3 +582,29 @@ async fn pending_requests_fail_when_the_connection_is_lost() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Timeout(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn the_browser_client_is_served_only_when_asked_for() {
+    let off = server().await;
+    let r = pxl_ws_tests::http_get(off.addr, "/pxl-ws.js").await;
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+
+    let on = TestServer::start(builder(config()).serve_browser_client(true)).await;
+    let r = pxl_ws_tests::http_get(on.addr, "/pxl-ws.js").await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(
+        r.to_ascii_lowercase()
+            .contains("content-type: text/javascript"),
+        "{r}"
+    );
+    assert!(
+        r.contains("export class PxlWsClient"),
+        "the module is in the body"
+    );
+    let r = pxl_ws_tests::http_get(on.addr, "/pxl-ws.d.ts").await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(
+        r.contains("export class PxlWsClient"),
+        "the declarations are in the body"
+    );
+}
