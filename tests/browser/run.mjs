@@ -93,7 +93,10 @@ async function openChat(browser, url, name, errors) {
   const page = await context.newPage();
   page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
   page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`${name} console: ${m.text()}`);
+    // The browser itself logs refused socket connects while the server is down.
+    if (m.type() === "error" && !/^WebSocket connection to .* failed/.test(m.text())) {
+      errors.push(`${name} console: ${m.text()}`);
+    }
   });
   await page.goto(url);
   await page.waitForSelector('#status[data-state="online"]', { timeout: WAIT });
@@ -173,6 +176,19 @@ async function main() {
       for (const page of [alice, bob]) {
         await page.waitForSelector('#status[data-state="offline"]', { timeout: WAIT });
       }
+    });
+    await check("while the server is down, a new client's connect() rejects instead of hanging", async () => {
+      const result = await alice.evaluate(async (port) => {
+        const { PxlWsClient } = await import("/pxl-ws.js");
+        const c = new PxlWsClient(`ws://127.0.0.1:${port}/ws`, { connectTimeout: 5000 });
+        try {
+          await c.connect();
+          return "connected";
+        } catch (e) {
+          return `${e.code} ${c.state}`;
+        }
+      }, port);
+      if (result !== "CONNECT_FAILED closed") throw new Error(`expected "CONNECT_FAILED closed", got "${result}"`);
     });
     await check("the server restarts on the same port and both pages reconnect and rejoin #lobby", async () => {
       server = await startServer(port, serverLog);

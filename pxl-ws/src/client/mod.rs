@@ -57,7 +57,10 @@
 //! `Data<T>`, `serde_json::Value`, `State<T>` (from [`WsClientBuilder::state`]) and
 //! [`WsClient`]; the server-side extractors (`Client`, `Server`, `AuthUser`) and routes
 //! declared with `auth` or `roles` are refused by [`WsClientBuilder::connect`]. What an
-//! action returns is not sent anywhere; an error it returns is logged.
+//! action returns is not sent anywhere; an error it returns is logged. Pushes wait in a
+//! queue of 256 for the controllers; when it is full the socket stops reading until an
+//! action finishes (so a very slow action slows the connection rather than growing
+//! memory).
 //!
 //! ## Not included
 //!
@@ -192,14 +195,13 @@ impl WsClientBuilder {
             closing: CancellationToken::new(),
         });
         let (ws, client_id) = socket::open(&inner).await?;
-        *lock(&inner.client_id) = Some(client_id.clone());
+        *lock(&inner.client_id) = Some(client_id);
         let guard = Arc::new(CloseOnDrop(inner.closing.clone()));
         if has_controllers {
             let (tx, rx) = mpsc::channel(DISPATCH_QUEUE);
             *lock(&inner.dispatch) = Some(tx);
             tokio::spawn(socket::dispatch(inner.clone(), Arc::downgrade(&guard), rx));
         }
-        inner.emit(ConnectionEvent::Connected { client_id });
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         *lock(&inner.outbound) = Some(tx);
         tokio::spawn(socket::supervise(inner.clone(), ws, rx));
@@ -619,11 +621,6 @@ impl ConnectionState {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ConnectionEvent {
-    /// The first connection is up.
-    Connected {
-        /// The server's id for this connection.
-        client_id: String,
-    },
     /// The connection was lost; pending requests have failed.
     Disconnected {
         /// Why (close code and reason, or the error).
