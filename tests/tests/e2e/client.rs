@@ -608,3 +608,23 @@ async fn the_browser_client_is_served_only_when_asked_for() {
         "the declarations are in the body"
     );
 }
+
+#[tokio::test]
+async fn dropping_every_handle_closes_the_connection() {
+    let srv = server().await;
+    let client = WsClient::connect(srv.url()).await.unwrap();
+    let copy = client.clone();
+    eventually("the server has the client", || {
+        srv.handle.connection_count() == 1
+    })
+    .await;
+    drop(client);
+    // The clone still works.
+    let pong: String = copy.request("system", "ping", ()).await.unwrap();
+    assert_eq!(pong, "pong");
+    drop(copy);
+    eventually("the server saw the client go", || {
+        srv.handle.connection_count() == 0
+    })
+    .await;
+}
