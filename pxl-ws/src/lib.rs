@@ -65,7 +65,9 @@
 //! [`WsConfig`] (settings), [`protocol`] (wire format and error codes), the router
 //! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
 //! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`]), the app-facing [`Server`] handle, and
-//! [`WsServer`] (builder, serve, shutdown).
+//! [`WsServer`] (builder, serve, shutdown; `serve_browser_client(true)` also serves the
+//! browser client at `/pxl-ws.js`). With the `client` feature, `pxl_ws::client` is the
+//! Rust client (`WsClient`).
 
 mod auth;
 mod bus;
