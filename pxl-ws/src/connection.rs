@@ -297,11 +297,7 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) -> bool {
         );
     }
     let span = tracing::debug_span!("message", r#type = %env.ty, action = %env.action);
-    let ctx = MessageContext {
-        envelope: &env,
-        client,
-        server: &client.server,
-    };
+    let ctx = MessageContext::on_server(&env, client, &client.server);
     let Some(fut) = sh.router.dispatch(&ctx) else {
         if has_fallback {
             return false;

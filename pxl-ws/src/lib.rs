@@ -58,17 +58,22 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `macros` | yes | `#[ws_controller]` and `#[action]` (re-exported from `pxl-ws-macros`) |
+//! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
 //!
 //! ## Modules by concept
 //!
 //! [`WsConfig`] (settings), [`protocol`] (wire format and error codes), the router
 //! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
 //! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`]), the app-facing [`Server`] handle, and
-//! [`WsServer`] (builder, serve, shutdown). [`LimitsConfig`] and [`RoomsConfig`] hold the
-//! limits against hostile clients (origins, connection caps, message rate, rooms).
+//! [`WsServer`] (builder, serve, shutdown; `serve_browser_client(true)` also serves the
+//! browser client at `/pxl-ws.js`). [`LimitsConfig`] and [`RoomsConfig`] hold the limits
+//! against hostile clients (origins, connection caps, message rate, rooms). With the
+//! `client` feature, `pxl_ws::client` is the Rust client (`WsClient`).
 
 mod auth;
 mod bus;
+#[cfg(feature = "client")]
+pub mod client;
 mod clients;
 mod cluster;
 mod config;

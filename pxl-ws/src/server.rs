@@ -65,6 +65,7 @@ pub struct WsServerBuilder {
     state: StateMap,
     hooks: Hooks,
     bus: Option<Arc<dyn Bus>>,
+    browser_client: bool,
 }
 
 impl WsServerBuilder {
@@ -83,6 +84,14 @@ impl WsServerBuilder {
     /// Registers application state, available to handlers as `State<T>`.
     pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.insert(value);
+        self
+    }
+
+    /// Serves the browser client, a dependency-free ES module, at `GET /pxl-ws.js` (and
+    /// its TypeScript declarations at `GET /pxl-ws.d.ts`) next to the socket (default:
+    /// off). A page then does `import { PxlWsClient } from "/pxl-ws.js"`.
+    pub fn serve_browser_client(mut self, on: bool) -> Self {
+        self.browser_client = on;
         self
     }
 
@@ -233,6 +242,7 @@ impl WsServerBuilder {
             server: Server {
                 shared: Arc::new(shared),
             },
+            browser_client: self.browser_client,
         })
     }
 }
@@ -249,6 +259,7 @@ impl WsServerBuilder {
 /// ```
 pub struct WsServer {
     server: Server,
+    browser_client: bool,
 }
 
 impl WsServer {
@@ -260,6 +271,7 @@ impl WsServer {
             state: StateMap::default(),
             hooks: Hooks::default(),
             bus: None,
+            browser_client: false,
         }
     }
 
@@ -274,7 +286,7 @@ impl WsServer {
     }
 
     /// An axum router serving the WebSocket endpoint at `config.path` (and the health
-    /// route if configured), to merge or nest into an existing app. Starts the
+    /// route and the browser client, if configured), to merge or nest into an existing app. Starts the
     /// server's timers; call it inside a tokio runtime. Shut down with
     /// [`Server::shutdown_on_signal`] in axum's `with_graceful_shutdown`.
     ///
@@ -297,6 +309,19 @@ impl WsServer {
         let mut router = AxumRouter::new().route(&shared.config.path, any(upgrade::endpoint));
         if let Some(path) = &shared.config.health_path {
             router = router.route(path, get(health_route));
+        }
+        if self.browser_client {
+            router = router
+                .route(
+                    "/pxl-ws.js",
+                    get(|| async { browser_asset("text/javascript; charset=utf-8", BROWSER_JS) }),
+                )
+                .route(
+                    "/pxl-ws.d.ts",
+                    get(|| async {
+                        browser_asset("application/typescript; charset=utf-8", BROWSER_DTS)
+                    }),
+                );
         }
         router.with_state(shared)
     }
@@ -328,6 +353,22 @@ impl WsServer {
         tracing::info!("pxl-ws stopped");
         Ok(())
     }
+}
+
+/// The browser client (`src/browser/pxl-ws.js`), served with `serve_browser_client(true)`.
+const BROWSER_JS: &str = include_str!("browser/pxl-ws.js");
+/// Its TypeScript declarations.
+const BROWSER_DTS: &str = include_str!("browser/pxl-ws.d.ts");
+
+fn browser_asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, content_type),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn health_route(State(shared): State<Arc<Shared>>) -> Response {

@@ -28,7 +28,17 @@ impl StateMap {
     pub fn contains<T: 'static>(&self) -> bool {
         self.map.contains_key(&TypeId::of::<T>())
     }
+
+    /// Whether this is the state of a `WsClient` (whose controllers handle frames the
+    /// server pushed): extractors that only a server can provide refuse it at build time.
+    pub fn is_client_side(&self) -> bool {
+        self.contains::<ClientSide>()
+    }
 }
+
+/// Marks a [`StateMap`] as a client's. Only the crate can insert it.
+#[cfg_attr(not(feature = "client"), allow(dead_code))]
+pub(crate) struct ClientSide;
 
 impl fmt::Debug for StateMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

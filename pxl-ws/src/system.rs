@@ -72,18 +72,35 @@ impl Controller for SystemController {
         action: &str,
         ctx: &'a MessageContext<'a>,
     ) -> Option<BoxFuture<'a, Reply>> {
-        match action {
-            "joinRoom" => Some(Box::pin(join_room(ctx))),
-            "leaveRoom" => Some(Box::pin(async move { leave_room(ctx) })),
-            "ping" => Some(Box::pin(async { Reply::value("pong") })),
-            _ => None,
+        #[derive(Clone, Copy)]
+        enum Act {
+            Join,
+            Leave,
+            Ping,
         }
+        let act = match action {
+            "joinRoom" => Act::Join,
+            "leaveRoom" => Act::Leave,
+            "ping" => Act::Ping,
+            _ => return None,
+        };
+        Some(Box::pin(async move {
+            let client = match ctx.server_side("the `system` controller") {
+                Ok((client, _)) => client,
+                Err(e) => return Reply::Error(e),
+            };
+            match act {
+                Act::Join => join_room(ctx, client).await,
+                Act::Leave => leave_room(ctx, client),
+                Act::Ping => Reply::value("pong"),
+            }
+        }))
     }
 }
 
 /// Reads `{roomName, username?}`. `Err` is the reply to send instead: an
 /// `INVALID_PAYLOAD` error, or PXL's `success: false` shape when the name is missing.
-fn room_request(ctx: &MessageContext<'_>) -> Result<(String, RoomRequest), Reply> {
+fn room_request(ctx: &MessageContext<'_>, client: &Client) -> Result<(String, RoomRequest), Reply> {
     let req = match ctx.raw_data() {
         None => None,
         Some(_) => match Data::<Option<RoomRequest>>::from_message(ctx) {
@@ -99,7 +116,7 @@ fn room_request(ctx: &MessageContext<'_>) -> Result<(String, RoomRequest), Reply
         _ => Err(Reply::value(&json!({
             "success": false,
             "error": "Room name is required",
-            "clientId": ctx.client().id(),
+            "clientId": client.id(),
         }))),
     }
 }
@@ -157,12 +174,11 @@ async fn may_join(client: &Client, room: &str) -> Result<(), Reply> {
     Ok(())
 }
 
-async fn join_room(ctx: &MessageContext<'_>) -> Reply {
-    let (room, req) = match room_request(ctx) {
+async fn join_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
+    let (room, req) = match room_request(ctx, client) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    let client = ctx.client();
     if let Err(reply) = check_room_name(&client.server.shared.config.rooms, &room) {
         return reply;
     }
@@ -191,13 +207,12 @@ async fn join_room(ctx: &MessageContext<'_>) -> Reply {
     }))
 }
 
-fn leave_room(ctx: &MessageContext<'_>) -> Reply {
-    let (room, _) = match room_request(ctx) {
+fn leave_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
+    let (room, _) = match room_request(ctx, client) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
     let room = room.as_str();
-    let client = ctx.client();
     if !client.leave(room) {
         return Reply::value(&json!({
             "success": false,

@@ -40,12 +40,18 @@ pub struct TestServer {
 impl TestServer {
     /// Builds and serves `builder` on `127.0.0.1:0`.
     pub async fn start(builder: WsServerBuilder) -> Self {
+        Self::start_on(builder, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Builds and serves `builder` on `addr` (e.g. the address of a stopped server, to
+    /// restart it on the same port).
+    pub async fn start_on(builder: WsServerBuilder, addr: SocketAddr) -> Self {
         init_tracing();
         let server = builder.build().expect("server builds");
         let handle = server.handle();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .expect("bind 127.0.0.1:0");
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             server.serve_listener(listener).await.expect("serve");

@@ -2,7 +2,8 @@
 //!
 //! One controller (`type: "chat"`) with three actions, the built-in `system/joinRoom` and
 //! `system/leaveRoom` for rooms, presence events on, and a single-page client served at
-//! `/` next to the socket at `/ws`. Port and host come from `PXL_WS_PORT` / `PXL_WS_HOST`.
+//! `/` next to the socket at `/ws`; the page uses the pxl-ws browser client, which the
+//! server serves at `/pxl-ws.js`. Port and host come from `PXL_WS_PORT` / `PXL_WS_HOST`.
 //!
 //! | client sends | server answers | others in the room get |
 //! |---|---|---|
@@ -240,6 +241,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ws = WsServer::builder()
         .config(config)
         .controller(ChatController)
+        // The page imports the browser client from /pxl-ws.js.
+        .serve_browser_client(true)
         .build()?;
     let handle = ws.handle();
     let mut app = Router::new().route("/", get(index)).merge(ws.into_router());

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::protocol::{ActionError, codes};
-use crate::router::{FromMessage, MessageContext};
+use crate::router::{FromMessage, MessageContext, server_only};
+use crate::state::StateMap;
 
 /// The authenticated user of a connection: its id (the token's `sub`), its roles and
 /// every verified claim. As an extractor it answers `UNAUTHENTICATED` for anonymous
@@ -69,17 +70,27 @@ impl AuthUser {
 
 impl FromMessage for AuthUser {
     fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
-        ctx.client
+        let (client, _) = ctx.server_side("`AuthUser`")?;
+        client
             .state
             .auth()
             .map(|a| (*a).clone())
             .ok_or_else(unauthenticated)
     }
+
+    fn check(state: &StateMap) -> Result<(), String> {
+        server_only(state, "AuthUser")
+    }
 }
 
 impl FromMessage for Option<AuthUser> {
     fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
-        Ok(ctx.client.state.auth().map(|a| (*a).clone()))
+        let (client, _) = ctx.server_side("`Option<AuthUser>`")?;
+        Ok(client.state.auth().map(|a| (*a).clone()))
+    }
+
+    fn check(state: &StateMap) -> Result<(), String> {
+        server_only(state, "Option<AuthUser>")
     }
 }
 
@@ -91,7 +102,8 @@ fn unauthenticated() -> ActionError {
 /// authenticated without any of `roles` (when not empty) → `FORBIDDEN`.
 #[doc(hidden)]
 pub fn authorize(ctx: &MessageContext<'_>, roles: &[&str]) -> Result<(), ActionError> {
-    let user: Option<Arc<AuthUser>> = ctx.client.state.auth();
+    let (client, _) = ctx.server_side("`auth` / `roles`")?;
+    let user: Option<Arc<AuthUser>> = client.state.auth();
     let Some(user) = user else {
         return Err(unauthenticated());
     };

@@ -174,7 +174,11 @@ impl Controller for RefreshController {
 }
 
 fn refresh(ctx: &MessageContext<'_>) -> Reply {
-    let Some(verifier) = ctx.server.shared.verifier.as_ref() else {
+    let (client, server) = match ctx.server_side("`system/refreshToken`") {
+        Ok(sides) => sides,
+        Err(e) => return Reply::Error(e),
+    };
+    let Some(verifier) = server.shared.verifier.as_ref() else {
         return Reply::Error(ActionError::new(
             codes::UNAUTHENTICATED,
             "Token authentication is not configured on this server",
@@ -191,7 +195,6 @@ fn refresh(ctx: &MessageContext<'_>) -> Reply {
             return Reply::Error(ActionError::new(e.code(), e.message().to_owned()));
         }
     };
-    let client = ctx.client();
     let current: Option<Arc<super::AuthUser>> = client.state.auth();
     if let Some(current) = current
         && current.user_id() != verified.user.user_id()

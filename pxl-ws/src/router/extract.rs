@@ -11,13 +11,14 @@ use crate::state::StateMap;
 /// Something an action handler can take as an argument.
 ///
 /// Implemented for [`Data<T>`], [`Client`], [`Server`], [`State<T>`],
-/// [`AuthUser`](crate::AuthUser) (and `Option<AuthUser>`) and [`serde_json::Value`]. A
-/// failed extraction becomes an error frame for the client (e.g. `INVALID_PAYLOAD`) and
-/// the handler does not run.
+/// [`AuthUser`](crate::AuthUser) (and `Option<AuthUser>`) and [`serde_json::Value`]; with
+/// the `client` feature also for `WsClient` (`pxl_ws::client`), the extractor of
+/// client-side controllers. A failed extraction becomes an error frame for the client
+/// (e.g. `INVALID_PAYLOAD`) and the handler does not run.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as an action argument",
     label = "not an extractor",
-    note = "action arguments must implement `pxl_ws::FromMessage`: `Data<T>`, `Client`, `Server`, `State<T>`, `AuthUser`, `Option<AuthUser>` or `serde_json::Value`"
+    note = "action arguments must implement `pxl_ws::FromMessage`: `Data<T>`, `Client`, `Server`, `State<T>`, `AuthUser`, `Option<AuthUser>` or `serde_json::Value` (in client-side controllers: `WsClient`)"
 )]
 pub trait FromMessage: Sized {
     /// Extracts the value from the message context.
@@ -103,13 +104,35 @@ impl FromMessage for serde_json::Value {
 
 impl FromMessage for Client {
     fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
-        Ok(ctx.client.clone())
+        ctx.server_side("`Client`")
+            .map(|(client, _)| client.clone())
+    }
+
+    fn check(state: &StateMap) -> Result<(), String> {
+        server_only(state, "Client")
     }
 }
 
 impl FromMessage for Server {
     fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
-        Ok(ctx.server.clone())
+        ctx.server_side("`Server`")
+            .map(|(_, server)| server.clone())
+    }
+
+    fn check(state: &StateMap) -> Result<(), String> {
+        server_only(state, "Server")
+    }
+}
+
+/// The build-time check of an extractor that only a server can provide: a client-side
+/// controller (registered on a `WsClient`) cannot take it.
+pub(crate) fn server_only(state: &StateMap, what: &str) -> Result<(), String> {
+    if state.is_client_side() {
+        Err(format!(
+            "`{what}` is only available in server-side controllers; a client-side controller takes `WsClient`, `Data<T>`, `State<T>` or `serde_json::Value`"
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -122,9 +145,9 @@ pub struct State<T>(pub T);
 
 impl<T: Clone + Send + Sync + 'static> FromMessage for State<T> {
     fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
-        ctx.server.state::<T>().map(State).ok_or_else(|| {
+        ctx.state::<T>().map(State).ok_or_else(|| {
             ActionError::internal(format!(
-                "State<{}> is not registered on the server builder",
+                "State<{}> is not registered on the builder",
                 std::any::type_name::<T>()
             ))
         })

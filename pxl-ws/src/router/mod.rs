@@ -14,13 +14,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub(crate) use extract::server_only;
 pub use extract::{Data, FromMessage, State};
 pub use reply::Reply;
 #[doc(hidden)]
 pub use reply::{reply_result, reply_result_unit, reply_unit, reply_value};
 
 use crate::clients::Client;
-use crate::protocol::Envelope;
+use crate::protocol::{ActionError, Envelope};
 use crate::service::Server;
 use crate::state::StateMap;
 
@@ -96,16 +97,47 @@ impl fmt::Display for RouteInfo {
     }
 }
 
-/// Everything a handler can extract from: the message, the sending client and the server.
+/// Everything a handler can extract from: the message and where it was received.
 ///
-/// Extractors ([`FromMessage`]) read from it; hand-written controllers use it directly.
+/// On a server, a message comes from a connected [`Client`] and is handled with the
+/// [`Server`] at hand. With the `client` feature, controllers registered on a
+/// `WsClient` (`pxl_ws::client`) handle frames the server pushed; their context
+/// has no `Client` or `Server`, only the receiving `WsClient` and its state. Extractors
+/// ([`FromMessage`]) read from it; hand-written controllers use it directly.
 pub struct MessageContext<'a> {
     pub(crate) envelope: &'a Envelope<'a>,
-    pub(crate) client: &'a Client,
-    pub(crate) server: &'a Server,
+    pub(crate) origin: Origin<'a>,
+}
+
+/// Where a message was received.
+#[derive(Clone, Copy)]
+pub(crate) enum Origin<'a> {
+    /// On a server, from a connected client.
+    Server {
+        client: &'a Client,
+        server: &'a Server,
+    },
+    /// In a `WsClient` (`pxl_ws::client`), pushed by the server.
+    #[cfg(feature = "client")]
+    Remote {
+        client: &'a crate::client::WsClient,
+        state: &'a StateMap,
+    },
 }
 
 impl<'a> MessageContext<'a> {
+    /// A server-side context: `client` sent the message.
+    pub(crate) fn on_server(
+        envelope: &'a Envelope<'a>,
+        client: &'a Client,
+        server: &'a Server,
+    ) -> Self {
+        Self {
+            envelope,
+            origin: Origin::Server { client, server },
+        }
+    }
+
     /// The message `type`.
     pub fn message_type(&self) -> &str {
         &self.envelope.ty
@@ -121,19 +153,47 @@ impl<'a> MessageContext<'a> {
         self.envelope.data.map(|d| d.get())
     }
 
-    /// The client that sent the message.
-    pub fn client(&self) -> &Client {
-        self.client
+    /// The client that sent the message (server side only; `None` in a
+    /// `WsClient` (`pxl_ws::client`)).
+    pub fn client(&self) -> Option<&'a Client> {
+        match self.origin {
+            Origin::Server { client, .. } => Some(client),
+            #[cfg(feature = "client")]
+            Origin::Remote { .. } => None,
+        }
     }
 
-    /// The server handle.
-    pub fn server(&self) -> &Server {
-        self.server
+    /// The server handle (server side only; `None` in a
+    /// `WsClient` (`pxl_ws::client`)).
+    pub fn server(&self) -> Option<&'a Server> {
+        match self.origin {
+            Origin::Server { server, .. } => Some(server),
+            #[cfg(feature = "client")]
+            Origin::Remote { .. } => None,
+        }
     }
 
-    /// State registered with [`WsServerBuilder::state`](crate::WsServerBuilder::state).
+    /// State registered with [`WsServerBuilder::state`](crate::WsServerBuilder::state)
+    /// (or, in a client, with `WsClientBuilder::state`).
     pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.server.state::<T>()
+        match self.origin {
+            Origin::Server { server, .. } => server.state::<T>(),
+            #[cfg(feature = "client")]
+            Origin::Remote { state, .. } => state.get::<T>(),
+        }
+    }
+
+    /// The sender and the server, or the error a server-only extractor answers with
+    /// when it is used in a client-side controller (`build` normally catches that first).
+    #[cfg_attr(not(feature = "client"), allow(unused_variables))]
+    pub(crate) fn server_side(&self, what: &str) -> Result<(&'a Client, &'a Server), ActionError> {
+        match self.origin {
+            Origin::Server { client, server } => Ok((client, server)),
+            #[cfg(feature = "client")]
+            Origin::Remote { .. } => Err(ActionError::internal(format_args!(
+                "{what} is only available in server-side controllers"
+            ))),
+        }
     }
 }
 

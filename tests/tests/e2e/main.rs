@@ -2,6 +2,7 @@
 
 mod app;
 mod auth;
+mod client;
 mod errors;
 mod fallback;
 mod faults;

@@ -1,0 +1,251 @@
+// End-to-end test of the chat example in real headless Chromium, through the pxl-ws
+// browser client (/pxl-ws.js): two pages join a room, chat, see each other typing, then
+// the server restarts on the same port and both pages reconnect and keep chatting.
+//
+//   cargo build -p example-chat && (cd tests/browser && npm ci && node run.mjs)
+//
+// Starts target/debug/example-chat itself on a free loopback port (EXAMPLE_CHAT_BIN
+// overrides the path), drives /usr/bin/chromium (CHROMIUM overrides it) with
+// playwright-core, saves screenshots under artifacts/browser/ (paths printed), and exits
+// non-zero on any failure.
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, createWriteStream } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const BIN = process.env.EXAMPLE_CHAT_BIN || path.join(root, "target/debug/example-chat");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const ARTIFACTS = path.join(root, "artifacts/browser");
+const WAIT = 20000; // ms a step may take before it fails
+
+let passed = 0;
+let failed = 0;
+const log = (...a) => console.log("[browser-test]", ...a);
+
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    log(`ok   ${name}`);
+  } catch (e) {
+    failed++;
+    log(`FAIL ${name}: ${e.message.split("\n")[0]}`);
+    throw e;
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts example-chat on `port`; resolves once it serves its page. */
+async function startServer(port, logFile) {
+  const child = spawn(BIN, [], {
+    env: { ...process.env, PXL_WS_HOST: "127.0.0.1", PXL_WS_PORT: String(port), RUST_LOG: "info" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const out = createWriteStream(logFile, { flags: "a" });
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  const exited = new Promise((r) => child.once("exit", (code, signal) => r({ code, signal })));
+  child.exited = exited;
+  const deadline = Date.now() + WAIT;
+  while (Date.now() < deadline) {
+    const early = await Promise.race([exited, sleep(0).then(() => null)]);
+    if (early) throw new Error(`example-chat exited early (${JSON.stringify(early)}); see ${logFile}`);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/pxl-ws.js`);
+      if (r.ok) return child;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  child.kill("SIGKILL");
+  throw new Error(`example-chat did not serve within ${WAIT} ms; see ${logFile}`);
+}
+
+async function stopServer(child) {
+  child.kill("SIGTERM");
+  const r = await Promise.race([child.exited, sleep(WAIT).then(() => null)]);
+  if (!r) {
+    child.kill("SIGKILL");
+    throw new Error("example-chat did not stop on SIGTERM");
+  }
+  return r;
+}
+
+async function openChat(browser, url, name, errors) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 640 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
+  page.on("console", (m) => {
+    // The browser itself logs refused socket connects while the server is down.
+    if (m.type() === "error" && !/^WebSocket connection to .* failed/.test(m.text())) {
+      errors.push(`${name} console: ${m.text()}`);
+    }
+  });
+  await page.goto(url);
+  await page.waitForSelector('#status[data-state="online"]', { timeout: WAIT });
+  await page.fill("#name-input", name);
+  await page.click("#name-button");
+  await page.waitForFunction((n) => document.querySelector("#current-name")?.textContent.includes(n), name, { timeout: WAIT });
+  await page.fill("#room-input", "lobby");
+  await page.click("#join-button");
+  await page.waitForSelector('#rooms-list li[data-room="lobby"].active', { timeout: WAIT });
+  return page;
+}
+
+/** Waits until `page` shows a message from `from` with `text`. */
+async function seesMessage(page, from, text) {
+  await page.waitForFunction(
+    ([from, text]) =>
+      [...document.querySelectorAll("#messages li.message")].some(
+        (li) => li.querySelector(".from")?.textContent === from && li.querySelector(".text")?.textContent === text,
+      ),
+    [from, text],
+    { timeout: WAIT },
+  );
+}
+
+async function say(page, text) {
+  await page.fill("#message-input", text);
+  await page.press("#message-input", "Enter");
+  await page.waitForFunction(() => document.querySelector("#message-input").value === "", null, { timeout: WAIT });
+}
+
+async function main() {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build it with cargo build -p example-chat`);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const serverLog = path.join(ARTIFACTS, "example-chat.log");
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/`;
+  log(`example-chat on ${url} (log: ${serverLog})`);
+  let server = await startServer(port, serverLog);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  const errors = [];
+  let alice, bob;
+  try {
+    await check("two pages open the chat, set names and join #lobby", async () => {
+      alice = await openChat(browser, url, "alice", errors);
+      bob = await openChat(browser, url, "bob", errors);
+    });
+    await check("the page loaded the browser client module", async () => {
+      const ok = await alice.evaluate(async () => typeof (await import("/pxl-ws.js")).PxlWsClient === "function");
+      if (!ok) throw new Error("/pxl-ws.js does not export PxlWsClient");
+    });
+    await check("bob sees alice typing", async () => {
+      await alice.focus("#message-input");
+      await alice.keyboard.type("hel");
+      await bob.waitForFunction(
+        () => !document.querySelector("#typing").hidden && document.querySelector("#typing").textContent === "alice is typing…",
+        null,
+        { timeout: WAIT },
+      );
+    });
+    await check("alice sends, bob sees the message", async () => {
+      await say(alice, "hello from alice");
+      await seesMessage(bob, "alice", "hello from alice");
+      await seesMessage(alice, "alice", "hello from alice");
+    });
+    await check("the typing indicator goes away after the message", async () => {
+      await bob.waitForFunction(() => document.querySelector("#typing").hidden, null, { timeout: WAIT });
+    });
+
+    await check("the server stops (SIGTERM) and both pages show offline", async () => {
+      const r = await stopServer(server);
+      if (r.code !== 0) throw new Error(`example-chat exited with ${JSON.stringify(r)}`);
+      for (const page of [alice, bob]) {
+        await page.waitForSelector('#status[data-state="offline"]', { timeout: WAIT });
+      }
+    });
+    await check("while the server is down, a new client's connect() rejects instead of hanging", async () => {
+      const result = await alice.evaluate(async (port) => {
+        const { PxlWsClient } = await import("/pxl-ws.js");
+        const c = new PxlWsClient(`ws://127.0.0.1:${port}/ws`, { connectTimeout: 5000 });
+        try {
+          await c.connect();
+          return "connected";
+        } catch (e) {
+          return `${e.code} ${c.state}`;
+        }
+      }, port);
+      if (result !== "CONNECT_FAILED closed") throw new Error(`expected "CONNECT_FAILED closed", got "${result}"`);
+    });
+    await check("the server restarts on the same port and both pages reconnect and rejoin #lobby", async () => {
+      server = await startServer(port, serverLog);
+      for (const page of [alice, bob]) {
+        await page.waitForSelector('#status[data-state="online"]', { timeout: WAIT });
+        await page.waitForFunction(
+          () => [...document.querySelectorAll("#messages li.notice")].some((li) => li.textContent === "Reconnected"),
+          null,
+          { timeout: WAIT },
+        );
+        await page.waitForSelector('#rooms-list li[data-room="lobby"]', { timeout: WAIT });
+      }
+    });
+    await check("after the restart bob sends, alice sees it (names restored)", async () => {
+      await say(bob, "still here after the restart");
+      await seesMessage(alice, "bob", "still here after the restart");
+      await seesMessage(bob, "bob", "still here after the restart");
+    });
+    await check("after the restart alice sees bob typing, then his reply", async () => {
+      await bob.focus("#message-input");
+      await bob.keyboard.type("and");
+      await alice.waitForFunction(
+        () => document.querySelector("#typing").textContent === "bob is typing…",
+        null,
+        { timeout: WAIT },
+      );
+      await bob.keyboard.type(" again");
+      await bob.press("#message-input", "Enter");
+      await seesMessage(alice, "bob", "and again");
+    });
+    await check("no error is shown and no script error happened", async () => {
+      for (const [name, page] of [["alice", alice], ["bob", bob]]) {
+        const shown = await page.evaluate(() => (document.querySelector("#error").hidden ? "" : document.querySelector("#error").textContent));
+        if (shown) throw new Error(`${name} shows the error "${shown}"`);
+      }
+      if (errors.length) throw new Error(errors.join("; "));
+    });
+  } finally {
+    for (const [name, page] of [["alice", alice], ["bob", bob]]) {
+      if (!page) continue;
+      const file = path.join(ARTIFACTS, `chat-${name}.png`);
+      await page.screenshot({ path: file }).then(
+        () => log(`screenshot: ${file}`),
+        (e) => log(`no screenshot of ${name}: ${e.message}`),
+      );
+    }
+    await browser.close();
+    if (server.exitCode === null) await stopServer(server).catch(() => server.kill("SIGKILL"));
+  }
+}
+
+main()
+  .catch((e) => {
+    if (!failed) failed++;
+    log(`error: ${e.stack || e.message}`);
+  })
+  .finally(() => {
+    console.log(`browser: ${passed} passed, ${failed} failed`);
+    process.exit(failed ? 1 : 0);
+  });
