@@ -51,7 +51,7 @@ async fn serve(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>, 
         server: server.clone(),
     };
     let sh = &server.shared;
-    sh.clients.insert(state.clone());
+    server.register(&state);
     sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(remote = ?remote, "connected");
 
@@ -70,6 +70,7 @@ async fn serve(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>, 
     // Cleanup: registry and rooms first, so nothing is sent to a dead socket.
     sh.clients.remove(id);
     let rooms = server.leave_all_state(&state);
+    server.announce_gone(id);
     state.request_close(end.code.unwrap_or(1000), "", true);
     let mut writer = writer;
     if tokio::time::timeout(CLOSE_TIMEOUT, &mut writer)

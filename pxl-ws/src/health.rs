@@ -65,6 +65,10 @@ pub struct Health {
     pub slow_clients_dropped: u64,
     /// Events from other instances acted on (sends delivered here).
     pub bus_messages_in: u64,
+    /// Live instances this one knows of, itself included.
+    pub cluster_instances: usize,
+    /// Sockets open on every instance, as this one sees them.
+    pub cluster_connections: usize,
     /// Seconds since the server was built.
     pub uptime_secs: u64,
     /// The bus to other instances.

@@ -58,12 +58,14 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `macros` | yes | `#[ws_controller]` and `#[action]` (re-exported from `pxl-ws-macros`) |
+//! | `redis` | yes | [`RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
 //!
 //! ## Modules by concept
 //!
 //! [`WsConfig`] (settings), [`protocol`] (wire format and error codes), the router
 //! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
-//! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`]), the app-facing [`Server`] handle, and
+//! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`], `RedisBus`) and the cluster view
+//! ([`ClusterConfig`], [`CustomEvent`]), the app-facing [`Server`] handle, and
 //! [`WsServer`] (builder, serve, shutdown).
 
 mod auth;
@@ -85,10 +87,14 @@ mod time;
 mod upgrade;
 
 pub use auth::AuthUser;
+#[cfg(feature = "redis")]
+pub use bus::RedisBus;
 pub use bus::{Bus, BusMessage, BusStatus, BusStream, MemoryBus};
 pub use clients::{Client, ClientId, ClientInfo, InvalidClientId};
+pub use cluster::{CustomEvent, CustomEvents};
 pub use config::{
-    ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig, RoomsConfig, WsConfig,
+    ClusterConfig, ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig, RoomsConfig,
+    WsConfig,
 };
 pub use health::{Health, HealthStatus};
 pub use hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};

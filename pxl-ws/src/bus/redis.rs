@@ -1,0 +1,337 @@
+//! The Redis bus: one multiplexed publisher connection and one subscriber connection per
+//! instance, each reconnecting by itself with backoff.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Bus, BusMessage, BusStatus, BusStream};
+use crate::config::{ClusterConfig, ConfigError};
+
+/// Messages sent to Redis in one pipeline.
+const BATCH: usize = 256;
+/// Inbound messages buffered between the subscriber connection and the server.
+const INBOUND: usize = 65_536;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Fan-out through Redis pub/sub, for several instances (processes, hosts) of one app.
+///
+/// Built by [`WsServerBuilder::build`](crate::WsServerBuilder::build) when
+/// [`ClusterConfig::redis_url`] is set; build one yourself to pass to
+/// [`WsServerBuilder::bus`](crate::WsServerBuilder::bus). Channels are
+/// `<prefix>:<event>` (see `docs/cluster.md`).
+///
+/// - `publish` never waits: messages go to a bounded queue drained by one publisher
+///   connection in pipelines. While Redis is unreachable the queue holds up to
+///   `publish_buffer` messages for at most `liveness_ttl`; the rest are dropped, counted
+///   in [`BusStatus::dropped`] and logged. A message whose pipeline failed midway is not
+///   sent again (no duplicates: delivery across an outage is at most once).
+/// - The subscriber connection reconnects with backoff (50 ms doubling to 1 s),
+///   resubscribes and yields [`BusMessage::is_resync`] so the server resyncs its view.
+///
+/// ```no_run
+/// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = pxl_ws::ClusterConfig {
+///     redis_url: Some("redis://127.0.0.1:6379".into()),
+///     ..Default::default()
+/// };
+/// let bus = pxl_ws::RedisBus::new(&cluster)?;
+/// let server = pxl_ws::WsServer::builder().bus(bus).build()?;
+/// # drop(server); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    channels: Vec<String>,
+    max_age: Duration,
+    tx: mpsc::Sender<(Instant, BusMessage)>,
+    rx: Mutex<Option<mpsc::Receiver<(Instant, BusMessage)>>>,
+    pub_connected: AtomicBool,
+    sub_connected: AtomicBool,
+    dropped: AtomicU64,
+    /// Bumped each time the subscriber connection is lost: the publisher connection is
+    /// then presumed dead too and replaced before the next send.
+    lost: AtomicU64,
+    /// Drops not yet logged (one log line per burst).
+    unlogged_drops: AtomicU64,
+}
+
+impl RedisBus {
+    /// A bus for `config.redis_url` and `config.prefix`. Connects lazily, once the server
+    /// starts; fails only if the URL cannot be parsed.
+    pub fn new(config: &ClusterConfig) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            field: "cluster.redis_url",
+            reason,
+        };
+        let url = config
+            .redis_url
+            .as_deref()
+            .ok_or_else(|| invalid("is not set".into()))?;
+        let client = redis::Client::open(url).map_err(|e| invalid(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(config.publish_buffer.max(1));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                channels: crate::cluster::channels(&config.prefix),
+                max_age: config.liveness_ttl,
+                tx,
+                rx: Mutex::new(Some(rx)),
+                pub_connected: AtomicBool::new(false),
+                sub_connected: AtomicBool::new(false),
+                dropped: AtomicU64::new(0),
+                lost: AtomicU64::new(0),
+                unlogged_drops: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Starts the publisher task on first use (inside a tokio runtime).
+    fn start_publisher(&self) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let rx = self.inner.rx.lock().expect("publisher lock").take();
+        if let Some(rx) = rx {
+            rt.spawn(publish_loop(Arc::downgrade(&self.inner), rx));
+        }
+    }
+}
+
+impl Inner {
+    fn drop_messages(&self, n: u64, why: &str) {
+        if n == 0 {
+            return;
+        }
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+        let before = self.unlogged_drops.fetch_add(n, Ordering::Relaxed);
+        if before == 0 {
+            tracing::warn!(dropped = n, reason = why, "redis bus dropped messages");
+        }
+    }
+
+    fn log_drops(&self) {
+        let n = self.unlogged_drops.swap(0, Ordering::Relaxed);
+        if n > 1 {
+            tracing::warn!(dropped = n, "redis bus dropped messages while degraded");
+        }
+    }
+}
+
+impl Bus for RedisBus {
+    fn publish(&self, msg: BusMessage) {
+        if self.inner.rx.lock().expect("publisher lock").is_some() {
+            self.start_publisher();
+        }
+        match self.inner.tx.try_send((Instant::now(), msg)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.inner
+                    .drop_messages(1, "publish buffer full (redis unreachable?)");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.inner.drop_messages(1, "publisher stopped");
+            }
+        }
+    }
+
+    fn subscribe(&self) -> BusStream {
+        self.start_publisher();
+        let (tx, rx) = mpsc::channel(INBOUND);
+        tokio::spawn(subscribe_loop(self.inner.clone(), tx));
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|m| (m, rx))
+        }))
+    }
+
+    fn status(&self) -> BusStatus {
+        let i = &self.inner;
+        BusStatus {
+            kind: "redis",
+            connected: i.pub_connected.load(Ordering::Relaxed)
+                && i.sub_connected.load(Ordering::Relaxed),
+            dropped: i.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Self(BACKOFF_MIN)
+    }
+    fn reset(&mut self) {
+        self.0 = BACKOFF_MIN;
+    }
+    /// The next delay, with up to 25 % jitter so instances do not reconnect in lockstep.
+    fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(BACKOFF_MAX);
+        d + d.mul_f64(rand::random::<f64>() * 0.25)
+    }
+}
+
+async fn connect_publisher(
+    client: &redis::Client,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let cfg = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
+}
+
+/// Drains the publish queue in pipelines, reconnecting as needed. Ends when the bus is
+/// dropped.
+async fn publish_loop(
+    inner: std::sync::Weak<Inner>,
+    mut rx: mpsc::Receiver<(Instant, BusMessage)>,
+) {
+    let Some(client) = inner.upgrade().map(|i| i.client.clone()) else {
+        return;
+    };
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut conn_epoch = 0;
+    let mut backoff = Backoff::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut failures = 0u32;
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let Some(bus) = inner.upgrade() else { return };
+        if conn.is_some() && bus.lost.load(Ordering::Relaxed) != conn_epoch {
+            conn = None;
+        }
+        // Connect (with backoff) before sending; meanwhile the queue absorbs new publishes.
+        while conn.is_none() {
+            conn_epoch = bus.lost.load(Ordering::Relaxed);
+            match connect_publisher(&client).await {
+                Ok(c) => {
+                    conn = Some(c);
+                    bus.pub_connected.store(true, Ordering::Relaxed);
+                    if failures > 0 {
+                        tracing::info!("redis bus publisher reconnected");
+                    }
+                    failures = 0;
+                    backoff.reset();
+                    bus.log_drops();
+                }
+                Err(e) => {
+                    bus.pub_connected.store(false, Ordering::Relaxed);
+                    if failures == 0 {
+                        tracing::warn!(error = %e, "redis bus publisher cannot connect; retrying");
+                    }
+                    failures += 1;
+                    tokio::time::sleep(backoff.next()).await;
+                    let now = Instant::now();
+                    let before = batch.len();
+                    batch.retain(|(at, _)| now.duration_since(*at) <= bus.max_age);
+                    bus.drop_messages(
+                        (before - batch.len()) as u64,
+                        "held longer than liveness_ttl",
+                    );
+                    if batch.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let mut pipe = redis::pipe();
+        for (_, m) in &batch {
+            pipe.publish(&m.channel, m.payload.as_ref()).ignore();
+        }
+        if let Err(e) = pipe.query_async::<()>(c).await {
+            // Some of the batch may have gone out: never resend (at most once).
+            tracing::warn!(error = %e, "redis bus publish failed; reconnecting");
+            bus.pub_connected.store(false, Ordering::Relaxed);
+            bus.drop_messages(batch.len() as u64, "publish failed");
+            conn = None;
+            failures = 1;
+        }
+        batch.clear();
+    }
+}
+
+async fn connect_subscriber(inner: &Inner) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut ps = tokio::time::timeout(CONNECT_TIMEOUT, inner.client.get_async_pubsub())
+        .await
+        .map_err(|_| {
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        })??;
+    tokio::time::timeout(RESPONSE_TIMEOUT, ps.subscribe(&inner.channels))
+        .await
+        .map_err(|_| {
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        })??;
+    Ok(ps)
+}
+
+/// Keeps one subscriber connection up for `out`; ends when `out`'s receiver is dropped.
+async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
+    let mut backoff = Backoff::new();
+    let mut failures = 0u32;
+    loop {
+        let ps = tokio::select! {
+            _ = out.closed() => return,
+            r = connect_subscriber(&inner) => r,
+        };
+        let ps = match ps {
+            Ok(ps) => ps,
+            Err(e) => {
+                inner.sub_connected.store(false, Ordering::Relaxed);
+                if failures == 0 {
+                    tracing::warn!(error = %e, "redis bus subscriber cannot connect; retrying");
+                }
+                failures += 1;
+                tokio::select! {
+                    _ = out.closed() => return,
+                    _ = tokio::time::sleep(backoff.next()) => continue,
+                }
+            }
+        };
+        if failures > 0 {
+            tracing::info!("redis bus subscriber reconnected and resubscribed");
+        }
+        backoff.reset();
+        inner.sub_connected.store(true, Ordering::Relaxed);
+        // The subscription is live: anything published from now on reaches us.
+        if out.send(BusMessage::resync()).await.is_err() {
+            return;
+        }
+        let mut stream = ps.into_on_message();
+        loop {
+            tokio::select! {
+                _ = out.closed() => return,
+                m = stream.next() => match m {
+                    Some(m) => {
+                        let msg = BusMessage {
+                            channel: m.get_channel_name().to_owned(),
+                            payload: Bytes::copy_from_slice(m.get_payload_bytes()),
+                        };
+                        if out.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+        inner.sub_connected.store(false, Ordering::Relaxed);
+        inner.lost.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!("redis bus subscriber connection lost; reconnecting");
+        failures = 1;
+    }
+}
