@@ -3,7 +3,10 @@
 //! OS processes (`pxl-ws-test-node`) where killing one must matter.
 
 mod delivery;
+mod events;
 mod liveness;
+mod membership;
+mod outage;
 
 use std::time::Duration;
 
