@@ -81,7 +81,7 @@ pub struct Target {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "to", rename_all = "camelCase")]
+#[serde(tag = "to", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub(crate) enum To {
     All,
     Rooms { rooms: Vec<String> },

@@ -666,3 +666,97 @@ pub(crate) fn deliver_queue_job_locally(
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_bytes(target: &Target) -> Vec<u8> {
+        let frame: &RawValue = serde_json::from_str(r#"{"type":"t","action":"a"}"#).unwrap();
+        let body = SendOut {
+            origin: "00000000000000aa",
+            target,
+            frame,
+        };
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    fn send_payload(target: &Target) -> serde_json::Value {
+        serde_json::from_slice(&send_bytes(target)).unwrap()
+    }
+
+    #[test]
+    fn send_payloads_match_the_documented_contract() {
+        let c: ClientId = "0000000000000000000000000000000c".parse().unwrap();
+        let frame = serde_json::json!({"type": "t", "action": "a"});
+        assert_eq!(
+            send_payload(&Target::rooms(["a", "b"]).except(c)),
+            serde_json::json!({"origin": "00000000000000aa", "to": "rooms", "rooms": ["a", "b"],
+                               "except": c.to_string(), "frame": frame})
+        );
+        assert_eq!(
+            send_payload(&Target::user("u1")),
+            serde_json::json!({"origin": "00000000000000aa", "to": "user", "userId": "u1", "frame": frame})
+        );
+        assert_eq!(
+            send_payload(&Target::client(c)),
+            serde_json::json!({"origin": "00000000000000aa", "to": "client", "clientId": c.to_string(), "frame": frame})
+        );
+        assert_eq!(
+            send_payload(&Target::all()),
+            serde_json::json!({"origin": "00000000000000aa", "to": "all", "frame": frame})
+        );
+        // Receivers read it back, the frame as the exact bytes sent.
+        let payload = Bytes::from(send_bytes(&Target::user("u1")));
+        let msg = BusMessage {
+            channel: "pxl-ws:sendMessage".into(),
+            payload: payload.clone(),
+        };
+        let ev: SendIn<'_> = parse(&msg).unwrap();
+        assert_eq!(ev.target, Target::user("u1"));
+        let Some(Message::Text(t)) = frame_message(&payload, ev.frame) else {
+            panic!("a text frame")
+        };
+        assert_eq!(t.as_str(), r#"{"type":"t","action":"a"}"#);
+    }
+
+    #[test]
+    fn event_payloads_match_the_documented_contract() {
+        let c: ClientId = "0000000000000000000000000000000c".parse().unwrap();
+        let tagged =
+            |body: serde_json::Value| serde_json::to_value(Tagged { origin: "o", body }).unwrap();
+        assert_eq!(
+            tagged(
+                serde_json::to_value(RoomChange {
+                    client_id: c,
+                    room_name: "r".into()
+                })
+                .unwrap()
+            ),
+            serde_json::json!({"origin": "o", "clientId": c.to_string(), "roomName": "r"})
+        );
+        assert_eq!(
+            serde_json::to_value(Heartbeat {
+                ttl_ms: 15000,
+                clients: 2
+            })
+            .unwrap(),
+            serde_json::json!({"ttlMs": 15000, "clients": 2})
+        );
+        let job: QueueJob = serde_json::from_value(serde_json::json!({
+            "webSocketClientId": c.to_string(), "jobId": 7, "result": {"ok": true}
+        }))
+        .unwrap();
+        assert_eq!(job.web_socket_client_id, c);
+        let Some(Message::Text(t)) = queue_job_frame(true, job) else {
+            panic!("a text frame")
+        };
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&t).unwrap(),
+            serde_json::json!({"type": "queue", "action": "jobCompleted",
+                               "data": {"jobId": 7, "result": {"ok": true}}})
+        );
+        assert_eq!(channels("app").len(), 14);
+        assert_eq!(channels("app")[0], "app:clientConnected");
+    }
+}
