@@ -518,6 +518,7 @@ impl Server {
         }
         // Tell the other instances at once rather than letting our liveness lapse.
         cluster::heartbeat(sh, std::time::Duration::ZERO);
+        sh.bus.flush(std::time::Duration::from_secs(1)).await;
     }
 
     /// Resolves once graceful shutdown has begun (it does not begin it).

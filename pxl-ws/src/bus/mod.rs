@@ -88,6 +88,13 @@ pub trait Bus: Send + Sync + 'static {
         true
     }
 
+    /// Waits (at most `within`) until messages published so far have left this process.
+    /// The server calls it at the end of a graceful shutdown. The default returns at once.
+    fn flush(&self, within: std::time::Duration) -> crate::BoxFuture<'_, ()> {
+        let _ = within;
+        Box::pin(std::future::ready(()))
+    }
+
     /// Current state.
     fn status(&self) -> BusStatus;
 }

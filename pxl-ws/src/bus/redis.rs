@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::{Bus, BusMessage, BusStatus, BusStream};
 use crate::config::{ClusterConfig, ConfigError};
+use crate::router::BoxFuture;
 
 /// Messages sent to Redis in one pipeline.
 const BATCH: usize = 256;
@@ -61,6 +62,8 @@ struct Inner {
     pub_connected: AtomicBool,
     sub_connected: AtomicBool,
     dropped: AtomicU64,
+    /// Set while the publisher task holds a batch it has not finished with.
+    busy: AtomicBool,
     /// Bumped each time the subscriber connection is lost: the publisher connection is
     /// then presumed dead too and replaced before the next send.
     lost: AtomicU64,
@@ -93,6 +96,7 @@ impl RedisBus {
                 sub_connected: AtomicBool::new(false),
                 dropped: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
+                busy: AtomicBool::new(false),
                 unlogged_drops: AtomicU64::new(0),
             }),
         })
@@ -156,6 +160,18 @@ impl Bus for RedisBus {
         }))
     }
 
+    fn flush(&self, within: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let deadline = Instant::now() + within;
+            let i = &self.inner;
+            while Instant::now() < deadline
+                && (i.tx.capacity() < i.tx.max_capacity() || i.busy.load(Ordering::Acquire))
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    }
+
     fn status(&self) -> BusStatus {
         let i = &self.inner;
         BusStatus {
@@ -211,6 +227,7 @@ async fn publish_loop(
     let mut failures = 0u32;
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let Some(bus) = inner.upgrade() else { return };
+        bus.busy.store(true, Ordering::Release);
         if conn.is_some() && bus.lost.load(Ordering::Relaxed) != conn_epoch {
             conn = None;
         }
@@ -262,6 +279,7 @@ async fn publish_loop(
             failures = 1;
         }
         batch.clear();
+        bus.busy.store(false, Ordering::Release);
     }
 }
 
@@ -315,6 +333,12 @@ async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
         loop {
             tokio::select! {
                 _ = out.closed() => return,
+                // The server publishes a heartbeat every third of the TTL and receives its
+                // own: a subscription silent for a whole TTL is a dead connection.
+                _ = tokio::time::sleep(inner.max_age) => {
+                    tracing::warn!("redis bus subscriber heard nothing for a whole liveness TTL");
+                    break;
+                }
                 m = stream.next() => match m {
                     Some(m) => {
                         let msg = BusMessage {
