@@ -94,6 +94,8 @@ pub(crate) struct ClientState {
     pub(crate) rooms: Mutex<Vec<Arc<str>>>,
     user_id: RwLock<Option<Arc<str>>>,
     auth: RwLock<Option<Arc<AuthUser>>>,
+    /// When the connection's token expires, in Unix ms (0 = never).
+    auth_expires_ms: AtomicU64,
     pub(crate) remote_addr: Option<SocketAddr>,
 }
 
@@ -116,6 +118,7 @@ impl ClientState {
             rooms: Mutex::new(Vec::new()),
             user_id: RwLock::new(None),
             auth: RwLock::new(None),
+            auth_expires_ms: AtomicU64::new(0),
             remote_addr,
         }
     }
@@ -190,6 +193,14 @@ impl ClientState {
 
     pub(crate) fn auth(&self) -> Option<Arc<AuthUser>> {
         self.auth.read().expect("auth lock").clone()
+    }
+
+    pub(crate) fn auth_expires_ms(&self) -> u64 {
+        self.auth_expires_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_auth_expires_ms(&self, at: u64) {
+        self.auth_expires_ms.store(at, Ordering::Relaxed);
     }
 
     pub(crate) fn room_names(&self) -> Vec<String> {

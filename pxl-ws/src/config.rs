@@ -52,6 +52,10 @@ pub struct WsConfig {
     pub heartbeat: HeartbeatConfig,
     /// Diagnostics.
     pub debug: DebugConfig,
+    /// Limits against hostile or runaway clients: origins, connection caps, message rate.
+    pub limits: LimitsConfig,
+    /// Token (JWT) authentication. Off unless a key is configured.
+    pub auth: AuthConfig,
     /// Running several instances as one app (the Redis bus).
     pub cluster: ClusterConfig,
 }
@@ -70,6 +74,8 @@ impl Default for WsConfig {
             disconnect_inactive_clients: InactiveClientsConfig::default(),
             heartbeat: HeartbeatConfig::default(),
             debug: DebugConfig::default(),
+            limits: LimitsConfig::default(),
+            auth: AuthConfig::default(),
             cluster: ClusterConfig::default(),
         }
     }
@@ -85,6 +91,19 @@ pub struct RoomsConfig {
     /// Send `room/memberJoined` and `room/memberLeft` to a room's members. Default `false`.
     /// Env: `PXL_WS_PRESENCE_EVENTS`.
     pub presence_events: bool,
+    /// Most rooms one client may be in through `system/joinRoom`; one more answers
+    /// `TOO_MANY_ROOMS`. Re-joining a room counts once; joins made by app code
+    /// ([`Client::join`](crate::Client::join), [`Server::join_room`](crate::Server::join_room))
+    /// are not limited. `None`: no limit. Default 100.
+    /// Env: `PXL_WS_MAX_ROOMS_PER_CLIENT` (a number, or `off`).
+    pub max_rooms_per_client: Option<usize>,
+    /// Longest room name `system/joinRoom` accepts, in bytes. Default 128.
+    /// Env: `PXL_WS_MAX_ROOM_NAME_LENGTH`.
+    pub max_name_length: usize,
+    /// Characters `system/joinRoom` accepts in a room name. Default: any printable text.
+    /// Env: `PXL_WS_ROOM_NAME_CHARS` (`printable`, `ascii`, or `ascii:` followed by the
+    /// allowed punctuation, e.g. `ascii:-_:.`).
+    pub name_chars: RoomNameChars,
 }
 
 impl Default for RoomsConfig {
@@ -92,8 +111,71 @@ impl Default for RoomsConfig {
         Self {
             client_can_join_multiple_rooms: true,
             presence_events: false,
+            max_rooms_per_client: Some(100),
+            max_name_length: 128,
+            name_chars: RoomNameChars::Printable,
         }
     }
+}
+
+/// Which characters a room name given to `system/joinRoom` may contain.
+///
+/// Serialised as `"printable"` or `{"ascii": "-_:."}`.
+///
+/// ```
+/// use pxl_ws::RoomNameChars;
+/// let rule = RoomNameChars::Ascii("-_:.".into());
+/// assert!(rule.check("team-1:general").is_ok());
+/// assert!(rule.check("team 1").is_err());
+/// assert!(RoomNameChars::Printable.check("Café ☕").is_ok());
+/// assert!(RoomNameChars::Printable.check(" padded").is_err());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RoomNameChars {
+    /// Any Unicode text without control characters (`\n`, `\0`, …) or bidirectional
+    /// overrides, and without leading or trailing whitespace.
+    #[default]
+    Printable,
+    /// Only ASCII letters, ASCII digits and the ASCII punctuation characters listed here.
+    Ascii(String),
+}
+
+impl RoomNameChars {
+    /// Checks `name` against this rule; `Err` says what is wrong, for the client.
+    pub fn check(&self, name: &str) -> Result<(), String> {
+        match self {
+            Self::Printable => {
+                if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+                    return Err("contains a control or bidirectional-override character".into());
+                }
+                if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
+                    return Err("starts or ends with whitespace".into());
+                }
+                Ok(())
+            }
+            Self::Ascii(punct) => {
+                if name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || punct.contains(c))
+                {
+                    Ok(())
+                } else if punct.is_empty() {
+                    Err("may only contain ASCII letters and digits".into())
+                } else {
+                    Err(format!(
+                        "may only contain ASCII letters, digits and `{punct}`"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Invisible characters that reorder text (the "Trojan Source" family).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Disconnecting clients that send nothing for a while (PXL's `disconnectInactiveClients`).
@@ -155,6 +237,185 @@ impl Default for HeartbeatConfig {
 pub struct DebugConfig {
     /// Log the route table at start. Default `false`. Env: `PXL_WS_PRINT_ROUTES`.
     pub print_routes: bool,
+}
+
+/// Limits against hostile or runaway clients. Every limit, its default and what a
+/// client sees when it hits it are listed in `docs/security.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Browser origins allowed to open a socket (against cross-site WebSocket hijacking).
+    /// Entries are `scheme://host[:port]` (host compared case-insensitively) or `*` for
+    /// any. Empty (the default): same origin only, i.e. the `Origin` header's
+    /// `host[:port]` must equal the request's `Host`. A request without `Origin` (not a
+    /// browser) is always allowed. Others get `403 ORIGIN_NOT_ALLOWED`.
+    /// Env: `PXL_WS_ALLOWED_ORIGINS` (comma-separated).
+    pub allowed_origins: Vec<String>,
+    /// Most sockets open at once on this instance (upgrades in progress included); one
+    /// more gets `503 TOO_MANY_CONNECTIONS`. `None`: no limit. Default 10 000.
+    /// Env: `PXL_WS_MAX_CONNECTIONS` (a number, or `off`).
+    pub max_connections: Option<usize>,
+    /// Most sockets open at once from one IP address (IPv6: one /64 network); one more
+    /// gets `429 TOO_MANY_CONNECTIONS_FROM_IP`. Behind a reverse proxy every client has
+    /// the proxy's address: limit per client there and set this to `None`. Default 1000.
+    /// Env: `PXL_WS_MAX_CONNECTIONS_PER_IP` (a number, or `off`).
+    pub max_connections_per_ip: Option<usize>,
+    /// Per-client message rate limit.
+    pub rate_limit: RateLimitConfig,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            max_connections: Some(10_000),
+            max_connections_per_ip: Some(1_000),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+/// Token authentication: a JWT on the upgrade request (`?token=` or
+/// `Authorization: Bearer`), checked before the socket opens.
+///
+/// It is on when exactly one key is set: [`jwt_secret`](Self::jwt_secret),
+/// [`jwt_secret_base64`](Self::jwt_secret_base64) or
+/// [`jwt_public_key_pem`](Self::jwt_public_key_pem). A bad token is answered with HTTP 401
+/// and a JSON `{error, code}` body; see `docs/security.md` for every code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HMAC secret; its UTF-8 bytes are the key. Env: `PXL_WS_JWT_SECRET`.
+    pub jwt_secret: Option<Secret>,
+    /// HMAC secret given as base64 (standard or URL-safe alphabet, padding optional); the
+    /// decoded bytes are the key. Env: `PXL_WS_JWT_SECRET_BASE64`.
+    pub jwt_secret_base64: Option<Secret>,
+    /// Public key (RSA, EC or Ed25519) in PEM, for asymmetric algorithms.
+    /// Env: `PXL_WS_JWT_PUBLIC_KEY_PEM` (the PEM text itself).
+    pub jwt_public_key_pem: Option<String>,
+    /// Accepted `alg` values, e.g. `["RS256"]`. Default `["HS256"]`. Every one must fit
+    /// the key (HS* with a secret, RS*/PS*/ES*/EdDSA with a matching public key); `none`
+    /// is never accepted. Env: `PXL_WS_JWT_ALGORITHMS` (comma-separated).
+    pub algorithms: Vec<String>,
+    /// Refuse connections without a token (401 `TOKEN_MISSING`). Default `false`: a
+    /// client without a token connects anonymously and routes declared `auth` refuse
+    /// it. Env: `PXL_WS_AUTH_REQUIRED`.
+    pub required: bool,
+    /// Refuse tokens without `exp`. Default `true`. Env: `PXL_WS_JWT_REQUIRE_EXP`.
+    pub require_exp: bool,
+    /// Clock skew tolerated on `exp` and `nbf`. Default 30 s. Env: `PXL_WS_JWT_LEEWAY_MS`.
+    #[serde(with = "duration_ms")]
+    pub leeway: Duration,
+    /// Accepted issuers (`iss`); empty accepts any. When set, `iss` is required.
+    /// Env: `PXL_WS_JWT_ISSUER` (comma-separated).
+    pub issuer: Vec<String>,
+    /// Accepted audiences (`aud`); empty accepts any. When set, `aud` is required.
+    /// Env: `PXL_WS_JWT_AUDIENCE` (comma-separated).
+    pub audience: Vec<String>,
+    /// Claim holding the user's roles (an array of strings, or one string).
+    /// Default `roles`. Env: `PXL_WS_JWT_ROLES_CLAIM`.
+    pub roles_claim: String,
+    /// When a live connection's token expires, how long the client has to send
+    /// `system/refreshToken` before it is closed with 4001. Default 30 s.
+    /// Env: `PXL_WS_JWT_REFRESH_GRACE_MS`.
+    #[serde(with = "duration_ms")]
+    pub refresh_grace: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_secret_base64: None,
+            jwt_public_key_pem: None,
+            algorithms: vec!["HS256".into()],
+            required: false,
+            require_exp: true,
+            leeway: Duration::from_secs(30),
+            issuer: Vec::new(),
+            audience: Vec::new(),
+            roles_claim: "roles".into(),
+            refresh_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Per-client message rate limit: a token bucket holding `burst` tokens, refilled at
+/// `per_second`. Each data message takes a token; a message that finds none is not
+/// routed and answers a `RATE_LIMITED` error frame. A client that has had
+/// `max_violations` messages rate limited since its bucket was last full (it never
+/// slowed down long enough to earn its whole burst back) is closed with 1008
+/// `rate limit exceeded`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Default `true`. Env: `PXL_WS_RATE_LIMIT` (`false` turns it off).
+    pub enabled: bool,
+    /// Sustained messages per second (fractions allowed: `0.5` is one every 2 s).
+    /// Default 100. Env: `PXL_WS_RATE_LIMIT_PER_SECOND`.
+    pub per_second: f64,
+    /// Messages a client may send at once after being quiet. Default 200.
+    /// Env: `PXL_WS_RATE_LIMIT_BURST`.
+    pub burst: u32,
+    /// Rate-limited messages, since the bucket was last full, before the client is
+    /// closed with 1008. `0`: never close. Default 100.
+    /// Env: `PXL_WS_RATE_LIMIT_MAX_VIOLATIONS`.
+    pub max_violations: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_second: 100.0,
+            burst: 200,
+            max_violations: 100,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Whether a key is configured (token authentication on).
+    pub fn enabled(&self) -> bool {
+        self.jwt_secret.is_some()
+            || self.jwt_secret_base64.is_some()
+            || self.jwt_public_key_pem.is_some()
+    }
+}
+
+/// A secret string: used as is, never printed (`Debug` shows `Secret(..)`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self::new(s)
+    }
 }
 
 /// Running several instances of one app behind a load balancer, sharing one Redis.
@@ -327,9 +588,64 @@ impl WsConfig {
         env.millis("PXL_WS_HEARTBEAT_INTERVAL_MS", &mut c.heartbeat.interval)?;
         env.millis("PXL_WS_HEARTBEAT_TIMEOUT_MS", &mut c.heartbeat.timeout)?;
         env.bool("PXL_WS_PRINT_ROUTES", &mut c.debug.print_routes)?;
+        env.limit(
+            "PXL_WS_MAX_ROOMS_PER_CLIENT",
+            &mut c.rooms.max_rooms_per_client,
+        )?;
+        env.parse(
+            "PXL_WS_MAX_ROOM_NAME_LENGTH",
+            &mut c.rooms.max_name_length,
+            "a size in bytes",
+        )?;
+        env.room_name_chars("PXL_WS_ROOM_NAME_CHARS", &mut c.rooms.name_chars)?;
+        Self::limits_from_env(&env, &mut c.limits)?;
+        let auth = &mut c.auth;
+        env.secret("PXL_WS_JWT_SECRET", &mut auth.jwt_secret);
+        env.secret("PXL_WS_JWT_SECRET_BASE64", &mut auth.jwt_secret_base64);
+        if let Some(pem) = lookup("PXL_WS_JWT_PUBLIC_KEY_PEM") {
+            auth.jwt_public_key_pem = (!pem.trim().is_empty()).then_some(pem);
+        }
+        env.list("PXL_WS_JWT_ALGORITHMS", &mut auth.algorithms);
+        env.bool("PXL_WS_AUTH_REQUIRED", &mut auth.required)?;
+        env.bool("PXL_WS_JWT_REQUIRE_EXP", &mut auth.require_exp)?;
+        env.millis("PXL_WS_JWT_LEEWAY_MS", &mut auth.leeway)?;
+        env.list("PXL_WS_JWT_ISSUER", &mut auth.issuer);
+        env.list("PXL_WS_JWT_AUDIENCE", &mut auth.audience);
+        env.string("PXL_WS_JWT_ROLES_CLAIM", &mut auth.roles_claim);
+        env.millis("PXL_WS_JWT_REFRESH_GRACE_MS", &mut auth.refresh_grace)?;
         c.cluster.read_env(&env)?;
         c.validate()?;
         Ok(c)
+    }
+
+    fn limits_from_env(env: &Env<'_>, l: &mut LimitsConfig) -> Result<(), ConfigError> {
+        if let Some(v) = (env.0)("PXL_WS_ALLOWED_ORIGINS") {
+            l.allowed_origins = v
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        env.limit("PXL_WS_MAX_CONNECTIONS", &mut l.max_connections)?;
+        env.limit(
+            "PXL_WS_MAX_CONNECTIONS_PER_IP",
+            &mut l.max_connections_per_ip,
+        )?;
+        let rl = &mut l.rate_limit;
+        env.bool("PXL_WS_RATE_LIMIT", &mut rl.enabled)?;
+        env.parse(
+            "PXL_WS_RATE_LIMIT_PER_SECOND",
+            &mut rl.per_second,
+            "messages per second (e.g. 100 or 0.5)",
+        )?;
+        env.parse("PXL_WS_RATE_LIMIT_BURST", &mut rl.burst, "a message count")?;
+        env.parse(
+            "PXL_WS_RATE_LIMIT_MAX_VIOLATIONS",
+            &mut rl.max_violations,
+            "a message count (0: never close)",
+        )?;
+        Ok(())
     }
 
     /// `host:port` as a socket address (falls back to `0.0.0.0` if `host` is not an IP).
@@ -376,7 +692,61 @@ impl WsConfig {
         if self.heartbeat.enabled && (self.heartbeat.interval.is_zero()) {
             return bad("heartbeat.interval", "must be above zero");
         }
+        crate::auth::TokenVerifier::from_config(&self.auth)?;
         self.cluster.validate()?;
+        self.validate_limits()
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let bad = |field, reason: String| Err(ConfigError::Invalid { field, reason });
+        let r = &self.rooms;
+        if r.max_rooms_per_client == Some(0) {
+            return bad(
+                "rooms.max_rooms_per_client",
+                "must be at least 1 (`None` for no limit)".into(),
+            );
+        }
+        if r.max_name_length == 0 {
+            return bad("rooms.max_name_length", "must be at least 1".into());
+        }
+        if let RoomNameChars::Ascii(p) = &r.name_chars
+            && let Some(c) = p.chars().find(|c| !c.is_ascii_punctuation())
+        {
+            return bad(
+                "rooms.name_chars",
+                format!("{c:?} is not ASCII punctuation (letters and digits are always allowed)"),
+            );
+        }
+        let l = &self.limits;
+        for o in &l.allowed_origins {
+            if let Err(e) = crate::limits::parse_allowed_origin(o) {
+                return bad("limits.allowed_origins", format!("{o:?}: {e}"));
+            }
+        }
+        if l.max_connections == Some(0) {
+            return bad(
+                "limits.max_connections",
+                "must be at least 1 (`None` for no limit)".into(),
+            );
+        }
+        if l.max_connections_per_ip == Some(0) {
+            return bad(
+                "limits.max_connections_per_ip",
+                "must be at least 1 (`None` for no limit)".into(),
+            );
+        }
+        let rl = &l.rate_limit;
+        if rl.enabled {
+            if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
+                return bad(
+                    "limits.rate_limit.per_second",
+                    "must be above zero (turn the limit off with `enabled: false`)".into(),
+                );
+            }
+            if rl.burst == 0 {
+                return bad("limits.rate_limit.burst", "must be at least 1".into());
+            }
+        }
         Ok(())
     }
 }
@@ -406,10 +776,68 @@ impl Env<'_> {
         Ok(())
     }
 
+    fn secret(&self, var: &'static str, into: &mut Option<Secret>) {
+        if let Some(v) = (self.0)(var) {
+            *into = (!v.is_empty()).then(|| Secret::new(v));
+        }
+    }
+
+    /// A comma-separated list; blanks are dropped.
+    fn list(&self, var: &'static str, into: &mut Vec<String>) {
+        if let Some(v) = (self.0)(var) {
+            *into = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
+    }
+
     fn millis(&self, var: &'static str, into: &mut Duration) -> Result<(), ConfigError> {
         let mut ms = into.as_millis() as u64;
         self.parse(var, &mut ms, "a whole number of milliseconds")?;
         *into = Duration::from_millis(ms);
+        Ok(())
+    }
+
+    /// An optional limit: a number, or `off` / `none` / `unlimited` for no limit.
+    fn limit(&self, var: &'static str, into: &mut Option<usize>) -> Result<(), ConfigError> {
+        if let Some(v) = (self.0)(var) {
+            *into = match v.trim().to_ascii_lowercase().as_str() {
+                "off" | "none" | "unlimited" => None,
+                n => Some(n.parse().map_err(|_| ConfigError::InvalidEnv {
+                    var,
+                    value: v.clone(),
+                    expected: "a number, or `off` for no limit",
+                })?),
+            };
+        }
+        Ok(())
+    }
+
+    /// `printable`, `ascii`, or `ascii:<punctuation>`.
+    fn room_name_chars(
+        &self,
+        var: &'static str,
+        into: &mut RoomNameChars,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = (self.0)(var) {
+            *into = match v.trim() {
+                "printable" => RoomNameChars::Printable,
+                "ascii" => RoomNameChars::Ascii(String::new()),
+                other => match other.strip_prefix("ascii:") {
+                    Some(p) => RoomNameChars::Ascii(p.to_owned()),
+                    None => {
+                        return Err(ConfigError::InvalidEnv {
+                            var,
+                            value: v,
+                            expected: "`printable`, `ascii` or `ascii:` plus punctuation (e.g. `ascii:-_:.`)",
+                        });
+                    }
+                },
+            };
+        }
         Ok(())
     }
 
@@ -494,6 +922,41 @@ mod tests {
     }
 
     #[test]
+    fn auth_settings_come_from_the_environment() {
+        let c = from(&[
+            ("PXL_WS_JWT_SECRET_BASE64", "c2VjcmV0"),
+            ("PXL_WS_JWT_ALGORITHMS", "HS256, HS512"),
+            ("PXL_WS_AUTH_REQUIRED", "true"),
+            ("PXL_WS_JWT_ISSUER", "https://issuer.example"),
+            ("PXL_WS_JWT_AUDIENCE", "chat,admin"),
+            ("PXL_WS_JWT_LEEWAY_MS", "0"),
+            ("PXL_WS_JWT_REFRESH_GRACE_MS", "5000"),
+            ("PXL_WS_JWT_ROLES_CLAIM", "groups"),
+        ])
+        .unwrap();
+        let a = &c.auth;
+        assert!(a.enabled());
+        assert_eq!(a.jwt_secret_base64.as_ref().unwrap().expose(), "c2VjcmV0");
+        assert_eq!(a.algorithms, ["HS256", "HS512"]);
+        assert!(a.required);
+        assert_eq!(a.issuer, ["https://issuer.example"]);
+        assert_eq!(a.audience, ["chat", "admin"]);
+        assert_eq!(a.leeway, Duration::ZERO);
+        assert_eq!(a.refresh_grace, Duration::from_secs(5));
+        assert_eq!(a.roles_claim, "groups");
+        // Secrets never show in debug output.
+        assert!(!format!("{c:?}").contains("c2VjcmV0"));
+        let err = from(&[("PXL_WS_AUTH_REQUIRED", "true")]).unwrap_err();
+        assert!(err.to_string().contains("auth.required"), "{err}");
+        let err = from(&[
+            ("PXL_WS_JWT_SECRET", "s"),
+            ("PXL_WS_JWT_ALGORITHMS", "RS256"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("auth.algorithms"), "{err}");
+    }
+
+    #[test]
     fn cluster_settings_from_env() {
         let c = from(&[
             ("REDIS_URL", "redis://a:1"),
@@ -524,5 +987,133 @@ mod tests {
         assert_eq!(c.heartbeat.interval, Duration::from_secs(5));
         assert!(c.heartbeat.enabled);
         assert!(serde_json::from_str::<WsConfig>(r#"{"prot":1}"#).is_err());
+    }
+
+    #[test]
+    fn limits_from_env() {
+        let c = WsConfig::default();
+        assert_eq!(c.limits.max_connections, Some(10_000));
+        assert_eq!(c.limits.max_connections_per_ip, Some(1_000));
+        assert!(c.limits.rate_limit.enabled);
+        assert!(c.limits.allowed_origins.is_empty());
+        assert_eq!(c.rooms.max_rooms_per_client, Some(100));
+        assert_eq!(c.rooms.max_name_length, 128);
+        let c = from(&[
+            (
+                "PXL_WS_ALLOWED_ORIGINS",
+                "https://app.example.com, http://localhost:8080,",
+            ),
+            ("PXL_WS_MAX_CONNECTIONS", "500"),
+            ("PXL_WS_MAX_CONNECTIONS_PER_IP", "off"),
+            ("PXL_WS_RATE_LIMIT", "on"),
+            ("PXL_WS_RATE_LIMIT_PER_SECOND", "2.5"),
+            ("PXL_WS_RATE_LIMIT_BURST", "10"),
+            ("PXL_WS_RATE_LIMIT_MAX_VIOLATIONS", "0"),
+            ("PXL_WS_MAX_ROOMS_PER_CLIENT", "none"),
+            ("PXL_WS_MAX_ROOM_NAME_LENGTH", "64"),
+            ("PXL_WS_ROOM_NAME_CHARS", "ascii:-_:."),
+        ])
+        .unwrap();
+        let l = &c.limits;
+        assert_eq!(
+            l.allowed_origins,
+            vec!["https://app.example.com", "http://localhost:8080"]
+        );
+        assert_eq!(l.max_connections, Some(500));
+        assert_eq!(l.max_connections_per_ip, None);
+        assert_eq!(
+            l.rate_limit,
+            RateLimitConfig {
+                enabled: true,
+                per_second: 2.5,
+                burst: 10,
+                max_violations: 0
+            }
+        );
+        assert_eq!(c.rooms.max_rooms_per_client, None);
+        assert_eq!(c.rooms.max_name_length, 64);
+        assert_eq!(c.rooms.name_chars, RoomNameChars::Ascii("-_:.".into()));
+        let c = from(&[
+            ("PXL_WS_RATE_LIMIT", "false"),
+            ("PXL_WS_ROOM_NAME_CHARS", "ascii"),
+        ])
+        .unwrap();
+        assert!(!c.limits.rate_limit.enabled);
+        assert_eq!(c.rooms.name_chars, RoomNameChars::Ascii(String::new()));
+    }
+
+    #[test]
+    fn nonsense_limits_are_rejected() {
+        let err = |vars: &[(&str, &str)]| from(vars).unwrap_err().to_string();
+        assert_eq!(
+            err(&[("PXL_WS_MAX_CONNECTIONS", "lots")]),
+            "environment variable PXL_WS_MAX_CONNECTIONS=\"lots\" is invalid: expected a number, or `off` for no limit"
+        );
+        assert_eq!(
+            err(&[("PXL_WS_MAX_CONNECTIONS", "0")]),
+            "invalid setting `limits.max_connections`: must be at least 1 (`None` for no limit)"
+        );
+        assert!(err(&[("PXL_WS_MAX_CONNECTIONS_PER_IP", "0")]).contains("max_connections_per_ip"));
+        assert!(err(&[("PXL_WS_MAX_ROOMS_PER_CLIENT", "0")]).contains("max_rooms_per_client"));
+        assert!(err(&[("PXL_WS_MAX_ROOM_NAME_LENGTH", "0")]).contains("max_name_length"));
+        assert_eq!(
+            err(&[("PXL_WS_RATE_LIMIT_PER_SECOND", "0")]),
+            "invalid setting `limits.rate_limit.per_second`: must be above zero (turn the limit off with `enabled: false`)"
+        );
+        assert!(err(&[("PXL_WS_RATE_LIMIT_PER_SECOND", "NaN")]).contains("per_second"));
+        assert!(err(&[("PXL_WS_RATE_LIMIT_PER_SECOND", "-1")]).contains("per_second"));
+        assert!(err(&[("PXL_WS_RATE_LIMIT_BURST", "0")]).contains("limits.rate_limit.burst"));
+        // Off, the rate and burst are not looked at.
+        assert!(
+            from(&[
+                ("PXL_WS_RATE_LIMIT", "off"),
+                ("PXL_WS_RATE_LIMIT_PER_SECOND", "0")
+            ])
+            .is_ok()
+        );
+        assert!(err(&[("PXL_WS_ALLOWED_ORIGINS", "example.com")]).contains("scheme://host"));
+        assert!(
+            err(&[("PXL_WS_ROOM_NAME_CHARS", "ascii:-a")]).contains("is not ASCII punctuation")
+        );
+        assert!(err(&[("PXL_WS_ROOM_NAME_CHARS", "latin")]).contains("PXL_WS_ROOM_NAME_CHARS"));
+    }
+
+    #[test]
+    fn limits_deserialise() {
+        let c: WsConfig = serde_json::from_str(
+            r#"{"limits":{"allowed_origins":["*"],"max_connections":null,"rate_limit":{"burst":5}},
+                "rooms":{"name_chars":{"ascii":"-_"},"max_rooms_per_client":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.limits.allowed_origins, vec!["*"]);
+        assert_eq!(c.limits.max_connections, None);
+        assert_eq!(c.limits.max_connections_per_ip, Some(1_000));
+        assert_eq!(c.limits.rate_limit.burst, 5);
+        assert_eq!(c.limits.rate_limit.per_second, 100.0);
+        assert_eq!(c.rooms.name_chars, RoomNameChars::Ascii("-_".into()));
+        assert_eq!(c.rooms.max_rooms_per_client, Some(3));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn room_name_rules() {
+        let p = RoomNameChars::Printable;
+        assert!(p.check("lobby").is_ok());
+        assert!(p.check("Salle de café ☕ 2").is_ok());
+        assert!(p.check("a\nb").is_err());
+        assert!(p.check("a\u{202E}b").is_err());
+        assert!(p.check("trailing ").is_err());
+        assert!(p.check("\tleading").is_err());
+        let a = RoomNameChars::Ascii("-_:.".into());
+        assert!(a.check("team-1:general.v2_x").is_ok());
+        assert_eq!(
+            a.check("team/1"),
+            Err("may only contain ASCII letters, digits and `-_:.`".into())
+        );
+        assert!(a.check("café").is_err());
+        assert_eq!(
+            RoomNameChars::Ascii(String::new()).check("a-b"),
+            Err("may only contain ASCII letters and digits".into())
+        );
     }
 }

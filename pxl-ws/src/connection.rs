@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -20,8 +20,11 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 
+use crate::auth::Verified;
+use crate::auth::session::{self, Expiry};
 use crate::clients::{Client, ClientId, ClientState};
 use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
+use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
 use crate::router::{MessageContext, Reply};
 use crate::service::{Frame, Server, Shared};
@@ -35,13 +38,26 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITE_BATCH: usize = 64;
 
 /// Runs one connection to its end.
-pub(crate) async fn run(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    socket: Socket,
+    remote: Option<SocketAddr>,
+    verified: Option<Verified>,
+) {
     let id = ClientId::random();
     let span = tracing::info_span!("ws", client = %id, user = tracing::field::Empty);
-    serve(shared, socket, remote, id).instrument(span).await;
+    serve(shared, socket, remote, id, verified)
+        .instrument(span)
+        .await;
 }
 
-async fn serve(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>, id: ClientId) {
+async fn serve(
+    shared: Arc<Shared>,
+    socket: Socket,
+    remote: Option<SocketAddr>,
+    id: ClientId,
+    verified: Option<Verified>,
+) {
     let (sink, stream) = socket.split();
     let (tx, rx) = mpsc::channel(shared.config.outbound_queue);
     let state = Arc::new(ClientState::new(id, tx, remote));
@@ -52,6 +68,9 @@ async fn serve(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>, 
     };
     let sh = &server.shared;
     server.register(&state);
+    if let Some(v) = &verified {
+        session::bind(&client, v);
+    }
     sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(remote = ?remote, "connected");
 
@@ -62,6 +81,9 @@ async fn serve(shared: Arc<Shared>, socket: Socket, remote: Option<SocketAddr>, 
     let hello = serde_json::json!({ "clientId": id });
     if let Ok(f) = Frame::new("system", "connected", &hello) {
         client.send(&f);
+    }
+    if let Some(v) = &verified {
+        session::send_authenticated(&client, v);
     }
     sh.hooks.connected(&client);
 
@@ -98,11 +120,19 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
     let state = &client.state;
     let sh = &client.server.shared;
     let mut peer_close: Option<u16> = None;
+    let mut limiter = RateLimiter::new(&sh.config.limits.rate_limit, Instant::now());
+    let grace = sh.verifier.as_ref().map(|v| v.refresh_grace);
+    let mut expiry = Expiry::new(grace.unwrap_or_default());
+    expiry.sync(state);
     loop {
         let next = tokio::select! {
             biased;
             m = stream.next() => m,
             _ = state.closing.cancelled() => break,
+            _ = expiry.wait() => {
+                expiry.fire(client);
+                continue;
+            }
         };
         let msg = match next {
             None => {
@@ -132,11 +162,17 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
         match msg {
             Message::Text(t) => {
                 state.touch_activity(now);
-                handle(client, t.as_bytes(), false).await;
+                if !data_message(client, limiter.as_mut(), t.as_bytes(), false).await {
+                    break;
+                }
+                expiry.sync(state);
             }
             Message::Binary(b) => {
                 state.touch_activity(now);
-                handle(client, &b, true).await;
+                if !data_message(client, limiter.as_mut(), &b, true).await {
+                    break;
+                }
+                expiry.sync(state);
             }
             Message::Ping(_) => state.touch_activity(now),
             Message::Pong(_) => state.touch_seen(now),
@@ -196,6 +232,21 @@ fn fault_close(e: &WsError) -> Option<(u16, &'static str)> {
         WsError::AttackAttempt => Some((1008, "policy violation")),
         _ => None,
     }
+}
+
+/// One data frame: the rate limit, then [`handle`]. `false`: stop reading (closing).
+async fn data_message(
+    client: &Client,
+    limiter: Option<&mut RateLimiter>,
+    bytes: &[u8],
+    binary: bool,
+) -> bool {
+    match rate_limit(client, limiter, bytes) {
+        Verdict::Allow => handle(client, bytes, binary).await,
+        Verdict::Limited { .. } => {}
+        Verdict::Close => return false,
+    }
+    true
 }
 
 /// Parses, routes and answers one data frame.
@@ -266,6 +317,50 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) {
             send_error(client, &err, &env, ErrorKind::Panic);
         }
     }
+}
+
+/// Takes a token from the client's bucket (when the rate limit is on). Over the limit,
+/// the message is counted and answered with `RATE_LIMITED` (echoing its `type`,
+/// `action` and `id` when it parses) instead of being routed; at `max_violations` the
+/// client is also closed with 1008 after that answer.
+fn rate_limit(client: &Client, limiter: Option<&mut RateLimiter>, bytes: &[u8]) -> Verdict {
+    let Some(limiter) = limiter else {
+        return Verdict::Allow;
+    };
+    let verdict = limiter.check(Instant::now());
+    let retry_after = match verdict {
+        Verdict::Allow => return verdict,
+        Verdict::Limited { retry_after } => retry_after,
+        Verdict::Close => Duration::ZERO,
+    };
+    let sh = &client.server.shared;
+    sh.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
+    let err = ActionError::new(codes::RATE_LIMITED, "Too many messages; slow down").with_detail(
+        "retryAfterMs",
+        u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
+    );
+    let frame = match parse_envelope(bytes) {
+        Ok(env) => protocol::error_frame(&err, Some(&env.ty), Some(&env.action), env.id),
+        Err(pe) => protocol::error_frame(&err, None, None, pe.id),
+    };
+    send_text(client, frame);
+    sh.hooks.error(&ErrorEvent {
+        client_id: client.state.id,
+        kind: ErrorKind::RateLimited,
+        code: codes::RATE_LIMITED.to_string(),
+        message: err.message().to_string(),
+    });
+    if verdict == Verdict::Close
+        && client
+            .state
+            .request_close(1008, "rate limit exceeded", true)
+    {
+        sh.metrics.rate_limit_closes.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("rate limit exceeded again and again; closing with 1008");
+    }
+    verdict
 }
 
 fn send_text(client: &Client, text: String) {

@@ -16,6 +16,14 @@ pub(crate) struct Metrics {
     pub(crate) protocol_errors: AtomicU64,
     pub(crate) slow_clients_dropped: AtomicU64,
     pub(crate) bus_messages_in: AtomicU64,
+    // Limits (see `limits.rs`).
+    pub(crate) origin_rejected: AtomicU64,
+    pub(crate) connections_rejected: AtomicU64,
+    pub(crate) connections_rejected_per_ip: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) rate_limit_closes: AtomicU64,
+    pub(crate) auth_rejected: AtomicU64,
+    pub(crate) tokens_expired: AtomicU64,
 }
 
 impl Metrics {
@@ -69,8 +77,43 @@ pub struct Health {
     pub cluster_instances: usize,
     /// Sockets open on every instance, as this one sees them.
     pub cluster_connections: usize,
+    /// Upgrade requests refused with 401 (missing or invalid token).
+    pub auth_rejected: u64,
+    /// Connections closed with 4001 because their token expired unrefreshed.
+    pub tokens_expired: u64,
     /// Seconds since the server was built.
     pub uptime_secs: u64,
     /// The bus to other instances.
     pub bus: BusStatus,
+    /// What the limits turned away.
+    pub limits: LimitCounts,
+}
+
+/// What the limits (`docs/security.md`) turned away since start, in [`Health::limits`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct LimitCounts {
+    /// Upgrades refused with 403 `ORIGIN_NOT_ALLOWED`.
+    pub origin_rejected: u64,
+    /// Upgrades refused with 503 `TOO_MANY_CONNECTIONS` (`limits.max_connections`).
+    pub connections_rejected: u64,
+    /// Upgrades refused with 429 `TOO_MANY_CONNECTIONS_FROM_IP`.
+    pub connections_rejected_per_ip: u64,
+    /// Messages answered `RATE_LIMITED` instead of being routed.
+    pub rate_limited: u64,
+    /// Clients closed with 1008 for exceeding their rate limit again and again.
+    pub rate_limit_closes: u64,
+}
+
+impl LimitCounts {
+    pub(crate) fn from_metrics(m: &Metrics) -> Self {
+        Self {
+            origin_rejected: Metrics::get(&m.origin_rejected),
+            connections_rejected: Metrics::get(&m.connections_rejected),
+            connections_rejected_per_ip: Metrics::get(&m.connections_rejected_per_ip),
+            rate_limited: Metrics::get(&m.rate_limited),
+            rate_limit_closes: Metrics::get(&m.rate_limit_closes),
+        }
+    }
 }

@@ -5,7 +5,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use futures_util::FutureExt;
+
 use crate::clients::{Client, ClientId};
+use crate::router::BoxFuture;
 use crate::service::Server;
 
 type Hook<A> = Arc<dyn Fn(&A) + Send + Sync>;
@@ -18,7 +21,11 @@ pub(crate) struct Hooks {
     pub(crate) disconnected: Vec<Hook<DisconnectInfo>>,
     pub(crate) message: Vec<Hook2<Client, MessageInfo>>,
     pub(crate) error: Vec<Hook<ErrorEvent>>,
+    /// `authorize_join` checks; a join needs every one of them to allow it.
+    pub(crate) authorize_join: Vec<JoinCheck>,
 }
+
+pub(crate) type JoinCheck = Arc<dyn Fn(Client, String) -> BoxFuture<'static, bool> + Send + Sync>;
 
 fn guarded(name: &str, f: impl FnOnce()) {
     if catch_unwind(AssertUnwindSafe(f)).is_err() {
@@ -55,6 +62,29 @@ impl Hooks {
             guarded("on_error", || h(e));
         }
     }
+
+    /// Runs the `authorize_join` checks in order; the first `false` denies. A check
+    /// that panics denies too (and is logged).
+    pub(crate) async fn authorize_join(&self, c: &Client, room: &str) -> bool {
+        for check in &self.authorize_join {
+            let fut = match catch_unwind(AssertUnwindSafe(|| check(c.clone(), room.to_owned()))) {
+                Ok(fut) => fut,
+                Err(_) => {
+                    tracing::error!(hook = "authorize_join", "join check panicked; denying");
+                    return false;
+                }
+            };
+            match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(_) => {
+                    tracing::error!(hook = "authorize_join", "join check panicked; denying");
+                    return false;
+                }
+            }
+        }
+        true
+    }
 }
 
 /// Passed to `on_disconnected`.
@@ -73,7 +103,8 @@ pub struct DisconnectInfo {
     pub rooms: Vec<String>,
 }
 
-/// Passed to `on_message` for every routed-or-not inbound message that parsed.
+/// Passed to `on_message` for every inbound message that parsed and passed the rate
+/// limit, routed or not.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct MessageInfo {
@@ -101,6 +132,8 @@ pub enum ErrorKind {
     Action,
     /// A handler panicked.
     Panic,
+    /// A message was over the client's rate limit and was not routed.
+    RateLimited,
 }
 
 /// Passed to `on_error`.

@@ -66,7 +66,8 @@
 //! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
 //! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`], `RedisBus`) and the cluster view
 //! ([`ClusterConfig`], [`CustomEvent`]), the app-facing [`Server`] handle, and
-//! [`WsServer`] (builder, serve, shutdown).
+//! [`WsServer`] (builder, serve, shutdown). [`LimitsConfig`] and [`RoomsConfig`] hold the
+//! limits against hostile clients (origins, connection caps, message rate, rooms).
 
 mod auth;
 mod bus;
@@ -76,6 +77,7 @@ mod config;
 mod connection;
 mod health;
 mod hooks;
+mod limits;
 pub mod protocol;
 mod rooms;
 mod router;
@@ -86,17 +88,18 @@ mod system;
 mod time;
 mod upgrade;
 
-pub use auth::AuthUser;
+pub use auth::{AuthUser, TokenError};
 #[cfg(feature = "redis")]
 pub use bus::RedisBus;
 pub use bus::{Bus, BusMessage, BusStatus, BusStream, MemoryBus};
 pub use clients::{Client, ClientId, ClientInfo, InvalidClientId};
 pub use cluster::{CustomEvent, CustomEvents};
 pub use config::{
-    ClusterConfig, ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig, RoomsConfig,
-    WsConfig,
+    AuthConfig, ClusterConfig, ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig,
+    RoomsConfig, Secret, WsConfig,
 };
-pub use health::{Health, HealthStatus};
+pub use config::{LimitsConfig, RateLimitConfig, RoomNameChars};
+pub use health::{Health, HealthStatus, LimitCounts};
 pub use hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 pub use protocol::ActionError;
 pub use rooms::Rooms;

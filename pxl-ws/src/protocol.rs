@@ -33,10 +33,29 @@ pub mod codes {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     /// The client is authenticated but not allowed to do this.
     pub const FORBIDDEN: &str = "FORBIDDEN";
-    /// The client sends faster than its rate limit allows.
+    /// The client sends faster than its rate limit allows; the message was not routed.
+    /// `data.retryAfterMs` says when the next message will be accepted.
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// `system/joinRoom`: the client is already in `rooms.max_rooms_per_client` rooms.
+    pub const TOO_MANY_ROOMS: &str = "TOO_MANY_ROOMS";
     /// The handler failed or panicked; details are logged on the server, never sent.
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+    /// Authentication is required and the request carried no token (HTTP 401).
+    pub const TOKEN_MISSING: &str = "TOKEN_MISSING";
+    /// The token is not a well-formed JWT (bad segments, base64 or JSON; `alg: none`).
+    pub const TOKEN_MALFORMED: &str = "TOKEN_MALFORMED";
+    /// The token's `alg` is not among the configured algorithms.
+    pub const TOKEN_ALGORITHM_NOT_ALLOWED: &str = "TOKEN_ALGORITHM_NOT_ALLOWED";
+    /// The token's signature does not verify with the configured key.
+    pub const TOKEN_SIGNATURE_INVALID: &str = "TOKEN_SIGNATURE_INVALID";
+    /// The token's `exp` has passed.
+    pub const TOKEN_EXPIRED: &str = "TOKEN_EXPIRED";
+    /// The token's `nbf` is in the future.
+    pub const TOKEN_NOT_YET_VALID: &str = "TOKEN_NOT_YET_VALID";
+    /// A claim is missing, of the wrong type or not accepted (`sub`, `exp`, `iss`, `aud`).
+    pub const TOKEN_CLAIMS_INVALID: &str = "TOKEN_CLAIMS_INVALID";
+    /// `system/refreshToken` sent a token for another user than the connection's.
+    pub const TOKEN_SUBJECT_MISMATCH: &str = "TOKEN_SUBJECT_MISMATCH";
 }
 
 /// PXL's parser texts, kept verbatim for wire compatibility.

@@ -17,12 +17,15 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::TokenVerifier;
+use crate::auth::session::RefreshController;
 use crate::bus::{Bus, MemoryBus};
 use crate::clients::Client;
 use crate::cluster;
 use crate::config::{ConfigError, WsConfig};
 use crate::health::{HealthStatus, Metrics};
 use crate::hooks::{DisconnectInfo, ErrorEvent, Hooks, MessageInfo};
+use crate::limits::Limits;
 use crate::router::{Controller, Router};
 use crate::service::{Server, Shared};
 use crate::state::StateMap;
@@ -107,7 +110,8 @@ impl WsServerBuilder {
         self
     }
 
-    /// Runs for every inbound message that parsed, before it is routed.
+    /// Runs for every inbound message that passed the rate limit and parsed, before it
+    /// is routed.
     pub fn on_message(mut self, f: impl Fn(&Client, &MessageInfo) + Send + Sync + 'static) -> Self {
         self.hooks.message.push(Arc::new(f));
         self
@@ -120,11 +124,54 @@ impl WsServerBuilder {
         self
     }
 
+    /// Decides whether a client may join a room through `system/joinRoom`. The check gets
+    /// the client (a cheap handle) and the room name, owned, and returns a future of
+    /// `bool`; `false` answers the client `FORBIDDEN` (`Not allowed to join room: R`).
+    /// It runs after the name rules and the room limit, only for rooms the client is not
+    /// in yet, and before the join; the client's next message waits for it. Several
+    /// checks must all allow; a panicking check denies. Joins made by app code
+    /// ([`Client::join`], [`Server::join_room`]) are not checked.
+    ///
+    /// A synchronous check wraps its answer in [`std::future::ready`]; an async one is an
+    /// `async move` block:
+    ///
+    /// ```
+    /// use pxl_ws::{Client, WsServer};
+    ///
+    /// # async fn may_enter(_user: Option<String>, _room: &str) -> bool { true }
+    /// let server = WsServer::builder()
+    ///     // `admin:*` rooms need the `admin` role.
+    ///     .authorize_join(|client: Client, room: String| {
+    ///         std::future::ready(
+    ///             !room.starts_with("admin:")
+    ///                 || client.auth_user().is_some_and(|u| u.has_role("admin")),
+    ///         )
+    ///     })
+    ///     // Ask the app's own store.
+    ///     .authorize_join(|client: Client, room: String| async move {
+    ///         may_enter(client.user_id(), &room).await
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), pxl_ws::BuildError>(())
+    /// ```
+    pub fn authorize_join<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(Client, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.hooks
+            .authorize_join
+            .push(Arc::new(move |client, room| Box::pin(check(client, room))));
+        self
+    }
+
     /// Validates the configuration and the route table (every collision reported at
     /// once) and checks that every extractor can be satisfied.
     pub fn build(self) -> Result<WsServer, BuildError> {
         self.config.validate()?;
-        let mut controllers: Vec<Arc<dyn Controller>> = vec![Arc::new(SystemController)];
+        let verifier = TokenVerifier::from_config(&self.config.auth)?;
+        let mut controllers: Vec<Arc<dyn Controller>> =
+            vec![Arc::new(SystemController), Arc::new(RefreshController)];
         controllers.extend(self.controllers);
         let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;
         let missing: Vec<String> = router
@@ -159,10 +206,12 @@ impl WsServerBuilder {
             metrics: Metrics::default(),
             bus,
             cluster: cluster::Cluster::new(&self.config.cluster.prefix),
+            verifier,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started_at: Instant::now(),
             started: AtomicBool::new(false),
+            limits: Limits::new(&self.config.limits),
             config: self.config,
         };
         Ok(WsServer {

@@ -16,8 +16,9 @@ use crate::bus::Bus;
 use crate::clients::{Client, ClientId, ClientInfo, ClientState, Registry};
 use crate::cluster;
 use crate::config::WsConfig;
-use crate::health::{Health, HealthStatus, Metrics};
+use crate::health::{Health, HealthStatus, LimitCounts, Metrics};
 use crate::hooks::Hooks;
+use crate::limits::Limits;
 use crate::protocol::event_frame;
 use crate::rooms::{RoomTable, Rooms};
 use crate::router::Router;
@@ -149,12 +150,16 @@ pub(crate) struct Shared {
     pub(crate) bus: Arc<dyn Bus>,
     /// The view of the other instances and the custom-event channel.
     pub(crate) cluster: cluster::Cluster,
+    /// Token checks, when authentication is configured.
+    pub(crate) verifier: Option<crate::auth::TokenVerifier>,
     /// Cancelled when graceful shutdown begins.
     pub(crate) shutdown: CancellationToken,
     /// Connection tasks, waited for on shutdown.
     pub(crate) tasks: TaskTracker,
     pub(crate) started_at: Instant,
     pub(crate) started: AtomicBool,
+    /// Upgrade-time limits: origins, connection caps.
+    pub(crate) limits: Limits,
 }
 
 /// A cheap, cloneable handle on a running server: the `Server` extractor.
@@ -490,8 +495,11 @@ impl Server {
             bus_messages_in: Metrics::get(&m.bus_messages_in),
             cluster_instances: sh.cluster.view.instances().len() + 1,
             cluster_connections: sh.clients.len() + sh.cluster.view.client_count(),
+            auth_rejected: Metrics::get(&m.auth_rejected),
+            tokens_expired: Metrics::get(&m.tokens_expired),
             uptime_secs: sh.started_at.elapsed().as_secs(),
             bus,
+            limits: LimitCounts::from_metrics(m),
         }
     }
 

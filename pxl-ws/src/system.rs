@@ -10,16 +10,21 @@
 //! - A missing or empty `roomName` answers `{"success":false,"error":"Room name is required","clientId"}`;
 //!   leaving a room the client is not in answers `success: false` too.
 //! - `ping` → `"pong"`.
+//!
+//! `joinRoom` enforces, in order: the room-name rules (`rooms.max_name_length`,
+//! `rooms.name_chars` → `INVALID_PAYLOAD` at `roomName`), then, for a room the client is
+//! not in yet, `rooms.max_rooms_per_client` (`TOO_MANY_ROOMS`) and the builder's
+//! `authorize_join` checks (`FORBIDDEN`). `leaveRoom` applies no name rules: a room the
+//! app joined a client to can always be left.
 
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::clients::Client;
+use crate::config::RoomsConfig;
 use crate::protocol::{ActionError, codes};
 use crate::router::{BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo};
 use crate::time::{iso8601, now_ms};
-
-/// Longest room name accepted.
-pub(crate) const MAX_ROOM_NAME: usize = 256;
 
 pub(crate) struct SystemController;
 
@@ -67,19 +72,18 @@ impl Controller for SystemController {
         action: &str,
         ctx: &'a MessageContext<'a>,
     ) -> Option<BoxFuture<'a, Reply>> {
-        let f: fn(&MessageContext<'_>) -> Reply = match action {
-            "joinRoom" => join_room,
-            "leaveRoom" => leave_room,
-            "ping" => |_| Reply::value("pong"),
-            _ => return None,
-        };
-        Some(Box::pin(async move { f(ctx) }))
+        match action {
+            "joinRoom" => Some(Box::pin(join_room(ctx))),
+            "leaveRoom" => Some(Box::pin(async move { leave_room(ctx) })),
+            "ping" => Some(Box::pin(async { Reply::value("pong") })),
+            _ => None,
+        }
     }
 }
 
-/// Reads and checks `{roomName, username?}`. `Err` is the reply to send instead: an
+/// Reads `{roomName, username?}`. `Err` is the reply to send instead: an
 /// `INVALID_PAYLOAD` error, or PXL's `success: false` shape when the name is missing.
-fn room_request(ctx: &MessageContext<'_>) -> Result<RoomRequest, Reply> {
+fn room_request(ctx: &MessageContext<'_>) -> Result<(String, RoomRequest), Reply> {
     let req = match ctx.raw_data() {
         None => None,
         Some(_) => match Data::<Option<RoomRequest>>::from_message(ctx) {
@@ -88,20 +92,9 @@ fn room_request(ctx: &MessageContext<'_>) -> Result<RoomRequest, Reply> {
         },
     };
     match req {
-        Some(r) if r.room_name.as_deref().is_some_and(|n| !n.is_empty()) => {
-            let name = r.room_name.as_deref().unwrap_or_default();
-            if name.len() > MAX_ROOM_NAME || name.chars().any(char::is_control) {
-                return Err(Reply::Error(
-                    ActionError::new(
-                        codes::INVALID_PAYLOAD,
-                        format!(
-                            "invalid payload at `roomName`: at most {MAX_ROOM_NAME} bytes, no control characters"
-                        ),
-                    )
-                    .with_detail("path", "roomName"),
-                ));
-            }
-            Ok(r)
+        Some(mut r) if r.room_name.as_deref().is_some_and(|n| !n.is_empty()) => {
+            let name = r.room_name.take().unwrap_or_default();
+            Ok((name, r))
         }
         _ => Err(Reply::value(&json!({
             "success": false,
@@ -111,19 +104,79 @@ fn room_request(ctx: &MessageContext<'_>) -> Result<RoomRequest, Reply> {
     }
 }
 
-fn join_room(ctx: &MessageContext<'_>) -> Reply {
-    let req = match room_request(ctx) {
+// Limits on client-initiated joins: name rules, rooms per client, `authorize_join`.
+
+/// Checks a room name against `rooms.max_name_length` and `rooms.name_chars`.
+fn check_room_name(rooms: &RoomsConfig, name: &str) -> Result<(), Reply> {
+    let max = rooms.max_name_length;
+    let problem = if name.len() > max {
+        Some(format!("longer than {max} bytes"))
+    } else {
+        rooms.name_chars.check(name).err()
+    };
+    match problem {
+        None => Ok(()),
+        Some(reason) => Err(Reply::Error(
+            ActionError::new(
+                codes::INVALID_PAYLOAD,
+                format!("invalid payload at `roomName`: {reason}"),
+            )
+            .with_detail("path", "roomName")
+            .with_detail("reason", reason),
+        )),
+    }
+}
+
+/// The room limit and the app's `authorize_join` checks, for a room the client is not in.
+async fn may_join(client: &Client, room: &str) -> Result<(), Reply> {
+    let rooms = &client.server.shared.config.rooms;
+    if let Some(max) = rooms.max_rooms_per_client
+        && rooms.client_can_join_multiple_rooms
+        && client.state.rooms.lock().expect("rooms lock").len() >= max
+    {
+        return Err(Reply::Error(
+            ActionError::new(
+                codes::TOO_MANY_ROOMS,
+                format!("Room limit reached: a client may be in at most {max} rooms"),
+            )
+            .with_detail("max", max),
+        ));
+    }
+    if !client
+        .server
+        .shared
+        .hooks
+        .authorize_join(client, room)
+        .await
+    {
+        return Err(Reply::Error(ActionError::new(
+            codes::FORBIDDEN,
+            format!("Not allowed to join room: {room}"),
+        )));
+    }
+    Ok(())
+}
+
+async fn join_room(ctx: &MessageContext<'_>) -> Reply {
+    let (room, req) = match room_request(ctx) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    let room = req.room_name.as_deref().unwrap_or_default();
     let client = ctx.client();
-    client.join(room);
+    if let Err(reply) = check_room_name(&client.server.shared.config.rooms, &room) {
+        return reply;
+    }
+    if !client.in_room(&room) {
+        if let Err(reply) = may_join(client, &room).await {
+            return reply;
+        }
+        client.join(&room);
+    }
     let id = client.id().to_string();
     let username = client
         .state
         .metadata_str("username")
-        .or_else(|| req.username.clone())
+        .or(req.username)
         .unwrap_or_else(|| format!("user_{}", &id[..8]));
     Reply::value(&json!({
         "success": true,
@@ -139,11 +192,11 @@ fn join_room(ctx: &MessageContext<'_>) -> Reply {
 }
 
 fn leave_room(ctx: &MessageContext<'_>) -> Reply {
-    let req = match room_request(ctx) {
+    let (room, _) = match room_request(ctx) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    let room = req.room_name.as_deref().unwrap_or_default();
+    let room = room.as_str();
     let client = ctx.client();
     if !client.leave(room) {
         return Reply::value(&json!({

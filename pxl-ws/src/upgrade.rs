@@ -14,6 +14,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use crate::auth::{TokenError, Verified, token_from_request};
 use crate::connection;
 use crate::service::Shared;
 
@@ -41,6 +42,39 @@ pub(crate) fn socket_config(shared: &Shared) -> WebSocketConfig {
         .max_frame_size(Some(max))
 }
 
+/// Checks the request's token when authentication is configured. A refusal is counted
+/// and its reason logged; the token never is.
+fn authenticate(
+    shared: &Shared,
+    req: &Request,
+    remote: Option<SocketAddr>,
+) -> Result<Option<Verified>, TokenError> {
+    let Some(verifier) = &shared.verifier else {
+        return Ok(None);
+    };
+    let result = match token_from_request(req) {
+        None if verifier.required => Err(TokenError::missing()),
+        None => Ok(None),
+        Some(token) => verifier.verify(&token).map(Some),
+    };
+    if let Err(e) = &result {
+        shared
+            .metrics
+            .auth_rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(remote = ?remote, code = e.code(), reason = e.message(), "authentication failed");
+    }
+    result
+}
+
+/// HTTP 401 with `{error, code}` and `WWW-Authenticate: Bearer`.
+fn unauthorized(e: &TokenError) -> Response {
+    let mut resp = http_error(StatusCode::UNAUTHORIZED, e.code(), e.message());
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
 /// The endpoint handler.
 pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
     if shared.shutdown.is_cancelled() {
@@ -50,6 +84,12 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request
             "The server is shutting down",
         );
     }
+    // Limits (limits.rs): origin allowlist, connection caps. The slot is held by the
+    // connection task and freed when it ends, also when the upgrade fails.
+    let slot = match shared.limits.admit(&req, &shared.metrics) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
     let headers = req.headers();
     let wants_upgrade = header_has_token(headers, header::UPGRADE, "websocket");
     if req.method() != Method::GET || !wants_upgrade {
@@ -91,15 +131,20 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request
             "Missing `Sec-WebSocket-Key` header",
         );
     };
-    let accept = derive_accept_key(key.as_bytes());
     let remote = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
+    let verified = match authenticate(&shared, &req, remote) {
+        Ok(v) => v,
+        Err(e) => return unauthorized(&e),
+    };
+    let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = socket_config(&shared);
     let tasks = shared.tasks.clone();
     tasks.spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket = WebSocketStream::from_raw_socket(
@@ -108,7 +153,7 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request
                     Some(config),
                 )
                 .await;
-                connection::run(shared, socket, remote).await;
+                connection::run(shared, socket, remote, verified).await;
             }
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }

@@ -190,13 +190,14 @@ pub fn probe_builder(config: WsConfig) -> WsServerBuilder {
 }
 
 /// A cluster config for tests: `redis_url`, `prefix`, a short liveness TTL, no
-/// protocol heartbeat.
+/// protocol heartbeat, no per-client rate limit.
 pub fn cluster_config(redis_url: &str, prefix: &str, ttl: Duration) -> WsConfig {
     let mut c = WsConfig::default();
     c.cluster.redis_url = Some(redis_url.to_owned());
     c.cluster.prefix = prefix.to_owned();
     c.cluster.liveness_ttl = ttl;
     c.heartbeat.enabled = false;
+    c.limits.rate_limit.enabled = false;
     c
 }
 
@@ -219,6 +220,10 @@ impl Node {
             .env("PXL_WS_CLUSTER_TTL_MS", ttl.as_millis().to_string())
             .env("PXL_WS_HEARTBEAT", "false")
             .env("PXL_WS_OUTBOUND_QUEUE", "65536")
+            // The test's drivers pipeline thousands of sends from one socket, and every
+            // client comes from 127.0.0.1.
+            .env("PXL_WS_RATE_LIMIT", "false")
+            .env("PXL_WS_MAX_CONNECTIONS_PER_IP", "off")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),

@@ -15,8 +15,12 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub mod jwt;
+pub mod raw;
 
 /// How long a test waits for a frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -91,13 +95,54 @@ pub struct Closed {
     pub reason: String,
 }
 
+/// An upgrade the server refused with an HTTP answer.
+#[derive(Debug)]
+pub struct Refused {
+    /// The HTTP status.
+    pub status: u16,
+    /// The response headers.
+    pub headers: http::HeaderMap,
+    /// The JSON body (`Value::Null` when there is none or it is not JSON).
+    pub body: Value,
+}
+
 impl TestClient {
     /// Connects to `url` and reads the `system/connected` frame.
     pub async fn connect(url: &str) -> Self {
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        Self::connect_with(url, &[])
+            .await
+            .unwrap_or_else(|r| panic!("connect refused: {r:?}"))
+    }
+
+    /// Connects with extra request headers (e.g. `Authorization`, `Origin`). An HTTP
+    /// refusal comes back as [`Refused`]; any other failure panics.
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Result<Self, Refused> {
+        let mut req = url.into_client_request().expect("a valid ws:// url");
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                http::HeaderValue::from_str(v).expect("header value"),
+            );
+        }
+        let ws = match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
             .await
             .expect("connect timed out")
-            .expect("connect");
+        {
+            Ok((ws, _)) => ws,
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let body = resp
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                return Err(Refused {
+                    status: resp.status().as_u16(),
+                    headers: resp.headers().clone(),
+                    body,
+                });
+            }
+            Err(e) => panic!("connect failed: {e}"),
+        };
         let mut c = Self {
             ws,
             id: String::new(),
@@ -110,7 +155,7 @@ impl TestClient {
             .as_str()
             .expect("clientId")
             .to_owned();
-        c
+        Ok(c)
     }
 
     /// Sends a JSON value as a text frame.

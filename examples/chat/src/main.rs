@@ -12,13 +12,20 @@
 //! | `chat/setName {name}` | `{name}` | — |
 //! | `chat/send {room, text}` | `{delivered}` | `chat/message {room, from, clientId, text, at}` (sender too) |
 //! | `chat/typing {room, typing}` | (empty reply) | `chat/typing {room, from, clientId, typing}` |
+//!
+//! With auth: set `PXL_WS_JWT_SECRET` (and `PXL_WS_AUTH_REQUIRED=true` to refuse anonymous
+//! sockets). For local trials `CHAT_DEV_TOKENS=1` adds `GET /dev/token?user=NAME`, which
+//! mints an HS256 token for NAME valid one hour — a development aid only: anyone who can
+//! reach it can become anyone. Open `http://127.0.0.1:3000/?token=...` to connect with it.
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::Router;
+use axum::extract::Query;
+use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
+use axum::{Json, Router};
 use pxl_ws::{ActionError, Client, Data, Frame, Server, WsConfig, WsServer, ws_controller};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -149,12 +156,14 @@ fn require_member(client: &Client, room: &str) -> Result<(), ActionError> {
     }
 }
 
-/// The name set with `chat/setName`, else `user_` and the first 8 characters of the
-/// client id (what `system/joinRoom` reports too).
+/// The name set with `chat/setName`, else the authenticated user id, else `user_` and
+/// the first 8 characters of the client id (what `system/joinRoom` reports too).
 fn username(client: &Client) -> String {
     match client.metadata("username") {
         Some(serde_json::Value::String(name)) => name,
-        _ => format!("user_{}", &client.id().to_string()[..8]),
+        _ => client
+            .user_id()
+            .unwrap_or_else(|| format!("user_{}", &client.id().to_string()[..8])),
     }
 }
 
@@ -168,6 +177,42 @@ fn unix_ms() -> u64 {
 
 async fn index() -> Html<&'static str> {
     Html(include_str!("index.html"))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    user: String,
+}
+
+/// `GET /dev/token?user=NAME` (only with `CHAT_DEV_TOKENS=1`): an HS256 token for NAME,
+/// valid one hour, signed with `PXL_WS_JWT_SECRET`. Development only.
+fn dev_token_route(secret: String) -> Router {
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())
+        .expect("an HMAC key accepts any bytes");
+    Router::new().route(
+        "/dev/token",
+        get(move |Query(q): Query<TokenQuery>| async move {
+            let user = q.user.trim();
+            if !(1..=32).contains(&user.chars().count()) {
+                let body =
+                    json!({"error": "user must be 1 to 32 characters", "code": "INVALID_USER"});
+                return (StatusCode::BAD_REQUEST, Json(body));
+            }
+            let exp = unix_ms() / 1000 + 3600;
+            let claims = json!({ "sub": user, "exp": exp, "name": user });
+            let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+            match jsonwebtoken::encode(&header, &claims, &key) {
+                Ok(token) => (
+                    StatusCode::OK,
+                    Json(json!({ "token": token, "expiresIn": 3600 })),
+                ),
+                Err(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({"error": "could not sign", "code": "INTERNAL_ERROR"})),
+                ),
+            }
+        }),
+    )
 }
 
 #[tokio::main]
@@ -184,13 +229,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.rooms.presence_events = true;
     }
     let addr = config.addr();
+    let dev_tokens = std::env::var("CHAT_DEV_TOKENS").is_ok_and(|v| v == "1" || v == "true");
+    let dev_secret = match (dev_tokens, &config.auth.jwt_secret) {
+        (false, _) => None,
+        (true, Some(secret)) => Some(secret.expose().to_owned()),
+        (true, None) => {
+            return Err(
+                "CHAT_DEV_TOKENS=1 needs PXL_WS_JWT_SECRET (the secret tokens are signed with)"
+                    .into(),
+            );
+        }
+    };
 
     let ws = WsServer::builder()
         .config(config)
         .controller(ChatController)
         .build()?;
     let handle = ws.handle();
-    let app = Router::new().route("/", get(index)).merge(ws.into_router());
+    let mut app = Router::new().route("/", get(index)).merge(ws.into_router());
+    if let Some(secret) = dev_secret {
+        tracing::warn!(
+            "CHAT_DEV_TOKENS is on: GET /dev/token mints tokens for anyone (development only)"
+        );
+        app = app.merge(dev_token_route(secret));
+    }
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;

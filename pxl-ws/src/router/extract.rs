@@ -54,7 +54,16 @@ impl<T: DeserializeOwned> FromMessage for Data<T> {
         match serde_path_to_error::deserialize::<_, T>(&mut de) {
             Ok(v) => Ok(Data(v)),
             Err(e) => {
-                let path = e.path().to_string();
+                let mut path = e.path().to_string();
+                if path.len() > MAX_PATH {
+                    // Deeply nested input makes long paths; the start says enough.
+                    let cut = (0..=MAX_PATH)
+                        .rev()
+                        .find(|i| path.is_char_boundary(*i))
+                        .unwrap_or(0);
+                    path.truncate(cut);
+                    path.push('…');
+                }
                 let reason = e.inner().to_string();
                 let reason = strip_position(&reason);
                 let message = if path == "." {
@@ -69,6 +78,9 @@ impl<T: DeserializeOwned> FromMessage for Data<T> {
         }
     }
 }
+
+/// Longest field path quoted in an `INVALID_PAYLOAD` error.
+const MAX_PATH: usize = 96;
 
 /// serde_json appends " at line 1 column 17"; the path already says where.
 fn strip_position(reason: &str) -> &str {

@@ -23,6 +23,7 @@ fn rooms(multiple: bool, presence: bool) -> RoomsConfig {
     RoomsConfig {
         client_can_join_multiple_rooms: multiple,
         presence_events: presence,
+        ..Default::default()
     }
 }
 

@@ -1,6 +1,12 @@
-//! Authentication state of a connection: [`AuthUser`], the identity a verified token
-//! gives, and route authorization (`auth` / `roles` on `#[ws_controller]` and
-//! `#[action]`).
+//! Authentication: [`AuthUser`], the identity a verified token gives; token checks on
+//! connect ([`token`]); the token's life on an open socket ([`session`]); and route
+//! authorization (`auth` / `roles` on `#[ws_controller]` and `#[action]`).
+
+pub(crate) mod session;
+mod token;
+
+pub use token::TokenError;
+pub(crate) use token::{TokenVerifier, Verified, token_from_request};
 
 use std::sync::Arc;
 

@@ -1,0 +1,210 @@
+//! A live connection's token: the `auth/authenticated` frame, expiry with a grace period
+//! (`auth/expired`, then close 4001), and `system/refreshToken`.
+//!
+//! The expiry deadline lives in [`ClientState`] (Unix ms, 0 = none) so a refresh can move
+//! it; the reader loop owns an [`Expiry`] timer that re-reads it whenever it fires and
+//! after every message it handled.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+use tokio::time::{Instant, Sleep};
+
+use super::Verified;
+use crate::clients::{Client, ClientState};
+use crate::protocol::{ActionError, codes};
+use crate::router::{BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo};
+use crate::service::Frame;
+use crate::time::{iso8601, now_ms};
+
+/// Close code for a connection whose token expired and was not refreshed in time.
+pub(crate) const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+
+/// Binds a verified token to a connection (user id, claims, expiry).
+pub(crate) fn bind(client: &Client, verified: &Verified) {
+    client.set_auth_user(verified.user.clone());
+    client
+        .state
+        .set_auth_expires_ms(verified.expires_at_ms.unwrap_or(0));
+    tracing::Span::current().record("user", verified.user.user_id());
+}
+
+/// Sends PXL's `auth/authenticated {userId, message}`.
+pub(crate) fn send_authenticated(client: &Client, verified: &Verified) {
+    let data = json!({ "userId": verified.subject, "message": "Authentication successful" });
+    if let Ok(f) = Frame::new("auth", "authenticated", &data) {
+        client.send(&f);
+    }
+}
+
+/// The reader loop's token-expiry timer.
+pub(crate) struct Expiry {
+    /// The deadline last read from the client state (0 = none).
+    seen: u64,
+    /// End of the grace period once `auth/expired` was sent.
+    grace_until: Option<u64>,
+    grace: Duration,
+    sleep: Pin<Box<Sleep>>,
+    armed: bool,
+}
+
+impl Expiry {
+    pub(crate) fn new(grace: Duration) -> Self {
+        Self {
+            seen: 0,
+            grace_until: None,
+            grace,
+            sleep: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
+            armed: false,
+        }
+    }
+
+    /// Re-reads the deadline after a message was handled (a refresh may have moved it).
+    pub(crate) fn sync(&mut self, state: &ClientState) {
+        let exp = state.auth_expires_ms();
+        if exp != self.seen {
+            self.seen = exp;
+            self.grace_until = None;
+            self.arm_at(exp);
+        }
+    }
+
+    fn arm_at(&mut self, at_ms: u64) {
+        if at_ms == 0 {
+            self.armed = false;
+            return;
+        }
+        let wait = at_ms.saturating_sub(now_ms());
+        self.sleep
+            .as_mut()
+            .reset(Instant::now() + Duration::from_millis(wait));
+        self.armed = true;
+    }
+
+    /// Resolves when the current deadline passes; never while disarmed.
+    pub(crate) async fn wait(&mut self) {
+        if self.armed {
+            self.sleep.as_mut().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// The deadline passed: warn with `auth/expired` and start the grace period, or
+    /// close with 4001 when the grace period is over too.
+    pub(crate) fn fire(&mut self, client: &Client) {
+        let state = &client.state;
+        let now = now_ms();
+        let exp = state.auth_expires_ms();
+        self.seen = exp;
+        if exp == 0 || now < exp {
+            self.grace_until = None;
+            self.arm_at(exp);
+            return;
+        }
+        match self.grace_until {
+            None => {
+                let until = now + self.grace.as_millis() as u64;
+                self.grace_until = Some(until);
+                let data = json!({
+                    "message": "Token expired: send system/refreshToken with a new token",
+                    "expiredAt": iso8601(exp),
+                    "graceMs": self.grace.as_millis() as u64,
+                });
+                if let Ok(f) = Frame::new("auth", "expired", &data) {
+                    client.send(&f);
+                }
+                self.arm_at(until);
+            }
+            Some(until) if now >= until => {
+                tracing::info!("token expired and was not refreshed; closing");
+                client
+                    .server
+                    .shared
+                    .metrics
+                    .tokens_expired
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                state.request_close(CLOSE_TOKEN_EXPIRED, "token expired", true);
+                self.armed = false;
+            }
+            Some(until) => self.arm_at(until),
+        }
+    }
+}
+
+/// `system/refreshToken {token}`: verifies a new token (same rules as on connect; the
+/// same `sub` when the connection is already authenticated) and moves the expiry. An
+/// anonymous connection becomes authenticated this way.
+pub(crate) struct RefreshController;
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    token: String,
+}
+
+const ROUTES: &[RouteInfo] = &[RouteInfo::new(
+    "system",
+    "refreshToken",
+    "refresh_token",
+    Some("RefreshRequest"),
+    file!(),
+    line!(),
+)];
+
+impl Controller for RefreshController {
+    fn controller_type(&self) -> &'static str {
+        "system"
+    }
+
+    fn routes(&self) -> &'static [RouteInfo] {
+        ROUTES
+    }
+
+    fn call<'a>(
+        &'a self,
+        action: &str,
+        ctx: &'a MessageContext<'a>,
+    ) -> Option<BoxFuture<'a, Reply>> {
+        (action == "refreshToken")
+            .then(|| -> BoxFuture<'a, Reply> { Box::pin(async move { refresh(ctx) }) })
+    }
+}
+
+fn refresh(ctx: &MessageContext<'_>) -> Reply {
+    let Some(verifier) = ctx.server.shared.verifier.as_ref() else {
+        return Reply::Error(ActionError::new(
+            codes::UNAUTHENTICATED,
+            "Token authentication is not configured on this server",
+        ));
+    };
+    let req = match Data::<RefreshRequest>::from_message(ctx) {
+        Ok(Data(r)) => r,
+        Err(e) => return Reply::Error(e),
+    };
+    let verified = match verifier.verify(&req.token) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::info!(code = e.code(), "token refresh refused");
+            return Reply::Error(ActionError::new(e.code(), e.message().to_owned()));
+        }
+    };
+    let client = ctx.client();
+    let current: Option<Arc<super::AuthUser>> = client.state.auth();
+    if let Some(current) = current
+        && current.user_id() != verified.user.user_id()
+    {
+        return Reply::Error(ActionError::new(
+            codes::TOKEN_SUBJECT_MISMATCH,
+            "The new token names another user",
+        ));
+    }
+    bind(client, &verified);
+    Reply::value(&json!({
+        "success": true,
+        "userId": verified.subject,
+        "expiresAt": verified.expires_at_ms.map(iso8601),
+    }))
+}
