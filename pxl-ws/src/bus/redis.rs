@@ -59,6 +59,8 @@ struct Inner {
     max_age: Duration,
     tx: mpsc::Sender<(Instant, BusMessage)>,
     rx: Mutex<Option<mpsc::Receiver<(Instant, BusMessage)>>>,
+    /// Whether the publisher task runs (`rx` was taken).
+    started: AtomicBool,
     pub_connected: AtomicBool,
     sub_connected: AtomicBool,
     dropped: AtomicU64,
@@ -92,6 +94,7 @@ impl RedisBus {
                 max_age: config.liveness_ttl,
                 tx,
                 rx: Mutex::new(Some(rx)),
+                started: AtomicBool::new(false),
                 pub_connected: AtomicBool::new(false),
                 sub_connected: AtomicBool::new(false),
                 dropped: AtomicU64::new(0),
@@ -109,6 +112,7 @@ impl RedisBus {
         };
         let rx = self.inner.rx.lock().expect("publisher lock").take();
         if let Some(rx) = rx {
+            self.inner.started.store(true, Ordering::Release);
             rt.spawn(publish_loop(Arc::downgrade(&self.inner), rx));
         }
     }
@@ -136,7 +140,7 @@ impl Inner {
 
 impl Bus for RedisBus {
     fn publish(&self, msg: BusMessage) {
-        if self.inner.rx.lock().expect("publisher lock").is_some() {
+        if !self.inner.started.load(Ordering::Acquire) {
             self.start_publisher();
         }
         match self.inner.tx.try_send((Instant::now(), msg)) {
@@ -265,7 +269,10 @@ async fn publish_loop(
                 }
             }
         }
-        let Some(c) = conn.as_mut() else { continue };
+        let Some(c) = conn.as_mut() else {
+            bus.busy.store(false, Ordering::Release);
+            continue;
+        };
         let mut pipe = redis::pipe();
         for (_, m) in &batch {
             pipe.publish(&m.channel, m.payload.as_ref()).ignore();
@@ -357,5 +364,60 @@ async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
         inner.lost.fetch_add(1, Ordering::Relaxed);
         tracing::warn!("redis bus subscriber connection lost; reconnecting");
         failures = 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback port with nothing listening.
+    fn dead_url() -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("redis://127.0.0.1:{port}")
+    }
+
+    #[tokio::test]
+    async fn publishes_without_redis_are_bounded_counted_and_never_block() {
+        let bus = RedisBus::new(&ClusterConfig {
+            redis_url: Some(dead_url()),
+            publish_buffer: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        let start = std::time::Instant::now();
+        for i in 0..100u32 {
+            bus.publish(BusMessage {
+                channel: "pxl-ws:custom".into(),
+                payload: Bytes::from(i.to_string()),
+            });
+        }
+        // Nothing waited for Redis.
+        assert!(start.elapsed() < Duration::from_secs(1));
+        let status = bus.status();
+        assert_eq!(status.kind, "redis");
+        assert!(!status.connected);
+        // One thread, no await yet: the queue holds 8, the other 92 were dropped.
+        assert_eq!(status.dropped, 92, "{status:?}");
+        // The subscriber keeps retrying; the stream stays open and silent.
+        let mut sub = bus.subscribe();
+        let next = tokio::time::timeout(Duration::from_millis(300), sub.next()).await;
+        assert!(next.is_err(), "no resync marker without a connection");
+        assert!(!bus.status().connected);
+    }
+
+    #[test]
+    fn bad_urls_are_configuration_errors() {
+        let err = RedisBus::new(&ClusterConfig::default()).err().unwrap();
+        assert!(err.to_string().contains("cluster.redis_url"), "{err}");
+        let bad = ClusterConfig {
+            redis_url: Some("redis://[::1".into()),
+            ..Default::default()
+        };
+        assert!(RedisBus::new(&bad).is_err());
     }
 }
