@@ -50,6 +50,27 @@ impl RedisServer {
         self.port
     }
 
+    /// How many client connections the server has, this query's own excluded
+    /// (`INFO clients`).
+    pub fn connected_clients(&self) -> usize {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(b"INFO clients\r\n").expect("write INFO");
+        let mut text = String::new();
+        let mut buf = [0u8; 4096];
+        while !text.contains("connected_clients:") || !text.ends_with("\r\n") {
+            let n = s.read(&mut buf).expect("read INFO");
+            assert!(n > 0, "redis closed the INFO connection");
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let n: usize = text
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("connected_clients in INFO");
+        n - 1
+    }
+
     /// Kills the server with SIGKILL (connections drop at once).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

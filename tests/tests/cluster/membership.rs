@@ -155,6 +155,11 @@ async fn apps_with_different_prefixes_on_one_redis_do_not_see_each_other() {
             && a2.handle.instances().len() == 2
     })
     .await;
+    // One subscriber and one publisher connection per instance.
+    eventually("two redis connections per instance", || {
+        redis.connected_clients() == 3 * 2
+    })
+    .await;
     // ...and app B is alone.
     assert_eq!(
         b1.handle.instances(),
