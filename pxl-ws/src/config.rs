@@ -445,8 +445,9 @@ pub struct ClusterConfig {
     /// every third of it. Default 15 s. Env: `PXL_WS_CLUSTER_TTL_MS`.
     #[serde(with = "duration_ms")]
     pub liveness_ttl: Duration,
-    /// Bus messages held while Redis is unreachable; beyond this they are dropped (counted
-    /// in `Health::bus.dropped`, logged). Default 4096. Env: `PXL_WS_CLUSTER_PUBLISH_BUFFER`.
+    /// Bus messages queued for the Redis publisher connection; beyond this, and while
+    /// Redis is unreachable, they are dropped (counted in `Health::bus.dropped`, logged).
+    /// Default 4096. Env: `PXL_WS_CLUSTER_PUBLISH_BUFFER`.
     pub publish_buffer: usize,
 }
 

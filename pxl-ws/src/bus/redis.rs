@@ -2,12 +2,12 @@
 //! instance, each reconnecting by itself with backoff.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use super::{Bus, BusMessage, BusStatus, BusStream};
@@ -30,13 +30,15 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// [`WsServerBuilder::bus`](crate::WsServerBuilder::bus). Channels are
 /// `<prefix>:<event>` (see `docs/cluster.md`).
 ///
-/// - `publish` never waits: messages go to a bounded queue drained by one publisher
-///   connection in pipelines. While Redis is unreachable the queue holds up to
-///   `publish_buffer` messages for at most `liveness_ttl`; the rest are dropped, counted
-///   in [`BusStatus::dropped`] and logged. A message whose pipeline failed midway is not
-///   sent again (no duplicates: delivery across an outage is at most once).
-/// - The subscriber connection reconnects with backoff (50 ms doubling to 1 s),
-///   resubscribes and yields [`BusMessage::is_resync`] so the server resyncs its view.
+/// - `publish` never waits: messages go to a bounded queue (`publish_buffer`) drained by
+///   one publisher connection in pipelines; a full queue drops the message.
+/// - While Redis is unreachable, publishes fail fast: they are dropped at once. Every
+///   drop is counted in [`BusStatus::dropped`] and logged (one line per burst). Nothing
+///   is held to be delivered late, and a pipeline that failed midway is not sent again:
+///   across an outage, delivery is at most once, never duplicated.
+/// - Both connections reconnect with backoff (50 ms doubling to 1 s, with jitter). After
+///   resubscribing, and once the publisher is back too, the stream yields
+///   [`BusMessage::is_resync`] so the server resyncs its view of the other instances.
 ///
 /// ```no_run
 /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -56,13 +58,20 @@ pub struct RedisBus {
 struct Inner {
     client: redis::Client,
     channels: Vec<String>,
-    max_age: Duration,
-    tx: mpsc::Sender<(Instant, BusMessage)>,
-    rx: Mutex<Option<mpsc::Receiver<(Instant, BusMessage)>>>,
+    /// A subscription silent this long is taken as dead (the server's own heartbeats
+    /// come back every third of it).
+    idle_limit: Duration,
+    tx: mpsc::Sender<BusMessage>,
+    rx: Mutex<Option<mpsc::Receiver<BusMessage>>>,
     /// Whether the publisher task runs (`rx` was taken).
     started: AtomicBool,
     pub_connected: AtomicBool,
     sub_connected: AtomicBool,
+    /// Set once a publisher connection attempt failed, until one succeeds: publishes are
+    /// dropped at the door meanwhile.
+    down: AtomicBool,
+    /// Wakes the publisher from its backoff (the subscriber just reached Redis).
+    wake: Notify,
     dropped: AtomicU64,
     /// Set while the publisher task holds a batch it has not finished with.
     busy: AtomicBool,
@@ -74,7 +83,7 @@ struct Inner {
 }
 
 impl RedisBus {
-    /// A bus for `config.redis_url` and `config.prefix`. Connects lazily, once the server
+    /// A bus for `config.redis_url` and `config.prefix`. Connects once the server
     /// starts; fails only if the URL cannot be parsed.
     pub fn new(config: &ClusterConfig) -> Result<Self, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid {
@@ -91,12 +100,14 @@ impl RedisBus {
             inner: Arc::new(Inner {
                 client,
                 channels: crate::cluster::channels(&config.prefix),
-                max_age: config.liveness_ttl,
+                idle_limit: config.liveness_ttl,
                 tx,
                 rx: Mutex::new(Some(rx)),
                 started: AtomicBool::new(false),
                 pub_connected: AtomicBool::new(false),
                 sub_connected: AtomicBool::new(false),
+                down: AtomicBool::new(false),
+                wake: Notify::new(),
                 dropped: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
                 busy: AtomicBool::new(false),
@@ -143,11 +154,14 @@ impl Bus for RedisBus {
         if !self.inner.started.load(Ordering::Acquire) {
             self.start_publisher();
         }
-        match self.inner.tx.try_send((Instant::now(), msg)) {
+        if self.inner.down.load(Ordering::Acquire) {
+            self.inner.drop_messages(1, "redis unreachable");
+            return;
+        }
+        match self.inner.tx.try_send(msg) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.inner
-                    .drop_messages(1, "publish buffer full (redis unreachable?)");
+                self.inner.drop_messages(1, "publish buffer full");
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.inner.drop_messages(1, "publisher stopped");
@@ -169,6 +183,7 @@ impl Bus for RedisBus {
             let deadline = Instant::now() + within;
             let i = &self.inner;
             while Instant::now() < deadline
+                && !i.down.load(Ordering::Acquire)
                 && (i.tx.capacity() < i.tx.max_capacity() || i.busy.load(Ordering::Acquire))
             {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -204,9 +219,9 @@ impl Backoff {
     }
 }
 
-async fn connect_publisher(
-    client: &redis::Client,
-) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+type Conn = redis::aio::MultiplexedConnection;
+
+async fn connect_publisher(client: &redis::Client) -> redis::RedisResult<Conn> {
     let cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
@@ -215,78 +230,114 @@ async fn connect_publisher(
         .await
 }
 
-/// Drains the publish queue in pipelines, reconnecting as needed. Ends when the bus is
-/// dropped.
-async fn publish_loop(
-    inner: std::sync::Weak<Inner>,
-    mut rx: mpsc::Receiver<(Instant, BusMessage)>,
-) {
-    let Some(client) = inner.upgrade().map(|i| i.client.clone()) else {
-        return;
-    };
-    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
-    let mut conn_epoch = 0;
+/// Drops everything queued; returns how many.
+fn drain(rx: &mut mpsc::Receiver<BusMessage>) -> u64 {
+    let mut n = 0;
+    while rx.try_recv().is_ok() {
+        n += 1;
+    }
+    n
+}
+
+/// Connects the publisher, retrying with backoff until it succeeds (publishes are
+/// dropped at the door meanwhile). Returns the connection and the subscriber-loss count
+/// it was made under; `None` once the bus is gone.
+async fn reconnect(
+    inner: &Weak<Inner>,
+    client: &redis::Client,
+    rx: &mut mpsc::Receiver<BusMessage>,
+) -> Option<(Conn, u64)> {
     let mut backoff = Backoff::new();
-    let mut batch = Vec::with_capacity(BATCH);
     let mut failures = 0u32;
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let Some(bus) = inner.upgrade() else { return };
-        bus.busy.store(true, Ordering::Release);
-        if conn.is_some() && bus.lost.load(Ordering::Relaxed) != conn_epoch {
-            conn = None;
-        }
-        // Connect (with backoff) before sending; meanwhile the queue absorbs new publishes.
-        while conn.is_none() {
-            conn_epoch = bus.lost.load(Ordering::Relaxed);
-            match connect_publisher(&client).await {
-                Ok(c) => {
-                    conn = Some(c);
-                    bus.pub_connected.store(true, Ordering::Relaxed);
-                    if failures > 0 {
-                        tracing::info!("redis bus publisher reconnected");
-                    }
-                    failures = 0;
-                    backoff.reset();
-                    bus.log_drops();
+    loop {
+        let bus = inner.upgrade()?;
+        let epoch = bus.lost.load(Ordering::Relaxed);
+        match connect_publisher(client).await {
+            Ok(c) => {
+                // Anything that slipped into the queue while down is stale: never late.
+                if bus.down.load(Ordering::Acquire) {
+                    bus.drop_messages(drain(rx), "queued while redis was unreachable");
                 }
-                Err(e) => {
-                    bus.pub_connected.store(false, Ordering::Relaxed);
-                    if failures == 0 {
-                        tracing::warn!(error = %e, "redis bus publisher cannot connect; retrying");
-                    }
-                    failures += 1;
-                    tokio::time::sleep(backoff.next()).await;
-                    let now = Instant::now();
-                    let before = batch.len();
-                    batch.retain(|(at, _)| now.duration_since(*at) <= bus.max_age);
-                    bus.drop_messages(
-                        (before - batch.len()) as u64,
-                        "held longer than liveness_ttl",
-                    );
-                    if batch.is_empty() {
-                        break;
-                    }
+                bus.down.store(false, Ordering::Release);
+                bus.pub_connected.store(true, Ordering::Release);
+                if failures > 0 {
+                    tracing::info!("redis bus publisher reconnected");
+                }
+                bus.log_drops();
+                return Some((c, epoch));
+            }
+            Err(e) => {
+                bus.down.store(true, Ordering::Release);
+                bus.pub_connected.store(false, Ordering::Release);
+                bus.drop_messages(drain(rx), "redis unreachable");
+                if failures == 0 {
+                    tracing::warn!(error = %e, "redis bus publisher cannot connect; retrying");
+                }
+                failures += 1;
+                let delay = backoff.next();
+                let woken = async { bus.wake.notified().await };
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = woken => {}
                 }
             }
         }
-        let Some(c) = conn.as_mut() else {
-            bus.busy.store(false, Ordering::Release);
-            continue;
-        };
+    }
+}
+
+/// Drains the publish queue in pipelines over one connection, reconnecting as needed.
+/// Ends when the bus is dropped.
+async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
+    let Some(client) = inner.upgrade().map(|i| i.client.clone()) else {
+        return;
+    };
+    let Some((mut conn, mut epoch)) = reconnect(&inner, &client, &mut rx).await else {
+        return;
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let Some(bus) = inner.upgrade() else { return };
+        bus.busy.store(true, Ordering::Release);
+        if bus.lost.load(Ordering::Relaxed) != epoch {
+            // The subscriber lost Redis since this connection was made: replace it
+            // before sending (a dead one would fail the batch).
+            match connect_publisher(&client).await {
+                Ok(c) => {
+                    conn = c;
+                    epoch = bus.lost.load(Ordering::Relaxed);
+                }
+                Err(_) => {
+                    bus.drop_messages(batch.len() as u64, "redis unreachable");
+                    batch.clear();
+                    bus.busy.store(false, Ordering::Release);
+                    drop(bus);
+                    let Some((c, e)) = reconnect(&inner, &client, &mut rx).await else {
+                        return;
+                    };
+                    (conn, epoch) = (c, e);
+                    continue;
+                }
+            }
+        }
         let mut pipe = redis::pipe();
-        for (_, m) in &batch {
+        for m in &batch {
             pipe.publish(&m.channel, m.payload.as_ref()).ignore();
         }
-        if let Err(e) = pipe.query_async::<()>(c).await {
-            // Some of the batch may have gone out: never resend (at most once).
-            tracing::warn!(error = %e, "redis bus publish failed; reconnecting");
-            bus.pub_connected.store(false, Ordering::Relaxed);
-            bus.drop_messages(batch.len() as u64, "publish failed");
-            conn = None;
-            failures = 1;
-        }
+        let sent = pipe.query_async::<()>(&mut conn).await;
+        let failed = batch.len() as u64;
         batch.clear();
         bus.busy.store(false, Ordering::Release);
+        if let Err(e) = sent {
+            // Some of the batch may have gone out: never resend (at most once).
+            tracing::warn!(error = %e, "redis bus publish failed; reconnecting");
+            bus.pub_connected.store(false, Ordering::Release);
+            bus.drop_messages(failed, "publish failed");
+            drop(bus);
+            let Some((c, e)) = reconnect(&inner, &client, &mut rx).await else {
+                return;
+            };
+            (conn, epoch) = (c, e);
+        }
     }
 }
 
@@ -332,7 +383,14 @@ async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
         }
         backoff.reset();
         inner.sub_connected.store(true, Ordering::Relaxed);
-        // The subscription is live: anything published from now on reaches us.
+        // The subscription is live: anything published from now on reaches us. Let the
+        // publisher reconnect too before the server resyncs, so its snapshot and
+        // requests go out instead of being dropped.
+        inner.wake.notify_one();
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        while inner.down.load(Ordering::Acquire) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         if out.send(BusMessage::resync()).await.is_err() {
             return;
         }
@@ -342,7 +400,7 @@ async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
                 _ = out.closed() => return,
                 // The server publishes a heartbeat every third of the TTL and receives its
                 // own: a subscription silent for a whole TTL is a dead connection.
-                _ = tokio::time::sleep(inner.max_age) => {
+                _ = tokio::time::sleep(inner.idle_limit) => {
                     tracing::warn!("redis bus subscriber heard nothing for a whole liveness TTL");
                     break;
                 }
