@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::AuthUser;
 use crate::health::Metrics;
-use crate::service::{Frame, Server};
+use crate::service::{Frame, RawMessage, Server};
 use crate::time::now_ms;
 
 /// A client id: 128 random bits, written as 32 lowercase hex characters (PXL's format).
@@ -392,6 +392,12 @@ impl Client {
     pub fn send(&self, frame: &Frame) -> bool {
         self.state
             .push(frame.to_message(), &self.server.shared.metrics)
+    }
+
+    /// Queues a raw text or binary message for this client, unchanged (see
+    /// [`RawMessage`]). Returns `false` like [`send`](Self::send).
+    pub fn send_raw(&self, message: RawMessage) -> bool {
+        self.state.push(message.0, &self.server.shared.metrics)
     }
 
     /// Serialises `{type, action, data}` and queues it for this client.

@@ -41,6 +41,10 @@ pub struct WsConfig {
     /// Default 10 s. Env: `PXL_WS_SHUTDOWN_TIMEOUT_MS`.
     #[serde(with = "duration_ms")]
     pub shutdown_timeout: Duration,
+    /// Send `system/connected {clientId}` as each socket's first frame (PXL does).
+    /// Default `true`; turn it off for servers that speak only raw frames through a
+    /// [`fallback`](crate::WsServerBuilder::fallback). Env: `PXL_WS_CONNECTED_FRAME`.
+    pub connected_frame: bool,
     /// Serve a JSON health report at this path (e.g. `/health`). Default off.
     /// Env: `PXL_WS_HEALTH_PATH`.
     pub health_path: Option<String>,
@@ -69,6 +73,7 @@ impl Default for WsConfig {
             max_message_size: 1024 * 1024,
             outbound_queue: 1024,
             shutdown_timeout: Duration::from_secs(10),
+            connected_frame: true,
             health_path: None,
             rooms: RoomsConfig::default(),
             disconnect_inactive_clients: InactiveClientsConfig::default(),
@@ -569,6 +574,7 @@ impl WsConfig {
             "a frame count",
         )?;
         env.millis("PXL_WS_SHUTDOWN_TIMEOUT_MS", &mut c.shutdown_timeout)?;
+        env.bool("PXL_WS_CONNECTED_FRAME", &mut c.connected_frame)?;
         if let Some(p) = lookup("PXL_WS_HEALTH_PATH") {
             c.health_path = (!p.is_empty()).then_some(p);
         }

@@ -27,7 +27,7 @@ use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
 use crate::router::{MessageContext, Reply};
-use crate::service::{Frame, Server, Shared};
+use crate::service::{Frame, RawMessage, Server, Shared};
 use crate::time::now_ms;
 
 pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
@@ -78,9 +78,11 @@ async fn serve(
     if sh.shutdown.is_cancelled() {
         state.request_close(1001, "server shutting down", true);
     }
-    let hello = serde_json::json!({ "clientId": id });
-    if let Ok(f) = Frame::new("system", "connected", &hello) {
-        client.send(&f);
+    if sh.config.connected_frame {
+        let hello = serde_json::json!({ "clientId": id });
+        if let Ok(f) = Frame::new("system", "connected", &hello) {
+            client.send(&f);
+        }
     }
     if let Some(v) = &verified {
         session::send_authenticated(&client, v);
@@ -149,7 +151,8 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
                         code: code.to_string(),
                         message: e.to_string(),
                     });
-                    state.request_close(code, reason, false);
+                    // Answers to the messages before the fault still go out first.
+                    state.request_close(code, reason, true);
                     break;
                 }
                 return End {
@@ -162,14 +165,14 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
         match msg {
             Message::Text(t) => {
                 state.touch_activity(now);
-                if !data_message(client, limiter.as_mut(), t.as_bytes(), false).await {
+                if !data_message(client, limiter.as_mut(), Message::Text(t)).await {
                     break;
                 }
                 expiry.sync(state);
             }
             Message::Binary(b) => {
                 state.touch_activity(now);
-                if !data_message(client, limiter.as_mut(), &b, true).await {
+                if !data_message(client, limiter.as_mut(), Message::Binary(b)).await {
                     break;
                 }
                 expiry.sync(state);
@@ -235,26 +238,42 @@ fn fault_close(e: &WsError) -> Option<(u16, &'static str)> {
 }
 
 /// One data frame: the rate limit, then [`handle`]. `false`: stop reading (closing).
-async fn data_message(
-    client: &Client,
-    limiter: Option<&mut RateLimiter>,
-    bytes: &[u8],
-    binary: bool,
-) -> bool {
+async fn data_message(client: &Client, limiter: Option<&mut RateLimiter>, msg: Message) -> bool {
+    let (bytes, binary) = match &msg {
+        Message::Text(t) => (t.as_bytes(), false),
+        Message::Binary(b) => (&b[..], true),
+        _ => return true,
+    };
     match rate_limit(client, limiter, bytes) {
-        Verdict::Allow => handle(client, bytes, binary).await,
+        Verdict::Allow => {
+            if !handle(client, bytes, binary).await {
+                fallback(client, msg);
+            }
+        }
         Verdict::Limited { .. } => {}
         Verdict::Close => return false,
     }
     true
 }
 
-/// Parses, routes and answers one data frame.
-async fn handle(client: &Client, bytes: &[u8], binary: bool) {
+/// Hands a message no route took to the fallback handler.
+fn fallback(client: &Client, msg: Message) {
+    if let Some(f) = &client.server.shared.hooks.fallback
+        && std::panic::catch_unwind(AssertUnwindSafe(|| f(client, RawMessage(msg)))).is_err()
+    {
+        tracing::error!("fallback handler panicked");
+    }
+}
+
+/// Parses, routes and answers one data frame. `false`: no route takes it and the
+/// fallback handler should (only when one is set; otherwise an error frame answers).
+async fn handle(client: &Client, bytes: &[u8], binary: bool) -> bool {
     let sh = &client.server.shared;
     sh.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+    let has_fallback = sh.hooks.fallback.is_some();
     let env = match parse_envelope(bytes) {
         Ok(env) => env,
+        Err(_) if has_fallback => return false,
         Err(pe) => {
             send_text(client, protocol::parse_error_frame(&pe));
             sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
@@ -264,7 +283,7 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) {
                 code: pe.code.to_string(),
                 message: pe.reason.unwrap_or(pe.text).to_string(),
             });
-            return;
+            return true;
         }
     };
     if sh.hooks.has_message() {
@@ -285,6 +304,9 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) {
         server: &client.server,
     };
     let Some(fut) = sh.router.dispatch(&ctx) else {
+        if has_fallback {
+            return false;
+        }
         let err = ActionError::new(
             codes::UNKNOWN_ROUTE,
             format!(
@@ -293,7 +315,7 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) {
             ),
         );
         send_error(client, &err, &env, ErrorKind::UnknownRoute);
-        return;
+        return true;
     };
     let reply = AssertUnwindSafe(fut).catch_unwind().instrument(span).await;
     match reply {
@@ -317,6 +339,7 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) {
             send_error(client, &err, &env, ErrorKind::Panic);
         }
     }
+    true
 }
 
 /// Takes a token from the client's bucket (when the rate limit is on). Over the limit,

@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 
 use crate::clients::{Client, ClientId};
 use crate::router::BoxFuture;
-use crate::service::Server;
+use crate::service::{RawMessage, Server};
 
 type Hook<A> = Arc<dyn Fn(&A) + Send + Sync>;
 type Hook2<A, B> = Arc<dyn Fn(&A, &B) + Send + Sync>;
@@ -23,7 +23,11 @@ pub(crate) struct Hooks {
     pub(crate) error: Vec<Hook<ErrorEvent>>,
     /// `authorize_join` checks; a join needs every one of them to allow it.
     pub(crate) authorize_join: Vec<JoinCheck>,
+    /// Takes data messages no route takes, instead of the error frame.
+    pub(crate) fallback: Option<Fallback>,
 }
+
+pub(crate) type Fallback = Arc<dyn Fn(&Client, RawMessage) + Send + Sync>;
 
 pub(crate) type JoinCheck = Arc<dyn Fn(Client, String) -> BoxFuture<'static, bool> + Send + Sync>;
 

@@ -107,7 +107,7 @@ pub use router::{
     BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo, State,
 };
 pub use server::{BuildError, ServeError, WsServer, WsServerBuilder};
-pub use service::{Frame, Server, Target};
+pub use service::{Frame, RawMessage, Server, Target};
 pub use state::StateMap;
 
 #[cfg(feature = "macros")]

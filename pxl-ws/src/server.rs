@@ -27,7 +27,7 @@ use crate::health::{HealthStatus, Metrics};
 use crate::hooks::{DisconnectInfo, ErrorEvent, Hooks, MessageInfo};
 use crate::limits::Limits;
 use crate::router::{Controller, Router};
-use crate::service::{Server, Shared};
+use crate::service::{RawMessage, Server, Shared};
 use crate::state::StateMap;
 use crate::system::SystemController;
 use crate::time::now_ms;
@@ -121,6 +121,26 @@ impl WsServerBuilder {
     /// panicking handlers.
     pub fn on_error(mut self, f: impl Fn(&ErrorEvent) + Send + Sync + 'static) -> Self {
         self.hooks.error.push(Arc::new(f));
+        self
+    }
+
+    /// Takes every data message no route takes — text that is not an envelope, binary
+    /// data, envelopes without a handler — instead of the error frame the client would
+    /// get. It runs inline in the client's reader task (spawn for slow work). With it,
+    /// a server can speak another protocol next to its routes, or none: a raw echo
+    /// server is
+    ///
+    /// ```
+    /// let server = pxl_ws::WsServer::builder()
+    ///     .fallback(|client, message| {
+    ///         client.send_raw(message);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    pub fn fallback(mut self, f: impl Fn(&Client, RawMessage) + Send + Sync + 'static) -> Self {
+        self.hooks.fallback = Some(Arc::new(f));
         self
     }
 

@@ -64,6 +64,55 @@ impl fmt::Debug for Frame {
     }
 }
 
+/// A data message exactly as the client sent it, handed to the
+/// [`fallback`](crate::WsServerBuilder::fallback) handler when no route takes it.
+/// [`Client::send_raw`] sends it (or any other) back unchanged, without copying.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawMessage(pub(crate) Message);
+
+impl RawMessage {
+    /// A text message.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self(Message::Text(text.into().into()))
+    }
+
+    /// A binary message.
+    pub fn binary(bytes: impl Into<bytes::Bytes>) -> Self {
+        Self(Message::Binary(bytes.into()))
+    }
+
+    /// Whether it came as a binary frame.
+    pub fn is_binary(&self) -> bool {
+        matches!(self.0, Message::Binary(_))
+    }
+
+    /// The text of a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match &self.0 {
+            Message::Text(t) => Some(t.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The payload bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Message::Text(t) => t.as_bytes(),
+            Message::Binary(b) => b,
+            _ => &[],
+        }
+    }
+}
+
+impl fmt::Debug for RawMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawMessage")
+            .field("binary", &self.is_binary())
+            .field("len", &self.as_bytes().len())
+            .finish()
+    }
+}
+
 /// Who a send reaches: everyone, rooms, a user's connections or one client, optionally
 /// except one client (typically the sender).
 ///

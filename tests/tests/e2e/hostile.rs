@@ -10,7 +10,7 @@ use pxl_ws_tests::{TestClient, TestServer, http};
 use serde_json::{Value, json};
 
 use crate::app::builder;
-use crate::jwt::{MeController, SECRET};
+use crate::jwt::{MeController, SECRET, public_key_config};
 
 const MAX: usize = 64 * 1024;
 const ISS: &str = "pxl-tests";
@@ -634,15 +634,7 @@ async fn servers() -> Servers {
         },
         ..Default::default()
     };
-    let rsa = WsConfig {
-        auth: AuthConfig {
-            jwt_public_key_pem: Some(jwt::RSA_PUBLIC_PEM.into()),
-            algorithms: vec!["RS256".into()],
-            required: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let rsa = public_key_config(jwt::RSA_PUBLIC_PEM, "RS256");
     let limited = WsConfig {
         limits: LimitsConfig {
             rate_limit: RateLimitConfig {

@@ -37,6 +37,19 @@ pub(crate) fn hs_config(required: bool) -> WsConfig {
     }
 }
 
+/// Auth required, one asymmetric algorithm with its public key.
+pub(crate) fn public_key_config(pem: &str, alg: &str) -> WsConfig {
+    WsConfig {
+        auth: AuthConfig {
+            jwt_public_key_pem: Some(pem.into()),
+            algorithms: vec![alg.into()],
+            required: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
 pub(crate) async fn server(config: WsConfig) -> TestServer {
     TestServer::start(builder(config).controller(MeController)).await
 }
@@ -150,16 +163,7 @@ async fn optional_auth_admits_anonymous_clients_that_protected_routes_refuse() {
 
 #[tokio::test]
 async fn public_keys_verify_rs256_and_es256_tokens() {
-    let rsa = WsConfig {
-        auth: AuthConfig {
-            jwt_public_key_pem: Some(jwt::RSA_PUBLIC_PEM.into()),
-            algorithms: vec!["RS256".into()],
-            required: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let srv = server(rsa).await;
+    let srv = server(public_key_config(jwt::RSA_PUBLIC_PEM, "RS256")).await;
     let (_, data) = login(&srv, &jwt::rs256(&claims("rita"))).await;
     assert_eq!(data["userId"], "rita");
     // An ES256 token does not verify against the RSA key's algorithm list.
@@ -169,16 +173,7 @@ async fn public_keys_verify_rs256_and_es256_tokens() {
         .expect("401");
     assert_eq!(refused.body["code"], "TOKEN_ALGORITHM_NOT_ALLOWED");
 
-    let ec = WsConfig {
-        auth: AuthConfig {
-            jwt_public_key_pem: Some(jwt::EC_PUBLIC_PEM.into()),
-            algorithms: vec!["ES256".into()],
-            required: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let srv = server(ec).await;
+    let srv = server(public_key_config(jwt::EC_PUBLIC_PEM, "ES256")).await;
     let (_, data) = login(&srv, &jwt::es256(&claims("eve"))).await;
     assert_eq!(data["userId"], "eve");
 }

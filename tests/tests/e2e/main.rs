@@ -3,6 +3,7 @@
 mod app;
 mod auth;
 mod errors;
+mod fallback;
 mod faults;
 mod fuzz;
 mod hooks;
