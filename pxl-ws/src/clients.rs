@@ -220,6 +220,7 @@ impl ClientState {
             last_activity: self.last_activity_ms(),
             metadata: self.metadata.lock().expect("metadata lock").clone(),
             rooms: self.room_names(),
+            instance_id: None,
         }
     }
 }
@@ -245,6 +246,10 @@ pub struct ClientInfo {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The rooms the client is in.
     pub rooms: Vec<String>,
+    /// The instance holding the socket, for a client of another instance; `None` for
+    /// this instance's own clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
 }
 
 /// The local client registry, with an index by user id.
@@ -365,6 +370,7 @@ impl Client {
     pub fn set_user_id(&self, user_id: impl Into<String>) {
         let user: Arc<str> = Arc::from(user_id.into());
         self.server.shared.clients.set_user(&self.state, Some(user));
+        self.server.client_updated(&self.state);
     }
 
     /// The authenticated user, if any.
@@ -378,6 +384,7 @@ impl Client {
         let id: Arc<str> = Arc::from(user.user_id());
         *self.state.auth.write().expect("auth lock") = Some(Arc::new(user));
         self.server.shared.clients.set_user(&self.state, Some(id));
+        self.server.client_updated(&self.state);
     }
 
     /// Queues `frame` for this client. Returns `false` if the client is gone or its
@@ -413,13 +420,16 @@ impl Client {
             .cloned()
     }
 
-    /// Sets one metadata value.
+    /// Sets one metadata value. A `username` is announced to the other instances.
     pub fn set_metadata(&self, key: &str, value: impl Into<serde_json::Value>) {
         self.state
             .metadata
             .lock()
             .expect("metadata lock")
             .insert(key.to_owned(), value.into());
+        if key == "username" {
+            self.server.client_updated(&self.state);
+        }
     }
 
     /// A snapshot of this client's record.

@@ -60,6 +60,8 @@ pub struct WsConfig {
     pub limits: LimitsConfig,
     /// Token (JWT) authentication. Off unless a key is configured.
     pub auth: AuthConfig,
+    /// Running several instances as one app (the Redis bus).
+    pub cluster: ClusterConfig,
 }
 
 impl Default for WsConfig {
@@ -79,6 +81,7 @@ impl Default for WsConfig {
             debug: DebugConfig::default(),
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -420,6 +423,109 @@ impl From<String> for Secret {
     }
 }
 
+/// Running several instances of one app behind a load balancer, sharing one Redis.
+///
+/// With `redis_url` unset the server uses the in-memory bus (one process). With it set,
+/// [`WsServerBuilder::build`](crate::WsServerBuilder::build) creates a
+/// [`RedisBus`](crate::RedisBus) (feature `redis`) and every send reaches every intended
+/// client on every instance. See `docs/cluster.md`.
+///
+/// ```
+/// let config: pxl_ws::WsConfig = serde_json::from_str(r#"{
+///     "cluster": { "redis_url": "redis://127.0.0.1:6379", "prefix": "chat", "liveness_ttl": 15000 }
+/// }"#).unwrap();
+/// assert_eq!(config.cluster.prefix, "chat");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Redis to fan out through, e.g. `redis://10.0.0.5:6379/0`. Default none (in-memory
+    /// bus). Env: `PXL_WS_REDIS_URL`, else `REDIS_URL`.
+    pub redis_url: Option<String>,
+    /// Channel prefix: channels are `<prefix>:<event>`, so apps with different prefixes
+    /// can share one Redis. Default `pxl-ws`. Env: `PXL_WS_CLUSTER_PREFIX`.
+    pub prefix: String,
+    /// An instance not heard from for this long is taken as dead and its clients and
+    /// room memberships are purged from the others' views. Instances announce themselves
+    /// every third of it. Default 15 s. Env: `PXL_WS_CLUSTER_TTL_MS`.
+    #[serde(with = "duration_ms")]
+    pub liveness_ttl: Duration,
+    /// Bus messages queued for the Redis publisher connection; beyond this, and while
+    /// Redis is unreachable, they are dropped (counted in `Health::bus.dropped`, logged).
+    /// Default 4096. Env: `PXL_WS_CLUSTER_PUBLISH_BUFFER`.
+    pub publish_buffer: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            prefix: "pxl-ws".into(),
+            liveness_ttl: Duration::from_secs(15),
+            publish_buffer: 4096,
+        }
+    }
+}
+
+impl ClusterConfig {
+    fn read_env(&mut self, env: &Env<'_>) -> Result<(), ConfigError> {
+        if let Some(url) = (env.0)("PXL_WS_REDIS_URL").or_else(|| (env.0)("REDIS_URL")) {
+            self.redis_url = (!url.trim().is_empty()).then(|| url.trim().to_owned());
+        }
+        env.string("PXL_WS_CLUSTER_PREFIX", &mut self.prefix);
+        env.millis("PXL_WS_CLUSTER_TTL_MS", &mut self.liveness_ttl)?;
+        env.parse(
+            "PXL_WS_CLUSTER_PUBLISH_BUFFER",
+            &mut self.publish_buffer,
+            "a message count",
+        )
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if self.prefix.is_empty()
+            || self
+                .prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '*' | '?' | '[' | ']'))
+        {
+            return bad(
+                "cluster.prefix",
+                "must be non-empty, without whitespace or glob characters",
+            );
+        }
+        if self.liveness_ttl < Duration::from_millis(300) {
+            return bad("cluster.liveness_ttl", "must be at least 300 ms");
+        }
+        if self.publish_buffer == 0 {
+            return bad("cluster.publish_buffer", "must be at least 1");
+        }
+        if let Some(url) = &self.redis_url {
+            if !["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|s| url.starts_with(s))
+            {
+                return bad(
+                    "cluster.redis_url",
+                    "must start with redis://, rediss://, redis+unix:// or unix://",
+                );
+            }
+            if !cfg!(feature = "redis") {
+                return bad(
+                    "cluster.redis_url",
+                    "needs pxl-ws's `redis` feature, which is off",
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A setting that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -514,6 +620,7 @@ impl WsConfig {
         env.list("PXL_WS_JWT_AUDIENCE", &mut auth.audience);
         env.string("PXL_WS_JWT_ROLES_CLAIM", &mut auth.roles_claim);
         env.millis("PXL_WS_JWT_REFRESH_GRACE_MS", &mut auth.refresh_grace)?;
+        c.cluster.read_env(&env)?;
         c.validate()?;
         Ok(c)
     }
@@ -593,6 +700,7 @@ impl WsConfig {
             return bad("heartbeat.interval", "must be above zero");
         }
         crate::auth::TokenVerifier::from_config(&self.auth)?;
+        self.cluster.validate()?;
         self.validate_limits()
     }
 
@@ -853,6 +961,31 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("auth.algorithms"), "{err}");
+    }
+
+    #[test]
+    fn cluster_settings_from_env() {
+        let c = from(&[
+            ("REDIS_URL", "redis://a:1"),
+            ("PXL_WS_CLUSTER_TTL_MS", "2000"),
+        ])
+        .unwrap();
+        assert_eq!(c.cluster.redis_url.as_deref(), Some("redis://a:1"));
+        assert_eq!(c.cluster.liveness_ttl, Duration::from_secs(2));
+        assert_eq!(c.cluster.prefix, "pxl-ws");
+        let c = from(&[
+            ("REDIS_URL", "redis://a:1"),
+            ("PXL_WS_REDIS_URL", "redis://b:2"),
+            ("PXL_WS_CLUSTER_PREFIX", "chat"),
+        ])
+        .unwrap();
+        assert_eq!(c.cluster.redis_url.as_deref(), Some("redis://b:2"));
+        assert_eq!(c.cluster.prefix, "chat");
+        assert!(from(&[]).unwrap().cluster.redis_url.is_none());
+        let err = from(&[("PXL_WS_CLUSTER_PREFIX", "a b")]).unwrap_err();
+        assert!(err.to_string().contains("cluster.prefix"), "{err}");
+        let err = from(&[("REDIS_URL", "http://x")]).unwrap_err();
+        assert!(err.to_string().contains("cluster.redis_url"), "{err}");
     }
 
     #[test]

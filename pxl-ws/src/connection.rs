@@ -67,7 +67,7 @@ async fn serve(
         server: server.clone(),
     };
     let sh = &server.shared;
-    sh.clients.insert(state.clone());
+    server.register(&state);
     if let Some(v) = &verified {
         session::bind(&client, v);
     }
@@ -94,6 +94,7 @@ async fn serve(
     // Cleanup: registry and rooms first, so nothing is sent to a dead socket.
     sh.clients.remove(id);
     let rooms = server.leave_all_state(&state);
+    server.announce_gone(id);
     state.request_close(end.code.unwrap_or(1000), "", true);
     let mut writer = writer;
     if tokio::time::timeout(CLOSE_TIMEOUT, &mut writer)

@@ -73,6 +73,10 @@ pub struct Health {
     pub slow_clients_dropped: u64,
     /// Events from other instances acted on (sends delivered here).
     pub bus_messages_in: u64,
+    /// Live instances this one knows of, itself included.
+    pub cluster_instances: usize,
+    /// Sockets open on every instance, as this one sees them.
+    pub cluster_connections: usize,
     /// Upgrade requests refused with 401 (missing or invalid token).
     pub auth_rejected: u64,
     /// Connections closed with 4001 because their token expired unrefreshed.

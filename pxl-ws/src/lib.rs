@@ -59,12 +59,14 @@
 //! |---|---|---|
 //! | `macros` | yes | `#[ws_controller]` and `#[action]` (re-exported from `pxl-ws-macros`) |
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
+//! | `redis` | yes | [`RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
 //!
 //! ## Modules by concept
 //!
 //! [`WsConfig`] (settings), [`protocol`] (wire format and error codes), the router
 //! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
-//! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`]), the app-facing [`Server`] handle, and
+//! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`], `RedisBus`) and the cluster view
+//! ([`ClusterConfig`], [`CustomEvent`]), the app-facing [`Server`] handle, and
 //! [`WsServer`] (builder, serve, shutdown; `serve_browser_client(true)` also serves the
 //! browser client at `/pxl-ws.js`). [`LimitsConfig`] and [`RoomsConfig`] hold the limits
 //! against hostile clients (origins, connection caps, message rate, rooms). With the
@@ -92,11 +94,14 @@ mod time;
 mod upgrade;
 
 pub use auth::{AuthUser, TokenError};
+#[cfg(feature = "redis")]
+pub use bus::RedisBus;
 pub use bus::{Bus, BusMessage, BusStatus, BusStream, MemoryBus};
 pub use clients::{Client, ClientId, ClientInfo, InvalidClientId};
+pub use cluster::{CustomEvent, CustomEvents};
 pub use config::{
-    AuthConfig, ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig, RoomsConfig,
-    Secret, WsConfig,
+    AuthConfig, ClusterConfig, ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig,
+    RoomsConfig, Secret, WsConfig,
 };
 pub use config::{LimitsConfig, RateLimitConfig, RoomNameChars};
 pub use health::{Health, HealthStatus, LimitCounts};

@@ -110,19 +110,43 @@ pub struct Rooms {
 }
 
 impl Rooms {
-    /// The members of `name`, or `None` if no such room exists.
+    /// The members of `name` on every instance (this instance's first), or `None` if no
+    /// such room exists anywhere.
     pub fn get(&self, name: &str) -> Option<Vec<ClientId>> {
+        let sh = &self.server.shared;
+        let mut members = sh.rooms.members(name).unwrap_or_default();
+        members.extend(sh.cluster.view.members(name));
+        (!members.is_empty()).then_some(members)
+    }
+
+    /// The members of `name` connected to this instance, or `None` if it has none here.
+    pub fn get_local(&self, name: &str) -> Option<Vec<ClientId>> {
         self.server.shared.rooms.members(name)
     }
 
-    /// Room names with their member counts, sorted by name.
+    /// Room names with their member counts on every instance, sorted by name.
     pub fn list(&self) -> Vec<(String, usize)> {
-        self.server.shared.rooms.summary()
+        let sh = &self.server.shared;
+        let mut counts = sh.cluster.view.room_counts();
+        if counts.is_empty() {
+            return sh.rooms.summary();
+        }
+        for (name, n) in sh.rooms.summary() {
+            *counts.entry(name).or_default() += n;
+        }
+        let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+        v.sort();
+        v
     }
 
-    /// How many rooms exist.
+    /// How many rooms exist on any instance.
     pub fn len(&self) -> usize {
-        self.server.shared.rooms.len()
+        let sh = &self.server.shared;
+        let remote = sh.cluster.view.room_counts();
+        if remote.is_empty() {
+            return sh.rooms.len();
+        }
+        self.list().len()
     }
 
     /// Whether no room exists.
@@ -132,25 +156,22 @@ impl Rooms {
 
     /// A human-readable table of rooms and members (what [`print`](Self::print) logs).
     pub fn render(&self) -> String {
-        let table = &self.server.shared.rooms;
-        let list = table.summary();
+        let list = self.list();
         let mut out = format!("Rooms (Count: {}):\n", list.len());
         if list.is_empty() {
             out.push_str("No rooms\n");
         }
         for (i, (name, count)) in list.iter().enumerate() {
             let _ = writeln!(out, "Room {} (Name: {name} | Clients: {count}):", i + 1);
-            let mut ids = table.members(name).unwrap_or_default();
+            let mut ids = self.get(name).unwrap_or_default();
             ids.sort();
             for id in ids {
-                let user = self
-                    .server
-                    .shared
-                    .clients
-                    .get(id)
-                    .and_then(|c| c.user_id())
-                    .map(|u| u.to_string())
-                    .unwrap_or_else(|| "-".into());
+                let sh = &self.server.shared;
+                let user = match sh.clients.get(id) {
+                    Some(c) => c.user_id().map(|u| u.to_string()),
+                    None => sh.cluster.view.user_of(id),
+                }
+                .unwrap_or_else(|| "-".into());
                 let _ = writeln!(out, "  Client (ID: {id} | User: {user})");
             }
         }

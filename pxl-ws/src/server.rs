@@ -221,6 +221,10 @@ impl WsServerBuilder {
         } else {
             tracing::debug!("routes:\n{table}");
         }
+        let bus = match self.bus {
+            Some(bus) => bus,
+            None => default_bus(&self.config)?,
+        };
         let shared = Shared {
             instance_id: format!("{:016x}", rand::random::<u64>()),
             clients: Default::default(),
@@ -229,7 +233,8 @@ impl WsServerBuilder {
             state: self.state,
             hooks: self.hooks,
             metrics: Metrics::default(),
-            bus: self.bus.unwrap_or_else(|| Arc::new(MemoryBus::new())),
+            bus,
+            cluster: cluster::Cluster::new(&self.config.cluster.prefix),
             verifier,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -245,6 +250,18 @@ impl WsServerBuilder {
             browser_client: self.browser_client,
         })
     }
+}
+
+/// The bus the configuration asks for: Redis when `cluster.redis_url` is set.
+fn default_bus(config: &WsConfig) -> Result<Arc<dyn Bus>, BuildError> {
+    #[cfg(feature = "redis")]
+    if config.cluster.redis_url.is_some() {
+        let bus = crate::bus::RedisBus::new(&config.cluster)?;
+        tracing::info!(prefix = %config.cluster.prefix, "cluster: fan-out through redis");
+        return Ok(Arc::new(bus));
+    }
+    let _ = config;
+    Ok(Arc::new(MemoryBus::new()))
 }
 
 /// A built server, ready to [`serve`](WsServer::serve) or to nest with
@@ -427,6 +444,16 @@ fn start(server: &Server) {
             }
         }
     });
+
+    // Liveness: announce ourselves every third of the TTL; purge lapsed instances
+    // every tenth of it.
+    let ttl = sh.config.cluster.liveness_ttl;
+    let s = server.clone();
+    spawn_every(ttl / 3, stop.clone(), move || {
+        cluster::heartbeat(&s.shared, ttl)
+    });
+    let s = server.clone();
+    spawn_every(ttl / 10, stop.clone(), move || cluster::sweep(&s.shared));
 
     let hb = sh.config.heartbeat.clone();
     if hb.enabled {

@@ -131,7 +131,7 @@ pub struct Target {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "to", rename_all = "camelCase")]
+#[serde(tag = "to", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub(crate) enum To {
     All,
     Rooms { rooms: Vec<String> },
@@ -197,6 +197,8 @@ pub(crate) struct Shared {
     pub(crate) hooks: Hooks,
     pub(crate) metrics: Metrics,
     pub(crate) bus: Arc<dyn Bus>,
+    /// The view of the other instances and the custom-event channel.
+    pub(crate) cluster: cluster::Cluster,
     /// Token checks, when authentication is configured.
     pub(crate) verifier: Option<crate::auth::TokenVerifier>,
     /// Cancelled when graceful shutdown begins.
@@ -331,9 +333,107 @@ impl Server {
         n
     }
 
-    /// A snapshot of a local client's record.
+    /// A snapshot of a client's record, wherever it is connected (for a client of
+    /// another instance, from this instance's cluster view: `instance_id` is set,
+    /// `metadata` holds only `username`, `last_activity` is its connection time).
     pub fn get_client(&self, id: ClientId) -> Option<ClientInfo> {
-        self.shared.clients.get(id).map(|c| c.info())
+        match self.shared.clients.get(id) {
+            Some(c) => Some(c.info()),
+            None => self.shared.cluster.view.client(id),
+        }
+    }
+
+    /// The connections of `user_id` on every instance.
+    pub fn user_client_ids(&self, user_id: &str) -> Vec<ClientId> {
+        let mut ids = Vec::new();
+        self.shared.clients.for_user(user_id, |c| ids.push(c.id));
+        ids.extend(self.shared.cluster.view.user_clients(user_id));
+        ids
+    }
+
+    /// The ids of every client in the cluster (this instance's and the others').
+    pub fn cluster_client_ids(&self) -> Vec<ClientId> {
+        let mut ids = self.client_ids();
+        ids.extend(self.shared.cluster.view.client_ids());
+        ids
+    }
+
+    /// The live instances this one knows of, itself included, sorted.
+    pub fn instances(&self) -> Vec<String> {
+        let mut v = self.shared.cluster.view.instances();
+        v.push(self.shared.instance_id.clone());
+        v.sort();
+        v
+    }
+
+    /// Sends an `error/message` frame (`{"error","code",...details}`) to a client,
+    /// wherever it is connected (the `messageError` event).
+    pub fn send_error(&self, id: ClientId, error: &crate::ActionError) {
+        let frame = crate::protocol::error_frame(error, None, None, None);
+        match self.shared.clients.get(id) {
+            Some(c) => {
+                c.push(Message::Text(frame.into()), &self.shared.metrics);
+            }
+            None => cluster::message_error(&self.shared, id, &frame),
+        }
+    }
+
+    /// Reports a finished background job to the client that asked for it, wherever it is
+    /// connected (the `queueJobCompleted` event): it gets
+    /// `{"type":"queue","action":"jobCompleted","data":{"jobId","result"}}`.
+    pub fn queue_job_completed<T: Serialize + ?Sized>(
+        &self,
+        client: ClientId,
+        job_id: Option<&str>,
+        result: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.queue_job(client, job_id, Ok(serde_json::to_value(result)?));
+        Ok(())
+    }
+
+    /// Reports a failed background job to the client that asked for it, wherever it is
+    /// connected (the `queueJobError` event): it gets
+    /// `{"type":"queue","action":"jobError","data":{"jobId","error"}}`.
+    pub fn queue_job_error(&self, client: ClientId, job_id: Option<&str>, error: &str) {
+        self.queue_job(client, job_id, Err(error.into()));
+    }
+
+    fn queue_job(
+        &self,
+        client: ClientId,
+        job_id: Option<&str>,
+        outcome: Result<serde_json::Value, serde_json::Value>,
+    ) {
+        let job_id = job_id.map(serde_json::Value::from);
+        if !cluster::deliver_queue_job_locally(&self.shared, client, &job_id, &outcome) {
+            cluster::queue_job(&self.shared, client, job_id, outcome);
+        }
+    }
+
+    /// Publishes an application event to every instance: subscribers from
+    /// [`subscribe_custom`](Self::subscribe_custom) on each instance (this one included,
+    /// at once) receive it once. Nothing is sent to sockets.
+    pub fn publish_custom<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        data: &T,
+    ) -> Result<(), serde_json::Error> {
+        cluster::custom(&self.shared, name, serde_json::to_value(data)?);
+        Ok(())
+    }
+
+    /// Custom events published on any instance, from now on.
+    ///
+    /// ```no_run
+    /// # async fn f(server: pxl_ws::Server) {
+    /// let mut events = server.subscribe_custom();
+    /// while let Some(ev) = events.recv().await {
+    ///     println!("{} from {}: {}", ev.name, ev.origin, ev.data);
+    /// }
+    /// # }
+    /// ```
+    pub fn subscribe_custom(&self) -> cluster::CustomEvents {
+        self.shared.cluster.subscribe_custom()
     }
 
     /// A handle on a local client.
@@ -358,7 +458,14 @@ impl Server {
 
     /// Sets a free-form metadata value on a client. `false` if there is no such client.
     pub fn update_client(&self, id: ClientId, key: &str, value: serde_json::Value) -> bool {
-        self.shared.clients.set_metadata(id, key, value)
+        let set = self.shared.clients.set_metadata(id, key, value);
+        if set
+            && key == "username"
+            && let Some(c) = self.shared.clients.get(id)
+        {
+            self.client_updated(&c);
+        }
+        set
     }
 
     /// Puts a client in `room` (leaving its other rooms first when
@@ -395,15 +502,19 @@ impl Server {
         self.rooms().print();
     }
 
-    /// Closes a client's socket with `code` and `reason` after the frames already queued.
-    /// `false` if there is no such client here.
+    /// Closes a client's socket with `code` and `reason` after the frames already queued,
+    /// wherever it is connected (another instance is asked with `disconnectClient`).
+    /// `false` if no instance is known to hold it (the request is published anyway).
     pub fn disconnect_client(&self, id: ClientId, code: u16, reason: &str) -> bool {
         match self.shared.clients.get(id) {
             Some(c) => {
                 c.request_close(code, reason.to_owned(), true);
                 true
             }
-            None => false,
+            None => {
+                cluster::disconnect_client(&self.shared, id, code, reason);
+                self.shared.cluster.view.contains(id)
+            }
         }
     }
 
@@ -431,6 +542,8 @@ impl Server {
             protocol_errors: Metrics::get(&m.protocol_errors),
             slow_clients_dropped: Metrics::get(&m.slow_clients_dropped),
             bus_messages_in: Metrics::get(&m.bus_messages_in),
+            cluster_instances: sh.cluster.view.instances().len() + 1,
+            cluster_connections: sh.clients.len() + sh.cluster.view.client_count(),
             auth_rejected: Metrics::get(&m.auth_rejected),
             tokens_expired: Metrics::get(&m.tokens_expired),
             uptime_secs: sh.started_at.elapsed().as_secs(),
@@ -460,6 +573,9 @@ impl Server {
                 "shutdown timeout passed with sockets still open"
             );
         }
+        // Tell the other instances at once rather than letting our liveness lapse.
+        cluster::heartbeat(sh, std::time::Duration::ZERO);
+        sh.bus.flush(std::time::Duration::from_secs(1)).await;
     }
 
     /// Resolves once graceful shutdown has begun (it does not begin it).
@@ -491,6 +607,30 @@ impl Server {
         });
     }
 
+    // ---- client lifecycle, announced to the other instances ----
+
+    /// Registers a new local client and announces it.
+    pub(crate) fn register(&self, c: &Arc<ClientState>) {
+        let sh = &self.shared;
+        let _guard = sh.cluster.lock();
+        sh.clients.insert(c.clone());
+        cluster::client_connected(sh, c);
+    }
+
+    /// Announces that a local client is gone (once it left the registry and its rooms).
+    pub(crate) fn announce_gone(&self, id: ClientId) {
+        let sh = &self.shared;
+        let _guard = sh.cluster.lock();
+        cluster::client_disconnected(sh, id);
+    }
+
+    /// Announces a change of a local client's user id or username.
+    pub(crate) fn client_updated(&self, c: &ClientState) {
+        let sh = &self.shared;
+        let _guard = sh.cluster.lock();
+        cluster::client_connected(sh, c);
+    }
+
     // ---- room state changes with their side effects (presence, leftRoom) ----
 
     pub(crate) fn join_state(&self, c: &Arc<ClientState>, room: &str) -> bool {
@@ -510,7 +650,14 @@ impl Server {
                 }
             }
         }
-        let joined = sh.rooms.join(c, room);
+        let joined = {
+            let _guard = sh.cluster.lock();
+            let joined = sh.rooms.join(c, room);
+            if joined {
+                cluster::joined(sh, c.id, room);
+            }
+            joined
+        };
         if joined && sh.config.rooms.presence_events {
             self.presence(c, room, "memberJoined");
         }
@@ -518,7 +665,14 @@ impl Server {
     }
 
     pub(crate) fn leave_state(&self, c: &ClientState, room: &str) -> bool {
-        let left = self.shared.rooms.leave(c, room);
+        let left = {
+            let _guard = self.shared.cluster.lock();
+            let left = self.shared.rooms.leave(c, room);
+            if left {
+                cluster::left(&self.shared, c.id, room);
+            }
+            left
+        };
         if left && self.shared.config.rooms.presence_events {
             self.presence(c, room, "memberLeft");
         }
@@ -526,7 +680,14 @@ impl Server {
     }
 
     pub(crate) fn leave_all_state(&self, c: &ClientState) -> Vec<String> {
-        let left = self.shared.rooms.leave_all(c);
+        let left = {
+            let _guard = self.shared.cluster.lock();
+            let left = self.shared.rooms.leave_all(c);
+            for room in &left {
+                cluster::left(&self.shared, c.id, room);
+            }
+            left
+        };
         if self.shared.config.rooms.presence_events {
             for room in &left {
                 self.presence(c, room, "memberLeft");

@@ -1,6 +1,11 @@
 //! Test harness for the end-to-end tests: a server on `127.0.0.1:0` and a real
 //! WebSocket client (tokio-tungstenite) with timeouts and readable failures.
 
+pub mod cluster;
+mod redis;
+
+pub use redis::RedisServer;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -284,6 +289,11 @@ impl TestClient {
                 Ok(Some(Err(e))) => panic!("client read error before close: {e}"),
             }
         }
+    }
+
+    /// The underlying WebSocket, for tests that read and write concurrently.
+    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.ws
     }
 
     /// Starts a normal close and waits for the server's reply.

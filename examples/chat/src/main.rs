@@ -5,6 +5,9 @@
 //! `/` next to the socket at `/ws`; the page uses the pxl-ws browser client, which the
 //! server serves at `/pxl-ws.js`. Port and host come from `PXL_WS_PORT` / `PXL_WS_HOST`.
 //!
+//! Scale out unchanged: with `REDIS_URL=redis://127.0.0.1:6379` set, run it twice on two
+//! ports (`PXL_WS_PORT=3001`, `PXL_WS_PORT=3002`); users on either see each other.
+//!
 //! | client sends | server answers | others in the room get |
 //! |---|---|---|
 //! | `chat/setName {name}` | `{name}` | — |
@@ -48,7 +51,8 @@ struct SendMsg {
 
 #[derive(Serialize)]
 struct Sent {
-    /// How many clients (the sender included) the message reached.
+    /// How many clients of this instance (the sender included) the message reached;
+    /// members on other instances get it through the bus.
     delivered: usize,
 }
 

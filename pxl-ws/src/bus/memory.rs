@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
 use super::{Bus, BusMessage, BusStatus, BusStream};
@@ -62,7 +63,8 @@ impl Bus for MemoryBus {
     fn subscribe(&self) -> BusStream {
         let rx = self.inner.tx.subscribe();
         let inner = self.inner.clone();
-        Box::pin(futures_util::stream::unfold(rx, move |mut rx| {
+        let live = futures_util::stream::once(async { BusMessage::resync() });
+        Box::pin(live.chain(futures_util::stream::unfold(rx, move |mut rx| {
             let inner = inner.clone();
             async move {
                 loop {
@@ -76,7 +78,7 @@ impl Bus for MemoryBus {
                     }
                 }
             }
-        }))
+        })))
     }
 
     fn has_peers(&self) -> bool {

@@ -2,6 +2,8 @@
 //! nothing else needed (several servers in one process can share one to form a cluster).
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::pin::Pin;
@@ -10,6 +12,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde::Serialize;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisBus;
 pub use memory::MemoryBus;
 
 /// One message on the bus: a channel name and an opaque (JSON) payload.
@@ -19,6 +23,23 @@ pub struct BusMessage {
     pub channel: String,
     /// The encoded event.
     pub payload: Bytes,
+}
+
+impl BusMessage {
+    /// The marker a bus stream yields once its subscription is live, and again after
+    /// every reconnect: messages may have been missed, so the server resyncs its view of
+    /// the other instances. It has an empty channel and payload.
+    pub fn resync() -> Self {
+        Self {
+            channel: String::new(),
+            payload: Bytes::new(),
+        }
+    }
+
+    /// Whether this is the [`resync`](Self::resync) marker.
+    pub fn is_resync(&self) -> bool {
+        self.channel.is_empty()
+    }
 }
 
 impl fmt::Debug for BusMessage {
@@ -56,13 +77,22 @@ pub trait Bus: Send + Sync + 'static {
     /// its own messages; the server ignores those by origin id).
     fn publish(&self, msg: BusMessage);
 
-    /// A new subscription to every channel.
+    /// A new subscription to every channel. The stream first yields
+    /// [`BusMessage::resync`] once the subscription is live, and again after each
+    /// reconnect.
     fn subscribe(&self) -> BusStream;
 
     /// Whether anyone besides the caller's own subscription might be listening. A bus
     /// that cannot tell returns `true`; the server skips encoding when this is `false`.
     fn has_peers(&self) -> bool {
         true
+    }
+
+    /// Waits (at most `within`) until messages published so far have left this process.
+    /// The server calls it at the end of a graceful shutdown. The default returns at once.
+    fn flush(&self, within: std::time::Duration) -> crate::BoxFuture<'_, ()> {
+        let _ = within;
+        Box::pin(std::future::ready(()))
     }
 
     /// Current state.

@@ -1,0 +1,481 @@
+//! The Redis bus: one multiplexed publisher connection and one subscriber connection per
+//! instance, each reconnecting by itself with backoff.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+
+use super::{Bus, BusMessage, BusStatus, BusStream};
+use crate::config::{ClusterConfig, ConfigError};
+use crate::router::BoxFuture;
+
+/// Messages sent to Redis in one pipeline.
+const BATCH: usize = 256;
+/// Inbound messages buffered between the subscriber connection and the server.
+const INBOUND: usize = 65_536;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Fan-out through Redis pub/sub, for several instances (processes, hosts) of one app.
+///
+/// Built by [`WsServerBuilder::build`](crate::WsServerBuilder::build) when
+/// [`ClusterConfig::redis_url`] is set; build one yourself to pass to
+/// [`WsServerBuilder::bus`](crate::WsServerBuilder::bus). Channels are
+/// `<prefix>:<event>` (see `docs/cluster.md`).
+///
+/// - `publish` never waits: messages go to a bounded queue (`publish_buffer`) drained by
+///   one publisher connection in pipelines; a full queue drops the message.
+/// - While Redis is unreachable, publishes fail fast: they are dropped at once. Every
+///   drop is counted in [`BusStatus::dropped`] and logged (one line per burst). Nothing
+///   is held to be delivered late, and a pipeline that failed midway is not sent again:
+///   across an outage, delivery is at most once, never duplicated.
+/// - Both connections reconnect with backoff (50 ms doubling to 1 s, with jitter). After
+///   resubscribing, and once the publisher is back too, the stream yields
+///   [`BusMessage::is_resync`] so the server resyncs its view of the other instances.
+///
+/// ```no_run
+/// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = pxl_ws::ClusterConfig {
+///     redis_url: Some("redis://127.0.0.1:6379".into()),
+///     ..Default::default()
+/// };
+/// let bus = pxl_ws::RedisBus::new(&cluster)?;
+/// let server = pxl_ws::WsServer::builder().bus(bus).build()?;
+/// # drop(server); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    channels: Vec<String>,
+    /// A subscription silent this long is taken as dead (the server's own heartbeats
+    /// come back every third of it).
+    idle_limit: Duration,
+    tx: mpsc::Sender<BusMessage>,
+    rx: Mutex<Option<mpsc::Receiver<BusMessage>>>,
+    /// Whether the publisher task runs (`rx` was taken).
+    started: AtomicBool,
+    pub_connected: AtomicBool,
+    sub_connected: AtomicBool,
+    /// Set once a publisher connection attempt failed, until one succeeds: publishes are
+    /// dropped at the door meanwhile.
+    down: AtomicBool,
+    /// Wakes the publisher from its backoff (the subscriber just reached Redis).
+    wake: Notify,
+    dropped: AtomicU64,
+    /// Set while the publisher task holds a batch it has not finished with.
+    busy: AtomicBool,
+    /// Bumped each time the subscriber connection is lost: the publisher connection is
+    /// then presumed dead too and replaced before the next send.
+    lost: AtomicU64,
+    /// Drops not yet logged (one log line per burst).
+    unlogged_drops: AtomicU64,
+}
+
+impl RedisBus {
+    /// A bus for `config.redis_url` and `config.prefix`. Connects once the server
+    /// starts; fails only if the URL cannot be parsed.
+    pub fn new(config: &ClusterConfig) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            field: "cluster.redis_url",
+            reason,
+        };
+        let url = config
+            .redis_url
+            .as_deref()
+            .ok_or_else(|| invalid("is not set".into()))?;
+        let client = redis::Client::open(url).map_err(|e| invalid(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(config.publish_buffer.max(1));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                channels: crate::cluster::channels(&config.prefix),
+                idle_limit: config.liveness_ttl,
+                tx,
+                rx: Mutex::new(Some(rx)),
+                started: AtomicBool::new(false),
+                pub_connected: AtomicBool::new(false),
+                sub_connected: AtomicBool::new(false),
+                down: AtomicBool::new(false),
+                wake: Notify::new(),
+                dropped: AtomicU64::new(0),
+                lost: AtomicU64::new(0),
+                busy: AtomicBool::new(false),
+                unlogged_drops: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Starts the publisher task on first use (inside a tokio runtime).
+    fn start_publisher(&self) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let rx = self.inner.rx.lock().expect("publisher lock").take();
+        if let Some(rx) = rx {
+            self.inner.started.store(true, Ordering::Release);
+            rt.spawn(publish_loop(Arc::downgrade(&self.inner), rx));
+        }
+    }
+}
+
+impl Inner {
+    fn drop_messages(&self, n: u64, why: &str) {
+        if n == 0 {
+            return;
+        }
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+        let before = self.unlogged_drops.fetch_add(n, Ordering::Relaxed);
+        if before == 0 {
+            tracing::warn!(dropped = n, reason = why, "redis bus dropped messages");
+        }
+    }
+
+    fn log_drops(&self) {
+        let n = self.unlogged_drops.swap(0, Ordering::Relaxed);
+        if n > 1 {
+            tracing::warn!(dropped = n, "redis bus dropped messages while degraded");
+        }
+    }
+}
+
+impl Bus for RedisBus {
+    fn publish(&self, msg: BusMessage) {
+        if !self.inner.started.load(Ordering::Acquire) {
+            self.start_publisher();
+        }
+        if self.inner.down.load(Ordering::Acquire) {
+            self.inner.drop_messages(1, "redis unreachable");
+            return;
+        }
+        match self.inner.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.inner.drop_messages(1, "publish buffer full");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.inner.drop_messages(1, "publisher stopped");
+            }
+        }
+    }
+
+    fn subscribe(&self) -> BusStream {
+        self.start_publisher();
+        let (tx, rx) = mpsc::channel(INBOUND);
+        tokio::spawn(subscribe_loop(self.inner.clone(), tx));
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|m| (m, rx))
+        }))
+    }
+
+    fn flush(&self, within: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let deadline = Instant::now() + within;
+            let i = &self.inner;
+            while Instant::now() < deadline
+                && !i.down.load(Ordering::Acquire)
+                && (i.tx.capacity() < i.tx.max_capacity() || i.busy.load(Ordering::Acquire))
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    }
+
+    fn status(&self) -> BusStatus {
+        let i = &self.inner;
+        BusStatus {
+            kind: "redis",
+            connected: i.pub_connected.load(Ordering::Relaxed)
+                && i.sub_connected.load(Ordering::Relaxed),
+            dropped: i.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Self(BACKOFF_MIN)
+    }
+    fn reset(&mut self) {
+        self.0 = BACKOFF_MIN;
+    }
+    /// The next delay, with up to 25 % jitter so instances do not reconnect in lockstep.
+    fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(BACKOFF_MAX);
+        d + d.mul_f64(rand::random::<f64>() * 0.25)
+    }
+}
+
+type Conn = redis::aio::MultiplexedConnection;
+
+async fn connect_publisher(client: &redis::Client) -> redis::RedisResult<Conn> {
+    let cfg = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
+}
+
+/// Drops everything queued; returns how many.
+fn drain(rx: &mut mpsc::Receiver<BusMessage>) -> u64 {
+    let mut n = 0;
+    while rx.try_recv().is_ok() {
+        n += 1;
+    }
+    n
+}
+
+/// Connects the publisher, retrying with backoff until it succeeds (publishes are
+/// dropped at the door meanwhile). Returns the connection and the subscriber-loss count
+/// it was made under; `None` once the bus is gone.
+async fn reconnect(
+    inner: &Weak<Inner>,
+    client: &redis::Client,
+    rx: &mut mpsc::Receiver<BusMessage>,
+) -> Option<(Conn, u64)> {
+    let mut backoff = Backoff::new();
+    let mut failures = 0u32;
+    loop {
+        let bus = inner.upgrade()?;
+        let epoch = bus.lost.load(Ordering::Relaxed);
+        match connect_publisher(client).await {
+            Ok(c) => {
+                // Anything that slipped into the queue while down is stale: never late.
+                if bus.down.load(Ordering::Acquire) {
+                    bus.drop_messages(drain(rx), "queued while redis was unreachable");
+                }
+                bus.down.store(false, Ordering::Release);
+                bus.pub_connected.store(true, Ordering::Release);
+                if failures > 0 {
+                    tracing::info!("redis bus publisher reconnected");
+                }
+                bus.log_drops();
+                return Some((c, epoch));
+            }
+            Err(e) => {
+                bus.down.store(true, Ordering::Release);
+                bus.pub_connected.store(false, Ordering::Release);
+                bus.drop_messages(drain(rx), "redis unreachable");
+                if failures == 0 {
+                    tracing::warn!(error = %e, "redis bus publisher cannot connect; retrying");
+                }
+                failures += 1;
+                let delay = backoff.next();
+                let woken = async { bus.wake.notified().await };
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = woken => {}
+                }
+            }
+        }
+    }
+}
+
+/// Drains the publish queue in pipelines over one connection, reconnecting as needed.
+/// Ends when the bus is dropped.
+async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
+    let Some(client) = inner.upgrade().map(|i| i.client.clone()) else {
+        return;
+    };
+    let Some((mut conn, mut epoch)) = reconnect(&inner, &client, &mut rx).await else {
+        return;
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let Some(bus) = inner.upgrade() else { return };
+        bus.busy.store(true, Ordering::Release);
+        if bus.lost.load(Ordering::Relaxed) != epoch {
+            // The subscriber lost Redis since this connection was made: replace it
+            // before sending (a dead one would fail the batch).
+            match connect_publisher(&client).await {
+                Ok(c) => {
+                    conn = c;
+                    epoch = bus.lost.load(Ordering::Relaxed);
+                }
+                Err(_) => {
+                    bus.drop_messages(batch.len() as u64, "redis unreachable");
+                    batch.clear();
+                    bus.busy.store(false, Ordering::Release);
+                    drop(bus);
+                    let Some((c, e)) = reconnect(&inner, &client, &mut rx).await else {
+                        return;
+                    };
+                    (conn, epoch) = (c, e);
+                    continue;
+                }
+            }
+        }
+        let mut pipe = redis::pipe();
+        for m in &batch {
+            pipe.publish(&m.channel, m.payload.as_ref()).ignore();
+        }
+        let sent = pipe.query_async::<()>(&mut conn).await;
+        let failed = batch.len() as u64;
+        batch.clear();
+        bus.busy.store(false, Ordering::Release);
+        if let Err(e) = sent {
+            // Some of the batch may have gone out: never resend (at most once).
+            tracing::warn!(error = %e, "redis bus publish failed; reconnecting");
+            bus.pub_connected.store(false, Ordering::Release);
+            bus.drop_messages(failed, "publish failed");
+            drop(bus);
+            let Some((c, e)) = reconnect(&inner, &client, &mut rx).await else {
+                return;
+            };
+            (conn, epoch) = (c, e);
+        }
+    }
+}
+
+async fn connect_subscriber(inner: &Inner) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut ps = tokio::time::timeout(CONNECT_TIMEOUT, inner.client.get_async_pubsub())
+        .await
+        .map_err(|_| {
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        })??;
+    tokio::time::timeout(RESPONSE_TIMEOUT, ps.subscribe(&inner.channels))
+        .await
+        .map_err(|_| {
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        })??;
+    Ok(ps)
+}
+
+/// Keeps one subscriber connection up for `out`; ends when `out`'s receiver is dropped.
+async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
+    let mut backoff = Backoff::new();
+    let mut failures = 0u32;
+    loop {
+        let ps = tokio::select! {
+            _ = out.closed() => return,
+            r = connect_subscriber(&inner) => r,
+        };
+        let ps = match ps {
+            Ok(ps) => ps,
+            Err(e) => {
+                inner.sub_connected.store(false, Ordering::Relaxed);
+                if failures == 0 {
+                    tracing::warn!(error = %e, "redis bus subscriber cannot connect; retrying");
+                }
+                failures += 1;
+                tokio::select! {
+                    _ = out.closed() => return,
+                    _ = tokio::time::sleep(backoff.next()) => continue,
+                }
+            }
+        };
+        if failures > 0 {
+            tracing::info!("redis bus subscriber reconnected and resubscribed");
+        }
+        backoff.reset();
+        inner.sub_connected.store(true, Ordering::Relaxed);
+        // The subscription is live: anything published from now on reaches us. Let the
+        // publisher reconnect too before the server resyncs, so its snapshot and
+        // requests go out instead of being dropped.
+        inner.wake.notify_one();
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        while inner.down.load(Ordering::Acquire) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if out.send(BusMessage::resync()).await.is_err() {
+            return;
+        }
+        let mut stream = ps.into_on_message();
+        loop {
+            tokio::select! {
+                _ = out.closed() => return,
+                // The server publishes a heartbeat every third of the TTL and receives its
+                // own: a subscription silent for a whole TTL is a dead connection.
+                _ = tokio::time::sleep(inner.idle_limit) => {
+                    tracing::warn!("redis bus subscriber heard nothing for a whole liveness TTL");
+                    break;
+                }
+                m = stream.next() => match m {
+                    Some(m) => {
+                        let msg = BusMessage {
+                            channel: m.get_channel_name().to_owned(),
+                            payload: Bytes::copy_from_slice(m.get_payload_bytes()),
+                        };
+                        if out.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+        inner.sub_connected.store(false, Ordering::Relaxed);
+        inner.lost.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!("redis bus subscriber connection lost; reconnecting");
+        failures = 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback port with nothing listening.
+    fn dead_url() -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("redis://127.0.0.1:{port}")
+    }
+
+    #[tokio::test]
+    async fn publishes_without_redis_are_bounded_counted_and_never_block() {
+        let bus = RedisBus::new(&ClusterConfig {
+            redis_url: Some(dead_url()),
+            publish_buffer: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        let start = std::time::Instant::now();
+        for i in 0..100u32 {
+            bus.publish(BusMessage {
+                channel: "pxl-ws:custom".into(),
+                payload: Bytes::from(i.to_string()),
+            });
+        }
+        // Nothing waited for Redis.
+        assert!(start.elapsed() < Duration::from_secs(1));
+        let status = bus.status();
+        assert_eq!(status.kind, "redis");
+        assert!(!status.connected);
+        // One thread, no await yet: the queue holds 8, the other 92 were dropped.
+        assert_eq!(status.dropped, 92, "{status:?}");
+        // The subscriber keeps retrying; the stream stays open and silent.
+        let mut sub = bus.subscribe();
+        let next = tokio::time::timeout(Duration::from_millis(300), sub.next()).await;
+        assert!(next.is_err(), "no resync marker without a connection");
+        assert!(!bus.status().connected);
+    }
+
+    #[test]
+    fn bad_urls_are_configuration_errors() {
+        let err = RedisBus::new(&ClusterConfig::default()).err().unwrap();
+        assert!(err.to_string().contains("cluster.redis_url"), "{err}");
+        let bad = ClusterConfig {
+            redis_url: Some("redis://[::1".into()),
+            ..Default::default()
+        };
+        assert!(RedisBus::new(&bad).is_err());
+    }
+}
