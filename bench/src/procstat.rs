@@ -1,0 +1,117 @@
+//! CPU time and resident memory of a process, from `/proc` (Linux).
+
+use std::time::Instant;
+
+/// Clock ticks per second of `utime`/`stime` in `/proc/PID/stat` (`USER_HZ`, 100 on
+/// every Linux architecture this runs on).
+const USER_HZ: f64 = 100.0;
+
+/// User + system CPU seconds used so far by process `pid` (all its threads), or by this
+/// process when `pid` is `None`.
+pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces:
+    // state(3) ... utime(14) stime(15).
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+/// Resident set size of process `pid` in KiB (`VmRSS` of `/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU use over a measured window: the servers' and the load generator's own.
+#[derive(Debug)]
+pub struct CpuWindow {
+    pids: Vec<u32>,
+    servers_start: Option<f64>,
+    own_start: Option<f64>,
+    wall_start: Instant,
+}
+
+/// What a [`CpuWindow`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuUse {
+    /// CPU seconds of all server processes together, if readable.
+    pub server_s: Option<f64>,
+    /// CPU seconds of the load generator.
+    pub loadgen_s: Option<f64>,
+    /// Wall-clock seconds of the window.
+    pub wall_s: f64,
+}
+
+fn sum(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| cpu_seconds(Some(pid))).sum()
+}
+
+impl CpuWindow {
+    /// Starts a window over the server processes `pids`.
+    pub fn start(pids: &[u32]) -> Self {
+        Self {
+            pids: pids.to_vec(),
+            servers_start: sum(pids),
+            own_start: cpu_seconds(None),
+            wall_start: Instant::now(),
+        }
+    }
+
+    /// Ends the window.
+    pub fn stop(&self) -> CpuUse {
+        let wall_s = self.wall_start.elapsed().as_secs_f64();
+        CpuUse {
+            server_s: sum(&self.pids)
+                .zip(self.servers_start)
+                .map(|(end, start)| end - start),
+            loadgen_s: cpu_seconds(None)
+                .zip(self.own_start)
+                .map(|(end, start)| end - start),
+            wall_s,
+        }
+    }
+}
+
+impl CpuUse {
+    /// The CPU fields of a result line, with the server's CPU per message for `messages`.
+    pub fn json(&self, messages: u64) -> serde_json::Value {
+        let per_message_us = self
+            .server_s
+            .filter(|_| messages > 0)
+            .map(|s| s * 1e6 / messages as f64);
+        let loadgen_util = self.loadgen_s.map(|s| s / self.wall_s.max(1e-9));
+        serde_json::json!({
+            "server_cpu_s": self.server_s,
+            "server_cpu_util": self.server_s.map(|s| s / self.wall_s.max(1e-9)),
+            "server_cpu_us_per_msg": per_message_us,
+            "loadgen_cpu_s": self.loadgen_s,
+            "loadgen_cpu_util": loadgen_util,
+            // One core for the load generator: above 90 % busy it, not the server, set the pace.
+            "loadgen_saturated": loadgen_util.map(|u| u > 0.9),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_process() {
+        assert!(cpu_seconds(None).is_some());
+        assert!(rss_kib(std::process::id()).unwrap() > 0);
+    }
+}
