@@ -71,7 +71,7 @@ def main(path):
     present = [s for s in servers if any(srv == s for _, srv in rows)]
     head = ["case", "metric"] + present + ["pxl-ws / floor"]
     if "node-ws" in present:
-        head.append("node-ws / pxl-ws")
+        head.append("pxl-ws / node-ws")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for case in cases:
@@ -87,7 +87,7 @@ def main(path):
             cells.append(f"{p / f:.2f}" if p is not None and f else "—")
             if "node-ws" in present:
                 n = med.get("node-ws")
-                cells.append(f"{n / p:.2f}" if n is not None and p else "—")
+                cells.append(f"{p / n:.2f}" if p is not None and n else "—")
             print("| " + " | ".join(cells) + " |")
     single = [get(r, "deliveries_per_s") for r in rows.get(("broadcast-1room", "pxl-ws"), [])]
     cluster = [get(r, "deliveries_per_s") for r in rows.get(("cluster", "pxl-ws"), [])]
