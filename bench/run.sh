@@ -28,7 +28,7 @@ declare -A ARGS=(
   [connect]="connect -n 10000 --source-ips 8"
   [echo]="echo -n 1000 -k 4 -d 10"
   [broadcast-1room]="broadcast -n 1000 -r 1 -p 1 -k 4 -d 10"
-  [broadcast-100rooms]="broadcast -n 10000 -r 100 -p 4 --rate 500 -d 10 --source-ips 8"
+  [broadcast-100rooms]="broadcast -n 10000 -r 100 -p 4 --rate 200 -d 10 --source-ips 8"
   [cluster]="cluster -n 1000 -r 1 -p 1 -k 4 -d 10"
 )
 
