@@ -12,6 +12,8 @@ METRICS = {
         ("server RSS per idle connection (KiB)", "rss_per_connection_kib", "lower"),
         ("server CPU per connection (µs)", "server_cpu_us_per_msg", "lower"),
         ("load generator CPU busy", "loadgen_cpu_util", None),
+        ("load generator waiting for a CPU", "loadgen_runq_wait_util", None),
+        ("server waiting for a CPU", "server_runq_wait_util", None),
     ],
     "echo": [
         ("requests/s", "requests_per_s", "higher"),
@@ -21,6 +23,8 @@ METRICS = {
         ("latency p99.9 (µs)", "latency_us.p999", "lower"),
         ("server CPU busy", "server_cpu_util", None),
         ("load generator CPU busy", "loadgen_cpu_util", None),
+        ("load generator waiting for a CPU", "loadgen_runq_wait_util", None),
+        ("server waiting for a CPU", "server_runq_wait_util", None),
     ],
     "broadcast": [
         ("deliveries/s", "deliveries_per_s", "higher"),
@@ -30,6 +34,8 @@ METRICS = {
         ("latency p99 (µs)", "latency_us.p99", "lower"),
         ("server CPU busy", "server_cpu_util", None),
         ("load generator CPU busy", "loadgen_cpu_util", None),
+        ("load generator waiting for a CPU", "loadgen_runq_wait_util", None),
+        ("server waiting for a CPU", "server_runq_wait_util", None),
     ],
 }
 METRICS["cluster"] = METRICS["broadcast"]

@@ -23,6 +23,29 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     Some((utime + stime) / USER_HZ)
 }
 
+/// Seconds the threads of process `pid` (this process when `None`) spent runnable but
+/// waiting for a CPU: the sum of the second field of `/proc/PID/task/*/schedstat`. On a
+/// shared machine this shows how much other work took the core from the measured one.
+pub fn run_delay_seconds(pid: Option<u32>) -> Option<f64> {
+    let dir = match pid {
+        Some(pid) => format!("/proc/{pid}/task"),
+        None => "/proc/self/task".to_owned(),
+    };
+    let mut total_ns = 0u64;
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path().join("schedstat");
+        // A thread may have exited since the directory was listed.
+        if let Ok(stat) = std::fs::read_to_string(path) {
+            total_ns += stat
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(total_ns as f64 / 1e9)
+}
+
 /// Resident set size of process `pid` in KiB (`VmRSS` of `/proc/PID/status`).
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -38,6 +61,8 @@ pub struct CpuWindow {
     pids: Vec<u32>,
     servers_start: Option<f64>,
     own_start: Option<f64>,
+    servers_wait_start: Option<f64>,
+    own_wait_start: Option<f64>,
     wall_start: Instant,
 }
 
@@ -48,15 +73,23 @@ pub struct CpuUse {
     pub server_s: Option<f64>,
     /// CPU seconds of the load generator.
     pub loadgen_s: Option<f64>,
+    /// Seconds the server threads waited for a CPU (all threads added up).
+    pub server_wait_s: Option<f64>,
+    /// Seconds the load generator waited for a CPU.
+    pub loadgen_wait_s: Option<f64>,
     /// Wall-clock seconds of the window.
     pub wall_s: f64,
 }
 
-fn sum(pids: &[u32]) -> Option<f64> {
+fn sum(pids: &[u32], read: fn(Option<u32>) -> Option<f64>) -> Option<f64> {
     if pids.is_empty() {
         return None;
     }
-    pids.iter().map(|&pid| cpu_seconds(Some(pid))).sum()
+    pids.iter().map(|&pid| read(Some(pid))).sum()
+}
+
+fn delta(end: Option<f64>, start: Option<f64>) -> Option<f64> {
+    end.zip(start).map(|(end, start)| end - start)
 }
 
 impl CpuWindow {
@@ -64,8 +97,10 @@ impl CpuWindow {
     pub fn start(pids: &[u32]) -> Self {
         Self {
             pids: pids.to_vec(),
-            servers_start: sum(pids),
+            servers_start: sum(pids, cpu_seconds),
             own_start: cpu_seconds(None),
+            servers_wait_start: sum(pids, run_delay_seconds),
+            own_wait_start: run_delay_seconds(None),
             wall_start: Instant::now(),
         }
     }
@@ -74,12 +109,10 @@ impl CpuWindow {
     pub fn stop(&self) -> CpuUse {
         let wall_s = self.wall_start.elapsed().as_secs_f64();
         CpuUse {
-            server_s: sum(&self.pids)
-                .zip(self.servers_start)
-                .map(|(end, start)| end - start),
-            loadgen_s: cpu_seconds(None)
-                .zip(self.own_start)
-                .map(|(end, start)| end - start),
+            server_s: delta(sum(&self.pids, cpu_seconds), self.servers_start),
+            loadgen_s: delta(cpu_seconds(None), self.own_start),
+            server_wait_s: delta(sum(&self.pids, run_delay_seconds), self.servers_wait_start),
+            loadgen_wait_s: delta(run_delay_seconds(None), self.own_wait_start),
             wall_s,
         }
     }
@@ -92,10 +125,14 @@ impl CpuUse {
             .server_s
             .filter(|_| messages > 0)
             .map(|s| s * 1e6 / messages as f64);
-        let loadgen_util = self.loadgen_s.map(|s| s / self.wall_s.max(1e-9));
+        let per_wall = |s: f64| s / self.wall_s.max(1e-9);
+        let loadgen_util = self.loadgen_s.map(per_wall);
         serde_json::json!({
             "server_cpu_s": self.server_s,
-            "server_cpu_util": self.server_s.map(|s| s / self.wall_s.max(1e-9)),
+            "server_cpu_util": self.server_s.map(per_wall),
+            // Runnable but not running (other processes on the core): contention.
+            "server_runq_wait_util": self.server_wait_s.map(per_wall),
+            "loadgen_runq_wait_util": self.loadgen_wait_s.map(per_wall),
             "server_cpu_us_per_msg": per_message_us,
             "loadgen_cpu_s": self.loadgen_s,
             "loadgen_cpu_util": loadgen_util,
@@ -113,5 +150,6 @@ mod tests {
     fn reads_own_process() {
         assert!(cpu_seconds(None).is_some());
         assert!(rss_kib(std::process::id()).unwrap() > 0);
+        assert!(run_delay_seconds(None).is_some());
     }
 }
