@@ -258,18 +258,28 @@ pub async fn broadcast(options: &Options) -> Result<Value, Error> {
 
     let received = Arc::new(AtomicU64::new(0));
     let last_delivery = Arc::new(AtomicU64::new(0));
+    let listening = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let n = subscribers.len() as u64;
     let sub_tasks: Vec<_> = subscribers
         .into_iter()
         .map(|ws| {
             tokio::spawn(subscriber(
                 ws,
-                Arc::clone(&received),
-                Arc::clone(&last_delivery),
+                Counters {
+                    listening: Arc::clone(&listening),
+                    received: Arc::clone(&received),
+                    last_delivery: Arc::clone(&last_delivery),
+                },
                 stop_rx.clone(),
             ))
         })
         .collect();
+    // The clock starts once every subscriber task is reading (10 000 first polls take a
+    // while on one thread), so the publishers get the whole measured time.
+    while listening.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 
     let room_sizes = Arc::new(room_sizes);
     let pad = Arc::new(pad(options));
@@ -347,18 +357,29 @@ pub async fn broadcast(options: &Options) -> Result<Value, Error> {
     Ok(result)
 }
 
-async fn subscriber(
-    ws: Ws,
+/// Progress shared by the subscriber tasks.
+struct Counters {
+    /// Subscribers whose task has started reading.
+    listening: Arc<AtomicU64>,
+    /// Deliveries so far, all subscribers.
     received: Arc<AtomicU64>,
+    /// [`now_ns`] of the latest delivery.
     last_delivery: Arc<AtomicU64>,
-    mut stop: watch::Receiver<bool>,
-) -> Received {
+}
+
+async fn subscriber(ws: Ws, counters: Counters, mut stop: watch::Receiver<bool>) -> Received {
+    let Counters {
+        listening,
+        received,
+        last_delivery,
+    } = counters;
     let mut outcome = Received {
         received: 0,
         errors: 0,
         histogram: histogram(),
     };
     let (mut tx, mut rx) = ws.split();
+    listening.fetch_add(1, Ordering::Relaxed);
     loop {
         tokio::select! {
             message = rx.next() => {
