@@ -127,17 +127,20 @@ impl CpuUse {
             .map(|s| s * 1e6 / messages as f64);
         let per_wall = |s: f64| s / self.wall_s.max(1e-9);
         let loadgen_util = self.loadgen_s.map(per_wall);
+        let loadgen_wait = self.loadgen_wait_s.map(per_wall);
         serde_json::json!({
             "server_cpu_s": self.server_s,
             "server_cpu_util": self.server_s.map(per_wall),
             // Runnable but not running (other processes on the core): contention.
             "server_runq_wait_util": self.server_wait_s.map(per_wall),
-            "loadgen_runq_wait_util": self.loadgen_wait_s.map(per_wall),
+            "loadgen_runq_wait_util": loadgen_wait,
             "server_cpu_us_per_msg": per_message_us,
             "loadgen_cpu_s": self.loadgen_s,
             "loadgen_cpu_util": loadgen_util,
-            // One core for the load generator: above 90 % busy it, not the server, set the pace.
-            "loadgen_saturated": loadgen_util.map(|u| u > 0.9),
+            // One core for the load generator: running or runnable (waiting for the core)
+            // more than 90 % of the time, it was never idle waiting for the server, so it,
+            // not the server, set the pace.
+            "loadgen_saturated": loadgen_util.map(|u| u + loadgen_wait.unwrap_or(0.0) > 0.9),
         })
     }
 }
