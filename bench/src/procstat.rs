@@ -1,0 +1,158 @@
+//! CPU time and resident memory of a process, from `/proc` (Linux).
+
+use std::time::Instant;
+
+/// Clock ticks per second of `utime`/`stime` in `/proc/PID/stat` (`USER_HZ`, 100 on
+/// every Linux architecture this runs on).
+const USER_HZ: f64 = 100.0;
+
+/// User + system CPU seconds used so far by process `pid` (all its threads), or by this
+/// process when `pid` is `None`.
+pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces:
+    // state(3) ... utime(14) stime(15).
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+/// Seconds the threads of process `pid` (this process when `None`) spent runnable but
+/// waiting for a CPU: the sum of the second field of `/proc/PID/task/*/schedstat`. On a
+/// shared machine this shows how much other work took the core from the measured one.
+pub fn run_delay_seconds(pid: Option<u32>) -> Option<f64> {
+    let dir = match pid {
+        Some(pid) => format!("/proc/{pid}/task"),
+        None => "/proc/self/task".to_owned(),
+    };
+    let mut total_ns = 0u64;
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path().join("schedstat");
+        // A thread may have exited since the directory was listed.
+        if let Ok(stat) = std::fs::read_to_string(path) {
+            total_ns += stat
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(total_ns as f64 / 1e9)
+}
+
+/// Resident set size of process `pid` in KiB (`VmRSS` of `/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU use over a measured window: the servers' and the load generator's own.
+#[derive(Debug)]
+pub struct CpuWindow {
+    pids: Vec<u32>,
+    servers_start: Option<f64>,
+    own_start: Option<f64>,
+    servers_wait_start: Option<f64>,
+    own_wait_start: Option<f64>,
+    wall_start: Instant,
+}
+
+/// What a [`CpuWindow`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuUse {
+    /// CPU seconds of all server processes together, if readable.
+    pub server_s: Option<f64>,
+    /// CPU seconds of the load generator.
+    pub loadgen_s: Option<f64>,
+    /// Seconds the server threads waited for a CPU (all threads added up).
+    pub server_wait_s: Option<f64>,
+    /// Seconds the load generator waited for a CPU.
+    pub loadgen_wait_s: Option<f64>,
+    /// Wall-clock seconds of the window.
+    pub wall_s: f64,
+}
+
+fn sum(pids: &[u32], read: fn(Option<u32>) -> Option<f64>) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| read(Some(pid))).sum()
+}
+
+fn delta(end: Option<f64>, start: Option<f64>) -> Option<f64> {
+    end.zip(start).map(|(end, start)| end - start)
+}
+
+impl CpuWindow {
+    /// Starts a window over the server processes `pids`.
+    pub fn start(pids: &[u32]) -> Self {
+        Self {
+            pids: pids.to_vec(),
+            servers_start: sum(pids, cpu_seconds),
+            own_start: cpu_seconds(None),
+            servers_wait_start: sum(pids, run_delay_seconds),
+            own_wait_start: run_delay_seconds(None),
+            wall_start: Instant::now(),
+        }
+    }
+
+    /// Ends the window.
+    pub fn stop(&self) -> CpuUse {
+        let wall_s = self.wall_start.elapsed().as_secs_f64();
+        CpuUse {
+            server_s: delta(sum(&self.pids, cpu_seconds), self.servers_start),
+            loadgen_s: delta(cpu_seconds(None), self.own_start),
+            server_wait_s: delta(sum(&self.pids, run_delay_seconds), self.servers_wait_start),
+            loadgen_wait_s: delta(run_delay_seconds(None), self.own_wait_start),
+            wall_s,
+        }
+    }
+}
+
+impl CpuUse {
+    /// The CPU fields of a result line, with the server's CPU per message for `messages`.
+    pub fn json(&self, messages: u64) -> serde_json::Value {
+        let per_message_us = self
+            .server_s
+            .filter(|_| messages > 0)
+            .map(|s| s * 1e6 / messages as f64);
+        let per_wall = |s: f64| s / self.wall_s.max(1e-9);
+        let loadgen_util = self.loadgen_s.map(per_wall);
+        let loadgen_wait = self.loadgen_wait_s.map(per_wall);
+        serde_json::json!({
+            "server_cpu_s": self.server_s,
+            "server_cpu_util": self.server_s.map(per_wall),
+            // Runnable but not running (other processes on the core): contention.
+            "server_runq_wait_util": self.server_wait_s.map(per_wall),
+            "loadgen_runq_wait_util": loadgen_wait,
+            "server_cpu_us_per_msg": per_message_us,
+            "loadgen_cpu_s": self.loadgen_s,
+            "loadgen_cpu_util": loadgen_util,
+            // One core for the load generator: running or runnable (waiting for the core)
+            // more than 90 % of the time, it was never idle waiting for the server, so it,
+            // not the server, set the pace.
+            "loadgen_saturated": loadgen_util.map(|u| u + loadgen_wait.unwrap_or(0.0) > 0.9),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_process() {
+        assert!(cpu_seconds(None).is_some());
+        assert!(rss_kib(std::process::id()).unwrap() > 0);
+        assert!(run_delay_seconds(None).is_some());
+    }
+}

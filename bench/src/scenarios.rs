@@ -1,0 +1,535 @@
+//! The scenarios: `connect`, `echo`, `broadcast` (also run as `cluster`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt, stream};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::procstat::{CpuWindow, rss_kib};
+use crate::wire::{
+    Incoming, Target, Ws, broadcast_frame, echo_frame, join, now_ns, open, room_name, source_for,
+};
+use crate::{Error, Options};
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000_000, 3).expect("valid histogram bounds")
+}
+
+fn latency_json(h: &Histogram<u64>) -> Value {
+    let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    json!({
+        "samples": h.len(),
+        "p50": us(0.5),
+        "p99": us(0.99),
+        "p999": us(0.999),
+        "max": h.max() as f64 / 1000.0,
+    })
+}
+
+fn targets(options: &Options) -> Result<Vec<Target>, Error> {
+    options.urls.iter().map(|u| Target::parse(u)).collect()
+}
+
+/// Opens `n` sockets, `concurrency` handshakes at a time; socket `i` goes to
+/// `targets[i % len]` and, with `rooms`, joins room `i % rooms`.
+async fn open_all(
+    options: &Options,
+    targets: &[Target],
+    n: usize,
+    rooms: Option<usize>,
+) -> Result<Vec<Ws>, Error> {
+    let results: Vec<Result<Ws, Error>> = stream::iter(0..n)
+        .map(|i| {
+            let target = &targets[i % targets.len()];
+            let source = source_for(i, options.source_ips, target);
+            async move {
+                let mut ws = open(target, source).await?;
+                if let Some(rooms) = rooms {
+                    join(&mut ws, &room_name(i % rooms)).await?;
+                }
+                Ok(ws)
+            }
+        })
+        .buffer_unordered(options.concurrency)
+        .collect()
+        .await;
+    let mut sockets = Vec::with_capacity(n);
+    let mut first_error = None;
+    let mut failed = 0;
+    for result in results {
+        match result {
+            Ok(ws) => sockets.push(ws),
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(format!("{failed} of {n} connections failed; first: {e}").into()),
+        None => Ok(sockets),
+    }
+}
+
+fn pad(options: &Options) -> String {
+    "x".repeat(options.payload)
+}
+
+/// `connect`: opens N idle sockets; connections/s and the server's RSS per socket.
+pub async fn connect(options: &Options) -> Result<Value, Error> {
+    let targets = targets(options)?;
+    let pid = options.server_pids.first().copied();
+    let rss_before = pid.and_then(rss_kib);
+    let cpu = CpuWindow::start(&options.server_pids);
+    let started = Instant::now();
+    let sockets = open_all(options, &targets, options.connections, None).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_use = cpu.stop();
+    tokio::time::sleep(options.settle).await;
+    let rss_after = pid.and_then(rss_kib);
+    let n = sockets.len();
+    let per_conn_kib = rss_before
+        .zip(rss_after)
+        .map(|(before, after)| (after as f64 - before as f64) / n.max(1) as f64);
+    let mut closing = Vec::with_capacity(n);
+    for mut ws in sockets {
+        closing.push(tokio::spawn(async move {
+            let _ = ws.close(None).await;
+        }));
+    }
+    for task in closing {
+        let _ = task.await;
+    }
+    let mut result = json!({
+        "connections": n,
+        "seconds": elapsed,
+        "connections_per_s": n as f64 / elapsed.max(1e-9),
+        "server_rss_before_kib": rss_before,
+        "server_rss_after_kib": rss_after,
+        "rss_per_connection_kib": per_conn_kib,
+    });
+    merge(&mut result, cpu_use.json(n as u64));
+    Ok(result)
+}
+
+struct EchoOutcome {
+    completed: u64,
+    errors: u64,
+    histogram: Histogram<u64>,
+}
+
+/// `echo`: N sockets × K requests in flight; requests/s and latency.
+pub async fn echo(options: &Options) -> Result<Value, Error> {
+    let targets = targets(options)?;
+    let sockets = open_all(options, &targets, options.connections, None).await?;
+    let pad = Arc::new(pad(options));
+    let measure_from = now_ns() + options.warmup.as_nanos() as u64;
+    let measure_to = measure_from + options.duration.as_nanos() as u64;
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .map(|ws| {
+            let pad = Arc::clone(&pad);
+            let k = options.in_flight;
+            tokio::spawn(echo_connection(ws, k, pad, measure_from, measure_to))
+        })
+        .collect();
+    tokio::time::sleep(options.warmup).await;
+    let cpu = CpuWindow::start(&options.server_pids);
+    tokio::time::sleep(options.duration).await;
+    let cpu_use = cpu.stop();
+    let mut histogram = histogram();
+    let (mut completed, mut errors) = (0, 0);
+    for task in tasks {
+        let outcome = task.await?;
+        completed += outcome.completed;
+        errors += outcome.errors;
+        histogram.add(&outcome.histogram)?;
+    }
+    let mut result = json!({
+        "connections": options.connections,
+        "in_flight": options.in_flight,
+        "payload_bytes": options.payload,
+        "seconds": options.duration.as_secs_f64(),
+        "requests": completed,
+        "errors": errors,
+        "requests_per_s": completed as f64 / options.duration.as_secs_f64().max(1e-9),
+        "latency_us": latency_json(&histogram),
+    });
+    merge(&mut result, cpu_use.json(completed));
+    Ok(result)
+}
+
+async fn echo_connection(
+    ws: Ws,
+    in_flight: usize,
+    pad: Arc<String>,
+    measure_from: u64,
+    measure_to: u64,
+) -> EchoOutcome {
+    let mut outcome = EchoOutcome {
+        completed: 0,
+        errors: 0,
+        histogram: histogram(),
+    };
+    let (mut tx, mut rx) = ws.split();
+    let mut next_id = 0u64;
+    let mut outstanding = 0usize;
+    for _ in 0..in_flight {
+        next_id += 1;
+        if tx.feed(echo_frame(next_id, &pad)).await.is_err() {
+            outcome.errors += 1;
+            return outcome;
+        }
+        outstanding += 1;
+    }
+    if tx.flush().await.is_err() {
+        outcome.errors += 1;
+        return outcome;
+    }
+    while outstanding > 0 {
+        let text = match rx.next().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                outcome.errors += 1;
+                return outcome;
+            }
+            Some(Ok(_)) => continue,
+        };
+        let now = now_ns();
+        match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
+            Ok(frame) if frame.kind == "bench" && frame.action == "echo" => {
+                outstanding -= 1;
+                if (measure_from..measure_to).contains(&now) {
+                    outcome.completed += 1;
+                    let sent = frame.response.map_or(now, |r| r.t);
+                    outcome
+                        .histogram
+                        .saturating_record(now.saturating_sub(sent));
+                }
+                if now < measure_to {
+                    next_id += 1;
+                    if tx.send(echo_frame(next_id, &pad)).await.is_err() {
+                        outcome.errors += 1;
+                        return outcome;
+                    }
+                    outstanding += 1;
+                }
+            }
+            _ => outcome.errors += 1,
+        }
+    }
+    let _ = tx.send(Message::Close(None)).await;
+    outcome
+}
+
+struct Published {
+    published: u64,
+    expected: u64,
+    errors: u64,
+}
+
+struct Received {
+    received: u64,
+    errors: u64,
+    histogram: Histogram<u64>,
+}
+
+/// `broadcast` / `cluster`: N subscribers over R rooms on the given URLs (in turn),
+/// P publishers (also in turn) at `rate` or as fast as acknowledged; deliveries/s,
+/// loss and one-way latency.
+pub async fn broadcast(options: &Options) -> Result<Value, Error> {
+    let targets = targets(options)?;
+    let rooms = options.rooms;
+    let subscribers = open_all(options, &targets, options.connections, Some(rooms)).await?;
+    let mut room_sizes = vec![0u64; rooms];
+    for i in 0..subscribers.len() {
+        room_sizes[i % rooms] += 1;
+    }
+    let publishers = open_all(options, &targets, options.publishers, None).await?;
+    if targets.len() > 1 {
+        // Let the room subscriptions reach the other instances through the bus.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let received = Arc::new(AtomicU64::new(0));
+    let last_delivery = Arc::new(AtomicU64::new(0));
+    let listening = Arc::new(AtomicU64::new(0));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let n = subscribers.len() as u64;
+    let sub_tasks: Vec<_> = subscribers
+        .into_iter()
+        .map(|ws| {
+            tokio::spawn(subscriber(
+                ws,
+                Counters {
+                    listening: Arc::clone(&listening),
+                    received: Arc::clone(&received),
+                    last_delivery: Arc::clone(&last_delivery),
+                },
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    // The clock starts once every subscriber task is reading (10 000 first polls take a
+    // while on one thread), so the publishers get the whole measured time.
+    while listening.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let room_sizes = Arc::new(room_sizes);
+    let pad = Arc::new(pad(options));
+    let started_ns = now_ns();
+    let end_ns = started_ns + options.duration.as_nanos() as u64;
+    let cpu = CpuWindow::start(&options.server_pids);
+    let p = publishers.len();
+    let pub_tasks: Vec<_> = publishers
+        .into_iter()
+        .enumerate()
+        .map(|(j, ws)| {
+            let plan = PublishPlan {
+                index: j,
+                publishers: p,
+                rate: options.rate.map(|r| r / p as f64),
+                in_flight: options.in_flight,
+                end_ns,
+                room_sizes: Arc::clone(&room_sizes),
+                pad: Arc::clone(&pad),
+            };
+            tokio::spawn(publisher(ws, plan))
+        })
+        .collect();
+    let (mut published, mut expected, mut errors) = (0, 0, 0);
+    for task in pub_tasks {
+        let outcome = task.await?;
+        published += outcome.published;
+        expected += outcome.expected;
+        errors += outcome.errors;
+    }
+    // Drain: until every expected delivery arrived, or nothing arrived for a second.
+    let mut last_seen = received.load(Ordering::Relaxed);
+    let mut quiet_since = Instant::now();
+    while last_seen < expected && quiet_since.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = received.load(Ordering::Relaxed);
+        if now != last_seen {
+            last_seen = now;
+            quiet_since = Instant::now();
+        }
+    }
+    let cpu_use = cpu.stop();
+    let _ = stop_tx.send(true);
+    let mut histogram = histogram();
+    let mut deliveries = 0;
+    for task in sub_tasks {
+        let outcome = task.await?;
+        deliveries += outcome.received;
+        errors += outcome.errors;
+        histogram.add(&outcome.histogram)?;
+    }
+    let last = last_delivery.load(Ordering::Relaxed).max(end_ns);
+    let seconds = (last - started_ns) as f64 / 1e9;
+    let lost = expected.saturating_sub(deliveries);
+    let mut result = json!({
+        "urls": options.urls.len(),
+        "subscribers": options.connections,
+        "rooms": rooms,
+        "publishers": p,
+        "target_rate": options.rate,
+        "in_flight": options.in_flight,
+        "payload_bytes": options.payload,
+        "seconds": seconds,
+        "published": published,
+        "publish_per_s": published as f64 / options.duration.as_secs_f64().max(1e-9),
+        "expected_deliveries": expected,
+        "deliveries": deliveries,
+        "deliveries_per_s": deliveries as f64 / seconds.max(1e-9),
+        "lost": lost,
+        "loss": if expected > 0 { lost as f64 / expected as f64 } else { 0.0 },
+        "errors": errors,
+        "latency_us": latency_json(&histogram),
+    });
+    merge(&mut result, cpu_use.json(deliveries));
+    Ok(result)
+}
+
+/// Progress shared by the subscriber tasks.
+struct Counters {
+    /// Subscribers whose task has started reading.
+    listening: Arc<AtomicU64>,
+    /// Deliveries so far, all subscribers.
+    received: Arc<AtomicU64>,
+    /// [`now_ns`] of the latest delivery.
+    last_delivery: Arc<AtomicU64>,
+}
+
+async fn subscriber(ws: Ws, counters: Counters, mut stop: watch::Receiver<bool>) -> Received {
+    let Counters {
+        listening,
+        received,
+        last_delivery,
+    } = counters;
+    let mut outcome = Received {
+        received: 0,
+        errors: 0,
+        histogram: histogram(),
+    };
+    let (mut tx, mut rx) = ws.split();
+    listening.fetch_add(1, Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            message = rx.next() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                        outcome.errors += 1;
+                        break;
+                    }
+                    Some(Ok(_)) => continue,
+                };
+                let now = now_ns();
+                match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
+                    Ok(frame) if frame.action == "message" => {
+                        outcome.received += 1;
+                        received.fetch_add(1, Ordering::Relaxed);
+                        last_delivery.fetch_max(now, Ordering::Relaxed);
+                        let sent = frame.data.map_or(now, |d| d.t);
+                        outcome.histogram.saturating_record(now.saturating_sub(sent));
+                    }
+                    _ => outcome.errors += 1,
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    let _ = tx.send(Message::Close(None)).await;
+    outcome
+}
+
+struct PublishPlan {
+    index: usize,
+    publishers: usize,
+    /// Messages/s for this publisher; `None`: as fast as acknowledged.
+    rate: Option<f64>,
+    in_flight: usize,
+    end_ns: u64,
+    room_sizes: Arc<Vec<u64>>,
+    pad: Arc<String>,
+}
+
+async fn publisher(ws: Ws, plan: PublishPlan) -> Published {
+    let mut outcome = Published {
+        published: 0,
+        expected: 0,
+        errors: 0,
+    };
+    let rooms = plan.room_sizes.len();
+    let (mut tx, mut rx) = ws.split();
+    // Publisher j sends to rooms j, j + P, j + 2P, ... (mod R): all rooms get traffic.
+    let mut seq = 0usize;
+    let mut next = |outcome: &mut Published| {
+        let room = (plan.index + seq * plan.publishers) % rooms;
+        seq += 1;
+        outcome.published += 1;
+        outcome.expected += plan.room_sizes[room];
+        broadcast_frame(seq as u64, &room_name(room), &plan.pad)
+    };
+    let mut outstanding = 0usize;
+    match plan.rate {
+        None => {
+            for _ in 0..plan.in_flight {
+                if tx.feed(next(&mut outcome)).await.is_err() {
+                    outcome.errors += 1;
+                    return outcome;
+                }
+                outstanding += 1;
+            }
+            if tx.flush().await.is_err() {
+                outcome.errors += 1;
+                return outcome;
+            }
+            while outstanding > 0 {
+                match rx.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
+                            Ok(frame) if frame.action == "broadcast" => {}
+                            _ => {
+                                outcome.errors += 1;
+                                continue;
+                            }
+                        }
+                        outstanding -= 1;
+                        if now_ns() < plan.end_ns {
+                            if tx.send(next(&mut outcome)).await.is_err() {
+                                outcome.errors += 1;
+                                return outcome;
+                            }
+                            outstanding += 1;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => {
+                        outcome.errors += 1;
+                        return outcome;
+                    }
+                }
+            }
+        }
+        Some(rate) => {
+            // Credit-based pacing on a 1 ms tick: bursts stay small, the average exact.
+            let started = now_ns();
+            let mut ticker = tokio::time::interval(Duration::from_millis(1));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut sent = 0u64;
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {
+                        let now = now_ns();
+                        if now >= plan.end_ns {
+                            break;
+                        }
+                        let due = ((now - started) as f64 / 1e9 * rate) as u64;
+                        while sent < due {
+                            if tx.feed(next(&mut outcome)).await.is_err() {
+                                outcome.errors += 1;
+                                return outcome;
+                            }
+                            sent += 1;
+                        }
+                        if tx.flush().await.is_err() {
+                            outcome.errors += 1;
+                            return outcome;
+                        }
+                    }
+                    message = rx.next() => match message {
+                        Some(Ok(Message::Text(text))) => {
+                            if !matches!(
+                                serde_json::from_str::<Incoming<'_>>(text.as_str()),
+                                Ok(frame) if frame.action == "broadcast"
+                            ) {
+                                outcome.errors += 1;
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => {
+                            outcome.errors += 1;
+                            return outcome;
+                        }
+                    },
+                }
+            }
+        }
+    }
+    let _ = tx.send(Message::Close(None)).await;
+    outcome
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
+        into.extend(from);
+    }
+}

@@ -1,0 +1,117 @@
+//! Every scenario runs end to end for a fraction of a second (`--quick`) against both
+//! servers under test, in-process on real loopback sockets, and counts add up.
+
+use pxl_ws_bench::{Options, Scenario};
+use serde_json::Value;
+
+async fn pxl_ws_server() -> String {
+    let mut config = pxl_ws::WsConfig::default();
+    example_bench_server::bench_defaults(&mut config);
+    let server = example_bench_server::build(config).expect("bench server builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server.serve_listener(listener));
+    format!("ws://{addr}/ws")
+}
+
+async fn floor_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = pxl_ws_bench::floor::router(Default::default());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("ws://{addr}/ws")
+}
+
+async fn run(scenario: Scenario, urls: &[&str], tweak: impl FnOnce(&mut Options)) -> Value {
+    let mut options = Options::defaults(scenario);
+    options.urls = urls.iter().map(|u| u.to_string()).collect();
+    options.server_pids = vec![std::process::id()];
+    options.quick();
+    tweak(&mut options);
+    let result = pxl_ws_bench::run(scenario, &options)
+        .await
+        .unwrap_or_else(|e| panic!("{} failed: {e}", scenario.name()));
+    assert_eq!(result["scenario"], scenario.name());
+    assert!(result["server_cpu_s"].is_number(), "{result}");
+    assert!(result["loadgen_cpu_util"].is_number(), "{result}");
+    result
+}
+
+async fn all_scenarios(url: &str) {
+    let connect = run(Scenario::Connect, &[url], |o| o.source_ips = 2).await;
+    assert_eq!(connect["connections"], 40, "{connect}");
+    assert!(connect["rss_per_connection_kib"].is_number(), "{connect}");
+
+    let echo = run(Scenario::Echo, &[url], |o| o.connections = 10).await;
+    assert_eq!(echo["errors"], 0, "{echo}");
+    assert!(echo["requests"].as_u64().unwrap() > 10, "{echo}");
+    assert!(echo["latency_us"]["p99"].as_f64().unwrap() > 0.0, "{echo}");
+
+    for rate in [None, Some(500.0)] {
+        let broadcast = run(Scenario::Broadcast, &[url], |o| {
+            o.connections = 20;
+            o.rooms = 4;
+            o.publishers = 2;
+            o.rate = rate;
+        })
+        .await;
+        assert_eq!(broadcast["errors"], 0, "{broadcast}");
+        assert_eq!(broadcast["lost"], 0, "{broadcast}");
+        let deliveries = broadcast["deliveries"].as_u64().unwrap();
+        assert!(deliveries > 0, "{broadcast}");
+        assert_eq!(broadcast["expected_deliveries"], deliveries, "{broadcast}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_run_against_the_pxl_ws_bench_server() {
+    let url = pxl_ws_server().await;
+    all_scenarios(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_run_against_the_floor() {
+    let url = floor_server().await;
+    all_scenarios(&url).await;
+}
+
+/// Without a shared bus the two "instances" are one server reached twice; the scenario's
+/// bookkeeping (subscribers and publishers spread over both URLs) is what is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_spreads_over_two_urls() {
+    let url = pxl_ws_server().await;
+    let cluster = run(Scenario::Cluster, &[&url, &url], |o| {
+        o.connections = 20;
+        o.rooms = 2;
+        o.publishers = 2;
+    })
+    .await;
+    assert_eq!(cluster["urls"], 2, "{cluster}");
+    assert_eq!(cluster["lost"], 0, "{cluster}");
+    assert!(cluster["deliveries"].as_u64().unwrap() > 0, "{cluster}");
+}
+
+#[test]
+fn options_parse() {
+    let args: Vec<String> = [
+        "echo",
+        "-n",
+        "5",
+        "--rate",
+        "max",
+        "--url",
+        "ws://127.0.0.1:1/ws",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (scenario, options) = Options::parse(&args).unwrap();
+    assert_eq!(scenario, Scenario::Echo);
+    assert_eq!(options.connections, 5);
+    assert_eq!(options.rate, None);
+    let one_url: Vec<String> = ["cluster", "--url", "ws://127.0.0.1:1/ws"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert!(Options::parse(&one_url).is_err());
+}
