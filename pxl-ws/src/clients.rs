@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AuthUser;
+use crate::outbox::{Outbox, PushError};
 use crate::health::Metrics;
 use crate::service::{Frame, RawMessage, Server};
 use crate::time::now_ms;
@@ -82,7 +82,7 @@ pub(crate) struct CloseRequest {
 /// One local connection's record. Shared by the registry, the rooms and the tasks.
 pub(crate) struct ClientState {
     pub(crate) id: ClientId,
-    tx: mpsc::Sender<Message>,
+    pub(crate) outbox: Outbox,
     pub(crate) close: OnceLock<CloseRequest>,
     /// Cancelled once a close is requested: wakes the writer and bounds the reader.
     pub(crate) closing: CancellationToken,
@@ -102,13 +102,13 @@ pub(crate) struct ClientState {
 impl ClientState {
     pub(crate) fn new(
         id: ClientId,
-        tx: mpsc::Sender<Message>,
+        outbox_cap: usize,
         remote_addr: Option<SocketAddr>,
     ) -> Self {
         let now = now_ms();
         Self {
             id,
-            tx,
+            outbox: Outbox::new(outbox_cap),
             close: OnceLock::new(),
             closing: CancellationToken::new(),
             connected_at_ms: now,
@@ -125,19 +125,19 @@ impl ClientState {
 
     /// Queues a frame without waiting. A full queue closes the client with 1008.
     pub(crate) fn push(&self, msg: Message, metrics: &Metrics) -> bool {
-        match self.tx.try_send(msg) {
+        match self.outbox.push(msg) {
             Ok(()) => {
                 metrics.messages_out.fetch_add(1, Ordering::Relaxed);
                 true
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 if self.request_close(1008, "outbound queue full", false) {
                     metrics.slow_clients_dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(client = %self.id, "outbound queue full; closing with 1008");
                 }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(PushError::Closed) => false,
         }
     }
 

@@ -13,7 +13,6 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -59,8 +58,7 @@ async fn serve(
     verified: Option<Verified>,
 ) {
     let (sink, stream) = socket.split();
-    let (tx, rx) = mpsc::channel(shared.config.outbound_queue);
-    let state = Arc::new(ClientState::new(id, tx, remote));
+    let state = Arc::new(ClientState::new(id, shared.config.outbound_queue, remote));
     let server = Server { shared };
     let client = Client {
         state: state.clone(),
@@ -74,7 +72,7 @@ async fn serve(
     sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(remote = ?remote, "connected");
 
-    let writer = tokio::spawn(write_loop(sink, rx, state.clone()).in_current_span());
+    let writer = tokio::spawn(write_loop(sink, state.clone()).in_current_span());
     if sh.shutdown.is_cancelled() {
         state.request_close(1001, "server shutting down", true);
     }
@@ -103,6 +101,7 @@ async fn serve(
     {
         writer.abort();
     }
+    state.outbox.close();
     tracing::debug!(reason = %end.reason, code = ?end.code, "disconnected");
     sh.hooks.disconnected(&DisconnectInfo {
         client_id: id,
@@ -403,32 +402,38 @@ fn send_error(client: &Client, err: &ActionError, env: &protocol::Envelope<'_>, 
     });
 }
 
-/// Drains the outbound queue into the socket, a batch per flush, until a close is requested.
-async fn write_loop(
-    mut sink: SplitSink<Socket, Message>,
-    mut rx: mpsc::Receiver<Message>,
-    state: Arc<ClientState>,
-) {
+/// Drains the outbound queue into the socket, a batch per flush, until a close is
+/// requested; then sends what is queued (unless the close says not to) and the close
+/// frame. The queue refuses pushes once this returns.
+async fn write_loop(mut sink: SplitSink<Socket, Message>, state: Arc<ClientState>) {
+    write_frames(&mut sink, &state).await;
+    state.outbox.close();
+}
+
+async fn write_frames(sink: &mut SplitSink<Socket, Message>, state: &ClientState) {
+    let outbox = &state.outbox;
     loop {
-        let first = tokio::select! {
-            biased;
-            _ = state.closing.cancelled() => break,
-            m = rx.recv() => match m {
-                Some(m) => m,
-                None => return,
-            },
+        if state.closing.is_cancelled() {
+            break;
+        }
+        let Some(first) = outbox.pop() else {
+            tokio::select! {
+                biased;
+                _ = state.closing.cancelled() => break,
+                _ = outbox.ready() => continue,
+            }
         };
         if sink.feed(first).await.is_err() {
             return;
         }
         for _ in 1..WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(m) => {
+            match outbox.pop() {
+                Some(m) => {
                     if sink.feed(m).await.is_err() {
                         return;
                     }
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         if sink.flush().await.is_err() {
@@ -437,7 +442,7 @@ async fn write_loop(
     }
     let Some(req) = state.close.get() else { return };
     if req.flush_queued {
-        while let Ok(m) = rx.try_recv() {
+        while let Some(m) = outbox.pop() {
             if sink.feed(m).await.is_err() {
                 return;
             }

@@ -83,6 +83,7 @@ mod connection;
 mod health;
 mod hooks;
 mod limits;
+mod outbox;
 pub mod protocol;
 mod rooms;
 mod router;
