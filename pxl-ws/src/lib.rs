@@ -89,9 +89,11 @@ mod router;
 mod server;
 mod service;
 mod state;
+mod subscribers;
 mod system;
 mod time;
 mod upgrade;
+mod ws_service;
 
 pub use auth::{AuthUser, TokenError};
 #[cfg(feature = "redis")]
@@ -114,14 +116,21 @@ pub use router::{
 pub use server::{BuildError, ServeError, WsServer, WsServerBuilder};
 pub use service::{Frame, RawMessage, Server, Target};
 pub use state::StateMap;
+pub use subscribers::{
+    Channel, Event, FromEvent, LoggingMiddleware, Matcher, Message, Middleware, Predicate,
+    RateLimitMiddleware, Subscriber, SubscriberContext, SubscriberError, SubscriberReturn,
+    TimingMiddleware,
+};
+pub use ws_service::WsService;
 
 #[cfg(feature = "macros")]
-pub use pxl_ws_macros::{action, ws_controller};
+pub use pxl_ws_macros::{action, subscriber, ws_controller};
 
 /// Items used by code that the macros generate. Not a public API: no semver guarantees.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::auth::authorize;
     pub use crate::router::{reply_result, reply_result_unit, reply_unit, reply_value};
+    pub use regex;
     pub use std;
 }
