@@ -61,6 +61,8 @@ pub(crate) struct Selection {
     pub(crate) key: SelectKey,
     pub(crate) key_span: Span,
     pub(crate) list_span: Span,
+    /// How many matchers were written (invalid ones, already reported, are not in `items`).
+    pub(crate) written: usize,
     pub(crate) items: Vec<MatcherSpec>,
 }
 

@@ -150,7 +150,13 @@ fn selection(
                 a,
                 "`channel` takes one channel; use `channels = [...]` for several",
             );
-            return Ok(None);
+            return Ok(Some(Selection {
+                key,
+                key_span,
+                list_span,
+                written: 1,
+                items: Vec::new(),
+            }));
         }
         (SelectKey::Channel, e) => vec![e],
         (_, Expr::Array(a)) => a.elems.into_iter().collect(),
@@ -163,9 +169,16 @@ fn selection(
                     key.as_str()
                 ),
             );
-            return Ok(None);
+            return Ok(Some(Selection {
+                key,
+                key_span,
+                list_span,
+                written: 1,
+                items: Vec::new(),
+            }));
         }
     };
+    let written = exprs.len();
     let mut items = Vec::new();
     for e in exprs {
         if let Some(m) = matcher(cx, key, e) {
@@ -176,6 +189,7 @@ fn selection(
         key,
         key_span,
         list_span,
+        written,
         items,
     }))
 }

@@ -48,7 +48,7 @@ pub(crate) fn subscriber(cx: &mut Ctxt, sub: &SubscriberFn) {
         cx.error_at(name.span(), "the subscriber name must not be empty");
     }
     for s in &attr.selections {
-        if s.items.is_empty() {
+        if s.written == 0 {
             cx.error_at(
                 s.list_span,
                 format_args!("`{}` must not be empty", s.key.as_str()),
