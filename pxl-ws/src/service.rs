@@ -301,6 +301,13 @@ impl Server {
         self.send(&Target::client(id), frame)
     }
 
+    /// Sends `frame` to `target`'s clients on *this* instance only, returning how many
+    /// got it. For subscribers, which run on every instance: each delivers to its own
+    /// clients, so every client gets the frame once.
+    pub fn send_local(&self, target: &Target, frame: &Frame) -> usize {
+        self.deliver_local(target, frame.to_message())
+    }
+
     /// Delivers to this instance's clients only.
     pub(crate) fn deliver_local(&self, target: &Target, msg: Message) -> usize {
         let sh = &self.shared;
