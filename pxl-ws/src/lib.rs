@@ -57,7 +57,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `macros` | yes | `#[ws_controller]` and `#[action]` (re-exported from `pxl-ws-macros`) |
+//! | `macros` | yes | `#[ws_controller]`, `#[action]` and `#[subscriber]` (re-exported from `pxl-ws-macros`), and `subscribers!` |
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
 //! | `redis` | yes | [`RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
 //!
@@ -67,6 +67,9 @@
 //! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
 //! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`], `RedisBus`) and the cluster view
 //! ([`ClusterConfig`], [`CustomEvent`]), the app-facing [`Server`] handle, and
+//! subscribers ([`Subscriber`], [`Matcher`], [`Event`], [`FromEvent`], [`Middleware`]:
+//! handlers of bus events on every instance, fed by [`Server::publish`] and the built-in
+//! events), [`WsService`] (PXL's `WebSocketService`), and
 //! [`WsServer`] (builder, serve, shutdown; `serve_browser_client(true)` also serves the
 //! browser client at `/pxl-ws.js`). [`LimitsConfig`] and [`RoomsConfig`] hold the limits
 //! against hostile clients (origins, connection caps, message rate, rooms). With the
