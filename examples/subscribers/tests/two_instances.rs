@@ -18,7 +18,7 @@ async fn pair() -> (TestServer, TestServer, Queue, Queue) {
     let b = TestServer::start(b.bus(bus)).await;
     let (ha, hb) = (a.handle.clone(), b.handle.clone());
     eventually("peers", || {
-        ha.instances().len() == 1 && hb.instances().len() == 1
+        ha.instances().len() == 2 && hb.instances().len() == 2
     })
     .await;
     (a, b, queue_a, queue_b)

@@ -518,7 +518,7 @@ async fn every_ws_service_method_reaches_clients_on_both_instances() {
     let b = TestServer::start(WsServer::builder().bus(bus)).await;
     let (ha, hb) = (a.handle.clone(), b.handle.clone());
     eventually("peers", || {
-        ha.instances().len() == 1 && hb.instances().len() == 1
+        ha.instances().len() == 2 && hb.instances().len() == 2
     })
     .await;
     let mut on_a = a.connect().await;
