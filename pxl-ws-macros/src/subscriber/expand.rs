@@ -62,7 +62,14 @@ pub(crate) fn subscriber(sub: &SubscriberFn) -> TokenStream {
             }
         }
     });
-    let ret = quote_spanned!(sub.func.sig.output.span()=> #krate::SubscriberReturn::into_result);
+    // The result is bound to a variable spanned at the return type, so that a return
+    // type that is not `()` or `Result<(), E>` is reported there.
+    let output_span = match &sub.func.sig.output {
+        syn::ReturnType::Default => sub.func.sig.ident.span(),
+        syn::ReturnType::Type(_, ty) => ty.span(),
+    };
+    let out = format_ident!("__pxl_out", span = output_span);
+    let ret = quote_spanned!(output_span=> #krate::SubscriberReturn::into_result);
     let doc = format!("The [`Subscriber`](pxl_ws::Subscriber) of the function `{ident}`.");
     let _ = Span::call_site();
     quote! {
@@ -101,7 +108,8 @@ pub(crate) fn subscriber(sub: &SubscriberFn) -> TokenStream {
                 ) -> #krate::BoxFuture<'__pxl_a, #std::result::Result<(), #krate::SubscriberError>> {
                     #std::boxed::Box::pin(async move {
                         #(#extract)*
-                        #ret(#ident(#(#arg_names),*).await)
+                        let #out = #ident(#(#arg_names),*).await;
+                        #ret(#out)
                     })
                 }
             }
