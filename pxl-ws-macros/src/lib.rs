@@ -1,11 +1,12 @@
 //! Attribute macros for [`pxl-ws`](https://docs.rs/pxl-ws): `#[ws_controller]` and its
-//! helper attribute `#[action]`.
+//! helper attribute `#[action]`, and `#[subscriber]`.
 //!
 //! Use them through the `pxl_ws` crate (feature `macros`, on by default), which
 //! re-exports them and pins this crate to its exact version.
 //!
-//! Each macro is parsed into a small model (`controller/parse.rs`), checked
-//! (`controller/validate.rs`) and expanded from the model alone (`controller/expand.rs`).
+//! Each macro is parsed into a small model (`controller/parse.rs`,
+//! `subscriber/parse.rs`), checked (`validate.rs`) and expanded from the model alone
+//! (`expand.rs`).
 //! Every mistake is reported as an error at the offending token, all mistakes of an item
 //! together, and the annotated item is always emitted so that the rest of the crate still
 //! type-checks.

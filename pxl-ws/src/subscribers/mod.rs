@@ -6,6 +6,10 @@
 //! socket I/O), which runs every matching subscriber once, by priority (higher first,
 //! ties in registration order), one after the other. A subscriber that fails or panics
 //! is logged with its name and the channel; the next one still runs.
+//!
+//! The queue between publishers and the dispatch task is unbounded: subscribers that
+//! are slower than the events they match for a long time make it grow. Events still
+//! queued when the server shuts down are not run.
 
 mod extract;
 mod matcher;
