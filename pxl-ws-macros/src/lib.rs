@@ -1,11 +1,12 @@
 //! Attribute macros for [`pxl-ws`](https://docs.rs/pxl-ws): `#[ws_controller]` and its
-//! helper attribute `#[action]`.
+//! helper attribute `#[action]`, and `#[subscriber]`.
 //!
 //! Use them through the `pxl_ws` crate (feature `macros`, on by default), which
 //! re-exports them and pins this crate to its exact version.
 //!
-//! Each macro is parsed into a small model (`controller/parse.rs`), checked
-//! (`controller/validate.rs`) and expanded from the model alone (`controller/expand.rs`).
+//! Each macro is parsed into a small model (`controller/parse.rs`,
+//! `subscriber/parse.rs`), checked (`validate.rs`) and expanded from the model alone
+//! (`expand.rs`).
 //! Every mistake is reported as an error at the offending token, all mistakes of an item
 //! together, and the annotated item is always emitted so that the rest of the crate still
 //! type-checks.
@@ -14,6 +15,7 @@ mod attr;
 mod controller;
 mod diag;
 mod paths;
+mod subscriber;
 
 use proc_macro::TokenStream;
 
@@ -231,4 +233,75 @@ pub fn ws_controller(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn action(args: TokenStream, input: TokenStream) -> TokenStream {
     controller::stray_action(args.into(), input.into()).into()
+}
+
+/// Turns an `async fn` into a pxl-ws subscriber: a server-side handler of bus events
+/// (the eleven built-in cluster events and app channels published with
+/// `Server::publish`), run on every instance. The function stays an ordinary function;
+/// the macro adds a companion item of the same name implementing `pxl_ws::Subscriber`,
+/// registered with `subscribers![name]`.
+///
+/// ```
+/// use pxl_ws::{subscriber, subscribers, Channel, Event, Message, WsService};
+///
+/// #[subscriber(
+///     channels = [Event::QueueJobCompleted, Event::QueueJobError],
+///     priority = 20,
+///     name = "queueDashboard",
+///     description = "Forward queue updates to the live dashboard",
+/// )]
+/// async fn queue_dashboard(Channel(channel): Channel, message: serde_json::Value, ws: WsService) {
+///     let action = if channel == "queueJobCompleted" { "done" } else { "errored" };
+///     let _ = ws.send_to_rooms(&["dashboard"], &pxl_ws::Frame::new("queue", action, &message).unwrap());
+/// }
+///
+/// fn is_vip(_channel: &str, message: &serde_json::Value) -> bool {
+///     message["segment"] == "vip"
+/// }
+///
+/// #[derive(serde::Deserialize)]
+/// struct View { page: String }
+///
+/// #[subscriber(matches = [regex("^analytics:"), predicate(is_vip)], name = "segmentTargeting")]
+/// async fn segment_targeting(Message(view): Message<View>) -> Result<(), pxl_ws::SubscriberError> {
+///     let _ = view.page;
+///     Ok(())
+/// }
+///
+/// let server = pxl_ws::WsServer::builder()
+///     .subscribers(subscribers![queue_dashboard, segment_targeting])
+///     .build()
+///     .unwrap();
+/// assert_eq!(server.handle().subscribers(), ["queueDashboard", "segmentTargeting"]);
+/// ```
+///
+/// # Keys
+///
+/// | key | meaning |
+/// |---|---|
+/// | `channel = "orders"` or `channel = Event::Custom` | one channel |
+/// | `channels = ["a", Event::QueueJobError]` | several channels |
+/// | `matches = ["*", "orders", regex("^analytics:"), predicate(path::to_fn)]` | any mix of matchers; the predicate is a `fn(&str, &serde_json::Value) -> bool` over the channel and the message |
+/// | `priority = 20` | higher runs first (default 0); equal priorities keep registration order |
+/// | `name = "..."` | unique name for logs and the subscriber table (default: the function's name) |
+/// | `description = "..."` | shown in the subscriber table |
+/// | `middleware = [LoggingMiddleware, ...]` | expressions of types implementing `pxl_ws::Middleware`, outermost first |
+/// | `crate = "path::to::pxl_ws"` | where the runtime is (default `::pxl_ws`) |
+///
+/// Exactly one of `channel`, `channels` and `matches` must be given. Regexes are checked
+/// at compile time. Arguments are extractors (`pxl_ws::FromEvent`): `Channel`,
+/// `Message<T>`, `serde_json::Value`, `Server`, `WsService`, `State<T>`,
+/// `SubscriberContext`. The function returns `()` or `Result<(), E>` with
+/// `E: Into<SubscriberError>`.
+///
+/// # Errors
+///
+/// Compile errors, at the offending token and all together: none or several of
+/// `channel`/`channels`/`matches`; an empty list; an invalid regex; a duplicate channel or
+/// matcher; an unknown `Event` variant; a non-integer priority; an unknown or duplicate
+/// key; a function that is not `async`, is generic or takes `self`; an argument that is
+/// not an extractor.
+#[proc_macro_attribute]
+pub fn subscriber(args: TokenStream, input: TokenStream) -> TokenStream {
+    subscriber::subscriber(args.into(), input.into()).into()
 }

@@ -9,4 +9,6 @@ fn ui() {
     t.compile_fail("tests/ui/controller/fail/*.rs");
     t.pass("tests/ui/action/pass/*.rs");
     t.compile_fail("tests/ui/action/fail/*.rs");
+    t.pass("tests/ui/subscriber/pass/*.rs");
+    t.compile_fail("tests/ui/subscriber/fail/*.rs");
 }

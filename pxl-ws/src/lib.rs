@@ -57,7 +57,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `macros` | yes | `#[ws_controller]` and `#[action]` (re-exported from `pxl-ws-macros`) |
+//! | `macros` | yes | `#[ws_controller]`, `#[action]` and `#[subscriber]` (re-exported from `pxl-ws-macros`), and `subscribers!` |
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
 //! | `redis` | yes | [`RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
 //!
@@ -67,6 +67,9 @@
 //! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
 //! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`], `RedisBus`) and the cluster view
 //! ([`ClusterConfig`], [`CustomEvent`]), the app-facing [`Server`] handle, and
+//! subscribers ([`Subscriber`], [`Matcher`], [`Event`], [`FromEvent`], [`Middleware`]:
+//! handlers of bus events on every instance, fed by [`Server::publish`] and the built-in
+//! events), [`WsService`] (PXL's `WebSocketService`), and
 //! [`WsServer`] (builder, serve, shutdown; `serve_browser_client(true)` also serves the
 //! browser client at `/pxl-ws.js`). [`LimitsConfig`] and [`RoomsConfig`] hold the limits
 //! against hostile clients (origins, connection caps, message rate, rooms). With the
@@ -90,9 +93,11 @@ mod router;
 mod server;
 mod service;
 mod state;
+mod subscribers;
 mod system;
 mod time;
 mod upgrade;
+mod ws_service;
 
 pub use auth::{AuthUser, TokenError};
 #[cfg(feature = "redis")]
@@ -115,14 +120,21 @@ pub use router::{
 pub use server::{BuildError, ServeError, WsServer, WsServerBuilder};
 pub use service::{Frame, RawMessage, Server, Target};
 pub use state::StateMap;
+pub use subscribers::{
+    Channel, Event, FromEvent, LoggingMiddleware, Matcher, Message, Middleware, Predicate,
+    RateLimitMiddleware, Subscriber, SubscriberContext, SubscriberError, SubscriberReturn,
+    TimingMiddleware,
+};
+pub use ws_service::WsService;
 
 #[cfg(feature = "macros")]
-pub use pxl_ws_macros::{action, ws_controller};
+pub use pxl_ws_macros::{action, subscriber, ws_controller};
 
 /// Items used by code that the macros generate. Not a public API: no semver guarantees.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::auth::authorize;
     pub use crate::router::{reply_result, reply_result_unit, reply_unit, reply_value};
+    pub use regex;
     pub use std;
 }

@@ -29,6 +29,7 @@ use crate::limits::Limits;
 use crate::router::{Controller, Router};
 use crate::service::{RawMessage, Server, Shared};
 use crate::state::StateMap;
+use crate::subscribers::{Subscriber, Subscribers};
 use crate::system::SystemController;
 use crate::time::now_ms;
 use crate::upgrade;
@@ -46,6 +47,9 @@ pub enum BuildError {
     /// Handlers use extractors the builder cannot satisfy (e.g. unregistered `State<T>`).
     #[error("{} unsatisfied extractor(s):\n  {}", .0.len(), .0.join("\n  "))]
     MissingState(Vec<String>),
+    /// Two subscribers share a name. Lists every duplicate.
+    #[error("{} duplicate subscriber name(s):\n  {}", .0.len(), .0.join("\n  "))]
+    DuplicateSubscribers(Vec<String>),
 }
 
 /// Why serving stopped with an error.
@@ -66,6 +70,7 @@ pub struct WsServerBuilder {
     hooks: Hooks,
     bus: Option<Arc<dyn Bus>>,
     browser_client: bool,
+    subscribers: Vec<Arc<dyn Subscriber>>,
 }
 
 impl WsServerBuilder {
@@ -78,6 +83,20 @@ impl WsServerBuilder {
     /// Registers a controller (one written with `#[ws_controller]`, or by hand).
     pub fn controller(mut self, controller: impl Controller) -> Self {
         self.controllers.push(Arc::new(controller));
+        self
+    }
+
+    /// Registers subscribers, e.g. `subscribers![queue_dashboard, segment_targeting]`
+    /// (see [`subscribers!`](crate::subscribers)). Equal priorities run in registration
+    /// order.
+    pub fn subscribers(mut self, list: Vec<Arc<dyn Subscriber>>) -> Self {
+        self.subscribers.extend(list);
+        self
+    }
+
+    /// Registers one subscriber (e.g. a hand-written [`Subscriber`] impl).
+    pub fn subscriber(mut self, subscriber: impl Subscriber) -> Self {
+        self.subscribers.push(Arc::new(subscriber));
         self
     }
 
@@ -203,10 +222,20 @@ impl WsServerBuilder {
             vec![Arc::new(SystemController), Arc::new(RefreshController)];
         controllers.extend(self.controllers);
         let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;
-        let missing: Vec<String> = router
+        let mut missing: Vec<String> = router
             .controllers()
             .flat_map(|c| c.check(&self.state))
             .collect();
+        let subscribers = match Subscribers::new(self.subscribers, &self.state) {
+            Ok(s) => s,
+            Err((duplicates, unsatisfied)) => {
+                if !duplicates.is_empty() {
+                    return Err(BuildError::DuplicateSubscribers(duplicates));
+                }
+                missing.extend(unsatisfied);
+                Subscribers::new(Vec::new(), &self.state).unwrap_or_else(|_| unreachable!())
+            }
+        };
         if !missing.is_empty() {
             return Err(BuildError::MissingState(missing));
         }
@@ -220,6 +249,14 @@ impl WsServerBuilder {
             tracing::info!("routes:\n{table}");
         } else {
             tracing::debug!("routes:\n{table}");
+        }
+        if !subscribers.names().is_empty() {
+            let table = subscribers.table();
+            if self.config.debug.print_routes {
+                tracing::info!("subscribers:\n{table}");
+            } else {
+                tracing::debug!("subscribers:\n{table}");
+            }
         }
         let bus = match self.bus {
             Some(bus) => bus,
@@ -241,6 +278,7 @@ impl WsServerBuilder {
             started_at: Instant::now(),
             started: AtomicBool::new(false),
             limits: Limits::new(&self.config.limits),
+            subscribers,
             config: self.config,
         };
         Ok(WsServer {
@@ -289,6 +327,7 @@ impl WsServer {
             hooks: Hooks::default(),
             bus: None,
             browser_client: false,
+            subscribers: Vec::new(),
         }
     }
 
@@ -429,6 +468,8 @@ fn start(server: &Server) {
         return;
     }
     let stop = sh.shutdown.clone();
+
+    Subscribers::spawn(server);
 
     let mut stream = sh.bus.subscribe();
     let s = server.clone();

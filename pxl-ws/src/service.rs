@@ -209,6 +209,8 @@ pub(crate) struct Shared {
     pub(crate) started: AtomicBool,
     /// Upgrade-time limits: origins, connection caps.
     pub(crate) limits: Limits,
+    /// Subscribers in run order, and their dispatch queue.
+    pub(crate) subscribers: crate::subscribers::Subscribers,
 }
 
 /// A cheap, cloneable handle on a running server: the `Server` extractor.
@@ -262,7 +264,7 @@ impl Server {
     pub fn send(&self, target: &Target, frame: &Frame) -> usize {
         let n = self.deliver_local(target, frame.to_message());
         let delivered_to_the_one_client = matches!(target.to, To::Client { .. }) && n > 0;
-        if !delivered_to_the_one_client && self.shared.bus.has_peers() {
+        if !delivered_to_the_one_client {
             cluster::publish_send(&self.shared, target, frame.as_str());
         }
         n
@@ -297,6 +299,13 @@ impl Server {
     /// Sends to one client, wherever it is connected.
     pub fn send_to_client(&self, id: ClientId, frame: &Frame) -> usize {
         self.send(&Target::client(id), frame)
+    }
+
+    /// Sends `frame` to `target`'s clients on *this* instance only, returning how many
+    /// got it. For subscribers, which run on every instance: each delivers to its own
+    /// clients, so every client gets the frame once.
+    pub fn send_local(&self, target: &Target, frame: &Frame) -> usize {
+        self.deliver_local(target, frame.to_message())
     }
 
     /// Delivers to this instance's clients only.
@@ -405,9 +414,10 @@ impl Server {
         outcome: Result<serde_json::Value, serde_json::Value>,
     ) {
         let job_id = job_id.map(serde_json::Value::from);
-        if !cluster::deliver_queue_job_locally(&self.shared, client, &job_id, &outcome) {
-            cluster::queue_job(&self.shared, client, job_id, outcome);
-        }
+        // Delivered here if the client is local; published either way, so that
+        // subscribers on every instance see the outcome (the others find no client).
+        cluster::deliver_queue_job_locally(&self.shared, client, &job_id, &outcome);
+        cluster::queue_job(&self.shared, client, job_id, outcome);
     }
 
     /// Publishes an application event to every instance: subscribers from
@@ -420,6 +430,31 @@ impl Server {
     ) -> Result<(), serde_json::Error> {
         cluster::custom(&self.shared, name, serde_json::to_value(data)?);
         Ok(())
+    }
+
+    /// Publishes `message` on the app channel `channel`: the subscribers matching it run
+    /// on every instance (this one included), once each. Nothing is sent to sockets.
+    /// Channel names of the built-in [`Event`](crate::Event)s are best avoided: their
+    /// subscribers would run for both.
+    ///
+    /// ```no_run
+    /// # fn f(server: pxl_ws::Server) -> Result<(), serde_json::Error> {
+    /// server.publish("analytics:pageview", &serde_json::json!({"segment": "vip"}))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn publish<T: Serialize + ?Sized>(
+        &self,
+        channel: &str,
+        message: &T,
+    ) -> Result<(), serde_json::Error> {
+        let message = serde_json::to_value(message)?;
+        cluster::app_channel(&self.shared, channel, message);
+        Ok(())
+    }
+
+    /// The registered subscribers' names, in run order.
+    pub fn subscribers(&self) -> Vec<String> {
+        self.shared.subscribers.names()
     }
 
     /// Custom events published on any instance, from now on.

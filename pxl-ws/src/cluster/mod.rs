@@ -39,10 +39,12 @@ pub(crate) const CUSTOM: &str = "custom";
 pub(crate) const INSTANCE_HEARTBEAT: &str = "instanceHeartbeat";
 pub(crate) const SNAPSHOT_REQUEST: &str = "snapshotRequest";
 pub(crate) const SNAPSHOT: &str = "snapshot";
+/// An app channel message from [`Server::publish`]: `{origin, channel, message}`.
+pub(crate) const CHANNEL_MESSAGE: &str = "channelMessage";
 
 /// Every event name, PXL's eleven first.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) const EVENTS: [&str; 14] = [
+pub(crate) const EVENTS: [&str; 15] = [
     CLIENT_CONNECTED,
     CLIENT_DISCONNECTED,
     DISCONNECT_CLIENT,
@@ -57,6 +59,7 @@ pub(crate) const EVENTS: [&str; 14] = [
     INSTANCE_HEARTBEAT,
     SNAPSHOT_REQUEST,
     SNAPSHOT,
+    CHANNEL_MESSAGE,
 ];
 
 /// The full channel names for `prefix`.
@@ -282,18 +285,76 @@ fn publish_raw(shared: &Shared, event: &str, payload: Vec<u8>) {
     });
 }
 
-/// Publishes `{"origin", ...body}` on `<prefix>:<event>` when anyone may listen.
+/// Publishes `{"origin", ...body}` on `<prefix>:<event>` when anyone may listen, and
+/// hands it to this instance's subscribers.
 fn publish<T: Serialize>(shared: &Shared, event: &str, body: T) {
-    if !shared.bus.has_peers() {
+    let local = is_builtin(event) && shared.subscribers.wants(event);
+    let peers = shared.bus.has_peers();
+    if !peers && !local {
         return;
     }
     let msg = Tagged {
         origin: &shared.instance_id,
         body,
     };
-    match serde_json::to_vec(&msg) {
-        Ok(payload) => publish_raw(shared, event, payload),
-        Err(e) => tracing::error!(error = %e, event, "could not encode a bus event"),
+    if local {
+        match serde_json::to_value(&msg) {
+            Ok(v) => shared.subscribers.dispatch(event, v),
+            Err(e) => {
+                tracing::error!(error = %e, event, "could not encode an event for subscribers")
+            }
+        }
+    }
+    if peers {
+        match serde_json::to_vec(&msg) {
+            Ok(payload) => publish_raw(shared, event, payload),
+            Err(e) => tracing::error!(error = %e, event, "could not encode a bus event"),
+        }
+    }
+}
+
+/// Whether `event` is one of PXL's eleven (the ones subscribers see by name).
+fn is_builtin(event: &str) -> bool {
+    EVENTS[..11].contains(&event)
+}
+
+/// Publishes an app channel message and hands it to this instance's subscribers.
+pub(crate) fn app_channel(shared: &Shared, channel: &str, message: serde_json::Value) {
+    if shared.bus.has_peers() {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            channel: &'a str,
+            message: &'a serde_json::Value,
+        }
+        publish(
+            shared,
+            CHANNEL_MESSAGE,
+            Out {
+                channel,
+                message: &message,
+            },
+        );
+    }
+    shared.subscribers.dispatch(channel, message);
+}
+
+/// Hands an event received from another instance to this instance's subscribers.
+fn dispatch_remote(shared: &Shared, event: &str, msg: &BusMessage) {
+    if event == CHANNEL_MESSAGE {
+        #[derive(Deserialize)]
+        struct In {
+            channel: String,
+            #[serde(default)]
+            message: serde_json::Value,
+        }
+        if let Some(m) = parse::<In>(msg) {
+            shared.subscribers.dispatch(&m.channel, m.message);
+        }
+    } else if is_builtin(event)
+        && shared.subscribers.wants(event)
+        && let Some(v) = parse::<serde_json::Value>(msg)
+    {
+        shared.subscribers.dispatch(event, v);
     }
 }
 
@@ -313,6 +374,15 @@ pub(crate) fn publish_send(shared: &Shared, target: &Target, frame_json: &str) {
         target,
         frame,
     };
+    if shared.subscribers.wants(event) {
+        match serde_json::to_value(&body) {
+            Ok(v) => shared.subscribers.dispatch(event, v),
+            Err(e) => tracing::error!(error = %e, "could not encode an event for subscribers"),
+        }
+    }
+    if !shared.bus.has_peers() {
+        return;
+    }
     match serde_json::to_vec(&body) {
         Ok(payload) => publish_raw(shared, event, payload),
         Err(e) => tracing::error!(error = %e, "could not encode a bus event"),
@@ -496,6 +566,7 @@ pub(crate) fn receive(server: &Server, msg: &BusMessage) {
         if ev.origin == shared.instance_id {
             return;
         }
+        dispatch_remote(shared, event, msg);
         shared
             .metrics
             .bus_messages_in
@@ -512,12 +583,16 @@ pub(crate) fn receive(server: &Server, msg: &BusMessage) {
     if origin == shared.instance_id {
         return;
     }
+    dispatch_remote(shared, event, msg);
     let view = &shared.cluster.view;
     let default_ttl = shared.config.cluster.liveness_ttl;
     // Any event from an instance proves it alive; one we do not know (started while we
     // were cut off, or purged too early) is asked for its snapshot.
-    let known_origin =
-        !origin.is_empty() && !matches!(event, QUEUE_JOB_COMPLETED | QUEUE_JOB_ERROR | CUSTOM);
+    let known_origin = !origin.is_empty()
+        && !matches!(
+            event,
+            QUEUE_JOB_COMPLETED | QUEUE_JOB_ERROR | CUSTOM | CHANNEL_MESSAGE
+        );
     if known_origin && event != INSTANCE_HEARTBEAT {
         let new = view.touch(origin, None, default_ttl);
         if new && event != SNAPSHOT {
@@ -756,7 +831,7 @@ mod tests {
             serde_json::json!({"type": "queue", "action": "jobCompleted",
                                "data": {"jobId": 7, "result": {"ok": true}}})
         );
-        assert_eq!(channels("app").len(), 14);
+        assert_eq!(channels("app").len(), 15);
         assert_eq!(channels("app")[0], "app:clientConnected");
     }
 }

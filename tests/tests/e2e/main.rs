@@ -14,3 +14,4 @@ mod lifecycle;
 mod limits;
 mod rooms;
 mod routing;
+mod subscribers;
