@@ -13,8 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AuthUser;
-use crate::outbox::{Outbox, PushError};
 use crate::health::Metrics;
+use crate::outbox::{Outbox, PushError};
 use crate::service::{Frame, RawMessage, Server};
 use crate::time::now_ms;
 
@@ -100,11 +100,7 @@ pub(crate) struct ClientState {
 }
 
 impl ClientState {
-    pub(crate) fn new(
-        id: ClientId,
-        outbox_cap: usize,
-        remote_addr: Option<SocketAddr>,
-    ) -> Self {
+    pub(crate) fn new(id: ClientId, outbox_cap: usize, remote_addr: Option<SocketAddr>) -> Self {
         let now = now_ms();
         Self {
             id,
