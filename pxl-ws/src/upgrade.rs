@@ -33,17 +33,10 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// Bytes read from the socket at a time. tungstenite zero-fills and so touches this
-/// much of every socket's input buffer on its first read: it is resident memory per idle
-/// connection (8 KiB held one at about 15 KiB, 2 KiB at about 9 KiB), and what each read
-/// clears. Sized for the small JSON messages this protocol carries; a larger frame still
-/// arrives whole (the buffer grows for it), in more reads.
-const READ_BUFFER: usize = 2 * 1024;
-
 pub(crate) fn socket_config(shared: &Shared) -> WebSocketConfig {
     let max = shared.config.max_message_size;
     WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
+        .read_buffer_size(shared.config.read_buffer_size)
         .write_buffer_size(64 * 1024)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))

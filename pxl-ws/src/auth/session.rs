@@ -47,7 +47,8 @@ pub(crate) struct Expiry {
     /// End of the grace period once `auth/expired` was sent.
     grace_until: Option<u64>,
     grace: Duration,
-    sleep: Pin<Box<Sleep>>,
+    /// Allocated on first use: most connections never have a token that expires.
+    sleep: Option<Pin<Box<Sleep>>>,
     armed: bool,
 }
 
@@ -57,7 +58,7 @@ impl Expiry {
             seen: 0,
             grace_until: None,
             grace,
-            sleep: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
+            sleep: None,
             armed: false,
         }
     }
@@ -77,19 +78,19 @@ impl Expiry {
             self.armed = false;
             return;
         }
-        let wait = at_ms.saturating_sub(now_ms());
-        self.sleep
-            .as_mut()
-            .reset(Instant::now() + Duration::from_millis(wait));
+        let deadline = Instant::now() + Duration::from_millis(at_ms.saturating_sub(now_ms()));
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().reset(deadline),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
         self.armed = true;
     }
 
     /// Resolves when the current deadline passes; never while disarmed.
     pub(crate) async fn wait(&mut self) {
-        if self.armed {
-            self.sleep.as_mut().await;
-        } else {
-            std::future::pending::<()>().await;
+        match &mut self.sleep {
+            Some(sleep) if self.armed => sleep.as_mut().await,
+            _ => std::future::pending::<()>().await,
         }
     }
 
