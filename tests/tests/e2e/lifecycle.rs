@@ -34,9 +34,10 @@ async fn inactive_clients_are_disconnected_and_active_ones_are_not() {
         ..Default::default()
     };
     let srv = TestServer::start(builder(config)).await;
+    // Before the idle client connects: its inactivity counts from its connection.
+    let started = Instant::now();
     let mut idle = srv.connect().await;
     let mut busy = srv.connect().await;
-    let started = Instant::now();
     let busy_task = tokio::spawn(async move {
         for _ in 0..12 {
             busy.request("test", "unit", json!(null)).await;
