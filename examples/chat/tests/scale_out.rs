@@ -44,7 +44,21 @@ async fn two_chat_instances_on_one_redis_see_each_others_users() {
         assert_eq!(r["response"]["name"], name);
     }
     alice.join("lobby").await;
-    bob.join("lobby").await;
+    // Bob's instance learns of alice's join over Redis; if that lands just after bob
+    // joined, bob also hears "alice joined" (before or after his reply): skip it.
+    bob.send_json(&json!({
+        "type": "system", "action": "joinRoom", "data": {"roomName": "lobby"}, "id": "join"
+    }))
+    .await;
+    loop {
+        let f = bob.recv().await;
+        if f["id"] == "join" {
+            assert_eq!(f["response"]["success"], true, "{f}");
+            break;
+        }
+        assert_eq!(f["action"], "memberJoined", "{f}");
+        assert_eq!(f["data"]["username"], "alice", "{f}");
+    }
     // Presence crosses instances: alice hears that bob (on the other process) joined.
     let joined = alice.recv().await;
     assert_eq!(joined["type"], "room", "{joined}");
