@@ -125,9 +125,6 @@ for round in $(seq 1 "$ROUNDS"); do
     if ! command -v redis-server >/dev/null; then
       echo "# cluster skipped: no redis-server (apt-get install redis-server)" >&2
     else
-      if ! grep -q REDIS_URL pxl-ws/src/config.rs; then
-        echo "# note: this pxl-ws has no Redis bus yet (REDIS_URL is ignored): expect loss 0.5" >&2
-      fi
       # shellcheck disable=SC2206
       args=(${ARGS[cluster]})
       rport=$((port + 1))

@@ -177,17 +177,9 @@ async fn echo_connection(
         histogram: histogram(),
     };
     let (mut tx, mut rx) = ws.split();
-    let mut next_id = 0u64;
-    let mut outstanding = 0usize;
-    for _ in 0..in_flight {
-        next_id += 1;
-        if tx.feed(echo_frame(next_id, &pad)).await.is_err() {
-            outcome.errors += 1;
-            return outcome;
-        }
-        outstanding += 1;
-    }
-    if tx.flush().await.is_err() {
+    let mut next_id = in_flight as u64;
+    let mut outstanding = in_flight;
+    if !feed_all(&mut tx, (1..=next_id).map(|id| echo_frame(id, &pad))).await {
         outcome.errors += 1;
         return outcome;
     }
@@ -438,20 +430,13 @@ async fn publisher(ws: Ws, plan: PublishPlan) -> Published {
         outcome.expected += plan.room_sizes[room];
         broadcast_frame(seq as u64, &room_name(room), &plan.pad)
     };
-    let mut outstanding = 0usize;
     match plan.rate {
         None => {
-            for _ in 0..plan.in_flight {
-                if tx.feed(next(&mut outcome)).await.is_err() {
-                    outcome.errors += 1;
-                    return outcome;
-                }
-                outstanding += 1;
-            }
-            if tx.flush().await.is_err() {
+            if !feed_all(&mut tx, (0..plan.in_flight).map(|_| next(&mut outcome))).await {
                 outcome.errors += 1;
                 return outcome;
             }
+            let mut outstanding = plan.in_flight;
             while outstanding > 0 {
                 match rx.next().await {
                     Some(Ok(Message::Text(text))) => {
@@ -493,17 +478,11 @@ async fn publisher(ws: Ws, plan: PublishPlan) -> Published {
                             break;
                         }
                         let due = ((now - started) as f64 / 1e9 * rate) as u64;
-                        while sent < due {
-                            if tx.feed(next(&mut outcome)).await.is_err() {
-                                outcome.errors += 1;
-                                return outcome;
-                            }
-                            sent += 1;
-                        }
-                        if tx.flush().await.is_err() {
+                        if !feed_all(&mut tx, (sent..due).map(|_| next(&mut outcome))).await {
                             outcome.errors += 1;
                             return outcome;
                         }
+                        sent = sent.max(due);
                     }
                     message = rx.next() => match message {
                         Some(Ok(Message::Text(text))) => {
@@ -532,4 +511,17 @@ fn merge(into: &mut Value, from: Value) {
     if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
         into.extend(from);
     }
+}
+
+/// Feeds every frame, then flushes once; `false` at the first write error.
+async fn feed_all<S: futures_util::Sink<Message> + Unpin>(
+    tx: &mut S,
+    frames: impl IntoIterator<Item = Message>,
+) -> bool {
+    for frame in frames {
+        if tx.feed(frame).await.is_err() {
+            return false;
+        }
+    }
+    tx.flush().await.is_ok()
 }

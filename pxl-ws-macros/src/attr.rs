@@ -90,6 +90,26 @@ pub(crate) fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     })
 }
 
+/// The value of `crate = "path::to::pxl_ws"`; a value that is not a path is reported at
+/// the literal.
+pub(crate) fn parse_crate(
+    cx: &mut Ctxt,
+    meta: &ParseNestedMeta<'_>,
+) -> syn::Result<Option<syn::Path>> {
+    Ok(
+        parse_lit_str(cx, meta, "crate = \"::pxl_ws\"")?.and_then(|lit| {
+            lit.parse::<syn::Path>()
+                .map_err(|_| {
+                    cx.error_at(
+                        lit.span(),
+                        "`crate` must be a path to the pxl_ws crate, e.g. `crate = \"::pxl_ws\"`",
+                    )
+                })
+                .ok()
+        }),
+    )
+}
+
 /// Parses `= "string"` after a key. A missing `=` or a value that is not a string
 /// literal is recorded as an error (and `None` returned) so parsing can continue.
 pub(crate) fn parse_lit_str(
@@ -166,6 +186,52 @@ fn is_valid_name(value: &str) -> bool {
     first.is_ascii_alphabetic()
         && value.len() <= 64
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Looks through invisible groups (`macro_rules!` fragments).
+pub(crate) fn ungroup_expr(mut expr: &syn::Expr) -> &syn::Expr {
+    while let syn::Expr::Group(g) = expr {
+        expr = &g.expr;
+    }
+    expr
+}
+
+/// [`ungroup_expr`], by value.
+pub(crate) fn ungroup(mut expr: syn::Expr) -> syn::Expr {
+    while let syn::Expr::Group(g) = expr {
+        expr = *g.expr;
+    }
+    expr
+}
+
+/// The first `impl Trait` anywhere in `ty`.
+pub(crate) fn find_impl_trait(ty: &syn::Type) -> Option<&syn::Type> {
+    match ty {
+        syn::Type::ImplTrait(_) => Some(ty),
+        syn::Type::Array(a) => find_impl_trait(&a.elem),
+        syn::Type::Group(g) => find_impl_trait(&g.elem),
+        syn::Type::Paren(p) => find_impl_trait(&p.elem),
+        syn::Type::Ptr(p) => find_impl_trait(&p.elem),
+        syn::Type::Reference(r) => find_impl_trait(&r.elem),
+        syn::Type::Slice(s) => find_impl_trait(&s.elem),
+        syn::Type::Tuple(t) => t.elems.iter().find_map(find_impl_trait),
+        syn::Type::Path(p) => p
+            .qself
+            .as_ref()
+            .and_then(|q| find_impl_trait(&q.ty))
+            .or_else(|| {
+                p.path.segments.iter().find_map(|s| match &s.arguments {
+                    syn::PathArguments::AngleBracketed(args) => {
+                        args.args.iter().find_map(|a| match a {
+                            syn::GenericArgument::Type(t) => find_impl_trait(t),
+                            _ => None,
+                        })
+                    }
+                    _ => None,
+                })
+            }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,11 @@ impl Paths {
         quote!(use #krate as #alias;)
     }
 
+    /// The alias itself, for code that names many runtime items.
+    pub(crate) fn alias(&self) -> TokenStream {
+        alias().to_token_stream()
+    }
+
     fn runtime(&self, item: &str) -> TokenStream {
         let alias = alias();
         let item = Ident::new(item, Span::call_site());

@@ -364,9 +364,18 @@ impl Client {
     /// Binds this connection to a user id, so [`Server::send_to_user`] reaches it.
     /// For apps that identify users themselves (e.g. in a login action).
     pub fn set_user_id(&self, user_id: impl Into<String>) {
-        let user: Arc<str> = Arc::from(user_id.into());
+        if self.bind_user_id(Arc::from(user_id.into())) {
+            self.server.client_updated(&self.state);
+        }
+    }
+
+    /// Binds the user id without telling the other instances; whether it changed.
+    fn bind_user_id(&self, user: Arc<str>) -> bool {
+        if self.state.user_id().as_deref() == Some(&*user) {
+            return false;
+        }
         self.server.shared.clients.set_user(&self.state, Some(user));
-        self.server.client_updated(&self.state);
+        true
     }
 
     /// The authenticated user, if any.
@@ -377,10 +386,17 @@ impl Client {
     /// Authenticates this connection as `user` (also binding its user id, see
     /// [`set_user_id`](Self::set_user_id)). For apps that verify credentials themselves.
     pub fn set_auth_user(&self, user: AuthUser) {
+        if self.bind_auth_user(user) {
+            self.server.client_updated(&self.state);
+        }
+    }
+
+    /// Stores `user` and binds its user id without telling the other instances (the
+    /// caller announces, or registers the client afterwards); whether the id changed.
+    pub(crate) fn bind_auth_user(&self, user: AuthUser) -> bool {
         let id: Arc<str> = Arc::from(user.user_id());
         *self.state.auth.write().expect("auth lock") = Some(Arc::new(user));
-        self.server.shared.clients.set_user(&self.state, Some(id));
-        self.server.client_updated(&self.state);
+        self.bind_user_id(id)
     }
 
     /// Queues `frame` for this client. Returns `false` if the client is gone or its

@@ -489,12 +489,6 @@ impl ClusterConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |field, reason: &str| {
-            Err(ConfigError::Invalid {
-                field,
-                reason: reason.into(),
-            })
-        };
         if self.prefix.is_empty()
             || self
                 .prefix
@@ -555,6 +549,21 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+}
+
+impl ConfigError {
+    /// A setting out of range.
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Err` for a setting out of range.
+fn bad<T>(field: &'static str, reason: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError::invalid(field, reason))
 }
 
 impl WsConfig {
@@ -638,14 +647,7 @@ impl WsConfig {
     }
 
     fn limits_from_env(env: &Env<'_>, l: &mut LimitsConfig) -> Result<(), ConfigError> {
-        if let Some(v) = (env.0)("PXL_WS_ALLOWED_ORIGINS") {
-            l.allowed_origins = v
-                .split(',')
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
+        env.list("PXL_WS_ALLOWED_ORIGINS", &mut l.allowed_origins);
         env.limit("PXL_WS_MAX_CONNECTIONS", &mut l.max_connections)?;
         env.limit(
             "PXL_WS_MAX_CONNECTIONS_PER_IP",
@@ -678,12 +680,6 @@ impl WsConfig {
 
     /// Checks ranges; [`WsServerBuilder::build`](crate::WsServerBuilder::build) calls it too.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |field, reason: &str| {
-            Err(ConfigError::Invalid {
-                field,
-                reason: reason.into(),
-            })
-        };
         if !self.path.starts_with('/') {
             return bad("path", "must start with `/`");
         }
@@ -720,16 +716,15 @@ impl WsConfig {
     }
 
     fn validate_limits(&self) -> Result<(), ConfigError> {
-        let bad = |field, reason: String| Err(ConfigError::Invalid { field, reason });
         let r = &self.rooms;
         if r.max_rooms_per_client == Some(0) {
             return bad(
                 "rooms.max_rooms_per_client",
-                "must be at least 1 (`None` for no limit)".into(),
+                "must be at least 1 (`None` for no limit)",
             );
         }
         if r.max_name_length == 0 {
-            return bad("rooms.max_name_length", "must be at least 1".into());
+            return bad("rooms.max_name_length", "must be at least 1");
         }
         if let RoomNameChars::Ascii(p) = &r.name_chars
             && let Some(c) = p.chars().find(|c| !c.is_ascii_punctuation())
@@ -748,13 +743,13 @@ impl WsConfig {
         if l.max_connections == Some(0) {
             return bad(
                 "limits.max_connections",
-                "must be at least 1 (`None` for no limit)".into(),
+                "must be at least 1 (`None` for no limit)",
             );
         }
         if l.max_connections_per_ip == Some(0) {
             return bad(
                 "limits.max_connections_per_ip",
-                "must be at least 1 (`None` for no limit)".into(),
+                "must be at least 1 (`None` for no limit)",
             );
         }
         let rl = &l.rate_limit;
@@ -762,11 +757,11 @@ impl WsConfig {
             if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
                 return bad(
                     "limits.rate_limit.per_second",
-                    "must be above zero (turn the limit off with `enabled: false`)".into(),
+                    "must be above zero (turn the limit off with `enabled: false`)",
                 );
             }
             if rl.burst == 0 {
-                return bad("limits.rate_limit.burst", "must be at least 1".into());
+                return bad("limits.rate_limit.burst", "must be at least 1");
             }
         }
         Ok(())

@@ -65,10 +65,11 @@ async fn serve(
         server: server.clone(),
     };
     let sh = &server.shared;
-    server.register(&state);
+    // Bound before registering, so the one `clientConnected` carries the user.
     if let Some(v) = &verified {
         session::bind(&client, v);
     }
+    server.register(&state);
     sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(remote = ?remote, "connected");
 
@@ -162,16 +163,9 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
         };
         let now = now_ms();
         match msg {
-            Message::Text(t) => {
+            data @ (Message::Text(_) | Message::Binary(_)) => {
                 state.touch_activity(now);
-                if !data_message(client, limiter.as_mut(), Message::Text(t)).await {
-                    break;
-                }
-                expiry.sync(state);
-            }
-            Message::Binary(b) => {
-                state.touch_activity(now);
-                if !data_message(client, limiter.as_mut(), Message::Binary(b)).await {
+                if !data_message(client, limiter.as_mut(), data).await {
                     break;
                 }
                 expiry.sync(state);

@@ -71,14 +71,11 @@ impl Hooks {
     /// that panics denies too (and is logged).
     pub(crate) async fn authorize_join(&self, c: &Client, room: &str) -> bool {
         for check in &self.authorize_join {
-            let fut = match catch_unwind(AssertUnwindSafe(|| check(c.clone(), room.to_owned()))) {
-                Ok(fut) => fut,
-                Err(_) => {
-                    tracing::error!(hook = "authorize_join", "join check panicked; denying");
-                    return false;
-                }
-            };
-            match AssertUnwindSafe(fut).catch_unwind().await {
+            // The call runs inside the first poll, so one guard covers it and the future.
+            let decision = AssertUnwindSafe(async { check(c.clone(), room.to_owned()).await })
+                .catch_unwind()
+                .await;
+            match decision {
                 Ok(true) => {}
                 Ok(false) => return false,
                 Err(_) => {

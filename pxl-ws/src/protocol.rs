@@ -42,9 +42,9 @@ pub mod codes {
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
     /// Authentication is required and the request carried no token (HTTP 401).
     pub const TOKEN_MISSING: &str = "TOKEN_MISSING";
-    /// The token is not a well-formed JWT (bad segments, base64 or JSON; `alg: none`).
+    /// The token is not a well-formed JWT (bad segments, base64 or JSON).
     pub const TOKEN_MALFORMED: &str = "TOKEN_MALFORMED";
-    /// The token's `alg` is not among the configured algorithms.
+    /// The token's `alg` is not among the configured algorithms (`none` never is).
     pub const TOKEN_ALGORITHM_NOT_ALLOWED: &str = "TOKEN_ALGORITHM_NOT_ALLOWED";
     /// The token's signature does not verify with the configured key.
     pub const TOKEN_SIGNATURE_INVALID: &str = "TOKEN_SIGNATURE_INVALID";

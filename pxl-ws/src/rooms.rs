@@ -142,11 +142,14 @@ impl Rooms {
     /// How many rooms exist on any instance.
     pub fn len(&self) -> usize {
         let sh = &self.server.shared;
-        let remote = sh.cluster.view.room_counts();
-        if remote.is_empty() {
+        let mut rooms = sh.cluster.view.room_counts();
+        if rooms.is_empty() {
             return sh.rooms.len();
         }
-        self.list().len()
+        for (name, _) in sh.rooms.summary() {
+            rooms.entry(name).or_default();
+        }
+        rooms.len()
     }
 
     /// Whether no room exists.

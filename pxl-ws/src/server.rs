@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::TokenVerifier;
-use crate::auth::session::RefreshController;
 use crate::bus::{Bus, MemoryBus};
 use crate::clients::Client;
 use crate::cluster;
@@ -218,8 +217,7 @@ impl WsServerBuilder {
     pub fn build(self) -> Result<WsServer, BuildError> {
         self.config.validate()?;
         let verifier = TokenVerifier::from_config(&self.config.auth)?;
-        let mut controllers: Vec<Arc<dyn Controller>> =
-            vec![Arc::new(SystemController), Arc::new(RefreshController)];
+        let mut controllers: Vec<Arc<dyn Controller>> = vec![Arc::new(SystemController)];
         controllers.extend(self.controllers);
         let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;
         let mut missing: Vec<String> = router
@@ -233,7 +231,7 @@ impl WsServerBuilder {
                     return Err(BuildError::DuplicateSubscribers(duplicates));
                 }
                 missing.extend(unsatisfied);
-                Subscribers::new(Vec::new(), &self.state).unwrap_or_else(|_| unreachable!())
+                return Err(BuildError::MissingState(missing));
             }
         };
         if !missing.is_empty() {

@@ -43,7 +43,9 @@ impl Frame {
         Ok(Self(event_frame(ty, action, data)?.into()))
     }
 
-    /// A frame from JSON text the caller already built (sent as is, not re-checked).
+    /// A frame from text the caller already built, sent as is to local clients. It must
+    /// be JSON to reach other instances: a send checks it before publishing and drops
+    /// (and logs) one that is not.
     pub fn raw(json: impl Into<String>) -> Self {
         Self(json.into().into())
     }
@@ -413,11 +415,12 @@ impl Server {
         job_id: Option<&str>,
         outcome: Result<serde_json::Value, serde_json::Value>,
     ) {
-        let job_id = job_id.map(serde_json::Value::from);
-        // Delivered here if the client is local; published either way, so that
-        // subscribers on every instance see the outcome (the others find no client).
-        cluster::deliver_queue_job_locally(&self.shared, client, &job_id, &outcome);
-        cluster::queue_job(&self.shared, client, job_id, outcome);
+        cluster::queue_job(
+            &self.shared,
+            client,
+            job_id.map(serde_json::Value::from),
+            outcome,
+        );
     }
 
     /// Publishes an application event to every instance: subscribers from

@@ -1,4 +1,4 @@
-//! The built-in `system` controller: `joinRoom`, `leaveRoom` and `ping`, with PXL's
+//! The built-in `system` controller: `joinRoom`, `leaveRoom`, `ping` and `refreshToken`, with PXL's
 //! response shapes. Written by hand against the public [`Controller`] trait.
 //!
 //! - `joinRoom {roomName}` → `{"success":true,"message":"Successfully joined room: R",
@@ -10,6 +10,7 @@
 //! - A missing or empty `roomName` answers `{"success":false,"error":"Room name is required","clientId"}`;
 //!   leaving a room the client is not in answers `success: false` too.
 //! - `ping` → `"pong"`.
+//! - `refreshToken {token}` → see [`session::refresh_token`].
 //!
 //! `joinRoom` enforces, in order: the room-name rules (`rooms.max_name_length`,
 //! `rooms.name_chars` → `INVALID_PAYLOAD` at `roomName`), then, for a room the client is
@@ -20,6 +21,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::session;
 use crate::clients::Client;
 use crate::config::RoomsConfig;
 use crate::protocol::{ActionError, codes};
@@ -56,6 +58,14 @@ const ROUTES: &[RouteInfo] = &[
         line!(),
     ),
     RouteInfo::new("system", "ping", "ping", None, file!(), line!()),
+    RouteInfo::new(
+        "system",
+        "refreshToken",
+        "refresh_token",
+        Some("RefreshRequest"),
+        file!(),
+        line!(),
+    ),
 ];
 
 impl Controller for SystemController {
@@ -77,22 +87,25 @@ impl Controller for SystemController {
             Join,
             Leave,
             Ping,
+            Refresh,
         }
         let act = match action {
             "joinRoom" => Act::Join,
             "leaveRoom" => Act::Leave,
             "ping" => Act::Ping,
+            "refreshToken" => Act::Refresh,
             _ => return None,
         };
         Some(Box::pin(async move {
-            let client = match ctx.server_side("the `system` controller") {
-                Ok((client, _)) => client,
+            let (client, server) = match ctx.server_side("the `system` controller") {
+                Ok(sides) => sides,
                 Err(e) => return Reply::Error(e),
             };
             match act {
                 Act::Join => join_room(ctx, client).await,
                 Act::Leave => leave_room(ctx, client),
                 Act::Ping => Reply::value("pong"),
+                Act::Refresh => session::refresh_token(ctx, client, server),
             }
         }))
     }

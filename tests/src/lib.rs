@@ -101,15 +101,47 @@ pub struct Closed {
     pub reason: String,
 }
 
-/// An upgrade the server refused with an HTTP answer.
+/// An HTTP answer: status, headers and JSON body.
 #[derive(Debug)]
-pub struct Refused {
+pub struct HttpResponse {
     /// The HTTP status.
     pub status: u16,
     /// The response headers.
     pub headers: http::HeaderMap,
     /// The JSON body (`Value::Null` when there is none or it is not JSON).
     pub body: Value,
+}
+
+/// An upgrade the server refused with an HTTP answer.
+pub type Refused = HttpResponse;
+
+impl HttpResponse {
+    /// Parses a whole raw response (as [`http()`] returns it).
+    pub fn parse(resp: &str) -> Self {
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((resp, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {head:?}"));
+        let mut headers = http::HeaderMap::new();
+        for line in lines {
+            if let Some((k, v)) = line.split_once(':')
+                && let (Ok(k), Ok(v)) = (
+                    http::HeaderName::from_bytes(k.trim().as_bytes()),
+                    http::HeaderValue::from_str(v.trim()),
+                )
+            {
+                headers.append(k, v);
+            }
+        }
+        Self {
+            status,
+            headers,
+            body: serde_json::from_str(body).unwrap_or(Value::Null),
+        }
+    }
 }
 
 impl TestClient {

@@ -163,12 +163,27 @@ impl RawSocket {
 
     /// Reads data frames until `n` have arrived (or the socket closed).
     pub async fn read_data(&mut self, n: usize) -> Transcript {
+        self.read_frames(n, false).await
+    }
+
+    /// Reads everything until the server's close frame (answering it) or the end.
+    pub async fn read_until_close(&mut self) -> Transcript {
+        self.read_frames(usize::MAX, true).await
+    }
+
+    /// Data frames until `limit` have arrived, a close frame (answered when
+    /// `answer_close`) or the end of the stream.
+    async fn read_frames(&mut self, limit: usize, answer_close: bool) -> Transcript {
         let mut t = Transcript::default();
-        while t.frames.len() < n {
+        while t.frames.len() < limit {
             match self.read_frame().await {
                 None => break,
                 Some((op::CLOSE, p)) => {
                     t.close = Some(close_code(&p));
+                    if answer_close {
+                        self.send(&frame(true, 0, op::CLOSE, true, &p[..p.len().min(2)]))
+                            .await;
+                    }
                     break;
                 }
                 Some((op::TEXT | op::BINARY, p)) => {
@@ -179,27 +194,6 @@ impl RawSocket {
             }
         }
         t
-    }
-
-    /// Reads everything until the server's close frame (answering it) or the end.
-    pub async fn read_until_close(&mut self) -> Transcript {
-        let mut t = Transcript::default();
-        loop {
-            match self.read_frame().await {
-                None => return t,
-                Some((op::CLOSE, p)) => {
-                    t.close = Some(close_code(&p));
-                    self.send(&frame(true, 0, op::CLOSE, true, &p[..p.len().min(2)]))
-                        .await;
-                    return t;
-                }
-                Some((op::TEXT | op::BINARY, p)) => {
-                    t.frames
-                        .push(serde_json::from_slice(&p).unwrap_or(Value::Null));
-                }
-                Some(_) => {}
-            }
-        }
     }
 }
 

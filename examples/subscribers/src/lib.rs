@@ -60,8 +60,9 @@ async fn segment_targeting(
     server: Server,
     State(queue): State<AnalyticsQueue>,
 ) -> Result<(), SubscriberError> {
-    // PXL's `match` list is "any of": analytics channels, and VIP messages anywhere.
-    if message["segment"] != "vip" {
+    // PXL's `match` list is "any of": analytics channels, and VIP messages anywhere;
+    // only the VIP ones are ours.
+    if !is_vip(&channel, &message) {
         return Ok(());
     }
     queue

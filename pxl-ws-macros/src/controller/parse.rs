@@ -34,16 +34,7 @@ pub(super) fn controller_attr(cx: &mut Ctxt, args: TokenStream) -> ControllerAtt
             let lit = attr::parse_lit_str(cx, &meta, "type = \"chat\"")?;
             ty.set(cx, span, lit);
         } else if meta.path.is_ident("crate") {
-            let path = attr::parse_lit_str(cx, &meta, "crate = \"::pxl_ws\"")?.and_then(|lit| {
-                lit.parse::<syn::Path>()
-                    .map_err(|_| {
-                        cx.error_at(
-                            lit.span(),
-                            "`crate` must be a path to the pxl_ws crate, e.g. `crate = \"::pxl_ws\"`",
-                        )
-                    })
-                    .ok()
-            });
+            let path = attr::parse_crate(cx, &meta)?;
             krate.set(cx, span, path);
         } else {
             cx.push(attr::unknown_key(
@@ -136,7 +127,7 @@ fn roles(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Vec<Li
         return Ok(None);
     }
     let value: Expr = meta.value()?.parse()?;
-    let array = match ungroup_expr(&value) {
+    let array = match attr::ungroup_expr(&value) {
         Expr::Array(array) => array,
         Expr::Lit(ExprLit {
             lit: Lit::Str(lit), ..
@@ -168,7 +159,7 @@ fn roles(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Vec<Li
     }
     let mut roles = Vec::new();
     for elem in &array.elems {
-        match ungroup_expr(elem) {
+        match attr::ungroup_expr(elem) {
             Expr::Lit(ExprLit {
                 lit: Lit::Str(lit), ..
             }) => roles.push(lit.clone()),
@@ -180,14 +171,6 @@ fn roles(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Vec<Li
         }
     }
     Ok(Some(roles))
-}
-
-/// Looks through invisible groups (`macro_rules!` fragments).
-fn ungroup_expr(mut expr: &Expr) -> &Expr {
-    while let Expr::Group(g) = expr {
-        expr = &g.expr;
-    }
-    expr
 }
 
 /// Accepts an inherent impl block; anything else is reported and handed back to be

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use proc_macro2::Span;
-use syn::{FnArg, GenericArgument, PathArguments, Signature, Type};
+use syn::{FnArg, Signature, Type};
 
 use super::{AuthAttr, Controller};
 use crate::attr;
@@ -106,7 +106,7 @@ fn signature(cx: &mut Ctxt, sig: &Signature) {
     receiver(cx, sig);
     for input in &sig.inputs {
         if let FnArg::Typed(arg) = input
-            && let Some(impl_trait) = find_impl_trait(&arg.ty)
+            && let Some(impl_trait) = attr::find_impl_trait(&arg.ty)
         {
             cx.error_spanned_by(
                 impl_trait,
@@ -145,34 +145,6 @@ fn is_ref_self(ty: &Type) -> bool {
                 && matches!(&*r.elem, Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self"))
         }
         _ => false,
-    }
-}
-
-/// The first `impl Trait` anywhere in `ty`.
-fn find_impl_trait(ty: &Type) -> Option<&Type> {
-    match ty {
-        Type::ImplTrait(_) => Some(ty),
-        Type::Array(a) => find_impl_trait(&a.elem),
-        Type::Group(g) => find_impl_trait(&g.elem),
-        Type::Paren(p) => find_impl_trait(&p.elem),
-        Type::Ptr(p) => find_impl_trait(&p.elem),
-        Type::Reference(r) => find_impl_trait(&r.elem),
-        Type::Slice(s) => find_impl_trait(&s.elem),
-        Type::Tuple(t) => t.elems.iter().find_map(find_impl_trait),
-        Type::Path(p) => p
-            .qself
-            .as_ref()
-            .and_then(|q| find_impl_trait(&q.ty))
-            .or_else(|| {
-                p.path.segments.iter().find_map(|s| match &s.arguments {
-                    PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
-                        GenericArgument::Type(t) => find_impl_trait(t),
-                        _ => None,
-                    }),
-                    _ => None,
-                })
-            }),
-        _ => None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`SubscriberFn`] → the companion struct and its `Subscriber` impl.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
@@ -11,7 +11,7 @@ pub(crate) fn subscriber(sub: &SubscriberFn) -> TokenStream {
     let paths = Paths::new(sub.attr.krate.as_ref());
     let import = paths.import();
     let std = paths.std();
-    let krate = quote!(__pxl_ws);
+    let krate = paths.alias();
     let ident = &sub.func.sig.ident;
     let vis = &sub.func.vis;
     let name = match &sub.attr.name {
@@ -71,7 +71,6 @@ pub(crate) fn subscriber(sub: &SubscriberFn) -> TokenStream {
     let out = format_ident!("__pxl_out", span = output_span);
     let ret = quote_spanned!(output_span=> #krate::SubscriberReturn::into_result);
     let doc = format!("The [`Subscriber`](pxl_ws::Subscriber) of the function `{ident}`.");
-    let _ = Span::call_site();
     quote! {
         #[doc = #doc]
         #[doc(hidden)]

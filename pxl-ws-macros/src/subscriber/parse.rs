@@ -4,10 +4,10 @@ use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Lit, LitStr, Path};
+use syn::{Expr, ExprLit, Lit};
 
 use super::{MatcherSpec, SelectKey, Selection, SubscriberAttr, SubscriberFn};
-use crate::attr::{Attr, parse_lit_str, skip_value, unknown_key};
+use crate::attr::{Attr, parse_lit_str, skip_value, ungroup, ungroup_expr, unknown_key};
 use crate::diag::Ctxt;
 
 const KEYS: &[&str] = &[
@@ -39,13 +39,11 @@ pub(crate) fn attr(cx: &mut Ctxt, args: TokenStream) -> SubscriberAttr {
                     "channels" => SelectKey::Channels,
                     _ => SelectKey::Matches,
                 };
-                if let Some((first, _)) = select_seen.iter().find(|(f, _)| *f == k) {
-                    let _ = first;
-                    let first_span = select_seen.iter().find(|(f, _)| *f == k).map(|(_, s)| *s);
+                if let Some((_, first_span)) = select_seen.iter().find(|(f, _)| *f == k) {
                     cx.error_with_note(
                         span,
                         format_args!("duplicate key `{key}`"),
-                        first_span.unwrap_or(span),
+                        *first_span,
                         format_args!("`{key}` first given here"),
                     );
                     return skip_value(&meta);
@@ -62,7 +60,7 @@ pub(crate) fn attr(cx: &mut Ctxt, args: TokenStream) -> SubscriberAttr {
                     return skip_value(&meta);
                 }
                 let value: Expr = meta.value()?.parse()?;
-                match int_value(&value) {
+                match int_value(ungroup_expr(&value)) {
                     Some(v) => priority.set(cx, span, v),
                     None => cx.error_spanned_by(
                         &value,
@@ -85,7 +83,7 @@ pub(crate) fn attr(cx: &mut Ctxt, args: TokenStream) -> SubscriberAttr {
             }
             "middleware" => {
                 let value: Expr = meta.value()?.parse()?;
-                match value {
+                match ungroup(value) {
                     Expr::Array(a) => middleware.set(cx, span, a.elems.into_iter().collect()),
                     other => cx.error_spanned_by(
                         other,
@@ -95,13 +93,8 @@ pub(crate) fn attr(cx: &mut Ctxt, args: TokenStream) -> SubscriberAttr {
                 Ok(())
             }
             "crate" => {
-                if let Some(s) = parse_lit_str(cx, &meta, "crate = \"my_reexport::pxl_ws\"")? {
-                    match s.parse::<Path>() {
-                        Ok(p) => krate.set(cx, span, p),
-                        Err(_) => {
-                            cx.error_at(s.span(), "`crate` must be a path, e.g. `\"::pxl_ws\"`")
-                        }
-                    }
+                if let Some(p) = crate::attr::parse_crate(cx, &meta)? {
+                    krate.set(cx, span, p);
                 }
                 Ok(())
             }
@@ -142,7 +135,7 @@ fn selection(
     key: SelectKey,
 ) -> syn::Result<Option<Selection>> {
     let key_span = meta.path.span();
-    let value: Expr = meta.value()?.parse()?;
+    let value = ungroup(meta.value()?.parse()?);
     let list_span = value.span();
     let exprs: Vec<Expr> = match (key, value) {
         (SelectKey::Channel, Expr::Array(a)) => {
@@ -201,7 +194,7 @@ fn matcher(cx: &mut Ctxt, key: SelectKey, e: Expr) -> Option<MatcherSpec> {
         }
         _ => "expected a channel string literal or `Event::Variant`",
     };
-    match e {
+    match ungroup(e) {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) => Some(MatcherSpec::Str(s)),
@@ -221,7 +214,7 @@ fn matcher(cx: &mut Ctxt, key: SelectKey, e: Expr) -> Option<MatcherSpec> {
                 return None;
             }
             let arg = c.args.into_iter().next()?;
-            match (f.as_str(), arg) {
+            match (f.as_str(), ungroup(arg)) {
                 (
                     "regex",
                     Expr::Lit(ExprLit {
@@ -260,6 +253,5 @@ pub(crate) fn function(cx: &mut Ctxt, attr: SubscriberAttr, func: syn::ItemFn) -
             syn::FnArg::Typed(t) => args.push((*t.ty).clone()),
         }
     }
-    let _: Option<&LitStr> = attr.name.as_ref();
     SubscriberFn { attr, func, args }
 }

@@ -20,6 +20,15 @@ pub(crate) fn subscriber(cx: &mut Ctxt, sub: &SubscriberFn) {
             "a `#[subscriber]` function cannot be generic",
         );
     }
+    for ty in &sub.args {
+        if let Some(impl_trait) = crate::attr::find_impl_trait(ty) {
+            cx.error_spanned_by(
+                impl_trait,
+                "`impl Trait` is not supported in `#[subscriber]` arguments: name a concrete \
+                 extractor type",
+            );
+        }
+    }
     let attr = &sub.attr;
     match attr.selections.as_slice() {
         [] => cx.error_at(

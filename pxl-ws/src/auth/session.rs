@@ -16,20 +16,22 @@ use tokio::time::{Instant, Sleep};
 use super::Verified;
 use crate::clients::{Client, ClientState};
 use crate::protocol::{ActionError, codes};
-use crate::router::{BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo};
-use crate::service::Frame;
+use crate::router::{Data, FromMessage, MessageContext, Reply};
+use crate::service::{Frame, Server};
 use crate::time::{iso8601, now_ms};
 
 /// Close code for a connection whose token expired and was not refreshed in time.
 pub(crate) const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
-/// Binds a verified token to a connection (user id, claims, expiry).
-pub(crate) fn bind(client: &Client, verified: &Verified) {
-    client.set_auth_user(verified.user.clone());
+/// Binds a verified token to a connection (user id, claims, expiry) without announcing
+/// it to the other instances; whether the user id changed.
+pub(crate) fn bind(client: &Client, verified: &Verified) -> bool {
+    let changed = client.bind_auth_user(verified.user.clone());
     client
         .state
         .set_auth_expires_ms(verified.expires_at_ms.unwrap_or(0));
     tracing::Span::current().record("user", verified.user.user_id());
+    changed
 }
 
 /// Sends PXL's `auth/authenticated {userId, message}`.
@@ -136,49 +138,17 @@ impl Expiry {
     }
 }
 
-/// `system/refreshToken {token}`: verifies a new token (same rules as on connect; the
-/// same `sub` when the connection is already authenticated) and moves the expiry. An
-/// anonymous connection becomes authenticated this way.
-pub(crate) struct RefreshController;
-
+/// The payload of `system/refreshToken`.
 #[derive(Deserialize)]
 struct RefreshRequest {
     token: String,
 }
 
-const ROUTES: &[RouteInfo] = &[RouteInfo::new(
-    "system",
-    "refreshToken",
-    "refresh_token",
-    Some("RefreshRequest"),
-    file!(),
-    line!(),
-)];
-
-impl Controller for RefreshController {
-    fn controller_type(&self) -> &'static str {
-        "system"
-    }
-
-    fn routes(&self) -> &'static [RouteInfo] {
-        ROUTES
-    }
-
-    fn call<'a>(
-        &'a self,
-        action: &str,
-        ctx: &'a MessageContext<'a>,
-    ) -> Option<BoxFuture<'a, Reply>> {
-        (action == "refreshToken")
-            .then(|| -> BoxFuture<'a, Reply> { Box::pin(async move { refresh(ctx) }) })
-    }
-}
-
-fn refresh(ctx: &MessageContext<'_>) -> Reply {
-    let (client, server) = match ctx.server_side("`system/refreshToken`") {
-        Ok(sides) => sides,
-        Err(e) => return Reply::Error(e),
-    };
+/// `system/refreshToken {token}` (a route of the built-in `system` controller): verifies
+/// a new token (same rules as on connect; the same `sub` when the connection is already
+/// authenticated) and moves the expiry. An anonymous connection becomes authenticated
+/// this way.
+pub(crate) fn refresh_token(ctx: &MessageContext<'_>, client: &Client, server: &Server) -> Reply {
     let Some(verifier) = server.shared.verifier.as_ref() else {
         return Reply::Error(ActionError::new(
             codes::UNAUTHENTICATED,
@@ -205,7 +175,9 @@ fn refresh(ctx: &MessageContext<'_>) -> Reply {
             "The new token names another user",
         ));
     }
-    bind(client, &verified);
+    if bind(client, &verified) {
+        server.client_updated(&client.state);
+    }
     Reply::value(&json!({
         "success": true,
         "userId": verified.subject,

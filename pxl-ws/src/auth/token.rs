@@ -72,13 +72,6 @@ pub(crate) struct TokenVerifier {
     pub(crate) refresh_grace: std::time::Duration,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        reason: reason.into(),
-    }
-}
-
 impl TokenVerifier {
     /// The verifier `config` describes, `None` when no key is set.
     pub(crate) fn from_config(config: &AuthConfig) -> Result<Option<Self>, ConfigError> {
@@ -89,7 +82,7 @@ impl TokenVerifier {
         ];
         match keys.iter().filter(|k| **k).count() {
             0 if config.required => {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "auth.required",
                     "needs a key: set jwt_secret, jwt_secret_base64 or jwt_public_key_pem",
                 ));
@@ -97,14 +90,14 @@ impl TokenVerifier {
             0 => return Ok(None),
             1 => {}
             _ => {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "auth",
                     "set only one of jwt_secret, jwt_secret_base64 and jwt_public_key_pem",
                 ));
             }
         }
         if config.algorithms.is_empty() {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "auth.algorithms",
                 "must name at least one algorithm",
             ));
@@ -112,7 +105,7 @@ impl TokenVerifier {
         let mut algorithms = Vec::new();
         for name in &config.algorithms {
             let alg = Algorithm::from_str(name.trim()).map_err(|_| {
-                invalid(
+                ConfigError::invalid(
                     "auth.algorithms",
                     format!(
                         "`{name}` is not a supported algorithm (HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; `none` is never accepted)"
@@ -123,7 +116,7 @@ impl TokenVerifier {
         }
         let family = algorithms[0].family();
         if algorithms.iter().any(|a| a.family() != family) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "auth.algorithms",
                 "all algorithms must use the same kind of key (HMAC, RSA, EC or Ed25519)",
             ));
@@ -132,7 +125,7 @@ impl TokenVerifier {
             let pem = pem.as_bytes();
             let parsed = match family {
                 AlgorithmFamily::Hmac => {
-                    return Err(invalid(
+                    return Err(ConfigError::invalid(
                         "auth.algorithms",
                         "HS* algorithms need jwt_secret or jwt_secret_base64, not a public key",
                     ));
@@ -142,29 +135,30 @@ impl TokenVerifier {
                 AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
             };
             parsed.map_err(|e| {
-                invalid(
+                ConfigError::invalid(
                     "auth.jwt_public_key_pem",
                     format!("not a {family:?} public key in PEM: {e}"),
                 )
             })?
         } else {
             if family != AlgorithmFamily::Hmac {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "auth.algorithms",
                     "a secret verifies HS256, HS384 or HS512 only; asymmetric algorithms need jwt_public_key_pem",
                 ));
             }
             let bytes = match (&config.jwt_secret, &config.jwt_secret_base64) {
                 (Some(s), _) => s.expose().as_bytes().to_vec(),
-                (None, Some(b64)) => decode_base64(b64.expose())
-                    .ok_or_else(|| invalid("auth.jwt_secret_base64", "is not valid base64"))?,
+                (None, Some(b64)) => decode_base64(b64.expose()).ok_or_else(|| {
+                    ConfigError::invalid("auth.jwt_secret_base64", "is not valid base64")
+                })?,
                 (None, None) => unreachable!("one key is set"),
             };
             if bytes.is_empty() {
-                return Err(invalid("auth.jwt_secret", "must not be empty"));
+                return Err(ConfigError::invalid("auth.jwt_secret", "must not be empty"));
             }
             DecodingKey::from_secret(&bytes)
-                .map_err(|e| invalid("auth.jwt_secret", e.to_string()))?
+                .map_err(|e| ConfigError::invalid("auth.jwt_secret", e.to_string()))?
         };
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms;
@@ -199,30 +193,7 @@ impl TokenVerifier {
     /// Verifies `token` and reads the user from it.
     pub(crate) fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
-            .map_err(|e| {
-            // A header naming an algorithm outside the list (`none` included, which
-            // the JWT library cannot even parse) is an algorithm refusal.
-            match header_alg(token) {
-                Some(alg)
-                    if Algorithm::from_str(&alg)
-                        .map_or(true, |a| !self.validation.algorithms.contains(&a)) =>
-                {
-                    TokenError::new(
-                        codes::TOKEN_ALGORITHM_NOT_ALLOWED,
-                        "The token's algorithm is not accepted",
-                    )
-                }
-                // Claims that are JSON but of the wrong shape (e.g. `sub` an object)
-                // fail inside the JWT library as JSON errors.
-                _ if matches!(e.kind(), JwtErrorKind::Json(_)) && payload_is_object(token) => {
-                    TokenError::new(
-                        codes::TOKEN_CLAIMS_INVALID,
-                        "The token's claims have the wrong types",
-                    )
-                }
-                _ => map_error(e.kind()),
-            }
-        })?;
+            .map_err(|e| self.refusal(token, e.kind()))?;
         let claims = data.claims;
         let subject = claims.get("sub").cloned().unwrap_or(Value::Null);
         let user_id = match &subject {
@@ -253,24 +224,37 @@ impl TokenVerifier {
             expires_at_ms,
         })
     }
+
+    /// Why `token` was refused. A header naming an algorithm outside the list (`none`
+    /// included, which the JWT library cannot even parse) is an algorithm refusal, and
+    /// claims that are JSON of the wrong shape (e.g. `sub` an object), which fail inside
+    /// the library as JSON errors, are a claims refusal.
+    fn refusal(&self, token: &str, kind: &JwtErrorKind) -> TokenError {
+        let alg = segment_json(token, 0).and_then(|h| h.get("alg")?.as_str().map(String::from));
+        if let Some(alg) = alg
+            && !Algorithm::from_str(&alg).is_ok_and(|a| self.validation.algorithms.contains(&a))
+        {
+            return TokenError::new(
+                codes::TOKEN_ALGORITHM_NOT_ALLOWED,
+                "The token's algorithm is not accepted",
+            );
+        }
+        if matches!(kind, JwtErrorKind::Json(_))
+            && segment_json(token, 1).is_some_and(|p| p.is_object())
+        {
+            return TokenError::new(
+                codes::TOKEN_CLAIMS_INVALID,
+                "The token's claims have the wrong types",
+            );
+        }
+        map_error(kind)
+    }
 }
 
-/// The `alg` named in a token's header, if the header decodes at all.
-fn header_alg(token: &str) -> Option<String> {
-    let header = token.split('.').next()?;
-    let bytes = decode_base64(header)?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("alg")?.as_str().map(String::from)
-}
-
-/// Whether a token's payload segment decodes to a JSON object.
-fn payload_is_object(token: &str) -> bool {
-    token
-        .split('.')
-        .nth(1)
-        .and_then(decode_base64)
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .is_some_and(|v| v.is_object())
+/// Segment `index` of a token (0 header, 1 claims) as JSON, if it decodes at all.
+fn segment_json(token: &str, index: usize) -> Option<Value> {
+    let bytes = decode_base64(token.split('.').nth(index)?)?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Base64 in either alphabet, padded or not.

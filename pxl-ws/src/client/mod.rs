@@ -175,6 +175,12 @@ impl WsClientBuilder {
         let has_controllers = router.controllers().next().is_some();
 
         let (state_tx, _) = watch::channel(ConnectionState::Connected);
+        let (dispatch, dispatch_rx) = if has_controllers {
+            let (tx, rx) = mpsc::channel(DISPATCH_QUEUE);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let inner = Arc::new(Inner {
             target,
             connect_timeout: self.connect_timeout,
@@ -183,7 +189,7 @@ impl WsClientBuilder {
             router,
             state: self.state,
             outbound: Mutex::new(None),
-            dispatch: Mutex::new(None),
+            dispatch,
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             rooms: Mutex::new(BTreeMap::new()),
@@ -197,9 +203,7 @@ impl WsClientBuilder {
         let (ws, client_id) = socket::open(&inner).await?;
         *lock(&inner.client_id) = Some(client_id);
         let guard = Arc::new(CloseOnDrop(inner.closing.clone()));
-        if has_controllers {
-            let (tx, rx) = mpsc::channel(DISPATCH_QUEUE);
-            *lock(&inner.dispatch) = Some(tx);
+        if let Some(rx) = dispatch_rx {
             tokio::spawn(socket::dispatch(inner.clone(), Arc::downgrade(&guard), rx));
         }
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
@@ -247,9 +251,16 @@ impl Target {
     fn request(
         &self,
     ) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, ClientError> {
-        if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
+        if self.url.starts_with("wss://") {
+            return Err(ClientError::Invalid(
+                "wss:// needs TLS, which this client is built without: use ws:// behind a \
+                 TLS-terminating proxy"
+                    .into(),
+            ));
+        }
+        if !self.url.starts_with("ws://") {
             return Err(ClientError::Invalid(format!(
-                "the URL must start with ws:// or wss://, got `{}`",
+                "the URL must start with ws://, got `{}`",
                 self.url
             )));
         }
@@ -287,7 +298,7 @@ struct Inner {
     /// The current socket's outbound queue; `None` while disconnected.
     outbound: Mutex<Option<mpsc::Sender<Message>>>,
     /// The queue of the controllers' task; `None` without controllers.
-    dispatch: Mutex<Option<mpsc::Sender<String>>>,
+    dispatch: Option<mpsc::Sender<String>>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next_id: AtomicU64,
     /// Joined rooms and the `joinRoom` data to send again after a reconnect.
@@ -337,9 +348,20 @@ impl Inner {
         {
             lock(&self.joining).insert(room.to_owned(), data.clone());
         }
-        let text = serde_json::to_string(&serde_json::json!({
-            "type": ty, "action": action, "data": data, "id": id,
-        }))?;
+        #[derive(Serialize)]
+        struct Outgoing<'a> {
+            #[serde(rename = "type")]
+            ty: &'a str,
+            action: &'a str,
+            data: &'a Value,
+            id: u64,
+        }
+        let text = serde_json::to_string(&Outgoing {
+            ty,
+            action,
+            data,
+            id,
+        })?;
         tx.send(Message::text(text))
             .await
             .map_err(|_| ClientError::NotConnected)

@@ -31,10 +31,13 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// all within the connect timeout. Returns the socket and the client id.
 pub(super) async fn open(inner: &Inner) -> Result<(Socket, String), ClientError> {
     let request = inner.target.request()?;
-    let attempt = async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(connect_error)?;
+    let deadline = tokio::time::Instant::now() + inner.connect_timeout;
+    let (mut ws, _) =
+        match tokio::time::timeout_at(deadline, tokio_tungstenite::connect_async(request)).await {
+            Ok(result) => result.map_err(connect_error)?,
+            Err(_) => return Err(ClientError::ConnectTimeout(inner.connect_timeout)),
+        };
+    let greeting = async {
         loop {
             let text = match ws.next().await {
                 Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
@@ -59,7 +62,7 @@ pub(super) async fn open(inner: &Inner) -> Result<(Socket, String), ClientError>
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                return Ok((ws, id));
+                return Ok(id);
             }
             return Err(ClientError::Connect(format!(
                 "expected `system/connected` as the first frame, got {}",
@@ -67,9 +70,14 @@ pub(super) async fn open(inner: &Inner) -> Result<(Socket, String), ClientError>
             )));
         }
     };
-    match tokio::time::timeout(inner.connect_timeout, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(ClientError::ConnectTimeout(inner.connect_timeout)),
+    match tokio::time::timeout_at(deadline, greeting).await {
+        Ok(id) => Ok((ws, id?)),
+        // The upgrade worked; the server just never greeted.
+        Err(_) => Err(ClientError::Connect(format!(
+            "upgraded, but no `system/connected` frame within {:?}: the client needs a server \
+             with `connected_frame` on (the default)",
+            inner.connect_timeout
+        ))),
     }
 }
 
@@ -330,11 +338,11 @@ async fn on_text(inner: &Inner, text: &str) {
             return;
         }
     }
-    if frame.id.is_none() && frame.response.is_none() {
-        let dispatch = lock(&inner.dispatch).clone();
-        if let Some(dispatch) = dispatch {
-            let _ = dispatch.send(text.to_owned()).await;
-        }
+    if frame.id.is_none()
+        && frame.response.is_none()
+        && let Some(dispatch) = &inner.dispatch
+    {
+        let _ = dispatch.send(text.to_owned()).await;
     }
     if inner.frames.receiver_count() > 0 {
         let parse = |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str(r.get()).ok());

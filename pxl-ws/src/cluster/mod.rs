@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use crate::bus::BusMessage;
 use crate::clients::{ClientId, ClientState};
 use crate::service::{Server, Shared, Target, To};
+use crate::subscribers::Event;
 
 use view::ClientRecord;
 pub(crate) use view::RemoteView;
@@ -315,7 +316,7 @@ fn publish<T: Serialize>(shared: &Shared, event: &str, body: T) {
 
 /// Whether `event` is one of PXL's eleven (the ones subscribers see by name).
 fn is_builtin(event: &str) -> bool {
-    EVENTS[..11].contains(&event)
+    Event::from_channel(event).is_some()
 }
 
 /// Publishes an app channel message and hands it to this instance's subscribers.
@@ -360,27 +361,33 @@ fn dispatch_remote(shared: &Shared, event: &str, msg: &BusMessage) {
 
 /// Publishes a send for the other instances.
 pub(crate) fn publish_send(shared: &Shared, target: &Target, frame_json: &str) {
-    let Ok(frame) = serde_json::from_str::<&RawValue>(frame_json) else {
-        tracing::error!("refusing to publish a frame that is not JSON");
-        return;
-    };
     let event = if matches!(target.to, To::All) {
         SEND_MESSAGE_TO_ALL
     } else {
         SEND_MESSAGE
+    };
+    // Nobody listening (one instance, no subscriber for sends): no work at all.
+    let local = shared.subscribers.wants(event);
+    let peers = shared.bus.has_peers();
+    if !local && !peers {
+        return;
+    }
+    let Ok(frame) = serde_json::from_str::<&RawValue>(frame_json) else {
+        tracing::error!("refusing to publish a frame that is not JSON");
+        return;
     };
     let body = SendOut {
         origin: &shared.instance_id,
         target,
         frame,
     };
-    if shared.subscribers.wants(event) {
+    if local {
         match serde_json::to_value(&body) {
             Ok(v) => shared.subscribers.dispatch(event, v),
             Err(e) => tracing::error!(error = %e, "could not encode an event for subscribers"),
         }
     }
-    if !shared.bus.has_peers() {
+    if !peers {
         return;
     }
     match serde_json::to_vec(&body) {
@@ -456,16 +463,20 @@ pub(crate) fn queue_job(
         Ok(r) => (QUEUE_JOB_COMPLETED, Some(r), None),
         Err(e) => (QUEUE_JOB_ERROR, None, Some(e)),
     };
-    publish(
-        shared,
-        event,
-        QueueJob {
-            web_socket_client_id: id,
-            job_id,
-            result,
-            error,
-        },
-    );
+    let job = QueueJob {
+        web_socket_client_id: id,
+        job_id,
+        result,
+        error,
+    };
+    // Delivered here if the client is local; published either way, so that subscribers
+    // on every instance see the outcome (the other instances find no client).
+    if let Some(c) = shared.clients.get(id)
+        && let Some(f) = queue_job_frame(event == QUEUE_JOB_COMPLETED, &job)
+    {
+        c.push(f, &shared.metrics);
+    }
+    publish(shared, event, &job);
 }
 
 /// Publishes a custom event and hands it to this instance's subscribers at once.
@@ -546,6 +557,21 @@ fn frame_message(payload: &Bytes, frame: &RawValue) -> Option<Message> {
 }
 
 /// Acts on one message from the bus.
+/// Marks `origin` alive. An instance we did not know (started while we were cut off, or
+/// purged too early) is asked for its snapshot, unless `ask_snapshot` is off.
+fn alive(shared: &Shared, origin: &str, ttl: Option<Duration>, ask_snapshot: bool) {
+    let view = &shared.cluster.view;
+    if view.touch(origin, ttl, shared.config.cluster.liveness_ttl) && ask_snapshot {
+        publish(
+            shared,
+            SNAPSHOT_REQUEST,
+            SnapshotRequest {
+                target: Some(origin.to_owned()),
+            },
+        );
+    }
+}
+
 pub(crate) fn receive(server: &Server, msg: &BusMessage) {
     let shared: &Arc<Shared> = &server.shared;
     if msg.is_resync() {
@@ -585,25 +611,15 @@ pub(crate) fn receive(server: &Server, msg: &BusMessage) {
     }
     dispatch_remote(shared, event, msg);
     let view = &shared.cluster.view;
-    let default_ttl = shared.config.cluster.liveness_ttl;
-    // Any event from an instance proves it alive; one we do not know (started while we
-    // were cut off, or purged too early) is asked for its snapshot.
-    let known_origin = !origin.is_empty()
+    // Any membership event from an instance proves it alive (heartbeats carry their own
+    // TTL, below).
+    let proves_liveness = !origin.is_empty()
         && !matches!(
             event,
-            QUEUE_JOB_COMPLETED | QUEUE_JOB_ERROR | CUSTOM | CHANNEL_MESSAGE
+            QUEUE_JOB_COMPLETED | QUEUE_JOB_ERROR | CUSTOM | CHANNEL_MESSAGE | INSTANCE_HEARTBEAT
         );
-    if known_origin && event != INSTANCE_HEARTBEAT {
-        let new = view.touch(origin, None, default_ttl);
-        if new && event != SNAPSHOT {
-            publish(
-                shared,
-                SNAPSHOT_REQUEST,
-                SnapshotRequest {
-                    target: Some(origin.to_owned()),
-                },
-            );
-        }
+    if proves_liveness {
+        alive(shared, origin, None, event != SNAPSHOT);
     }
     match event {
         INSTANCE_HEARTBEAT => {
@@ -615,16 +631,7 @@ pub(crate) fn receive(server: &Server, msg: &BusMessage) {
                 tracing::info!(instance = %origin, clients = n, "instance left the cluster");
                 return;
             }
-            let new = view.touch(origin, Some(Duration::from_millis(hb.ttl_ms)), default_ttl);
-            if new {
-                publish(
-                    shared,
-                    SNAPSHOT_REQUEST,
-                    SnapshotRequest {
-                        target: Some(origin.to_owned()),
-                    },
-                );
-            }
+            alive(shared, origin, Some(Duration::from_millis(hb.ttl_ms)), true);
         }
         SNAPSHOT_REQUEST => {
             if let Some(req) = parse::<SnapshotRequest>(msg)
@@ -683,7 +690,7 @@ pub(crate) fn receive(server: &Server, msg: &BusMessage) {
         QUEUE_JOB_COMPLETED | QUEUE_JOB_ERROR => {
             if let Some(job) = parse::<QueueJob>(msg)
                 && let Some(c) = shared.clients.get(job.web_socket_client_id)
-                && let Some(f) = queue_job_frame(event == QUEUE_JOB_COMPLETED, job)
+                && let Some(f) = queue_job_frame(event == QUEUE_JOB_COMPLETED, &job)
             {
                 c.push(f, &shared.metrics);
             }
@@ -703,7 +710,7 @@ pub(crate) fn receive(server: &Server, msg: &BusMessage) {
 
 /// `{"type":"queue","action":"jobCompleted","data":{"jobId","result"}}` or
 /// `{"type":"queue","action":"jobError","data":{"jobId","error"}}`.
-fn queue_job_frame(completed: bool, job: QueueJob) -> Option<Message> {
+fn queue_job_frame(completed: bool, job: &QueueJob) -> Option<Message> {
     let (action, data) = if completed {
         (
             "jobCompleted",
@@ -718,28 +725,6 @@ fn queue_job_frame(completed: bool, job: QueueJob) -> Option<Message> {
     crate::service::Frame::new("queue", action, &data)
         .ok()
         .map(|f| f.to_message())
-}
-
-/// Delivers a queue job outcome to a local client at once. `true` if it was local.
-pub(crate) fn deliver_queue_job_locally(
-    shared: &Shared,
-    id: ClientId,
-    job_id: &Option<serde_json::Value>,
-    outcome: &Result<serde_json::Value, serde_json::Value>,
-) -> bool {
-    let Some(c) = shared.clients.get(id) else {
-        return false;
-    };
-    let job = QueueJob {
-        web_socket_client_id: id,
-        job_id: job_id.clone(),
-        result: outcome.as_ref().ok().cloned(),
-        error: outcome.as_ref().err().cloned(),
-    };
-    if let Some(f) = queue_job_frame(outcome.is_ok(), job) {
-        c.push(f, &shared.metrics);
-    }
-    true
 }
 
 #[cfg(test)]
@@ -823,7 +808,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(job.web_socket_client_id, c);
-        let Some(Message::Text(t)) = queue_job_frame(true, job) else {
+        let Some(Message::Text(t)) = queue_job_frame(true, &job) else {
             panic!("a text frame")
         };
         assert_eq!(

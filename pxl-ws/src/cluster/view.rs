@@ -29,7 +29,6 @@ pub(crate) struct ClientRecord {
 struct Instance {
     last_seen: Instant,
     ttl: Duration,
-    clients: HashSet<ClientId>,
 }
 
 #[derive(Default)]
@@ -73,7 +72,6 @@ impl RemoteView {
                     Instance {
                         last_seen: Instant::now(),
                         ttl: ttl.unwrap_or(default_ttl),
-                        clients: HashSet::new(),
                     },
                 );
                 true
@@ -261,9 +259,6 @@ impl Inner {
                 self.rooms.entry(room).or_default().insert(id);
             }
         }
-        if let Some(i) = self.instances.get_mut(&origin) {
-            i.clients.insert(id);
-        }
     }
 
     fn remove(&mut self, id: ClientId) {
@@ -275,9 +270,6 @@ impl Inner {
         }
         if let Some(u) = &c.user_id {
             self.unuser(id, u);
-        }
-        if let Some(i) = self.instances.get_mut(&c.origin) {
-            i.clients.remove(&id);
         }
     }
 
@@ -301,19 +293,16 @@ impl Inner {
 
     /// Removes `origin`'s clients; with `forget`, the instance too.
     fn purge(&mut self, origin: &str, forget: bool) -> usize {
-        let ids: Vec<ClientId> = match self.instances.get(origin) {
-            Some(i) => i.clients.iter().copied().collect(),
-            None => Vec::new(),
-        };
-        // Clients recorded under `origin` before the instance itself was known.
-        let strays: Vec<ClientId> = self
+        // Every client recorded under `origin`, also those recorded before the instance
+        // itself was known.
+        let ids: Vec<ClientId> = self
             .clients
             .iter()
-            .filter(|(id, c)| &*c.origin == origin && !ids.contains(id))
+            .filter(|(_, c)| &*c.origin == origin)
             .map(|(id, _)| *id)
             .collect();
-        let n = ids.len() + strays.len();
-        for id in ids.into_iter().chain(strays) {
+        let n = ids.len();
+        for id in ids {
             self.remove(id);
         }
         if forget {

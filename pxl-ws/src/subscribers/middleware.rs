@@ -124,6 +124,9 @@ impl Middleware for TimingMiddleware {
     }
 }
 
+/// Channels tracked before quiet ones are forgotten.
+const PRUNE_ABOVE: usize = 1024;
+
 /// Allows at most `max` runs per channel in any sliding `window`; the others are
 /// skipped (logged).
 ///
@@ -158,6 +161,13 @@ impl Middleware for RateLimitMiddleware {
     fn before(&self, subscriber: &str, ctx: &SubscriberContext) -> bool {
         let now = Instant::now();
         let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if runs.len() > PRUNE_ABOVE {
+            // Channels can be dynamic (`analytics:<id>`): forget the quiet ones.
+            runs.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
+        }
         let q = runs.entry(ctx.channel().to_owned()).or_default();
         while q
             .front()

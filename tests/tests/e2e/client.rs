@@ -10,7 +10,7 @@ use pxl_ws::client::{
     ClientError, ConnectionEvent, ConnectionState, Events, ReconnectPolicy, WsClient,
 };
 use pxl_ws::{ActionError, BuildError, Client, Data, State, WsConfig, WsServer, ws_controller};
-use pxl_ws_tests::{TestServer, WAIT, eventually};
+use pxl_ws_tests::{TestClient, TestServer, WAIT, eventually};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -201,20 +201,7 @@ async fn client_routes_pushes_to_client_side_controllers_and_the_frame_stream() 
 
     // A fire-and-forget `echo`: its reply reaches the frame stream, not the controller.
     client.send("test", "echo", "fire").await.unwrap();
-    let mut other = srv.connect().await;
-    other.join("lobby").await;
-    other
-        .request(
-            "test",
-            "broadcast",
-            json!({"room": "lobby", "text": "hello", "exclude_me": true}),
-        )
-        .await;
-
-    let got = tokio::time::timeout(WAIT, seen.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let (_other, got) = push_via_other(&srv, &mut seen, "hello").await;
     assert_eq!(
         got,
         Seen {
@@ -463,19 +450,7 @@ async fn client_reconnects_after_a_restart_on_the_same_port_and_rejoins_its_room
     assert_eq!(srv.handle.rooms().get("games"), None);
 
     // Pushes reach the client-side controller again.
-    let mut other = srv.connect().await;
-    other.join("lobby").await;
-    other
-        .request(
-            "test",
-            "broadcast",
-            json!({"room": "lobby", "text": "welcome back", "exclude_me": true}),
-        )
-        .await;
-    let got = tokio::time::timeout(WAIT, seen.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let (_other, got) = push_via_other(&srv, &mut seen, "welcome back").await;
     assert_eq!(got.text, "welcome back");
     assert_eq!(got.client_id, Some(client_id));
 }
@@ -627,4 +602,27 @@ async fn dropping_every_handle_closes_the_connection() {
         srv.handle.connection_count() == 0
     })
     .await;
+}
+
+/// Another client joins `lobby` and broadcasts `text` there (excluding itself); returns
+/// it (kept connected) and what the client-side controller saw.
+async fn push_via_other(
+    srv: &TestServer,
+    seen: &mut mpsc::UnboundedReceiver<Seen>,
+    text: &str,
+) -> (TestClient, Seen) {
+    let mut other = srv.connect().await;
+    other.join("lobby").await;
+    other
+        .request(
+            "test",
+            "broadcast",
+            json!({"room": "lobby", "text": text, "exclude_me": true}),
+        )
+        .await;
+    let got = tokio::time::timeout(WAIT, seen.recv())
+        .await
+        .expect("a push within WAIT")
+        .expect("the controller is alive");
+    (other, got)
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use pxl_ws::{HeartbeatConfig, InactiveClientsConfig, WsConfig};
-use pxl_ws_tests::{TestClient, TestServer, WAIT, http_get};
+use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT, http_get};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -140,10 +140,9 @@ async fn health_reports_counts_and_is_served_when_configured() {
     assert_eq!(h.rooms, 1);
     assert_eq!(h.messages_in, 1);
     assert!(h.messages_out >= 2);
-    let body = http_get(srv.addr, "/health").await;
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    let json: serde_json::Value =
-        serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let resp = HttpResponse::parse(&http_get(srv.addr, "/health").await);
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let json = resp.body;
     assert_eq!(json["status"], "ok");
     assert_eq!(json["activeConnections"], 1);
     assert_eq!(json["rooms"], 1);

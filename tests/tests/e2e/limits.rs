@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use pxl_ws::{LimitsConfig, RateLimitConfig, RoomNameChars, RoomsConfig, WsConfig, WsServer};
-use pxl_ws_tests::{TestClient, TestServer, WAIT};
+use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -22,36 +22,18 @@ use crate::app::{Counter, TestController, builder};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
-/// An HTTP answer: status and JSON body.
-#[derive(Debug)]
-struct HttpAnswer {
-    status: u16,
-    body: Value,
-}
-
 /// Sends a complete upgrade request (plus `extra` header lines) that asks the server to
 /// close the connection after a non-101 answer, and parses the answer.
-async fn refused_upgrade(addr: SocketAddr, extra: &str) -> HttpAnswer {
+async fn refused_upgrade(addr: SocketAddr, extra: &str) -> HttpResponse {
     let req = format!(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n{extra}\r\n"
     );
     let resp = pxl_ws_tests::http(addr, &req).await;
-    let (head, body) = resp.split_once("\r\n\r\n").expect("a complete response");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head}"));
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: application/json"),
-        "{head}"
-    );
-    HttpAnswer {
-        status,
-        body: serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}")),
-    }
+    let answer = HttpResponse::parse(&resp);
+    assert_eq!(answer.headers["content-type"], "application/json", "{resp}");
+    assert!(answer.body.is_object(), "{resp}");
+    answer
 }
 
 /// A WebSocket client with optional `Origin` header, connecting from `local_ip`
