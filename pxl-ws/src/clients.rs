@@ -71,7 +71,42 @@ impl<'de> Deserialize<'de> for ClientId {
     }
 }
 
-/// A close the server asked for; the writer task acts on the first one.
+/// The longest close reason, in bytes: a close frame's payload is at most 125 bytes, two
+/// of them the code.
+pub(crate) const MAX_CLOSE_REASON: usize = 123;
+
+/// `code` if a server may send it in a close frame: 1000–1003, 1007–1013 and 3000–4999.
+/// Anything else becomes 1000 (normal closure): 1005, 1006 and 1015 must never be sent,
+/// 1004 and 1016–2999 are reserved, 0–999 and 5000 and up are not close codes, and 1014
+/// is refused as a protocol error by common clients (tungstenite, which the Rust client
+/// uses).
+pub(crate) fn sendable_close_code(code: u16) -> u16 {
+    match code {
+        1000..=1003 | 1007..=1013 | 3000..=4999 => code,
+        _ => 1000,
+    }
+}
+
+/// `reason` cut to at most [`MAX_CLOSE_REASON`] bytes, at a character boundary.
+pub(crate) fn sendable_close_reason(reason: Cow<'static, str>) -> Cow<'static, str> {
+    if reason.len() <= MAX_CLOSE_REASON {
+        return reason;
+    }
+    let mut end = MAX_CLOSE_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    match reason {
+        Cow::Borrowed(s) => Cow::Borrowed(&s[..end]),
+        Cow::Owned(mut s) => {
+            s.truncate(end);
+            Cow::Owned(s)
+        }
+    }
+}
+
+/// A close the server asked for; the writer task acts on the first one. Its code and
+/// reason are always sendable (see [`sendable_close_code`], [`sendable_close_reason`]).
 pub(crate) struct CloseRequest {
     pub(crate) code: u16,
     pub(crate) reason: Cow<'static, str>,
@@ -138,17 +173,23 @@ impl ClientState {
     }
 
     /// Asks the writer task to close the socket. Returns `false` if a close was already asked for.
+    /// Every close the server sends goes through here: a code that may not be sent becomes
+    /// 1000 and the reason is cut to 123 bytes.
     pub(crate) fn request_close(
         &self,
         code: u16,
         reason: impl Into<Cow<'static, str>>,
         flush_queued: bool,
     ) -> bool {
+        let sendable = sendable_close_code(code);
+        if sendable != code {
+            tracing::debug!(client = %self.id, code, "close code may not be sent; using 1000");
+        }
         let first = self
             .close
             .set(CloseRequest {
-                code,
-                reason: reason.into(),
+                code: sendable,
+                reason: sendable_close_reason(reason.into()),
                 flush_queued,
             })
             .is_ok();
@@ -474,7 +515,9 @@ impl Client {
         self.server.leave_state(&self.state, room)
     }
 
-    /// Closes the socket with `code` and `reason` after the frames already queued.
+    /// Closes the socket with `code` and `reason` after the frames already queued. As for
+    /// [`Server::disconnect_client`], a code that may not be sent becomes 1000 and the
+    /// reason is cut to 123 bytes.
     pub fn close(&self, code: u16, reason: impl Into<Cow<'static, str>>) {
         self.state.request_close(code, reason, true);
     }
@@ -487,7 +530,45 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
-    use super::ClientId;
+    use std::borrow::Cow;
+
+    use super::{ClientId, MAX_CLOSE_REASON, sendable_close_code, sendable_close_reason};
+
+    #[test]
+    fn close_codes_that_may_not_be_sent_become_1000() {
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1011, 1013, 3000, 4000, 4999,
+        ] {
+            assert_eq!(sendable_close_code(code), code, "{code}");
+        }
+        for code in [
+            0, 1, 999, 1004, 1005, 1006, 1014, 1015, 1016, 2999, 5000, 65535,
+        ] {
+            assert_eq!(sendable_close_code(code), 1000, "{code}");
+        }
+    }
+
+    #[test]
+    fn close_reasons_are_cut_to_123_bytes_at_a_character_boundary() {
+        let short = sendable_close_reason(Cow::Borrowed("bye"));
+        assert!(matches!(short, Cow::Borrowed("bye")));
+        let exact = "a".repeat(MAX_CLOSE_REASON);
+        assert_eq!(sendable_close_reason(exact.clone().into()), exact);
+        assert_eq!(
+            sendable_close_reason("a".repeat(124).into()),
+            "a".repeat(123)
+        );
+        // A 3-byte character straddling byte 123 is dropped whole.
+        let straddle = format!("{}€", "a".repeat(121));
+        assert_eq!(sendable_close_reason(straddle.into()), "a".repeat(121));
+        let wide = "é".repeat(100);
+        let cut = sendable_close_reason(Cow::Owned(wide));
+        assert_eq!(cut, "é".repeat(61));
+        let cut = sendable_close_reason(Cow::Borrowed(
+            "🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀",
+        ));
+        assert_eq!(cut.len(), 120);
+    }
 
     #[test]
     fn ids_are_32_hex_and_round_trip() {

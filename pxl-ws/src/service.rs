@@ -543,6 +543,16 @@ impl Server {
     /// Closes a client's socket with `code` and `reason` after the frames already queued,
     /// wherever it is connected (another instance is asked with `disconnectClient`).
     /// `false` if no instance is known to hold it (the request is published anyway).
+    ///
+    /// The close frame is always valid: a `code` outside 1000–1003, 1007–1013 and
+    /// 3000–4999 is sent as 1000, and a `reason` longer than 123 bytes is cut at the last
+    /// character boundary before byte 123. Application codes belong in 4000–4999.
+    ///
+    /// ```no_run
+    /// # fn f(server: pxl_ws::Server, id: pxl_ws::ClientId) {
+    /// server.disconnect_client(id, 4003, "banned");
+    /// # }
+    /// ```
     pub fn disconnect_client(&self, id: ClientId, code: u16, reason: &str) -> bool {
         match self.shared.clients.get(id) {
             Some(c) => {

@@ -855,3 +855,152 @@ async fn every_hostile_input_gets_its_exact_answer_and_the_servers_keep_serving(
     .await;
     assert_eq!(ok.recv().await["data"]["userId"], "r");
 }
+
+// --- close frames the server sends ------------------------------------------------------
+//
+// `Server::disconnect_client` takes any `u16` and any text, from app code or from another
+// instance over the bus. What reaches the client is always a valid close frame: codes that
+// may not be sent become 1000, reasons are cut to 123 bytes at a character boundary.
+
+/// `(name, code asked for, reason asked for, code the client sees, reason it sees)`.
+fn close_rows() -> Vec<(&'static str, u16, String, u16, String)> {
+    let long = "é".repeat(100); // 200 bytes
+    vec![
+        ("1000 kept", 1000, "bye".into(), 1000, "bye".into()),
+        ("1003 kept", 1003, "x".into(), 1003, "x".into()),
+        ("1007 kept", 1007, "x".into(), 1007, "x".into()),
+        ("1013 kept", 1013, "x".into(), 1013, "x".into()),
+        (
+            "1014 (refused by common clients)",
+            1014,
+            "x".into(),
+            1000,
+            "x".into(),
+        ),
+        ("3000 kept", 3000, "x".into(), 3000, "x".into()),
+        ("4999 kept", 4999, "kicked".into(), 4999, "kicked".into()),
+        ("code 0", 0, "kicked".into(), 1000, "kicked".into()),
+        ("code 999", 999, "x".into(), 1000, "x".into()),
+        ("reserved 1004", 1004, "x".into(), 1000, "x".into()),
+        ("no-status 1005", 1005, "x".into(), 1000, "x".into()),
+        ("abnormal 1006", 1006, "x".into(), 1000, "x".into()),
+        ("TLS 1015", 1015, "x".into(), 1000, "x".into()),
+        ("unassigned 2999", 2999, "x".into(), 1000, "x".into()),
+        ("code 5000", 5000, "x".into(), 1000, "x".into()),
+        ("code 65535", 65535, "x".into(), 1000, "x".into()),
+        ("empty reason", 4000, String::new(), 4000, String::new()),
+        (
+            "123-byte reason kept",
+            4000,
+            "a".repeat(123),
+            4000,
+            "a".repeat(123),
+        ),
+        (
+            "124-byte reason",
+            4000,
+            "a".repeat(124),
+            4000,
+            "a".repeat(123),
+        ),
+        (
+            "4 KiB reason",
+            4000,
+            "a".repeat(4096),
+            4000,
+            "a".repeat(123),
+        ),
+        // 61 two-byte characters fit in 123 bytes; the 62nd would split.
+        (
+            "multi-byte reason cut at a boundary",
+            4000,
+            long,
+            4000,
+            "é".repeat(61),
+        ),
+        (
+            "bad code and long reason",
+            1005,
+            "b".repeat(300),
+            1000,
+            "b".repeat(123),
+        ),
+    ]
+}
+
+/// Closes `victim` through `by.disconnect_client` and checks the close frame a
+/// tungstenite client reads (it refuses a frame with a code that may not be sent or a
+/// payload over 125 bytes).
+async fn close_row(
+    by: &TestServer,
+    victim: TestClient,
+    row: &(&'static str, u16, String, u16, String),
+) -> Result<(), String> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (_, code, reason, want_code, want_reason) = row;
+    let id = victim.id.parse().map_err(|e| format!("client id: {e:?}"))?;
+    if !by.handle.disconnect_client(id, *code, reason) {
+        return Err("disconnect_client: client not known".into());
+    }
+    let mut ws = victim.into_inner();
+    loop {
+        let next = tokio::time::timeout(pxl_ws_tests::WAIT, ws.next())
+            .await
+            .map_err(|_| "no close frame in time".to_string())?;
+        match next {
+            Some(Ok(Message::Close(f))) => {
+                let got = f.map(|f| (u16::from(f.code), f.reason.to_string()));
+                if got != Some((*want_code, want_reason.clone())) {
+                    return Err(format!("expected {want_code} {want_reason:?}, got {got:?}"));
+                }
+                // Finish the handshake.
+                let _ = tokio::time::timeout(pxl_ws_tests::WAIT, ws.next()).await;
+                return Ok(());
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(format!("client read error: {e}")),
+            None => return Err("stream ended without a close frame".into()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn close_frames_are_valid_whatever_code_and_reason_are_asked_for() {
+    let bus = pxl_ws::MemoryBus::new();
+    let s1 = TestServer::start(builder(WsConfig::default()).bus(bus.clone())).await;
+    let s2 = TestServer::start(builder(WsConfig::default()).bus(bus)).await;
+    let mut bystander = s2.connect().await;
+    let mut failures = Vec::new();
+    for (i, row) in close_rows().iter().enumerate() {
+        // Locally: the server holding the socket closes it.
+        let victim = s1.connect().await;
+        if let Err(e) = close_row(&s1, victim, row).await {
+            failures.push(format!("local `{}`: {e}", row.0));
+        }
+        // Over the bus: instance 1 asks instance 2, which holds the socket.
+        let victim = s2.connect().await;
+        let id = victim.id.parse().unwrap();
+        pxl_ws_tests::eventually("instance 1 knows the client of instance 2", || {
+            s1.handle.get_client(id).is_some()
+        })
+        .await;
+        if let Err(e) = close_row(&s1, victim, row).await {
+            failures.push(format!("over the bus `{}`: {e}", row.0));
+        }
+        // Both instances still serve a client that stayed and a new one.
+        let r = bystander.request("test", "echo", json!(i)).await;
+        assert_eq!(r["response"], json!(i), "bystander after `{}`", row.0);
+        let mut fresh = s1.connect().await;
+        let r = fresh.request("test", "echo", json!("fresh")).await;
+        assert_eq!(r["response"], "fresh", "new client after `{}`", row.0);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    s1.stop().await;
+    s2.stop().await;
+}
