@@ -2,11 +2,12 @@
 //! memberships, kept from bus events and snapshots, purged when an instance's liveness
 //! lapses. Written only by the bus task; read by `rooms.get`, presence and user lookups.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::clients::{ClientId, ClientInfo};
+use crate::rooms::ClientSet;
 
 /// One client connected to another instance.
 pub(crate) struct RemoteClient {
@@ -14,7 +15,8 @@ pub(crate) struct RemoteClient {
     pub(crate) user_id: Option<String>,
     pub(crate) username: Option<String>,
     pub(crate) connected_at: u64,
-    pub(crate) rooms: BTreeSet<String>,
+    /// The rooms it is in; each name is the key of `Inner::rooms` (one allocation per room).
+    pub(crate) rooms: Vec<Arc<str>>,
 }
 
 /// What a snapshot or a `clientConnected` event says about one client.
@@ -35,7 +37,7 @@ struct Instance {
 struct Inner {
     instances: HashMap<Arc<str>, Instance>,
     clients: HashMap<ClientId, RemoteClient>,
-    rooms: HashMap<String, HashSet<ClientId>>,
+    rooms: HashMap<Arc<str>, ClientSet<ClientId>>,
     users: HashMap<String, HashSet<ClientId>>,
 }
 
@@ -106,16 +108,15 @@ impl RemoteView {
                 false,
             );
         }
-        if let Some(c) = v.clients.get_mut(&id) {
-            c.rooms.insert(room.to_owned());
-        }
-        v.rooms.entry(room.to_owned()).or_default().insert(id);
+        v.join(id, room);
     }
 
     pub(crate) fn leave(&self, id: ClientId, room: &str) {
         let mut v = self.write();
-        if let Some(c) = v.clients.get_mut(&id) {
-            c.rooms.remove(room);
+        if let Some(c) = v.clients.get_mut(&id)
+            && let Some(pos) = c.rooms.iter().position(|r| &**r == room)
+        {
+            c.rooms.swap_remove(pos);
         }
         v.unroom(id, room);
     }
@@ -180,7 +181,11 @@ impl RemoteView {
             connected_at: c.connected_at,
             last_activity: c.connected_at,
             metadata,
-            rooms: c.rooms.iter().cloned().collect(),
+            rooms: {
+                let mut rooms: Vec<String> = c.rooms.iter().map(|r| r.to_string()).collect();
+                rooms.sort();
+                rooms
+            },
             instance_id: Some(c.origin.to_string()),
         })
     }
@@ -206,7 +211,7 @@ impl RemoteView {
         self.read()
             .rooms
             .iter()
-            .map(|(k, v)| (k.clone(), v.len()))
+            .map(|(k, v)| (k.to_string(), v.len()))
             .collect()
     }
 
@@ -216,6 +221,22 @@ impl RemoteView {
 }
 
 impl Inner {
+    /// Puts a known client in `room` (both indexes), sharing the room's name.
+    fn join(&mut self, id: ClientId, room: &str) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if c.rooms.iter().any(|r| &**r == room) {
+            return;
+        }
+        let name: Arc<str> = match self.rooms.get_key_value(room) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(room),
+        };
+        c.rooms.push(name.clone());
+        self.rooms.entry(name).or_default().insert(id);
+    }
+
     fn upsert(&mut self, origin: &str, rec: ClientRecord, with_rooms: bool) {
         let origin: Arc<str> = match self.instances.get_key_value(origin) {
             Some((k, _)) => k.clone(),
@@ -242,7 +263,7 @@ impl Inner {
             user_id: None,
             username: None,
             connected_at: 0,
-            rooms: BTreeSet::new(),
+            rooms: Vec::new(),
         });
         entry.user_id = rec.user_id;
         if rec.username.is_some() {
@@ -253,10 +274,7 @@ impl Inner {
         }
         if with_rooms {
             for room in &rec.rooms {
-                entry.rooms.insert(room.clone());
-            }
-            for room in rec.rooms {
-                self.rooms.entry(room).or_default().insert(id);
+                self.join(id, room);
             }
         }
     }
@@ -352,5 +370,26 @@ mod tests {
         assert_eq!(v.client_count(), 0);
         assert!(v.room_counts().is_empty());
         assert!(v.instances().is_empty());
+    }
+
+    #[test]
+    fn a_room_name_is_stored_once_for_all_its_remote_members() {
+        let v = RemoteView::default();
+        let (x, y) = (ClientId::random(), ClientId::random());
+        v.join("a", x, "lobby");
+        v.replace("b", vec![rec(y, None, &["lobby", "other"])]);
+        v.join("a", x, "lobby");
+        assert_eq!(v.members("lobby").len(), 2);
+        let inner = v.read();
+        let (key, _) = inner.rooms.get_key_value("lobby").unwrap();
+        for id in [x, y] {
+            let name = inner.clients[&id].rooms.iter().find(|r| &***r == "lobby");
+            assert!(Arc::ptr_eq(key, name.unwrap()), "{id}");
+        }
+        assert_eq!(
+            inner.clients[&x].rooms.len(),
+            1,
+            "joined twice, listed once"
+        );
     }
 }
