@@ -119,6 +119,16 @@ fn units(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A `system/refreshToken` frame carrying an HS256 token for the main server.
+fn refresh(claims: &Value) -> Vec<u8> {
+    let token = hs256(SECRET, claims);
+    raw::text(
+        json!({"type":"system","action":"refreshToken","data":{"token": token}})
+            .to_string()
+            .as_bytes(),
+    )
+}
+
 fn rows() -> Vec<Row> {
     use Expect::*;
     let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
@@ -600,6 +610,20 @@ fn rows() -> Vec<Row> {
             NthError(100, "TOO_MANY_ROOMS"),
         ),
         row("room name with a bidi override", msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"abc\u{202e}txt"}})), Error("INVALID_PAYLOAD")),
+        // --- handshake strictness, token refresh, names ----------------------------------
+        row(
+            "refresh with a token expired inside the leeway",
+            Input::Frames(vec![refresh(&with(good("alice"), "exp", json!(now() - 5)))]),
+            Error("TOKEN_EXPIRED"),
+        ),
+        row(
+            "refresh with an earlier exp than the current token",
+            Input::Frames(vec![
+                refresh(&with(good("alice"), "exp", json!(now() + 3600))),
+                refresh(&with(good("alice"), "exp", json!(now() + 1800))),
+            ]),
+            NthError(1, "TOKEN_NOT_NEWER"),
+        ),
     ]
 }
 
