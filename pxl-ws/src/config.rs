@@ -141,13 +141,17 @@ impl Default for RoomsConfig {
 /// assert!(rule.check("team 1").is_err());
 /// assert!(RoomNameChars::Printable.check("Café ☕").is_ok());
 /// assert!(RoomNameChars::Printable.check(" padded").is_err());
+/// assert!(RoomNameChars::Printable.check("a\u{200B}b").is_err()); // zero-width space
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RoomNameChars {
-    /// Any Unicode text without control characters (`\n`, `\0`, …) or bidirectional
-    /// overrides, and without leading or trailing whitespace.
+    /// Any Unicode text without control characters (`\n`, `\0`, …), bidirectional
+    /// overrides or invisible characters (zero-width space and joiners, soft hyphen,
+    /// BOM, word joiner, variation selectors, Hangul fillers, line and paragraph
+    /// separators: Unicode's default-ignorable code points and a few blank ones, listed in
+    /// `docs/security.md`), and without leading or trailing whitespace.
     #[default]
     Printable,
     /// Only ASCII letters, ASCII digits and the ASCII punctuation characters listed here.
@@ -161,6 +165,12 @@ impl RoomNameChars {
             Self::Printable => {
                 if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
                     return Err("contains a control or bidirectional-override character".into());
+                }
+                if let Some(c) = name.chars().find(|&c| is_invisible(c)) {
+                    return Err(format!(
+                        "contains the invisible character U+{:04X}",
+                        u32::from(c)
+                    ));
                 }
                 if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
                     return Err("starts or ends with whitespace".into());
@@ -188,6 +198,24 @@ impl RoomNameChars {
 /// Invisible characters that reorder text (the "Trojan Source" family).
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that display as nothing (or as blank space that is not whitespace), so a
+/// name holding them looks like another name, or like no name: Unicode's
+/// Default_Ignorable_Code_Point set (zero-width space, joiners, soft hyphen, word joiner
+/// and invisible operators, BOM, variation selectors, Hangul fillers, tags, …), plus the
+/// line and paragraph separators, the interlinear annotation controls and the blank
+/// Braille pattern.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        // Default_Ignorable_Code_Point (DerivedCoreProperties.txt)
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}'
+        // Line and paragraph separators, interlinear annotations, blank Braille pattern
+        | '\u{2028}' | '\u{2029}' | '\u{FFF9}'..='\u{FFFB}' | '\u{2800}')
 }
 
 /// Disconnecting clients that send nothing for a while (PXL's `disconnectInactiveClients`).
@@ -1123,6 +1151,50 @@ mod tests {
         assert!(p.check("a\u{202E}b").is_err());
         assert!(p.check("trailing ").is_err());
         assert!(p.check("\tleading").is_err());
+        // Invisible characters: a name must not look like another name or like nothing.
+        for c in [
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{FEFF}',
+            '\u{2060}',
+            '\u{3164}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{00AD}',
+            '\u{034F}',
+            '\u{115F}',
+            '\u{180E}',
+            '\u{FE0F}',
+            '\u{FFA0}',
+            '\u{2800}',
+            '\u{E0041}',
+            '\u{1D173}',
+            '\u{FFF9}',
+        ] {
+            assert_eq!(
+                p.check(&format!("a{c}b")),
+                Err(format!(
+                    "contains the invisible character U+{:04X}",
+                    c as u32
+                )),
+                "U+{:04X}",
+                c as u32
+            );
+            assert!(p.check(&c.to_string()).is_err());
+        }
+        // Visible neighbours of those ranges stay allowed.
+        for ok in [
+            "a\u{00AE}b",
+            "\u{3165}",
+            "\u{2801}",
+            "\u{FFA1}",
+            "Ærø",
+            "東京",
+            "שלום",
+        ] {
+            assert!(p.check(ok).is_ok(), "{ok}");
+        }
         let a = RoomNameChars::Ascii("-_:.".into());
         assert!(a.check("team-1:general.v2_x").is_ok());
         assert_eq!(

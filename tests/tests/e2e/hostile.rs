@@ -624,6 +624,51 @@ fn rows() -> Vec<Row> {
             ]),
             NthError(1, "TOKEN_NOT_NEWER"),
         ),
+        row(
+            "room name with a zero-width space",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{200b}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a zero-width joiner",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{200d}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a zero-width non-joiner",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{200c}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a BOM",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{feff}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a word joiner (U+2060)",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{2060}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with only a Hangul filler (U+3164)",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"\u{3164}"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a line separator (U+2028)",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{2028}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a paragraph separator (U+2029)",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{2029}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a soft hyphen",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{ad}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
     ]
 }
 
