@@ -291,6 +291,16 @@ pub struct LimitsConfig {
     /// browser) is always allowed. Others get `403 ORIGIN_NOT_ALLOWED`.
     /// Env: `PXL_WS_ALLOWED_ORIGINS` (comma-separated).
     pub allowed_origins: Vec<String>,
+    /// Host names this server answers WebSocket upgrades for (against DNS rebinding: a
+    /// page on an attacker's name that resolves to this server passes the same-origin
+    /// check, since its `Origin` and `Host` agree, but not this one). Entries are a host
+    /// name (`chat.example.com`, compared case-insensitively), `*.` and a domain (any
+    /// name under it, not the domain itself), an IP address (`10.0.0.5`, `[::1]`), or `*`
+    /// for any host; ports are not compared. Empty (the default): `localhost`, names
+    /// under `.localhost` and any IP address. A list replaces that default. Others get
+    /// `421 HOST_NOT_ALLOWED`. A server on a real domain, or behind a proxy that forwards
+    /// the public `Host`, must list its name. Env: `PXL_WS_ALLOWED_HOSTS` (comma-separated).
+    pub allowed_hosts: Vec<String>,
     /// Most sockets open at once on this instance (upgrades in progress included); one
     /// more gets `503 TOO_MANY_CONNECTIONS`. `None`: no limit. Default 10 000.
     /// Env: `PXL_WS_MAX_CONNECTIONS` (a number, or `off`).
@@ -308,6 +318,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             max_connections: Some(10_000),
             max_connections_per_ip: Some(1_000),
             rate_limit: RateLimitConfig::default(),
@@ -676,6 +687,7 @@ impl WsConfig {
 
     fn limits_from_env(env: &Env<'_>, l: &mut LimitsConfig) -> Result<(), ConfigError> {
         env.list("PXL_WS_ALLOWED_ORIGINS", &mut l.allowed_origins);
+        env.list("PXL_WS_ALLOWED_HOSTS", &mut l.allowed_hosts);
         env.limit("PXL_WS_MAX_CONNECTIONS", &mut l.max_connections)?;
         env.limit(
             "PXL_WS_MAX_CONNECTIONS_PER_IP",
@@ -766,6 +778,11 @@ impl WsConfig {
         for o in &l.allowed_origins {
             if let Err(e) = crate::limits::parse_allowed_origin(o) {
                 return bad("limits.allowed_origins", format!("{o:?}: {e}"));
+            }
+        }
+        for h in &l.allowed_hosts {
+            if let Err(e) = crate::limits::parse_allowed_host(h) {
+                return bad("limits.allowed_hosts", format!("{h:?}: {e}"));
             }
         }
         if l.max_connections == Some(0) {
@@ -1043,6 +1060,7 @@ mod tests {
         assert_eq!(c.limits.max_connections_per_ip, Some(1_000));
         assert!(c.limits.rate_limit.enabled);
         assert!(c.limits.allowed_origins.is_empty());
+        assert!(c.limits.allowed_hosts.is_empty());
         assert_eq!(c.rooms.max_rooms_per_client, Some(100));
         assert_eq!(c.rooms.max_name_length, 128);
         let c = from(&[
@@ -1059,9 +1077,17 @@ mod tests {
             ("PXL_WS_MAX_ROOMS_PER_CLIENT", "none"),
             ("PXL_WS_MAX_ROOM_NAME_LENGTH", "64"),
             ("PXL_WS_ROOM_NAME_CHARS", "ascii:-_:."),
+            (
+                "PXL_WS_ALLOWED_HOSTS",
+                "chat.example.com, *.example.org,10.0.0.5,",
+            ),
         ])
         .unwrap();
         let l = &c.limits;
+        assert_eq!(
+            l.allowed_hosts,
+            vec!["chat.example.com", "*.example.org", "10.0.0.5"]
+        );
         assert_eq!(
             l.allowed_origins,
             vec!["https://app.example.com", "http://localhost:8080"]
@@ -1119,6 +1145,20 @@ mod tests {
             .is_ok()
         );
         assert!(err(&[("PXL_WS_ALLOWED_ORIGINS", "example.com")]).contains("scheme://host"));
+        for bad_host in [
+            "https://chat.example.com",
+            "chat.example.com:443",
+            "a b",
+            "*.",
+            "[::1",
+        ] {
+            assert!(
+                err(&[("PXL_WS_ALLOWED_HOSTS", bad_host)]).starts_with(&format!(
+                    "invalid setting `limits.allowed_hosts`: {bad_host:?}: "
+                )),
+                "{bad_host}"
+            );
+        }
         assert!(
             err(&[("PXL_WS_ROOM_NAME_CHARS", "ascii:-a")]).contains("is not ASCII punctuation")
         );
