@@ -141,13 +141,17 @@ impl Default for RoomsConfig {
 /// assert!(rule.check("team 1").is_err());
 /// assert!(RoomNameChars::Printable.check("Café ☕").is_ok());
 /// assert!(RoomNameChars::Printable.check(" padded").is_err());
+/// assert!(RoomNameChars::Printable.check("a\u{200B}b").is_err()); // zero-width space
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RoomNameChars {
-    /// Any Unicode text without control characters (`\n`, `\0`, …) or bidirectional
-    /// overrides, and without leading or trailing whitespace.
+    /// Any Unicode text without control characters (`\n`, `\0`, …), bidirectional
+    /// overrides or invisible characters (zero-width space and joiners, soft hyphen,
+    /// BOM, word joiner, variation selectors, Hangul fillers, line and paragraph
+    /// separators: Unicode's default-ignorable code points and a few blank ones, listed in
+    /// `docs/security.md`), and without leading or trailing whitespace.
     #[default]
     Printable,
     /// Only ASCII letters, ASCII digits and the ASCII punctuation characters listed here.
@@ -161,6 +165,12 @@ impl RoomNameChars {
             Self::Printable => {
                 if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
                     return Err("contains a control or bidirectional-override character".into());
+                }
+                if let Some(c) = name.chars().find(|&c| is_invisible(c)) {
+                    return Err(format!(
+                        "contains the invisible character U+{:04X}",
+                        u32::from(c)
+                    ));
                 }
                 if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
                     return Err("starts or ends with whitespace".into());
@@ -188,6 +198,24 @@ impl RoomNameChars {
 /// Invisible characters that reorder text (the "Trojan Source" family).
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that display as nothing (or as blank space that is not whitespace), so a
+/// name holding them looks like another name, or like no name: Unicode's
+/// Default_Ignorable_Code_Point set (zero-width space, joiners, soft hyphen, word joiner
+/// and invisible operators, BOM, variation selectors, Hangul fillers, tags, …), plus the
+/// line and paragraph separators, the interlinear annotation controls and the blank
+/// Braille pattern.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        // Default_Ignorable_Code_Point (DerivedCoreProperties.txt)
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}'
+        // Line and paragraph separators, interlinear annotations, blank Braille pattern
+        | '\u{2028}' | '\u{2029}' | '\u{FFF9}'..='\u{FFFB}' | '\u{2800}')
 }
 
 /// Disconnecting clients that send nothing for a while (PXL's `disconnectInactiveClients`).
@@ -263,6 +291,16 @@ pub struct LimitsConfig {
     /// browser) is always allowed. Others get `403 ORIGIN_NOT_ALLOWED`.
     /// Env: `PXL_WS_ALLOWED_ORIGINS` (comma-separated).
     pub allowed_origins: Vec<String>,
+    /// Host names this server answers WebSocket upgrades for (against DNS rebinding: a
+    /// page on an attacker's name that resolves to this server passes the same-origin
+    /// check, since its `Origin` and `Host` agree, but not this one). Entries are a host
+    /// name (`chat.example.com`, compared case-insensitively), `*.` and a domain (any
+    /// name under it, not the domain itself), an IP address (`10.0.0.5`, `[::1]`), or `*`
+    /// for any host; ports are not compared. Empty (the default): `localhost`, names
+    /// under `.localhost` and any IP address. A list replaces that default. Others get
+    /// `421 HOST_NOT_ALLOWED`. A server on a real domain, or behind a proxy that forwards
+    /// the public `Host`, must list its name. Env: `PXL_WS_ALLOWED_HOSTS` (comma-separated).
+    pub allowed_hosts: Vec<String>,
     /// Most sockets open at once on this instance (upgrades in progress included); one
     /// more gets `503 TOO_MANY_CONNECTIONS`. `None`: no limit. Default 10 000.
     /// Env: `PXL_WS_MAX_CONNECTIONS` (a number, or `off`).
@@ -280,6 +318,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             max_connections: Some(10_000),
             max_connections_per_ip: Some(1_000),
             rate_limit: RateLimitConfig::default(),
@@ -648,6 +687,7 @@ impl WsConfig {
 
     fn limits_from_env(env: &Env<'_>, l: &mut LimitsConfig) -> Result<(), ConfigError> {
         env.list("PXL_WS_ALLOWED_ORIGINS", &mut l.allowed_origins);
+        env.list("PXL_WS_ALLOWED_HOSTS", &mut l.allowed_hosts);
         env.limit("PXL_WS_MAX_CONNECTIONS", &mut l.max_connections)?;
         env.limit(
             "PXL_WS_MAX_CONNECTIONS_PER_IP",
@@ -738,6 +778,11 @@ impl WsConfig {
         for o in &l.allowed_origins {
             if let Err(e) = crate::limits::parse_allowed_origin(o) {
                 return bad("limits.allowed_origins", format!("{o:?}: {e}"));
+            }
+        }
+        for h in &l.allowed_hosts {
+            if let Err(e) = crate::limits::parse_allowed_host(h) {
+                return bad("limits.allowed_hosts", format!("{h:?}: {e}"));
             }
         }
         if l.max_connections == Some(0) {
@@ -1015,6 +1060,7 @@ mod tests {
         assert_eq!(c.limits.max_connections_per_ip, Some(1_000));
         assert!(c.limits.rate_limit.enabled);
         assert!(c.limits.allowed_origins.is_empty());
+        assert!(c.limits.allowed_hosts.is_empty());
         assert_eq!(c.rooms.max_rooms_per_client, Some(100));
         assert_eq!(c.rooms.max_name_length, 128);
         let c = from(&[
@@ -1031,9 +1077,17 @@ mod tests {
             ("PXL_WS_MAX_ROOMS_PER_CLIENT", "none"),
             ("PXL_WS_MAX_ROOM_NAME_LENGTH", "64"),
             ("PXL_WS_ROOM_NAME_CHARS", "ascii:-_:."),
+            (
+                "PXL_WS_ALLOWED_HOSTS",
+                "chat.example.com, *.example.org,10.0.0.5,",
+            ),
         ])
         .unwrap();
         let l = &c.limits;
+        assert_eq!(
+            l.allowed_hosts,
+            vec!["chat.example.com", "*.example.org", "10.0.0.5"]
+        );
         assert_eq!(
             l.allowed_origins,
             vec!["https://app.example.com", "http://localhost:8080"]
@@ -1091,6 +1145,20 @@ mod tests {
             .is_ok()
         );
         assert!(err(&[("PXL_WS_ALLOWED_ORIGINS", "example.com")]).contains("scheme://host"));
+        for bad_host in [
+            "https://chat.example.com",
+            "chat.example.com:443",
+            "a b",
+            "*.",
+            "[::1",
+        ] {
+            assert!(
+                err(&[("PXL_WS_ALLOWED_HOSTS", bad_host)]).starts_with(&format!(
+                    "invalid setting `limits.allowed_hosts`: {bad_host:?}: "
+                )),
+                "{bad_host}"
+            );
+        }
         assert!(
             err(&[("PXL_WS_ROOM_NAME_CHARS", "ascii:-a")]).contains("is not ASCII punctuation")
         );
@@ -1123,6 +1191,50 @@ mod tests {
         assert!(p.check("a\u{202E}b").is_err());
         assert!(p.check("trailing ").is_err());
         assert!(p.check("\tleading").is_err());
+        // Invisible characters: a name must not look like another name or like nothing.
+        for c in [
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{FEFF}',
+            '\u{2060}',
+            '\u{3164}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{00AD}',
+            '\u{034F}',
+            '\u{115F}',
+            '\u{180E}',
+            '\u{FE0F}',
+            '\u{FFA0}',
+            '\u{2800}',
+            '\u{E0041}',
+            '\u{1D173}',
+            '\u{FFF9}',
+        ] {
+            assert_eq!(
+                p.check(&format!("a{c}b")),
+                Err(format!(
+                    "contains the invisible character U+{:04X}",
+                    c as u32
+                )),
+                "U+{:04X}",
+                c as u32
+            );
+            assert!(p.check(&c.to_string()).is_err());
+        }
+        // Visible neighbours of those ranges stay allowed.
+        for ok in [
+            "a\u{00AE}b",
+            "\u{3165}",
+            "\u{2801}",
+            "\u{FFA1}",
+            "Ærø",
+            "東京",
+            "שלום",
+        ] {
+            assert!(p.check(ok).is_ok(), "{ok}");
+        }
         let a = RoomNameChars::Ascii("-_:.".into());
         assert!(a.check("team-1:general.v2_x").is_ok());
         assert_eq!(

@@ -18,6 +18,7 @@ pub(crate) struct Metrics {
     pub(crate) bus_messages_in: AtomicU64,
     // Limits (see `limits.rs`).
     pub(crate) origin_rejected: AtomicU64,
+    pub(crate) host_rejected: AtomicU64,
     pub(crate) connections_rejected: AtomicU64,
     pub(crate) connections_rejected_per_ip: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
@@ -96,6 +97,8 @@ pub struct Health {
 pub struct LimitCounts {
     /// Upgrades refused with 403 `ORIGIN_NOT_ALLOWED`.
     pub origin_rejected: u64,
+    /// Upgrades refused with 421 `HOST_NOT_ALLOWED` (`limits.allowed_hosts`).
+    pub host_rejected: u64,
     /// Upgrades refused with 503 `TOO_MANY_CONNECTIONS` (`limits.max_connections`).
     pub connections_rejected: u64,
     /// Upgrades refused with 429 `TOO_MANY_CONNECTIONS_FROM_IP`.
@@ -110,6 +113,7 @@ impl LimitCounts {
     pub(crate) fn from_metrics(m: &Metrics) -> Self {
         Self {
             origin_rejected: Metrics::get(&m.origin_rejected),
+            host_rejected: Metrics::get(&m.host_rejected),
             connections_rejected: Metrics::get(&m.connections_rejected),
             connections_rejected_per_ip: Metrics::get(&m.connections_rejected_per_ip),
             rate_limited: Metrics::get(&m.rate_limited),

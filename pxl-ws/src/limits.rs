@@ -1,7 +1,8 @@
 //! Limits against hostile or runaway clients, checked before any work is done for them:
 //!
-//! - at the upgrade ([`Limits::admit`], called once by `upgrade::endpoint`): the `Origin`
-//!   allowlist (403), the total connection cap (503) and the per-IP cap (429). An admitted
+//! - at the upgrade ([`Limits::admit`], called once by `upgrade::endpoint`): the `Host`
+//!   allowlist (421), the `Origin` allowlist (403), the total connection cap (503) and
+//!   the per-IP cap (429). An admitted
 //!   request gets a [`ConnectionSlot`], an RAII guard that the connection task holds until
 //!   the socket is gone (or the upgrade fails);
 //! - per data message ([`RateLimiter`], owned by the connection's reader loop): a token
@@ -10,7 +11,7 @@
 //! Room limits (name rules, rooms per client, `authorize_join`) sit in the `system`
 //! controller's `joinRoom`. `docs/security.md` lists every limit.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -26,6 +27,7 @@ use crate::upgrade::http_error;
 
 /// The upgrade-time limits of one server.
 pub(crate) struct Limits {
+    hosts: HostPolicy,
     origins: OriginPolicy,
     connections: Arc<ConnectionCounter>,
 }
@@ -33,6 +35,7 @@ pub(crate) struct Limits {
 impl Limits {
     pub(crate) fn new(config: &LimitsConfig) -> Self {
         Self {
+            hosts: HostPolicy::new(&config.allowed_hosts),
             origins: OriginPolicy::new(&config.allowed_origins),
             connections: Arc::new(ConnectionCounter {
                 open: AtomicUsize::new(0),
@@ -43,14 +46,22 @@ impl Limits {
         }
     }
 
-    /// Checks an upgrade request: its origin, then the connection caps. `Ok` is the
-    /// reserved slot, to hold for the life of the connection; `Err` converts into the
-    /// HTTP answer. Refusals are counted and logged here.
+    /// Checks an upgrade request: its host, its origin, then the connection caps. `Ok`
+    /// is the reserved slot, to hold for the life of the connection; `Err` converts into
+    /// the HTTP answer. Refusals are counted and logged here.
     pub(crate) fn admit(
         &self,
         req: &Request,
         metrics: &Metrics,
     ) -> Result<ConnectionSlot, Refused> {
+        if let Err(host) = self.hosts.check(req.headers()) {
+            metrics.host_rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                %host,
+                "upgrade refused: host not allowed (list it in limits.allowed_hosts / PXL_WS_ALLOWED_HOSTS)"
+            );
+            return Err(Refused::Host);
+        }
         if let Err(origin) = self.origins.check(req.headers()) {
             metrics.origin_rejected.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%origin, "upgrade refused: origin not allowed");
@@ -74,6 +85,153 @@ impl Limits {
     #[cfg(test)]
     fn open(&self) -> usize {
         self.connections.open.load(Ordering::Relaxed)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hosts (DNS rebinding)
+
+/// A `Host` header's host, without the port: an IP address or a lowercase name without
+/// a trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HostName {
+    Ip(IpAddr),
+    Name(String),
+}
+
+/// Parses a `Host` header value (`name[:port]`, `1.2.3.4[:port]`, `[v6][:port]`); `None`
+/// when it is not one.
+pub(crate) fn parse_host(value: &str) -> Option<HostName> {
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        let ip: Ipv6Addr = v6.parse().ok()?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (HostName::Ip(IpAddr::V6(ip)), port)
+    } else {
+        let (host, port) = match value.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (value, None),
+        };
+        let host = match host.parse::<Ipv4Addr>() {
+            Ok(ip) => HostName::Ip(IpAddr::V4(ip)),
+            Err(_) => HostName::Name(parse_name(host)?),
+        };
+        (host, port)
+    };
+    if let Some(p) = port
+        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    Some(host)
+}
+
+/// A DNS name (letters, digits, `-`, `_`, dots between labels), lowercased, one trailing
+/// dot dropped.
+fn parse_name(name: &str) -> Option<String> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let ok = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        });
+    ok.then(|| name.to_ascii_lowercase())
+}
+
+/// One entry of `limits.allowed_hosts`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AllowedHost {
+    /// `*`.
+    Any,
+    /// An address.
+    Ip(IpAddr),
+    /// A name, lowercase.
+    Name(String),
+    /// `*.example.com`: any name ending in `.example.com` (held with the leading dot).
+    Under(String),
+}
+
+/// Parses an `allowed_hosts` entry: `*`, a host name, `*.` and a domain, or an IP
+/// address (IPv6 with or without brackets). `Err` says what is wrong with it.
+pub(crate) fn parse_allowed_host(entry: &str) -> Result<AllowedHost, &'static str> {
+    const EXPECTED: &str = "expected `*`, a host name (`chat.example.com`), `*.example.com` or an IP address; no scheme, port or path";
+    let entry = entry.trim();
+    if entry == "*" {
+        return Ok(AllowedHost::Any);
+    }
+    if let Some(domain) = entry.strip_prefix("*.") {
+        return parse_name(domain)
+            .map(|d| AllowedHost::Under(format!(".{d}")))
+            .ok_or(EXPECTED);
+    }
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Ok(AllowedHost::Ip(ip));
+    }
+    if let Some(v6) = entry.strip_prefix('[').and_then(|e| e.strip_suffix(']')) {
+        return v6
+            .parse::<Ipv6Addr>()
+            .map(|ip| AllowedHost::Ip(IpAddr::V6(ip)))
+            .map_err(|_| EXPECTED);
+    }
+    parse_name(entry).map(AllowedHost::Name).ok_or(EXPECTED)
+}
+
+/// What `limits.allowed_hosts` allows.
+#[derive(Debug)]
+struct HostPolicy {
+    any: bool,
+    /// Empty (and not `any`): loopback names and IP addresses only.
+    list: Vec<AllowedHost>,
+}
+
+impl HostPolicy {
+    fn new(entries: &[String]) -> Self {
+        let mut policy = Self {
+            any: false,
+            list: Vec::new(),
+        };
+        for e in entries {
+            // `validate()` has rejected malformed entries already.
+            match parse_allowed_host(e) {
+                Ok(AllowedHost::Any) => policy.any = true,
+                Ok(h) => policy.list.push(h),
+                Err(_) => {}
+            }
+        }
+        policy
+    }
+
+    /// `Err` carries the refused host (for the log). The upgrade checks have made sure
+    /// there is exactly one well-formed `Host`.
+    fn check(&self, headers: &HeaderMap) -> Result<(), String> {
+        if self.any {
+            return Ok(());
+        }
+        let raw = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let allowed = match parse_host(raw) {
+            None => false,
+            Some(host) if self.list.is_empty() => match host {
+                // A rebinding attack needs a name; a browser that sends an address
+                // connected to that address.
+                HostName::Ip(_) => true,
+                HostName::Name(n) => n == "localhost" || n.ends_with(".localhost"),
+            },
+            Some(host) => self.list.iter().any(|entry| match (entry, &host) {
+                (AllowedHost::Ip(a), HostName::Ip(b)) => a == b,
+                (AllowedHost::Name(a), HostName::Name(b)) => a == b,
+                (AllowedHost::Under(suffix), HostName::Name(b)) => b.ends_with(suffix.as_str()),
+                _ => false,
+            }),
+        };
+        if allowed { Ok(()) } else { Err(raw.to_owned()) }
     }
 }
 
@@ -220,6 +378,8 @@ struct ConnectionCounter {
 /// Why an upgrade was refused; converts into the HTTP answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refused {
+    /// 421 `HOST_NOT_ALLOWED` (`limits.allowed_hosts`).
+    Host,
     /// 403 `ORIGIN_NOT_ALLOWED`.
     Origin,
     /// 503 `TOO_MANY_CONNECTIONS` (`limits.max_connections`).
@@ -231,6 +391,11 @@ pub(crate) enum Refused {
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         match self {
+            Self::Host => http_error(
+                StatusCode::MISDIRECTED_REQUEST,
+                "HOST_NOT_ALLOWED",
+                "This server does not answer to this host name",
+            ),
             Self::Origin => http_error(
                 StatusCode::FORBIDDEN,
                 "ORIGIN_NOT_ALLOWED",
@@ -442,6 +607,121 @@ mod tests {
         );
     }
 
+    fn host_headers(host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        h
+    }
+
+    fn hosts(list: &[&str]) -> HostPolicy {
+        HostPolicy::new(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn host_headers_parse_names_and_addresses() {
+        let name = |n: &str| Some(HostName::Name(n.into()));
+        let ip = |a: &str| Some(HostName::Ip(a.parse().unwrap()));
+        assert_eq!(parse_host("Chat.Example.com:443"), name("chat.example.com"));
+        assert_eq!(parse_host("chat.example.com."), name("chat.example.com"));
+        assert_eq!(parse_host("127.0.0.1:3000"), ip("127.0.0.1"));
+        assert_eq!(parse_host("[::1]:3000"), ip("::1"));
+        assert_eq!(parse_host("[2001:db8::1]"), ip("2001:db8::1"));
+        for bad in [
+            "",
+            ":80",
+            "a b",
+            "a/b",
+            "a:",
+            "a:x",
+            "a:123456",
+            "::1",
+            "[::1",
+            "[::1]x",
+            "a..b",
+            ".",
+            "a@b",
+            "[1.2.3.4]",
+        ] {
+            assert_eq!(parse_host(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn default_hosts_are_loopback_names_and_addresses() {
+        let p = hosts(&[]);
+        for ok in [
+            "localhost",
+            "LOCALHOST:3000",
+            "app.localhost",
+            "127.0.0.1:1",
+            "10.0.0.5",
+            "[::1]:3000",
+        ] {
+            assert!(p.check(&host_headers(ok)).is_ok(), "{ok}");
+        }
+        for refused in [
+            "example.com",
+            "localhost.example.com",
+            "xlocalhost",
+            "127.0.0.1.nip.io",
+        ] {
+            assert_eq!(
+                p.check(&host_headers(refused)),
+                Err(refused.to_owned()),
+                "{refused}"
+            );
+        }
+        assert!(p.check(&HeaderMap::new()).is_err());
+        assert!(hosts(&["*"]).check(&host_headers("any.name")).is_ok());
+    }
+
+    #[test]
+    fn a_host_list_replaces_the_default() {
+        let p = hosts(&[
+            "Chat.example.com",
+            "*.example.org",
+            "10.0.0.1",
+            "[::1]",
+            "::2",
+        ]);
+        let ok = |h| p.check(&host_headers(h)).is_ok();
+        assert!(ok("chat.example.com:8443"));
+        assert!(ok("a.b.example.org"));
+        assert!(ok("10.0.0.1"));
+        assert!(ok("[::1]"));
+        assert!(ok("[::2]:80"));
+        assert!(!ok("example.org"));
+        assert!(!ok("evilexample.org"));
+        assert!(!ok("localhost"));
+        assert!(!ok("127.0.0.1"));
+        assert!(!ok("chat.example.com.evil"));
+    }
+
+    #[test]
+    fn allowed_host_entries_are_checked() {
+        assert_eq!(parse_allowed_host(" * "), Ok(AllowedHost::Any));
+        assert_eq!(
+            parse_allowed_host("*.Example.com"),
+            Ok(AllowedHost::Under(".example.com".into()))
+        );
+        assert_eq!(
+            parse_allowed_host("::1"),
+            Ok(AllowedHost::Ip("::1".parse().unwrap()))
+        );
+        for bad in [
+            "",
+            "https://a.com",
+            "a.com:443",
+            "a.com/x",
+            "*.",
+            "*a.com",
+            "a.*.com",
+            "[::1]:80",
+        ] {
+            assert!(parse_allowed_host(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn allowlist_matches_exactly_with_case_insensitive_hosts() {
         let p = origins(&["https://App.example.com/", "http://localhost:8080"]);
@@ -481,6 +761,8 @@ mod tests {
 
     fn request(ip: &str) -> Request {
         let mut req = Request::new(Body::empty());
+        req.headers_mut()
+            .insert(header::HOST, HeaderValue::from_static("localhost"));
         let addr: SocketAddr = format!("{ip}:1234").parse().unwrap();
         req.extensions_mut().insert(ConnectInfo(addr));
         req

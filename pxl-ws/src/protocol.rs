@@ -56,6 +56,8 @@ pub mod codes {
     pub const TOKEN_CLAIMS_INVALID: &str = "TOKEN_CLAIMS_INVALID";
     /// `system/refreshToken` sent a token for another user than the connection's.
     pub const TOKEN_SUBJECT_MISMATCH: &str = "TOKEN_SUBJECT_MISMATCH";
+    /// `system/refreshToken` sent a token whose `exp` is not later than the current one's.
+    pub const TOKEN_NOT_NEWER: &str = "TOKEN_NOT_NEWER";
 }
 
 /// PXL's parser texts, kept verbatim for wire compatibility.

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -16,6 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::auth::{TokenError, Verified, token_from_request};
 use crate::connection;
+use crate::limits::parse_host;
 use crate::service::Shared;
 
 /// A JSON error response `{"error", "code"}`.
@@ -75,21 +78,12 @@ fn unauthorized(e: &TokenError) -> Response {
     resp
 }
 
-/// The endpoint handler.
-pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
-    if shared.shutdown.is_cancelled() {
-        return http_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SHUTTING_DOWN",
-            "The server is shutting down",
-        );
-    }
-    // Limits (limits.rs): origin allowlist, connection caps. The slot is held by the
-    // connection task and freed when it ends, also when the upgrade fails.
-    let slot = match shared.limits.admit(&req, &shared.metrics) {
-        Ok(slot) => slot,
-        Err(refused) => return refused.into_response(),
-    };
+/// The request-level checks of a WebSocket upgrade (RFC 6455 §4.2.1), before any limit is
+/// looked at: `GET` with `Upgrade: websocket` (else 426), HTTP/1.1, `Connection: upgrade`,
+/// version 13 (else 426), exactly one well-formed `Host`, and exactly one
+/// `Sec-WebSocket-Key` of 16 bytes in base64. `Ok` is the `Sec-WebSocket-Accept` value.
+fn check_handshake(req: &Request) -> Result<String, Box<Response>> {
+    let bad = |error: &str| Box::new(http_error(StatusCode::BAD_REQUEST, "BAD_HANDSHAKE", error));
     let headers = req.headers();
     let wants_upgrade = header_has_token(headers, header::UPGRADE, "websocket");
     if req.method() != Method::GET || !wants_upgrade {
@@ -100,14 +94,13 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request
         );
         resp.headers_mut()
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        return resp;
+        return Err(Box::new(resp));
+    }
+    if req.version() != Version::HTTP_11 {
+        return Err(bad("A WebSocket upgrade needs HTTP/1.1"));
     }
     if !header_has_token(headers, header::CONNECTION, "upgrade") {
-        return http_error(
-            StatusCode::BAD_REQUEST,
-            "BAD_HANDSHAKE",
-            "The `Connection` header must contain `upgrade`",
-        );
+        return Err(bad("The `Connection` header must contain `upgrade`"));
     }
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)
@@ -122,14 +115,70 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request
             header::SEC_WEBSOCKET_VERSION,
             HeaderValue::from_static("13"),
         );
-        return resp;
+        return Err(Box::new(resp));
     }
-    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+    let host = match single(headers, header::HOST) {
+        Single::Missing => return Err(bad("Missing `Host` header")),
+        Single::Many => return Err(bad("More than one `Host` header")),
+        Single::One(h) => h,
+    };
+    let host_ok = host.to_str().ok().and_then(parse_host).is_some()
+        && req.uri().authority().is_none_or(|a| {
+            a.as_str()
+                .eq_ignore_ascii_case(host.to_str().unwrap_or_default())
+        });
+    if !host_ok {
+        return Err(bad("Malformed `Host` header"));
+    }
+    let key = match single(headers, header::SEC_WEBSOCKET_KEY) {
+        Single::Missing => return Err(bad("Missing `Sec-WebSocket-Key` header")),
+        Single::Many => return Err(bad("More than one `Sec-WebSocket-Key` header")),
+        Single::One(k) => k,
+    };
+    if STANDARD
+        .decode(key.as_bytes())
+        .map_or(true, |k| k.len() != 16)
+    {
+        return Err(bad("`Sec-WebSocket-Key` must be 16 bytes in base64"));
+    }
+    Ok(derive_accept_key(key.as_bytes()))
+}
+
+enum Single<'a> {
+    Missing,
+    One(&'a HeaderValue),
+    Many,
+}
+
+/// A header that must appear exactly once.
+fn single(headers: &HeaderMap, name: header::HeaderName) -> Single<'_> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Single::Missing,
+        (Some(v), None) => Single::One(v),
+        (Some(_), Some(_)) => Single::Many,
+    }
+}
+
+/// The endpoint handler.
+pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
+    if shared.shutdown.is_cancelled() {
         return http_error(
-            StatusCode::BAD_REQUEST,
-            "BAD_HANDSHAKE",
-            "Missing `Sec-WebSocket-Key` header",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SHUTTING_DOWN",
+            "The server is shutting down",
         );
+    }
+    // A malformed upgrade is refused before any limit is looked at.
+    let accept = match check_handshake(&req) {
+        Ok(accept) => accept,
+        Err(refused) => return *refused,
+    };
+    // Limits (limits.rs): host and origin allowlists, connection caps. The slot is held
+    // by the connection task and freed when it ends, also when the upgrade fails.
+    let slot = match shared.limits.admit(&req, &shared.metrics) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
     };
     let remote = req
         .extensions()
@@ -139,7 +188,6 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request
         Ok(v) => v,
         Err(e) => return unauthorized(&e),
     };
-    let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = socket_config(&shared);
     let tasks = shared.tasks.clone();

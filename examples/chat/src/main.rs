@@ -11,8 +11,13 @@
 //! | client sends | server answers | others in the room get |
 //! |---|---|---|
 //! | `chat/setName {name}` | `{name}` | — |
-//! | `chat/send {room, text}` | `{delivered}` | `chat/message {room, from, clientId, text, at}` (sender too) |
-//! | `chat/typing {room, typing}` | (empty reply) | `chat/typing {room, from, clientId, typing}` |
+//! | `chat/send {room, text}` | `{delivered}` | `chat/message {room, from, userId, clientId, text, at}` (sender too) |
+//! | `chat/typing {room, typing}` | (empty reply) | `chat/typing {room, from, userId, clientId, typing}` |
+//!
+//! `from` is the display name; `userId` is the sender's verified user id (null for an
+//! anonymous sender). A signed-in user's display name is the token's user id, and
+//! `chat/setName` answers `NAME_FROM_TOKEN`; anonymous names follow the room-name
+//! character rules (`INVALID_NAME` otherwise).
 //!
 //! With auth: set `PXL_WS_JWT_SECRET` (and `PXL_WS_AUTH_REQUIRED=true` to refuse anonymous
 //! sockets). For local trials `CHAT_DEV_TOKENS=1` adds `GET /dev/token?user=NAME`, which
@@ -68,19 +73,33 @@ struct ChatController;
 
 #[ws_controller(type = "chat")]
 impl ChatController {
-    /// `chat/setName {name}`: remembers the display name on this connection.
+    /// `chat/setName {name}`: remembers the display name on this connection. A signed-in
+    /// user (a token on connect or `system/refreshToken`) is named by the token instead
+    /// (`NAME_FROM_TOKEN`), so nobody can post under another user's name. Names follow the
+    /// server's room-name character rules (`rooms.name_chars`: by default no control,
+    /// bidirectional-override or invisible characters).
     #[action("setName")]
     async fn set_name(
         &self,
         client: Client,
+        server: Server,
         Data(req): Data<SetName>,
     ) -> Result<NameSet, ActionError> {
+        if let Some(user) = client.user_id() {
+            return Err(ActionError::new(
+                "NAME_FROM_TOKEN",
+                format!("signed-in users are named by their token: you are `{user}`"),
+            ));
+        }
         let name = req.name.trim();
         if !(1..=32).contains(&name.chars().count()) {
             return Err(ActionError::new(
                 "INVALID_NAME",
                 "name must be 1 to 32 characters",
             ));
+        }
+        if let Err(reason) = server.config().rooms.name_chars.check(name) {
+            return Err(ActionError::new("INVALID_NAME", format!("name {reason}")));
         }
         // Per-connection metadata; `system/joinRoom` reports it as `username` too.
         client.set_metadata("username", name);
@@ -110,6 +129,7 @@ impl ChatController {
             &json!({
                 "room": msg.room,
                 "from": username(&client),
+                "userId": client.user_id(),
                 "clientId": client.id(),
                 "text": text,
                 "at": unix_ms(),
@@ -135,6 +155,7 @@ impl ChatController {
             &json!({
                 "room": t.room,
                 "from": username(&client),
+                "userId": client.user_id(),
                 "clientId": client.id(),
                 "typing": t.typing,
             }),
@@ -157,14 +178,16 @@ fn require_member(client: &Client, room: &str) -> Result<(), ActionError> {
     }
 }
 
-/// The name set with `chat/setName`, else the authenticated user id, else `user_` and
-/// the first 8 characters of the client id (what `system/joinRoom` reports too).
+/// The authenticated user id (from the token), else the name set with `chat/setName`,
+/// else `user_` and the first 8 characters of the client id (what `system/joinRoom`
+/// reports too).
 fn username(client: &Client) -> String {
+    if let Some(user) = client.user_id() {
+        return user;
+    }
     match client.metadata("username") {
         Some(serde_json::Value::String(name)) => name,
-        _ => client
-            .user_id()
-            .unwrap_or_else(|| format!("user_{}", &client.id().to_string()[..8])),
+        _ => format!("user_{}", &client.id().to_string()[..8]),
     }
 }
 

@@ -148,6 +148,11 @@ struct RefreshRequest {
 /// a new token (same rules as on connect; the same `sub` when the connection is already
 /// authenticated) and moves the expiry. An anonymous connection becomes authenticated
 /// this way.
+///
+/// The new token must also be valid now without the leeway (`exp` in the future, else
+/// `TOKEN_EXPIRED`) and, when the current token has an `exp`, expire later than it
+/// (`TOKEN_NOT_NEWER`): a stale token must not restart the grace period. A refused
+/// refresh changes nothing.
 pub(crate) fn refresh_token(ctx: &MessageContext<'_>, client: &Client, server: &Server) -> Reply {
     let Some(verifier) = server.shared.verifier.as_ref() else {
         return Reply::Error(ActionError::new(
@@ -166,6 +171,13 @@ pub(crate) fn refresh_token(ctx: &MessageContext<'_>, client: &Client, server: &
             return Reply::Error(ActionError::new(e.code(), e.message().to_owned()));
         }
     };
+    if verified.expires_at_ms.is_some_and(|exp| exp <= now_ms()) {
+        tracing::info!(code = codes::TOKEN_EXPIRED, "token refresh refused");
+        return Reply::Error(ActionError::new(
+            codes::TOKEN_EXPIRED,
+            "The token has expired: a refresh needs a token that is valid now",
+        ));
+    }
     let current: Option<Arc<super::AuthUser>> = client.state.auth();
     if let Some(current) = current
         && current.user_id() != verified.user.user_id()
@@ -173,6 +185,15 @@ pub(crate) fn refresh_token(ctx: &MessageContext<'_>, client: &Client, server: &
         return Reply::Error(ActionError::new(
             codes::TOKEN_SUBJECT_MISMATCH,
             "The new token names another user",
+        ));
+    }
+    // 0: anonymous, or a token without `exp`; any valid token may replace it.
+    let current_exp = client.state.auth_expires_ms();
+    if current_exp != 0 && verified.expires_at_ms.is_some_and(|exp| exp <= current_exp) {
+        tracing::info!(code = codes::TOKEN_NOT_NEWER, "token refresh refused");
+        return Reply::Error(ActionError::new(
+            codes::TOKEN_NOT_NEWER,
+            "The new token does not expire later than the current one",
         ));
     }
     if bind(client, &verified) {

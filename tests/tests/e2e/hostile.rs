@@ -119,6 +119,25 @@ fn units(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+const HOST: &str = "Host: 127.0.0.1\r\n";
+const UPGRADE: &str = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
+const KEY: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+/// `GET /ws` over HTTP/`version` with exactly these header lines (each ending in `\r\n`).
+fn raw_upgrade(version: &str, headers: &str) -> String {
+    format!("GET /ws HTTP/{version}\r\n{headers}\r\n")
+}
+
+/// A `system/refreshToken` frame carrying an HS256 token for the main server.
+fn refresh(claims: &Value) -> Vec<u8> {
+    let token = hs256(SECRET, claims);
+    raw::text(
+        json!({"type":"system","action":"refreshToken","data":{"token": token}})
+            .to_string()
+            .as_bytes(),
+    )
+}
+
 fn rows() -> Vec<Row> {
     use Expect::*;
     let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
@@ -600,6 +619,133 @@ fn rows() -> Vec<Row> {
             NthError(100, "TOO_MANY_ROOMS"),
         ),
         row("room name with a bidi override", msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"abc\u{202e}txt"}})), Error("INVALID_PAYLOAD")),
+        // --- handshake strictness, token refresh, names ----------------------------------
+        row(
+            "empty Sec-WebSocket-Key",
+            Input::Http(raw_upgrade("1.1", &format!("{HOST}{UPGRADE}Sec-WebSocket-Key: \r\n"))),
+            Http(400, Some("BAD_HANDSHAKE")),
+        ),
+        row(
+            "short Sec-WebSocket-Key (15 bytes)",
+            Input::Http(raw_upgrade(
+                "1.1",
+                &format!("{HOST}{UPGRADE}Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA\r\n"),
+            )),
+            Http(400, Some("BAD_HANDSHAKE")),
+        ),
+        row(
+            "Sec-WebSocket-Key that is not base64",
+            Input::Http(raw_upgrade(
+                "1.1",
+                &format!("{HOST}{UPGRADE}Sec-WebSocket-Key: not*base64*at*all*!!!==\r\n"),
+            )),
+            Http(400, Some("BAD_HANDSHAKE")),
+        ),
+        row(
+            "duplicate Sec-WebSocket-Key",
+            Input::Http(raw_upgrade("1.1", &format!("{HOST}{UPGRADE}{KEY}{KEY}"))),
+            Http(400, Some("BAD_HANDSHAKE")),
+        ),
+        row(
+            "upgrade without Host",
+            Input::Http(raw_upgrade("1.1", &format!("{UPGRADE}{KEY}"))),
+            Http(400, Some("BAD_HANDSHAKE")),
+        ),
+        row(
+            "duplicate Host",
+            Input::Http(raw_upgrade("1.1", &format!("{HOST}{HOST}{UPGRADE}{KEY}"))),
+            Http(400, Some("BAD_HANDSHAKE")),
+        ),
+        row(
+            "malformed Host",
+            Input::Http(raw_upgrade(
+                "1.1",
+                &format!("Host: a b/c\r\n{UPGRADE}{KEY}"),
+            )),
+            Http(400, Some("BAD_HANDSHAKE")),
+        ),
+        row(
+            "HTTP/1.0 upgrade",
+            Input::Http(raw_upgrade("1.0", &format!("{HOST}{UPGRADE}{KEY}"))),
+            Http(400, Some("BAD_HANDSHAKE")),
+        ),
+        row(
+            "DNS rebinding: Host and Origin both an attacker's name",
+            Input::Upgrade(
+                On::Main,
+                vec![
+                    ("host", "rebind.evil.example"),
+                    ("origin", "http://rebind.evil.example"),
+                ],
+            ),
+            Http(421, Some("HOST_NOT_ALLOWED")),
+        ),
+        row(
+            "Host an unknown name, no Origin",
+            Input::Http(raw_upgrade(
+                "1.1",
+                &format!("Host: evil.example:80\r\n{UPGRADE}{KEY}"),
+            )),
+            Http(421, Some("HOST_NOT_ALLOWED")),
+        ),
+        row(
+            "refresh with a token expired inside the leeway",
+            Input::Frames(vec![refresh(&with(good("alice"), "exp", json!(now() - 5)))]),
+            Error("TOKEN_EXPIRED"),
+        ),
+        row(
+            "refresh with an earlier exp than the current token",
+            Input::Frames(vec![
+                refresh(&with(good("alice"), "exp", json!(now() + 3600))),
+                refresh(&with(good("alice"), "exp", json!(now() + 1800))),
+            ]),
+            NthError(1, "TOKEN_NOT_NEWER"),
+        ),
+        row(
+            "room name with a zero-width space",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{200b}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a zero-width joiner",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{200d}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a zero-width non-joiner",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{200c}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a BOM",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{feff}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a word joiner (U+2060)",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{2060}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with only a Hangul filler (U+3164)",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"\u{3164}"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a line separator (U+2028)",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{2028}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a paragraph separator (U+2029)",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{2029}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
+        row(
+            "room name with a soft hyphen",
+            msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{ad}y"}})),
+            Error("INVALID_PAYLOAD"),
+        ),
     ]
 }
 

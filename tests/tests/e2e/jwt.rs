@@ -259,3 +259,75 @@ async fn refresh_token_without_configured_auth_is_a_clear_error() {
         "Token authentication is not configured on this server"
     );
 }
+
+/// A server with the default 30 s leeway and a `grace_ms` refresh grace period.
+fn with_leeway(grace_ms: u64) -> WsConfig {
+    let mut config = hs_config(true);
+    config.auth.refresh_grace = Duration::from_millis(grace_ms);
+    config
+}
+
+#[tokio::test]
+async fn a_refresh_with_an_expired_token_inside_the_leeway_is_refused_and_the_grace_period_runs_on()
+{
+    let srv = server(with_leeway(1500)).await;
+    let mut c = claims("frank");
+    c["exp"] = json!(now() + 1);
+    let (mut frank, _) = login(&srv, &hs256(SECRET, &c)).await;
+    expect_expired(&mut frank).await;
+    // Tokens that expired seconds ago pass the 30 s leeway on connect, but a refresh must
+    // carry a token that is valid now: each is refused and none restarts the grace period.
+    for ago in [5, 2, 1] {
+        let mut stale = claims("frank");
+        stale["exp"] = json!(now() - ago);
+        let r = frank
+            .request(
+                "system",
+                "refreshToken",
+                json!({ "token": hs256(SECRET, &stale) }),
+            )
+            .await;
+        assert_eq!(r["data"]["code"], "TOKEN_EXPIRED", "{r}");
+    }
+    // The first grace period ends the socket: no second `auth/expired` came before the close.
+    let (closed, before) = frank.expect_close().await;
+    assert_eq!(closed.code, Some(4001), "{before:?}");
+    assert!(before.is_empty(), "the grace period restarted: {before:?}");
+    // Another client is still served.
+    let (mut grace, _) = login(&srv, &hs256(SECRET, &claims("grace"))).await;
+    let me = grace.request("me", "whoami", json!(null)).await;
+    assert_eq!(me["response"]["userId"], "grace");
+}
+
+#[tokio::test]
+async fn a_refresh_must_carry_a_later_exp_than_the_current_token() {
+    let srv = server(hs_config(true)).await;
+    let mut current = claims("gina");
+    current["exp"] = json!(now() + 3600);
+    let (mut gina, _) = login(&srv, &hs256(SECRET, &current)).await;
+    for exp in [now() + 1800, current["exp"].as_i64().unwrap()] {
+        let mut older = claims("gina");
+        older["exp"] = json!(exp);
+        let r = gina
+            .request(
+                "system",
+                "refreshToken",
+                json!({ "token": hs256(SECRET, &older) }),
+            )
+            .await;
+        assert_eq!(r["data"]["code"], "TOKEN_NOT_NEWER", "{r}");
+        assert!(r["data"]["error"].is_string(), "{r}");
+    }
+    let mut newer = claims("gina");
+    newer["exp"] = json!(now() + 7200);
+    let r = gina
+        .request(
+            "system",
+            "refreshToken",
+            json!({ "token": hs256(SECRET, &newer) }),
+        )
+        .await;
+    assert_eq!(r["response"]["success"], true, "{r}");
+    let me = gina.request("me", "whoami", json!(null)).await;
+    assert_eq!(me["response"]["userId"], "gina");
+}

@@ -235,7 +235,7 @@ async fn limits_max_connections_answers_503_and_frees_slots() {
         let mut tcp = TcpStream::connect(srv.addr).await.unwrap();
         tcp.write_all(
             format!(
-                "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
                  Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
             )
             .as_bytes(),

@@ -9,6 +9,7 @@ mod faults;
 mod fuzz;
 mod hooks;
 mod hostile;
+mod hosts;
 mod jwt;
 mod lifecycle;
 mod limits;
