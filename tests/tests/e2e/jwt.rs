@@ -213,6 +213,11 @@ async fn refreshing_within_the_grace_period_keeps_the_socket() {
     let mut c = claims("erin");
     c["exp"] = json!(now() + 1);
     let (mut erin, _) = login(&srv, &hs256(SECRET, &c)).await;
+    // The same grace, a second later and never refreshed: its close marks the moment
+    // erin's old grace period is over.
+    c["sub"] = json!("frank");
+    c["exp"] = json!(c["exp"].as_i64().unwrap() + 1);
+    let (mut frank, _) = login(&srv, &hs256(SECRET, &c)).await;
     expect_expired(&mut erin).await;
 
     // Refusals leave the grace period running and the socket open.
@@ -234,14 +239,27 @@ async fn refreshing_within_the_grace_period_keeps_the_socket() {
     let r = erin.request("system", "refreshToken", json!({})).await;
     assert_eq!(r["data"]["code"], "INVALID_PAYLOAD", "{r}");
 
-    let fresh = hs256(SECRET, &claims("erin"));
+    // Valid until 2100-01-01T00:00:00Z.
+    let mut fresh = claims("erin");
+    fresh["exp"] = json!(4_102_444_800_i64);
     let r = erin
-        .request("system", "refreshToken", json!({ "token": fresh }))
+        .request(
+            "system",
+            "refreshToken",
+            json!({ "token": hs256(SECRET, &fresh) }),
+        )
         .await;
-    assert_eq!(r["response"]["success"], true, "{r}");
-    assert!(r["response"]["expiresAt"].is_string());
-    // Well past the old grace period: still open and serving.
-    erin.assert_silent(Duration::from_millis(2000)).await;
+    assert_eq!(
+        r["response"],
+        json!({"success": true, "userId": "erin", "expiresAt": "2100-01-01T00:00:00.000Z"}),
+        "{r}"
+    );
+    // Past the old grace period (frank's, a second later, has run out): erin is still
+    // open and serving, and nothing was queued for her.
+    expect_expired(&mut frank).await;
+    let (closed, _) = frank.expect_close().await;
+    assert_eq!(closed.code, Some(4001));
+    erin.assert_nothing_queued().await;
     let me = erin.request("me", "whoami", json!(null)).await;
     assert_eq!(me["response"]["userId"], "erin");
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use pxl_ws::{LimitsConfig, RateLimitConfig, RoomNameChars, RoomsConfig, WsConfig, WsServer};
-use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT};
+use pxl_ws_tests::raw::{KEY, VALID_HANDSHAKE, upgrade_request};
+use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT, poll_until};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -20,14 +21,13 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::app::{Counter, TestController, builder};
 
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-
 /// Sends a complete upgrade request (plus `extra` header lines) that asks the server to
 /// close the connection after a non-101 answer, and parses the answer.
 async fn refused_upgrade(addr: SocketAddr, extra: &str) -> HttpResponse {
-    let req = format!(
-        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n{extra}\r\n"
+    let req = upgrade_request(
+        "GET",
+        "/ws",
+        &format!("{VALID_HANDSHAKE}Connection: close\r\n{extra}"),
     );
     let resp = pxl_ws_tests::http(addr, &req).await;
     let answer = HttpResponse::parse(&resp);
@@ -97,17 +97,14 @@ async fn assert_serves(c: &mut TestClient) {
 /// Connects, retrying while the server is still freeing a slot (and refusing with
 /// `refused`).
 async fn connect_eventually(srv: &TestServer, refused: &str) -> WebSocketStream<TcpStream> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        match connect_from(srv, "127.0.0.1", None).await {
-            Ok(ws) => return ws,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                assert_eq!(e, refused);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err(e) => panic!("still refused: {e}"),
+    poll_until("a free slot", WAIT, async || {
+        let r = connect_from(srv, "127.0.0.1", None).await;
+        if let Err(e) = &r {
+            assert_eq!(e, refused);
         }
-    }
+        r
+    })
+    .await
 }
 
 fn limits(l: LimitsConfig) -> WsConfig {
@@ -142,6 +139,7 @@ async fn limits_cross_site_origin_gets_403_and_same_origin_connects() {
     // Non-browser clients send no Origin and are not affected.
     let mut c = srv.connect().await;
     assert_serves(&mut c).await;
+    drop(ws);
     srv.stop().await;
 }
 
@@ -172,6 +170,7 @@ async fn limits_allowed_origins_list_and_wildcard() {
         Some("HTTP 403 Forbidden".into())
     );
     assert_served(&mut ws).await;
+    drop(ws);
     srv.stop().await;
 
     let any = limits(LimitsConfig {
@@ -183,6 +182,7 @@ async fn limits_allowed_origins_list_and_wildcard() {
         .await
         .unwrap();
     assert_served(&mut ws).await;
+    drop(ws);
     srv.stop().await;
 }
 
@@ -202,9 +202,10 @@ async fn limits_max_connections_answers_503_and_frees_slots() {
     for _ in 0..5 {
         let resp = pxl_ws_tests::http(
             srv.addr,
-            &format!(
-                "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
-                 Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
+            &upgrade_request(
+                "GET",
+                "/ws",
+                &format!("Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: {KEY}\r\n"),
             ),
         )
         .await;
@@ -230,33 +231,29 @@ async fn limits_max_connections_answers_503_and_frees_slots() {
     drop(ws);
 
     // So does a client that vanishes right after its 101.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    poll_until("a 101 (then the socket is dropped)", WAIT, async || {
         let mut tcp = TcpStream::connect(srv.addr).await.unwrap();
-        tcp.write_all(
-            format!(
-                "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+        tcp.write_all(upgrade_request("GET", "/ws", VALID_HANDSHAKE).as_bytes())
+            .await
+            .unwrap();
         let mut status = [0u8; 12];
         tokio::time::timeout(WAIT, tcp.read_exact(&mut status))
             .await
             .unwrap()
             .unwrap();
-        if &status == b"HTTP/1.1 101" {
-            break; // and drop the socket
-        }
-        assert_eq!(&status, b"HTTP/1.1 503");
-        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        assert!(
+            [&b"HTTP/1.1 101"[..], b"HTTP/1.1 503"].contains(&&status[..]),
+            "{status:?}"
+        );
+        (&status == b"HTTP/1.1 101")
+            .then_some(())
+            .ok_or_else(|| "503".to_owned())
+    })
+    .await;
     let mut ws = connect_eventually(&srv, "HTTP 503 Service Unavailable").await;
     assert_served(&mut ws).await;
     assert_serves(&mut c2).await;
+    drop(ws);
     srv.stop().await;
 }
 
@@ -291,6 +288,7 @@ async fn limits_max_connections_per_ip_answers_429_to_that_address_only() {
     a1.close().await;
     let mut again = connect_eventually(&srv, "HTTP 429 Too Many Requests").await;
     assert_served(&mut again).await;
+    drop((again, b));
     srv.stop().await;
 }
 
@@ -377,7 +375,9 @@ async fn limits_without_max_violations_a_limited_client_stays_connected() {
         let r = c.request("test", "echo", json!(i)).await;
         assert_eq!(r["data"]["code"], "RATE_LIMITED", "{r}");
     }
-    c.assert_silent(Duration::from_millis(100)).await;
+    // Still open: the next request is answered too, and nothing came before it.
+    let r = c.request("system", "ping", json!(null)).await;
+    assert_eq!(r["data"]["code"], "RATE_LIMITED", "{r}");
     assert_eq!(srv.handle.connection_count(), 1);
     let mut other = srv.connect().await;
     assert_serves(&mut other).await;

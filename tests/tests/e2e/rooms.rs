@@ -1,15 +1,11 @@
 //! Rooms: join and leave with PXL's response shapes, single-room mode, broadcasts to
 //! members only, exclusion, presence events.
 
-use std::time::Duration;
-
 use pxl_ws::{RoomsConfig, WsConfig};
 use pxl_ws_tests::TestServer;
 use serde_json::json;
 
 use crate::app::builder;
-
-const QUIET: Duration = Duration::from_millis(200);
 
 async fn server(rooms: RoomsConfig) -> TestServer {
     let config = WsConfig {
@@ -135,7 +131,7 @@ async fn broadcast_reaches_members_only_and_exclude_works() {
     assert_eq!(a.recv().await, msg);
     assert_eq!(a.recv().await["response"], 2);
     assert_eq!(b.recv().await, msg);
-    outsider.assert_silent(QUIET).await;
+    outsider.assert_nothing_queued().await;
 
     let r = a
         .request(
@@ -146,7 +142,7 @@ async fn broadcast_reaches_members_only_and_exclude_works() {
         .await;
     assert_eq!(r["response"], 1);
     assert_eq!(b.recv().await["data"], "x");
-    a.assert_silent(QUIET).await;
+    a.assert_nothing_queued().await;
 
     // A client in several rooms gets one copy of a multi-room send.
     b.join("r2").await;
@@ -155,7 +151,7 @@ async fn broadcast_reaches_members_only_and_exclude_works() {
     assert_eq!(a.recv().await["type"], "multi");
     assert_eq!(b.recv().await["type"], "multi");
     assert_eq!(outsider.recv().await["type"], "multi");
-    b.assert_silent(QUIET).await;
+    b.assert_nothing_queued().await;
 
     // Disconnecting leaves every room.
     let b_id = b.id.parse().unwrap();
@@ -228,7 +224,7 @@ async fn presence_events_go_to_the_room_members() {
     assert_eq!(a.recv().await["action"], "memberJoined");
     b.close().await;
     assert_eq!(a.recv().await["action"], "memberLeft");
-    outsider.assert_silent(QUIET).await;
+    outsider.assert_nothing_queued().await;
     srv.stop().await;
 }
 
@@ -239,6 +235,6 @@ async fn presence_is_off_by_default() {
     let mut b = srv.connect().await;
     a.join("p").await;
     b.join("p").await;
-    a.assert_silent(QUIET).await;
+    a.assert_nothing_queued().await;
     srv.stop().await;
 }
