@@ -8,6 +8,7 @@ mod liveness;
 mod membership;
 mod outage;
 mod subscribers;
+mod tokens;
 
 use std::time::Duration;
 

@@ -128,6 +128,70 @@ async fn graceful_shutdown_closes_every_socket_with_1001() {
 }
 
 #[tokio::test]
+async fn shutdown_sends_the_frames_already_queued_before_1001() {
+    // Far more than the socket buffers hold: most of it is still queued at shutdown.
+    const FRAMES: usize = 4000;
+    let config = WsConfig {
+        outbound_queue: 2 * FRAMES,
+        ..Default::default()
+    };
+    let srv = TestServer::start(builder(config)).await;
+    let mut c = TestClient::connect(&srv.url()).await;
+    let id = c.id.parse().unwrap();
+    let handle = srv.handle.clone();
+    let payload = "x".repeat(1024);
+    for seq in 0..FRAMES {
+        let f = pxl_ws::Frame::new("t", "msg", &json!({"seq": seq, "pad": payload})).unwrap();
+        assert_eq!(handle.send_to_client(id, &f), 1);
+    }
+    let stopping = tokio::spawn(srv.stop());
+    let (closed, before) = c.expect_close().await;
+    let seqs: Vec<u64> = before
+        .iter()
+        .map(|f| f["data"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (0..FRAMES as u64).collect::<Vec<_>>());
+    assert_eq!(closed.code, Some(1001));
+    assert_eq!(closed.reason, "server shutting down");
+    stopping.await.unwrap();
+    assert_eq!(handle.health().slow_clients_dropped, 0);
+}
+
+#[tokio::test]
+async fn shutdown_stops_waiting_for_a_client_that_never_answers_at_the_shutdown_timeout() {
+    let logs = pxl_ws_tests::logs::LogCapture::start();
+    let config = WsConfig {
+        shutdown_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let srv = TestServer::start(builder(config)).await;
+    // Reads nothing and never answers the close.
+    let mut mute = RawSocket::connect(srv.addr, "/ws", "").await;
+    let handle = srv.handle.clone();
+    tokio::time::timeout(WAIT, handle.shutdown())
+        .await
+        .expect("shutdown returns");
+    // It returned while the socket still waits for its close reply (the connection
+    // gives a peer 5 s for that): the shutdown timeout cut the wait short.
+    assert_eq!(handle.connection_count(), 1);
+    let log = logs.text();
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("shutdown timeout passed with sockets still open")
+            && l.contains("remaining=1")),
+        "{log}"
+    );
+    // The socket did get its 1001.
+    let t = mute.read_data(2).await;
+    assert_eq!(
+        (t.close, t.reason.as_str()),
+        (Some(1001), "server shutting down")
+    );
+    drop(mute);
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn health_reports_counts_and_is_served_when_configured() {
     let config = WsConfig {
         health_path: Some("/health".into()),

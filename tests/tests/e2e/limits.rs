@@ -608,3 +608,41 @@ async fn limits_authorize_join_denies_with_forbidden() {
     assert_serves(&mut other).await;
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn limits_on_error_sees_each_rate_limited_message() {
+    let seen: Arc<std::sync::Mutex<Vec<(pxl_ws::ClientId, pxl_ws::ErrorKind, String)>>> =
+        Arc::default();
+    let log = seen.clone();
+    let b = builder(rate(2, 0)).on_error(move |ev| {
+        log.lock()
+            .unwrap()
+            .push((ev.client_id, ev.kind, ev.code.clone()));
+    });
+    let srv = TestServer::start(b).await;
+    let mut c = srv.connect().await;
+    let id: pxl_ws::ClientId = c.id.parse().unwrap();
+    for i in 0..5 {
+        let r = c.request("test", "echo", json!(i)).await;
+        if i < 2 {
+            assert_eq!(r["response"], i, "{r}");
+        } else {
+            assert_eq!(r["data"]["code"], "RATE_LIMITED", "{r}");
+        }
+    }
+    // One hook call per limited message, made by the reader before it reads on.
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        vec![
+            (
+                id,
+                pxl_ws::ErrorKind::RateLimited,
+                "RATE_LIMITED".to_owned()
+            );
+            3
+        ]
+    );
+    assert_eq!(srv.handle.health().limits.rate_limited, 3);
+    srv.stop().await;
+}
