@@ -192,6 +192,16 @@ impl TestClient {
     /// Connects with extra request headers (e.g. `Authorization`, `Origin`). An HTTP
     /// refusal comes back as [`Refused`]; any other failure panics.
     pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Result<Self, Refused> {
+        Self::connect_from(url, None, headers).await
+    }
+
+    /// [`connect_with`](Self::connect_with) from a chosen local address (any address in
+    /// 127.0.0.0/8 is loopback on Linux), for per-IP limits.
+    pub async fn connect_from(
+        url: &str,
+        local_ip: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, Refused> {
         let mut req = url.into_client_request().expect("a valid ws:// url");
         for (k, v) in headers {
             req.headers_mut().insert(
@@ -199,7 +209,26 @@ impl TestClient {
                 http::HeaderValue::from_str(v).expect("header value"),
             );
         }
-        let ws = match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
+        let host = req
+            .uri()
+            .authority()
+            .expect("host:port")
+            .as_str()
+            .to_owned();
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if let Some(ip) = local_ip {
+            socket
+                .bind(format!("{ip}:0").parse().expect("local ip"))
+                .unwrap_or_else(|e| panic!("bind {ip}: {e}"));
+        }
+        let addr: SocketAddr = tokio::net::lookup_host(&host)
+            .await
+            .expect("resolve")
+            .find(SocketAddr::is_ipv4)
+            .expect("an IPv4 address");
+        let tcp = socket.connect(addr).await.expect("tcp connect");
+        let handshake = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp));
+        let ws = match tokio::time::timeout(WAIT, handshake)
             .await
             .expect("connect timed out")
         {

@@ -7,17 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use pxl_ws::{LimitsConfig, RateLimitConfig, RoomNameChars, RoomsConfig, WsConfig, WsServer};
 use pxl_ws_tests::raw::{KEY, VALID_HANDSHAKE, upgrade_request};
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT, poll_until};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio::net::TcpStream;
 
 use crate::app::{Counter, TestController, builder};
 
@@ -36,54 +31,22 @@ async fn refused_upgrade(addr: SocketAddr, extra: &str) -> HttpResponse {
     answer
 }
 
-/// A WebSocket client with optional `Origin` header, connecting from `local_ip`
-/// (any address in 127.0.0.0/8 is loopback on Linux). Reads `system/connected`.
+/// A client with an optional `Origin` header, connecting from `local_ip`. An HTTP
+/// refusal is `Err("HTTP <status> <reason>")`.
 async fn connect_from(
     srv: &TestServer,
     local_ip: &str,
     origin: Option<&str>,
-) -> Result<WebSocketStream<TcpStream>, String> {
-    let mut req = srv.url().into_client_request().unwrap();
-    if let Some(o) = origin {
-        req.headers_mut()
-            .insert("Origin", HeaderValue::from_str(o).unwrap());
-    }
-    let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(format!("{local_ip}:0").parse().unwrap())
-        .unwrap();
-    let tcp = socket.connect(srv.addr).await.expect("tcp connect");
-    let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(req, tcp))
+) -> Result<TestClient, String> {
+    let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+    TestClient::connect_from(&srv.url(), Some(local_ip), &headers)
         .await
-        .expect("handshake timed out")
-        .map_err(|e| match e {
-            tokio_tungstenite::tungstenite::Error::Http(r) => format!("HTTP {}", r.status()),
-            e => e.to_string(),
-        })?;
-    let hello = next_json(&mut ws).await;
-    assert_eq!(hello["action"], "connected", "{hello}");
-    Ok(ws)
-}
-
-async fn next_json(ws: &mut WebSocketStream<TcpStream>) -> Value {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
-}
-
-/// `system/ping` → `"pong"` on a raw socket: the connection is served.
-async fn assert_served(ws: &mut WebSocketStream<TcpStream>) {
-    let ping = json!({"type": "system", "action": "ping", "id": "p"});
-    ws.send(Message::text(ping.to_string())).await.unwrap();
-    let r = next_json(ws).await;
-    assert_eq!(
-        r,
-        json!({"type": "system", "action": "ping", "response": "pong", "id": "p"})
-    );
+        .map_err(|r| {
+            format!(
+                "HTTP {}",
+                http::StatusCode::from_u16(r.status).expect("a status")
+            )
+        })
 }
 
 /// A connected test client answers requests.
@@ -96,7 +59,7 @@ async fn assert_serves(c: &mut TestClient) {
 
 /// Connects, retrying while the server is still freeing a slot (and refusing with
 /// `refused`).
-async fn connect_eventually(srv: &TestServer, refused: &str) -> WebSocketStream<TcpStream> {
+async fn connect_eventually(srv: &TestServer, refused: &str) -> TestClient {
     poll_until("a free slot", WAIT, async || {
         let r = connect_from(srv, "127.0.0.1", None).await;
         if let Err(e) = &r {
@@ -135,7 +98,7 @@ async fn limits_cross_site_origin_gets_403_and_same_origin_connects() {
     // The page the server itself serves (Origin = Host) connects, case aside.
     let same = format!("HTTP://127.0.0.1:{}", srv.addr.port());
     let mut ws = connect_from(&srv, "127.0.0.1", Some(&same)).await.unwrap();
-    assert_served(&mut ws).await;
+    assert_serves(&mut ws).await;
     // Non-browser clients send no Origin and are not affected.
     let mut c = srv.connect().await;
     assert_serves(&mut c).await;
@@ -153,7 +116,7 @@ async fn limits_allowed_origins_list_and_wildcard() {
     let mut ws = connect_from(&srv, "127.0.0.1", Some("https://APP.example.com"))
         .await
         .unwrap();
-    assert_served(&mut ws).await;
+    assert_serves(&mut ws).await;
     for origin in [
         "http://app.example.com",
         "https://app.example.com.evil.example",
@@ -169,7 +132,7 @@ async fn limits_allowed_origins_list_and_wildcard() {
         connect_from(&srv, "127.0.0.1", Some(&same)).await.err(),
         Some("HTTP 403 Forbidden".into())
     );
-    assert_served(&mut ws).await;
+    assert_serves(&mut ws).await;
     drop(ws);
     srv.stop().await;
 
@@ -181,7 +144,7 @@ async fn limits_allowed_origins_list_and_wildcard() {
     let mut ws = connect_from(&srv, "127.0.0.1", Some("https://anywhere.example"))
         .await
         .unwrap();
-    assert_served(&mut ws).await;
+    assert_serves(&mut ws).await;
     drop(ws);
     srv.stop().await;
 }
@@ -227,7 +190,7 @@ async fn limits_max_connections_answers_503_and_frees_slots() {
     // A closed socket gives its slot back.
     c1.close().await;
     let mut ws = connect_eventually(&srv, "HTTP 503 Service Unavailable").await;
-    assert_served(&mut ws).await;
+    assert_serves(&mut ws).await;
     drop(ws);
 
     // So does a client that vanishes right after its 101.
@@ -251,7 +214,7 @@ async fn limits_max_connections_answers_503_and_frees_slots() {
     })
     .await;
     let mut ws = connect_eventually(&srv, "HTTP 503 Service Unavailable").await;
-    assert_served(&mut ws).await;
+    assert_serves(&mut ws).await;
     assert_serves(&mut c2).await;
     drop(ws);
     srv.stop().await;
@@ -274,7 +237,7 @@ async fn limits_max_connections_per_ip_answers_429_to_that_address_only() {
     );
     // Another address still gets in.
     let mut b = connect_from(&srv, "127.0.0.2", None).await.unwrap();
-    assert_served(&mut b).await;
+    assert_serves(&mut b).await;
     assert_eq!(
         connect_from(&srv, "127.0.0.1", None).await.err(),
         Some("HTTP 429 Too Many Requests".into())
@@ -287,7 +250,7 @@ async fn limits_max_connections_per_ip_answers_429_to_that_address_only() {
     // Closing one frees a slot for that address.
     a1.close().await;
     let mut again = connect_eventually(&srv, "HTTP 429 Too Many Requests").await;
-    assert_served(&mut again).await;
+    assert_serves(&mut again).await;
     drop((again, b));
     srv.stop().await;
 }
