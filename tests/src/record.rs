@@ -54,6 +54,12 @@ impl Recorder {
         self.frames.lock().unwrap().clone()
     }
 
+    /// Takes what arrived so far out of the recorder (cheaper than a copy for long
+    /// recordings); recording goes on from there.
+    pub fn take(&self) -> Vec<Value> {
+        std::mem::take(&mut self.frames.lock().unwrap())
+    }
+
     /// The `data.seq` of every `t/msg` frame so far, in arrival order.
     pub fn seqs(&self) -> Vec<u64> {
         self.frames

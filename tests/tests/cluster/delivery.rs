@@ -50,7 +50,7 @@ async fn seen(rec: &Recorder, replies: usize) -> Seen {
         seqs: Vec::new(),
         replies: Vec::new(),
     };
-    for v in rec.frames() {
+    for v in rec.take() {
         if v.get("id").is_some() {
             seen.replies.push(v);
             continue;
