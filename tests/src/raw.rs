@@ -188,9 +188,16 @@ impl RawSocket {
 
     /// Data frames until `limit` have arrived, a close frame (answered when
     /// `answer_close`) or the end of the stream.
+    /// Fails after 6 × [`WAIT`] in all, even while frames (pings) keep coming.
     async fn read_frames(&mut self, limit: usize, answer_close: bool) -> Transcript {
         let mut t = Transcript::default();
+        let deadline = tokio::time::Instant::now() + WAIT * 6;
         while t.frames.len() < limit {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no end within {:?}; so far: {t:?}",
+                WAIT * 6
+            );
             match self.read_frame().await {
                 None => break,
                 Some((op::CLOSE, p)) => {
