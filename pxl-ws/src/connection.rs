@@ -35,6 +35,10 @@ pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Frames written before one flush.
 const WRITE_BATCH: usize = 64;
+/// After a protocol fault, how long (and how many bytes) to go on reading and discarding
+/// what the peer still sends, so that it reads the close frame instead of a reset.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+const DRAIN_BYTES: usize = 4 << 20;
 
 /// Runs one connection to its end.
 pub(crate) async fn run(
@@ -88,7 +92,7 @@ async fn serve(
     }
     sh.hooks.connected(&client);
 
-    let end = read_loop(&client, stream).await;
+    let (end, stream) = read_loop(&client, stream).await;
 
     // Cleanup: registry and rooms first, so nothing is sent to a dead socket.
     sh.clients.remove(id);
@@ -96,11 +100,14 @@ async fn serve(
     server.announce_gone(id);
     state.request_close(end.code.unwrap_or(1000), "", true);
     let mut writer = writer;
-    if tokio::time::timeout(CLOSE_TIMEOUT, &mut writer)
-        .await
-        .is_err()
-    {
-        writer.abort();
+    match tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await {
+        Ok(Ok(sink)) if end.fault => {
+            if let Ok(mut socket) = stream.reunite(sink) {
+                drain(socket.get_mut()).await;
+            }
+        }
+        Ok(_) => {}
+        Err(_) => writer.abort(),
     }
     state.outbox.close();
     tracing::debug!(reason = %end.reason, code = ?end.code, "disconnected");
@@ -116,9 +123,11 @@ async fn serve(
 struct End {
     code: Option<u16>,
     reason: String,
+    /// A protocol fault ended reading: the socket is past what tungstenite can read.
+    fault: bool,
 }
 
-async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
+async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> (End, SplitStream<Socket>) {
     let state = &client.state;
     let sh = &client.server.shared;
     let mut peer_close: Option<u16> = None;
@@ -138,7 +147,7 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
         };
         let msg = match next {
             None => {
-                return end_of_stream(state, peer_close);
+                return (end_of_stream(state, peer_close), stream);
             }
             Some(Ok(m)) => m,
             Some(Err(e)) => {
@@ -151,14 +160,23 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
                         code: code.to_string(),
                         message: e.to_string(),
                     });
-                    // Answers to the messages before the fault still go out first.
+                    // Answers to the messages before the fault still go out first;
+                    // tungstenite reads nothing more, `serve` drains the raw input.
                     state.request_close(code, reason, true);
-                    break;
+                    let req = state.close.get();
+                    let end = End {
+                        code: Some(req.map_or(code, |r| r.code)),
+                        reason: format!("closed by server: {}", req.map_or(reason, |r| &r.reason)),
+                        fault: true,
+                    };
+                    return (end, stream);
                 }
-                return End {
+                let end = End {
                     code: peer_close,
                     reason: format!("connection error: {e}"),
+                    fault: false,
                 };
+                return (end, stream);
             }
         };
         let now = now_ms();
@@ -191,14 +209,37 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
     })
     .await;
     let req = state.close.get();
-    End {
+    let end = End {
         code: req.map(|r| r.code),
         reason: match (req, drained) {
             (Some(r), Ok(())) => format!("closed by server: {}", r.reason),
             (Some(r), Err(_)) => format!("closed by server: {} (no close reply)", r.reason),
             (None, _) => "closed by server".into(),
         },
-    }
+        fault: false,
+    };
+    (end, stream)
+}
+
+/// After a protocol fault (tungstenite reads no more, our close frame is sent): reads and
+/// discards what the peer still sends — the rest of an oversize message, its close reply
+/// — for up to [`DRAIN_TIME`] and [`DRAIN_BYTES`], then ends our side with a FIN. Closing
+/// with unread input would reset the connection, and a client still writing would see
+/// the reset instead of the close frame.
+async fn drain(io: &mut TokioIo<Upgraded>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut total = 0;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while total < DRAIN_BYTES {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
+    let _ = io.shutdown().await;
 }
 
 fn end_of_stream(state: &ClientState, peer_close: Option<u16>) -> End {
@@ -206,14 +247,17 @@ fn end_of_stream(state: &ClientState, peer_close: Option<u16>) -> End {
         (Some(code), _) => End {
             code: Some(code),
             reason: "closed by client".into(),
+            fault: false,
         },
         (None, Some(r)) => End {
             code: Some(r.code),
             reason: format!("closed by server: {}", r.reason),
+            fault: false,
         },
         (None, None) => End {
             code: None,
             reason: "connection dropped".into(),
+            fault: false,
         },
     }
 }
@@ -399,9 +443,13 @@ fn send_error(client: &Client, err: &ActionError, env: &protocol::Envelope<'_>, 
 /// Drains the outbound queue into the socket, a batch per flush, until a close is
 /// requested; then sends what is queued (unless the close says not to) and the close
 /// frame. The queue refuses pushes once this returns.
-async fn write_loop(mut sink: SplitSink<Socket, Message>, state: Arc<ClientState>) {
+async fn write_loop(
+    mut sink: SplitSink<Socket, Message>,
+    state: Arc<ClientState>,
+) -> SplitSink<Socket, Message> {
     write_frames(&mut sink, &state).await;
     state.outbox.close();
+    sink
 }
 
 async fn write_frames(sink: &mut SplitSink<Socket, Message>, state: &ClientState) {

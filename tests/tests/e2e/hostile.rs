@@ -112,6 +112,14 @@ fn without(mut c: Value, key: &str) -> Value {
     c
 }
 
+/// The header of a masked binary frame announcing `len` bytes (its payload follows raw).
+fn oversize_header(len: u64) -> Vec<u8> {
+    let mut h = vec![0x82, 0x80 | 127];
+    h.extend_from_slice(&len.to_be_bytes());
+    h.extend_from_slice(&[1, 2, 3, 4]);
+    h
+}
+
 /// `n` valid `test/unit` messages.
 fn units(n: usize) -> Vec<Vec<u8>> {
     (0..n)
@@ -600,6 +608,26 @@ fn rows() -> Vec<Row> {
             NthError(100, "TOO_MANY_ROOMS"),
         ),
         row("room name with a bidi override", msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"abc\u{202e}txt"}})), Error("INVALID_PAYLOAD")),
+        // --- connection layer: protocol nits, ping floods, before the upgrade -------------
+        row(
+            "lone surrogate escape in type",
+            text(r#"{"type":"sys\ud800tem","action":"ping"}"#),
+            Error("INVALID_JSON"),
+        ),
+        row(
+            "lone surrogate escape in action",
+            text(r#"{"type":"system","action":"pi\udc00ng"}"#),
+            Error("INVALID_JSON"),
+        ),
+        row(
+            "oversize message still being sent",
+            Input::Frames({
+                let mut v = vec![oversize_header(1 << 20)];
+                v.extend((0..4).map(|_| vec![0u8; 64 * 1024]));
+                v
+            }),
+            Close(1009),
+        ),
     ]
 }
 
