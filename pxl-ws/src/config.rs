@@ -272,6 +272,23 @@ pub struct LimitsConfig {
     /// the proxy's address: limit per client there and set this to `None`. Default 1000.
     /// Env: `PXL_WS_MAX_CONNECTIONS_PER_IP` (a number, or `off`).
     pub max_connections_per_ip: Option<usize>,
+    /// Most TCP connections accepted by [`serve`](crate::WsServer::serve) that are not
+    /// (yet) WebSockets: handshakes in progress, half-sent requests, plain HTTP
+    /// keep-alive. Counted at accept, before any byte is read; one more is closed at once,
+    /// without an answer. `None`: no limit. Default 1000. Not applied under
+    /// [`into_router`](crate::WsServer::into_router) with your own server.
+    /// Env: `PXL_WS_MAX_PENDING_CONNECTIONS` (a number, or `off`).
+    pub max_pending_connections: Option<usize>,
+    /// The same, per IP address (IPv6: one /64 network). Default 100.
+    /// Env: `PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP` (a number, or `off`).
+    pub max_pending_connections_per_ip: Option<usize>,
+    /// How long a connection may take to send a request's headers; the same timer
+    /// bounds an idle keep-alive connection (from the end of one response to the end of
+    /// the next request's headers). Past it the connection is closed without an answer.
+    /// Default 10 s. Not applied under [`into_router`](crate::WsServer::into_router) with
+    /// your own server. Env: `PXL_WS_HEADER_READ_TIMEOUT_MS`.
+    #[serde(with = "duration_ms")]
+    pub header_read_timeout: Duration,
     /// Per-client message rate limit.
     pub rate_limit: RateLimitConfig,
 }
@@ -282,6 +299,9 @@ impl Default for LimitsConfig {
             allowed_origins: Vec::new(),
             max_connections: Some(10_000),
             max_connections_per_ip: Some(1_000),
+            max_pending_connections: Some(1_000),
+            max_pending_connections_per_ip: Some(100),
+            header_read_timeout: Duration::from_secs(10),
             rate_limit: RateLimitConfig::default(),
         }
     }
@@ -653,6 +673,15 @@ impl WsConfig {
             "PXL_WS_MAX_CONNECTIONS_PER_IP",
             &mut l.max_connections_per_ip,
         )?;
+        env.limit(
+            "PXL_WS_MAX_PENDING_CONNECTIONS",
+            &mut l.max_pending_connections,
+        )?;
+        env.limit(
+            "PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP",
+            &mut l.max_pending_connections_per_ip,
+        )?;
+        env.millis("PXL_WS_HEADER_READ_TIMEOUT_MS", &mut l.header_read_timeout)?;
         let rl = &mut l.rate_limit;
         env.bool("PXL_WS_RATE_LIMIT", &mut rl.enabled)?;
         env.parse(
@@ -751,6 +780,21 @@ impl WsConfig {
                 "limits.max_connections_per_ip",
                 "must be at least 1 (`None` for no limit)",
             );
+        }
+        if l.max_pending_connections == Some(0) {
+            return bad(
+                "limits.max_pending_connections",
+                "must be at least 1 (`None` for no limit)",
+            );
+        }
+        if l.max_pending_connections_per_ip == Some(0) {
+            return bad(
+                "limits.max_pending_connections_per_ip",
+                "must be at least 1 (`None` for no limit)",
+            );
+        }
+        if l.header_read_timeout.is_zero() {
+            return bad("limits.header_read_timeout", "must be above zero");
         }
         let rl = &l.rate_limit;
         if rl.enabled {
@@ -1013,6 +1057,9 @@ mod tests {
         let c = WsConfig::default();
         assert_eq!(c.limits.max_connections, Some(10_000));
         assert_eq!(c.limits.max_connections_per_ip, Some(1_000));
+        assert_eq!(c.limits.max_pending_connections, Some(1_000));
+        assert_eq!(c.limits.max_pending_connections_per_ip, Some(100));
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(10));
         assert!(c.limits.rate_limit.enabled);
         assert!(c.limits.allowed_origins.is_empty());
         assert_eq!(c.rooms.max_rooms_per_client, Some(100));
@@ -1024,6 +1071,9 @@ mod tests {
             ),
             ("PXL_WS_MAX_CONNECTIONS", "500"),
             ("PXL_WS_MAX_CONNECTIONS_PER_IP", "off"),
+            ("PXL_WS_MAX_PENDING_CONNECTIONS", "200"),
+            ("PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP", "off"),
+            ("PXL_WS_HEADER_READ_TIMEOUT_MS", "2500"),
             ("PXL_WS_RATE_LIMIT", "on"),
             ("PXL_WS_RATE_LIMIT_PER_SECOND", "2.5"),
             ("PXL_WS_RATE_LIMIT_BURST", "10"),
@@ -1040,6 +1090,9 @@ mod tests {
         );
         assert_eq!(l.max_connections, Some(500));
         assert_eq!(l.max_connections_per_ip, None);
+        assert_eq!(l.max_pending_connections, Some(200));
+        assert_eq!(l.max_pending_connections_per_ip, None);
+        assert_eq!(l.header_read_timeout, Duration::from_millis(2500));
         assert_eq!(
             l.rate_limit,
             RateLimitConfig {
@@ -1073,6 +1126,15 @@ mod tests {
             "invalid setting `limits.max_connections`: must be at least 1 (`None` for no limit)"
         );
         assert!(err(&[("PXL_WS_MAX_CONNECTIONS_PER_IP", "0")]).contains("max_connections_per_ip"));
+        assert!(
+            err(&[("PXL_WS_MAX_PENDING_CONNECTIONS", "0")]).contains("max_pending_connections")
+        );
+        assert!(
+            err(&[("PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP", "0")])
+                .contains("max_pending_connections_per_ip")
+        );
+        assert!(err(&[("PXL_WS_HEADER_READ_TIMEOUT_MS", "0")]).contains("header_read_timeout"));
+        assert!(err(&[("PXL_WS_HEADER_READ_TIMEOUT_MS", "soon")]).contains("milliseconds"));
         assert!(err(&[("PXL_WS_MAX_ROOMS_PER_CLIENT", "0")]).contains("max_rooms_per_client"));
         assert!(err(&[("PXL_WS_MAX_ROOM_NAME_LENGTH", "0")]).contains("max_name_length"));
         assert_eq!(

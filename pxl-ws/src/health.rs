@@ -20,6 +20,7 @@ pub(crate) struct Metrics {
     pub(crate) origin_rejected: AtomicU64,
     pub(crate) connections_rejected: AtomicU64,
     pub(crate) connections_rejected_per_ip: AtomicU64,
+    pub(crate) pending_rejected: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) rate_limit_closes: AtomicU64,
     pub(crate) auth_rejected: AtomicU64,
@@ -100,6 +101,9 @@ pub struct LimitCounts {
     pub connections_rejected: u64,
     /// Upgrades refused with 429 `TOO_MANY_CONNECTIONS_FROM_IP`.
     pub connections_rejected_per_ip: u64,
+    /// TCP connections closed at accept, over `limits.max_pending_connections` or
+    /// `limits.max_pending_connections_per_ip`.
+    pub pending_rejected: u64,
     /// Messages answered `RATE_LIMITED` instead of being routed.
     pub rate_limited: u64,
     /// Clients closed with 1008 for exceeding their rate limit again and again.
@@ -112,6 +116,7 @@ impl LimitCounts {
             origin_rejected: Metrics::get(&m.origin_rejected),
             connections_rejected: Metrics::get(&m.connections_rejected),
             connections_rejected_per_ip: Metrics::get(&m.connections_rejected_per_ip),
+            pending_rejected: Metrics::get(&m.pending_rejected),
             rate_limited: Metrics::get(&m.rate_limited),
             rate_limit_closes: Metrics::get(&m.rate_limit_closes),
         }

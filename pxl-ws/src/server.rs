@@ -1,7 +1,6 @@
 //! [`WsServer`]: the builder that validates everything up front, the axum router, `serve`
 //! with signal handling, background timers, and graceful shutdown.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accept;
 use crate::auth::TokenVerifier;
 use crate::bus::{Bus, MemoryBus};
 use crate::clients::Client;
@@ -344,6 +344,14 @@ impl WsServer {
     /// server's timers; call it inside a tokio runtime. Shut down with
     /// [`Server::shutdown_on_signal`] in axum's `with_graceful_shutdown`.
     ///
+    /// The endpoint keeps every upgrade-time limit (origins, connection caps, tokens) and
+    /// every socket limit. What [`serve`](Self::serve) adds before a request is read is
+    /// then up to the server you run it in: `axum::serve` has no header-read timeout
+    /// and no cap on connections that have not finished their handshake
+    /// (`limits.max_pending_connections*`, `limits.header_read_timeout` do not apply).
+    /// Serve with `into_make_service_with_connect_info::<SocketAddr>()` so the per-IP
+    /// cap sees peer addresses. See `docs/security.md`, "Before the upgrade".
+    ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// let ws = pxl_ws::WsServer::builder().build()?;
@@ -381,7 +389,10 @@ impl WsServer {
     }
 
     /// Binds `addr` and serves until SIGINT / SIGTERM or [`Server::shutdown`], then shuts
-    /// down gracefully.
+    /// down gracefully. Connections are accepted by the server's own loop, which caps
+    /// connections that are not WebSockets yet (`limits.max_pending_connections`, total
+    /// and per IP, checked before a byte is read) and closes requests whose headers take
+    /// longer than `limits.header_read_timeout`, idle keep-alive connections included.
     pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
         let listener = TcpListener::bind(addr).await?;
         self.serve_listener(listener).await
@@ -393,16 +404,7 @@ impl WsServer {
         let server = self.server.clone();
         let app = self.into_router();
         tracing::info!(%addr, path = %server.shared.config.path, "pxl-ws listening");
-        let signal_server = server.clone();
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown_signal(&signal_server).await;
-            signal_server.begin_shutdown();
-        })
-        .await?;
+        accept::serve(listener, app, &server).await;
         server.shutdown().await;
         tracing::info!("pxl-ws stopped");
         Ok(())

@@ -138,3 +138,159 @@ async fn a_client_still_sending_an_oversize_message_reads_the_1009_close() {
     let reply = fresh.request("test", "echo", json!("after")).await;
     assert_eq!(reply["response"], "after");
 }
+
+// --- before the upgrade: half-sent requests, idle connections, the pending cap ----------
+
+/// A TCP connection to `srv` from `local` (any address of 127.0.0.0/8 is local, so
+/// `127.0.0.2` serves as a second client address).
+async fn tcp_from(local: [u8; 4], srv: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((local, 0))).unwrap();
+    tokio::time::timeout(WAIT, socket.connect(srv))
+        .await
+        .expect("connect in time")
+        .expect("connect")
+}
+
+/// Half an upgrade request: the request line and one header, never the blank line.
+const HALF_REQUEST: &[u8] = b"GET /ws HTTP/1.1\r\nHost: x\r\n";
+
+/// Waits until the server ends `stream` (EOF or a reset) and returns what it sent
+/// before that. Fails after `wait`.
+async fn read_to_end_within(stream: &mut TcpStream, wait: Duration) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Err(_) => panic!(
+                "the server kept the connection open for {wait:?} (got {:?})",
+                String::from_utf8_lossy(&out)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => return out,
+            Ok(Ok(n)) => out.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// A WebSocket client from `local` that upgrades and gets an echo answered.
+async fn served_from(local: [u8; 4], srv: &TestServer) {
+    let stream = tcp_from(local, srv.addr).await;
+    let (mut ws, _) =
+        tokio::time::timeout(WAIT, tokio_tungstenite::client_async(srv.url(), stream))
+            .await
+            .expect("upgrade in time")
+            .unwrap_or_else(|e| panic!("upgrade from {local:?} refused: {e}"));
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let req = json!({"type": "test", "action": "echo", "data": "ok", "id": 1});
+    ws.send(Message::text(req.to_string())).await.unwrap();
+    loop {
+        let m = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("reply in time")
+            .expect("open")
+            .expect("no error");
+        if let Message::Text(t) = m {
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            if v["id"] == 1 {
+                assert_eq!(v["response"], "ok", "{v}");
+                break;
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
+#[tokio::test]
+async fn half_sent_requests_fill_the_pending_cap_and_the_next_connection_is_closed() {
+    let config = WsConfig {
+        limits: pxl_ws::LimitsConfig {
+            max_pending_connections: Some(80),
+            max_pending_connections_per_ip: Some(50),
+            // Long enough that the half-open connections are still there when checked.
+            header_read_timeout: Duration::from_secs(60),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let srv = TestServer::start(builder(config)).await;
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut s = tcp_from([127, 0, 0, 1], srv.addr).await;
+        s.write_all(HALF_REQUEST).await.unwrap();
+        slow.push(s);
+    }
+    // The 51st from the same address is closed at once, before anything is read: it gets
+    // no HTTP answer at all. (Accepts are in order, so the 50 are counted by now.)
+    let mut next = tcp_from([127, 0, 0, 1], srv.addr).await;
+    let _ = next
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    let answer = read_to_end_within(&mut next, WAIT).await;
+    assert!(
+        answer.is_empty(),
+        "got {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(srv.handle.health().limits.pending_rejected >= 1);
+    // Another address is still served, and so are the socket's other clients.
+    served_from([127, 0, 0, 2], &srv).await;
+    // Once the half-open connections are gone, their slots come back.
+    drop(slow);
+    let mut served = false;
+    for _ in 0..250 {
+        let mut probe = tcp_from([127, 0, 0, 1], srv.addr).await;
+        let _ = probe
+            .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await;
+        if !read_to_end_within(&mut probe, WAIT).await.is_empty() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "the pending slots were not released");
+    served_from([127, 0, 0, 1], &srv).await;
+}
+
+#[tokio::test]
+async fn half_requests_and_idle_connections_are_closed_after_the_header_timeout() {
+    let config = WsConfig {
+        health_path: Some("/health".into()),
+        limits: pxl_ws::LimitsConfig {
+            header_read_timeout: Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let srv = TestServer::start(builder(config)).await;
+    // Half a request: closed without an answer (or with a 408).
+    let mut half = tcp_from([127, 0, 0, 1], srv.addr).await;
+    half.write_all(HALF_REQUEST).await.unwrap();
+    let answer = read_to_end_within(&mut half, WAIT).await;
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+        "got {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Nothing at all.
+    let mut silent = tcp_from([127, 0, 0, 1], srv.addr).await;
+    assert!(read_to_end_within(&mut silent, WAIT).await.is_empty());
+    // A keep-alive connection that goes idle after one request.
+    let mut idle = tcp_from([127, 0, 0, 1], srv.addr).await;
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_to_end_within(&mut idle, WAIT).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // A well-behaved client is served meanwhile and afterwards.
+    served_from([127, 0, 0, 1], &srv).await;
+    let mut fresh = srv.connect().await;
+    let reply = fresh.request("test", "echo", json!("after")).await;
+    assert_eq!(reply["response"], "after");
+}
