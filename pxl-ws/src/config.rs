@@ -289,6 +289,17 @@ pub struct LimitsConfig {
     /// your own server. Env: `PXL_WS_HEADER_READ_TIMEOUT_MS`.
     #[serde(with = "duration_ms")]
     pub header_read_timeout: Duration,
+    /// Most bytes a socket holds written but not yet taken by the client (tungstenite's
+    /// write buffer, pongs included). Pongs beyond it are coalesced into one; a frame
+    /// that does not fit waits for the buffer to drain, up to `write_timeout`. Frames
+    /// larger than half of it are sent in fragments of that size. At least 128 KiB.
+    /// Default 256 KiB. Env: `PXL_WS_MAX_WRITE_BUFFER`.
+    pub max_write_buffer: usize,
+    /// How long a socket's unsent output may stay over `max_write_buffer` before the
+    /// client is closed with 1008 `write buffer full` (counted in
+    /// `Health::slow_clients_dropped`). Default 10 s. Env: `PXL_WS_WRITE_TIMEOUT_MS`.
+    #[serde(with = "duration_ms")]
+    pub write_timeout: Duration,
     /// Per-client message rate limit.
     pub rate_limit: RateLimitConfig,
 }
@@ -302,6 +313,8 @@ impl Default for LimitsConfig {
             max_pending_connections: Some(1_000),
             max_pending_connections_per_ip: Some(100),
             header_read_timeout: Duration::from_secs(10),
+            max_write_buffer: 256 * 1024,
+            write_timeout: Duration::from_secs(10),
             rate_limit: RateLimitConfig::default(),
         }
     }
@@ -682,6 +695,12 @@ impl WsConfig {
             &mut l.max_pending_connections_per_ip,
         )?;
         env.millis("PXL_WS_HEADER_READ_TIMEOUT_MS", &mut l.header_read_timeout)?;
+        env.parse(
+            "PXL_WS_MAX_WRITE_BUFFER",
+            &mut l.max_write_buffer,
+            "a size in bytes",
+        )?;
+        env.millis("PXL_WS_WRITE_TIMEOUT_MS", &mut l.write_timeout)?;
         let rl = &mut l.rate_limit;
         env.bool("PXL_WS_RATE_LIMIT", &mut rl.enabled)?;
         env.parse(
@@ -796,6 +815,15 @@ impl WsConfig {
         if l.header_read_timeout.is_zero() {
             return bad("limits.header_read_timeout", "must be above zero");
         }
+        if l.max_write_buffer < MIN_WRITE_BUFFER {
+            return bad(
+                "limits.max_write_buffer",
+                "must be at least 128 KiB (131072)",
+            );
+        }
+        if l.write_timeout.is_zero() {
+            return bad("limits.write_timeout", "must be above zero");
+        }
         let rl = &l.rate_limit;
         if rl.enabled {
             if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
@@ -811,6 +839,10 @@ impl WsConfig {
         Ok(())
     }
 }
+
+/// The smallest `limits.max_write_buffer`: tungstenite batches up to 64 KiB before
+/// writing, and the bound must leave room above that for a frame.
+const MIN_WRITE_BUFFER: usize = 128 * 1024;
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
@@ -1060,6 +1092,8 @@ mod tests {
         assert_eq!(c.limits.max_pending_connections, Some(1_000));
         assert_eq!(c.limits.max_pending_connections_per_ip, Some(100));
         assert_eq!(c.limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.max_write_buffer, 256 * 1024);
+        assert_eq!(c.limits.write_timeout, Duration::from_secs(10));
         assert!(c.limits.rate_limit.enabled);
         assert!(c.limits.allowed_origins.is_empty());
         assert_eq!(c.rooms.max_rooms_per_client, Some(100));
@@ -1074,6 +1108,8 @@ mod tests {
             ("PXL_WS_MAX_PENDING_CONNECTIONS", "200"),
             ("PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP", "off"),
             ("PXL_WS_HEADER_READ_TIMEOUT_MS", "2500"),
+            ("PXL_WS_MAX_WRITE_BUFFER", "1048576"),
+            ("PXL_WS_WRITE_TIMEOUT_MS", "3000"),
             ("PXL_WS_RATE_LIMIT", "on"),
             ("PXL_WS_RATE_LIMIT_PER_SECOND", "2.5"),
             ("PXL_WS_RATE_LIMIT_BURST", "10"),
@@ -1093,6 +1129,8 @@ mod tests {
         assert_eq!(l.max_pending_connections, Some(200));
         assert_eq!(l.max_pending_connections_per_ip, None);
         assert_eq!(l.header_read_timeout, Duration::from_millis(2500));
+        assert_eq!(l.max_write_buffer, 1 << 20);
+        assert_eq!(l.write_timeout, Duration::from_secs(3));
         assert_eq!(
             l.rate_limit,
             RateLimitConfig {
@@ -1135,6 +1173,9 @@ mod tests {
         );
         assert!(err(&[("PXL_WS_HEADER_READ_TIMEOUT_MS", "0")]).contains("header_read_timeout"));
         assert!(err(&[("PXL_WS_HEADER_READ_TIMEOUT_MS", "soon")]).contains("milliseconds"));
+        assert!(err(&[("PXL_WS_MAX_WRITE_BUFFER", "65536")]).contains("limits.max_write_buffer"));
+        assert!(err(&[("PXL_WS_MAX_WRITE_BUFFER", "big")]).contains("PXL_WS_MAX_WRITE_BUFFER"));
+        assert!(err(&[("PXL_WS_WRITE_TIMEOUT_MS", "0")]).contains("limits.write_timeout"));
         assert!(err(&[("PXL_WS_MAX_ROOMS_PER_CLIENT", "0")]).contains("max_rooms_per_client"));
         assert!(err(&[("PXL_WS_MAX_ROOM_NAME_LENGTH", "0")]).contains("max_name_length"));
         assert_eq!(

@@ -5,10 +5,13 @@
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
@@ -16,6 +19,8 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WireFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 
@@ -29,7 +34,72 @@ use crate::router::{MessageContext, Reply};
 use crate::service::{Frame, RawMessage, Server, Shared};
 use crate::time::now_ms;
 
-pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type Socket = WebSocketStream<Io>;
+
+/// The upgraded connection, with a write deadline: when a write has found the socket
+/// full (the client takes nothing) for `limits.write_timeout`, it fails with
+/// `TimedOut`, and the writer closes the client with 1008. Any byte written restarts
+/// the clock, so a slow reader that keeps reading is not cut off. The timer exists
+/// only while a write waits.
+pub(crate) struct Io {
+    inner: TokioIo<Upgraded>,
+    write_timeout: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Io {
+    pub(crate) fn new(inner: TokioIo<Upgraded>, write_timeout: Duration) -> Self {
+        Self {
+            inner,
+            write_timeout,
+            stalled: None,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Io {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Io {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Pending => {
+                let timeout = this.write_timeout;
+                let stalled = this
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match stalled.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            done => {
+                this.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// How long to wait for the peer's close reply (and for the writer) once closing.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -77,7 +147,8 @@ async fn serve(
     sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(remote = ?remote, "connected");
 
-    let writer = tokio::spawn(write_loop(sink, state.clone()).in_current_span());
+    let writer =
+        tokio::spawn(write_loop(sink, state.clone(), server.shared.clone()).in_current_span());
     if sh.shutdown.is_cancelled() {
         state.request_close(1001, "server shutting down", true);
     }
@@ -150,6 +221,11 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> (End, Sp
                 return (end_of_stream(state, peer_close), stream);
             }
             Some(Ok(m)) => m,
+            Some(Err(WsError::Io(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
+                // Flushing pongs found the socket full for `write_timeout`.
+                write_timed_out(sh, state);
+                break;
+            }
             Some(Err(e)) => {
                 if let Some((code, reason)) = fault_close(&e) {
                     sh.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
@@ -188,8 +264,18 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> (End, Sp
                 }
                 expiry.sync(state);
             }
-            Message::Ping(_) => state.touch_activity(now),
-            Message::Pong(_) => state.touch_seen(now),
+            Message::Ping(_) => {
+                state.touch_activity(now);
+                if !control_frame(client, limiter.as_mut()) {
+                    break;
+                }
+            }
+            Message::Pong(_) => {
+                state.touch_seen(now);
+                if !control_frame(client, limiter.as_mut()) {
+                    break;
+                }
+            }
             Message::Close(frame) => {
                 state.touch_seen(now);
                 peer_close = Some(frame.map(|f| u16::from(f.code)).unwrap_or(1005));
@@ -226,7 +312,7 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> (End, Sp
 /// — for up to [`DRAIN_TIME`] and [`DRAIN_BYTES`], then ends our side with a FIN. Closing
 /// with unread input would reset the connection, and a client still writing would see
 /// the reset instead of the close frame.
-async fn drain(io: &mut TokioIo<Upgraded>) {
+async fn drain(io: &mut Io) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 16 * 1024];
     let mut total = 0;
@@ -272,6 +358,28 @@ fn fault_close(e: &WsError) -> Option<(u16, &'static str)> {
         WsError::AttackAttempt => Some((1008, "policy violation")),
         _ => None,
     }
+}
+
+/// A ping or pong takes a token from the rate limit too: tungstenite answers every ping
+/// by itself, so a flood costs work and write buffer. Over the limit it is only counted
+/// (there is no message to answer); at `max_violations` the client is closed with 1008,
+/// as for data. `false`: stop reading (closing).
+fn control_frame(client: &Client, limiter: Option<&mut RateLimiter>) -> bool {
+    let Some(limiter) = limiter else {
+        return true;
+    };
+    if limiter.check(Instant::now()) != Verdict::Close {
+        return true;
+    }
+    if client
+        .state
+        .request_close(1008, "rate limit exceeded", true)
+    {
+        let sh = &client.server.shared;
+        sh.metrics.rate_limit_closes.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("control frames over the rate limit again and again; closing with 1008");
+    }
+    false
 }
 
 /// One data frame: the rate limit, then [`handle`]. `false`: stop reading (closing).
@@ -446,53 +554,180 @@ fn send_error(client: &Client, err: &ActionError, env: &protocol::Envelope<'_>, 
 async fn write_loop(
     mut sink: SplitSink<Socket, Message>,
     state: Arc<ClientState>,
+    shared: Arc<Shared>,
 ) -> SplitSink<Socket, Message> {
-    write_frames(&mut sink, &state).await;
+    let mut w = Writer {
+        sink: &mut sink,
+        state: &state,
+        shared: &shared,
+        fragment: shared.config.limits.max_write_buffer / 2,
+    };
+    w.write_frames().await;
     state.outbox.close();
     sink
 }
 
-async fn write_frames(sink: &mut SplitSink<Socket, Message>, state: &ClientState) {
-    let outbox = &state.outbox;
-    loop {
-        if state.closing.is_cancelled() {
-            break;
-        }
-        let Some(first) = outbox.pop() else {
-            tokio::select! {
-                biased;
-                _ = state.closing.cancelled() => break,
-                _ = outbox.ready() => continue,
+/// The writer task's view of its socket. tungstenite's write buffer is bounded by
+/// `limits.max_write_buffer`: a frame that does not fit comes back as
+/// [`WsError::WriteBufferFull`] and is retried once the buffer has drained, for at most
+/// `limits.write_timeout`, after which the client is closed with 1008.
+struct Writer<'a> {
+    sink: &'a mut SplitSink<Socket, Message>,
+    state: &'a ClientState,
+    shared: &'a Shared,
+    /// Data messages larger than this go out in fragments of this size, so that every
+    /// frame fits the bounded write buffer.
+    fragment: usize,
+}
+
+/// The socket failed, or the client was closed for not reading.
+struct Stopped;
+
+impl Writer<'_> {
+    async fn write_frames(&mut self) {
+        let state = self.state;
+        let outbox = &state.outbox;
+        loop {
+            if state.closing.is_cancelled() {
+                break;
             }
-        };
-        if sink.feed(first).await.is_err() {
-            return;
-        }
-        for _ in 1..WRITE_BATCH {
-            match outbox.pop() {
-                Some(m) => {
-                    if sink.feed(m).await.is_err() {
-                        return;
-                    }
+            let Some(first) = outbox.pop() else {
+                tokio::select! {
+                    biased;
+                    _ = state.closing.cancelled() => break,
+                    _ = outbox.ready() => continue,
                 }
-                None => break,
+            };
+            if self.feed(first).await.is_err() {
+                return;
             }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
-    }
-    let Some(req) = state.close.get() else { return };
-    if req.flush_queued {
-        while let Some(m) = outbox.pop() {
-            if sink.feed(m).await.is_err() {
+            for _ in 1..WRITE_BATCH {
+                match outbox.pop() {
+                    Some(m) => {
+                        if self.feed(m).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            if self.drive(true).await.is_err() {
                 return;
             }
         }
+        let Some(req) = state.close.get() else { return };
+        if req.flush_queued {
+            while let Some(m) = outbox.pop() {
+                if self.feed(m).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let frame = CloseFrame {
+            code: req.code.into(),
+            reason: req.reason.to_string().into(),
+        };
+        if self.feed(Message::Close(Some(frame))).await.is_ok() {
+            let _ = self.drive(true).await;
+        }
     }
-    let frame = CloseFrame {
-        code: req.code.into(),
-        reason: req.reason.to_string().into(),
-    };
-    let _ = sink.send(Message::Close(Some(frame))).await;
+
+    /// Hands one message to the sink: in fragments when it is larger than
+    /// [`fragment`](Self::fragment).
+    async fn feed(&mut self, msg: Message) -> Result<(), Stopped> {
+        let (bytes, kind) = match msg {
+            Message::Text(t) if t.len() > self.fragment => (Bytes::from(t), Data::Text),
+            Message::Binary(b) if b.len() > self.fragment => (b, Data::Binary),
+            m => return self.feed_frame(m).await,
+        };
+        let mut rest = bytes;
+        let mut opcode = OpCode::Data(kind);
+        while !rest.is_empty() {
+            let chunk = rest.split_to(rest.len().min(self.fragment));
+            let frame = WireFrame::message(chunk, opcode, rest.is_empty());
+            self.feed_frame(Message::Frame(frame)).await?;
+            opcode = OpCode::Data(Data::Continue);
+        }
+        Ok(())
+    }
+
+    async fn feed_frame(&mut self, msg: Message) -> Result<(), Stopped> {
+        self.drive(false).await?;
+        self.sink.start_send_unpin(msg).map_err(|_| Stopped)
+    }
+
+    /// Waits until the sink is ready for a message (`flush: false`) or has written
+    /// everything (`flush: true`). The split sink hands a message to tungstenite on the
+    /// next call, so a message that did not fit the write buffer surfaces here: the
+    /// unsent output is over the limit. It is then retried each time the buffer has
+    /// drained, until `write_timeout` has passed since it first did not fit: then the
+    /// client is closed with 1008 (its close frame would not fit either; the connection
+    /// is dropped).
+    async fn drive(&mut self, flush: bool) -> Result<(), Stopped> {
+        let mut deadline = None;
+        loop {
+            let step = std::future::poll_fn(|cx| {
+                if flush {
+                    self.sink.poll_flush_unpin(cx)
+                } else {
+                    self.sink.poll_ready_unpin(cx)
+                }
+            });
+            let result = match deadline {
+                None => step.await,
+                Some(d) => match tokio::time::timeout_at(d, step).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(self.over_limit()),
+                },
+            };
+            let msg = match result {
+                Ok(()) => return Ok(()),
+                Err(WsError::WriteBufferFull(msg)) => msg,
+                Err(e) => return Err(self.failed(&e)),
+            };
+            let d =
+                *deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.write_timeout());
+            // Let tungstenite write out what it holds, then hand the message back.
+            let drained = std::future::poll_fn(|cx| self.sink.poll_flush_unpin(cx));
+            match tokio::time::timeout_at(d, drained).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(self.failed(&e)),
+                Err(_) => return Err(self.over_limit()),
+            }
+            self.sink.start_send_unpin(*msg).map_err(|_| Stopped)?;
+        }
+    }
+
+    /// A write error; the write deadline of [`Io`] counts as the client not reading.
+    fn failed(&self, e: &WsError) -> Stopped {
+        match e {
+            WsError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => self.over_limit(),
+            _ => Stopped,
+        }
+    }
+
+    fn write_timeout(&self) -> Duration {
+        self.shared.config.limits.write_timeout
+    }
+
+    fn over_limit(&self) -> Stopped {
+        write_timed_out(self.shared, self.state);
+        Stopped
+    }
+}
+
+/// The client took none of its output, or its output stayed over `max_write_buffer`,
+/// for `write_timeout`: closed with 1008 and counted as a slow client. Its close frame
+/// would not fit; the connection is dropped once the reader gives up.
+fn write_timed_out(shared: &Shared, state: &ClientState) {
+    if state.request_close(1008, "write timeout", false) {
+        shared
+            .metrics
+            .slow_clients_dropped
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            timeout = ?shared.config.limits.write_timeout,
+            "output not taken by the client for write_timeout; closing with 1008"
+        );
+    }
 }

@@ -294,3 +294,130 @@ async fn half_requests_and_idle_connections_are_closed_after_the_header_timeout(
     let reply = fresh.request("test", "echo", json!("after")).await;
     assert_eq!(reply["response"], "after");
 }
+
+// --- a client that never reads: ping floods, the bounded write buffer -------------------
+
+/// A field of `/proc/self/status` in KiB (the server runs in this test process).
+fn proc_status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
+}
+
+/// One masked ping with a 125-byte payload (the largest a control frame may carry).
+fn big_ping() -> Vec<u8> {
+    let mut f = vec![0x89, 0x80 | 125, 9, 8, 7, 6];
+    f.extend(std::iter::repeat_n(0x55, 125));
+    f
+}
+
+/// Floods `srv` with `total` bytes of pings from a client that never reads. Returns
+/// whether the server cut the connection (a write failed) before the flood was out.
+async fn ping_flood(srv: &TestServer, total: usize) -> (bool, TcpStream) {
+    let (mut stream, _) = upgrade(TcpStream::connect(srv.addr).await.unwrap(), srv.addr).await;
+    let batch: Vec<u8> = std::iter::repeat_n(big_ping(), 512).flatten().collect();
+    let mut sent = 0;
+    while sent < total {
+        match tokio::time::timeout(Duration::from_secs(60), stream.write_all(&batch)).await {
+            Err(_) => panic!("the server stopped reading for 60 s without closing"),
+            Ok(Err(_)) => return (true, stream),
+            Ok(Ok(())) => sent += batch.len(),
+        }
+    }
+    (false, stream)
+}
+
+#[tokio::test]
+async fn a_ping_flood_that_never_reads_is_closed_and_server_memory_stays_bounded() {
+    // The rate limit off: the write buffer bound must hold alone. The heartbeat finds
+    // the buffer full, waits `write_timeout` for it to drain, and closes.
+    let config = WsConfig {
+        heartbeat: pxl_ws::HeartbeatConfig {
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_secs(60),
+            ..Default::default()
+        },
+        limits: pxl_ws::LimitsConfig {
+            rate_limit: pxl_ws::RateLimitConfig {
+                enabled: false,
+                ..Default::default()
+            },
+            write_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let srv = TestServer::start(builder(config)).await;
+    let mut bystander = srv.connect().await;
+    let before = proc_status_kib("VmHWM");
+    // 64 MiB of pings: 64 MiB of pongs queued if nothing bounded them.
+    let flood = 64 << 20;
+    let (cut, mut stream) = ping_flood(&srv, flood).await;
+    let grown_kib = proc_status_kib("VmHWM").saturating_sub(before);
+    // The server holds at most `max_write_buffer` (256 KiB) of unsent output for this
+    // socket, plus its read buffers (344 KiB of growth measured; an unbounded queue grew
+    // by 55 MiB here). 4 MiB leaves room for the allocator and the test's own buffers.
+    assert!(
+        grown_kib < 4 * 1024,
+        "peak RSS grew by {grown_kib} KiB during a {} MiB ping flood",
+        flood >> 20
+    );
+    if !cut {
+        // Everything was read: the close must still come (a close frame it cannot
+        // deliver, then the connection dropped).
+        let end = read_until_close(&mut stream, Vec::new(), Duration::from_secs(60)).await;
+        assert!(
+            matches!(end, Ending::Eof | Ending::Error(_) | Ending::Close(1008)),
+            "{end:?}"
+        );
+    }
+    assert_eq!(srv.handle.health().slow_clients_dropped, 1);
+    let reply = bystander.request("test", "echo", json!("still here")).await;
+    assert_eq!(reply["response"], "still here");
+}
+
+#[tokio::test]
+async fn pings_count_against_the_rate_limit() {
+    let config = WsConfig {
+        limits: pxl_ws::LimitsConfig {
+            rate_limit: pxl_ws::RateLimitConfig {
+                per_second: 0.001,
+                burst: 10,
+                max_violations: 5,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let srv = TestServer::start(builder(config)).await;
+    let (mut stream, buf) = upgrade(TcpStream::connect(srv.addr).await.unwrap(), srv.addr).await;
+    let pings: Vec<u8> = std::iter::repeat_n(big_ping(), 40).flatten().collect();
+    stream.write_all(&pings).await.unwrap();
+    assert_eq!(
+        read_until_close(&mut stream, buf, WAIT).await,
+        Ending::Close(1008)
+    );
+    assert_eq!(srv.handle.health().limits.rate_limit_closes, 1);
+    let mut fresh = srv.connect().await;
+    let reply = fresh.request("test", "echo", json!("after")).await;
+    assert_eq!(reply["response"], "after");
+}
+
+#[tokio::test]
+async fn a_frame_larger_than_the_write_buffer_arrives_whole() {
+    let config = WsConfig {
+        max_message_size: 4 << 20,
+        ..Default::default()
+    };
+    let srv = TestServer::start(builder(config)).await;
+    let mut c = srv.connect().await;
+    let big = "x".repeat(3 << 20);
+    let reply = c.request("test", "echo", json!(big)).await;
+    assert_eq!(reply["response"].as_str().map(str::len), Some(big.len()));
+    let reply = c.request("test", "echo", json!("small")).await;
+    assert_eq!(reply["response"], "small");
+}

@@ -451,9 +451,9 @@ fn rows() -> Vec<Row> {
             Close(1007),
         ),
         row(
-            "1 000 pings, then a message",
+            "150 pings, then a message",
             Input::Frames({
-                let mut v: Vec<Vec<u8>> = (0..1000)
+                let mut v: Vec<Vec<u8>> = (0..150)
                     .map(|_| frame(true, 0, op::PING, true, b"p"))
                     .collect();
                 v.push(raw::text(br#"{"type":"test","action":"unit"}"#));
@@ -639,6 +639,25 @@ fn rows() -> Vec<Row> {
                 v
             }),
             Close(1009),
+        ),
+        row(
+            "1 000 pings: over burst and violations",
+            Input::Frames(
+                (0..1000)
+                    .map(|_| frame(true, 0, op::PING, true, b"p"))
+                    .collect(),
+            ),
+            Close(1008),
+        ),
+        row(
+            "pings and pongs take rate-limit tokens",
+            Input::FramesOn(
+                On::Limited,
+                (0..40)
+                    .map(|i| frame(true, 0, if i % 2 == 0 { op::PING } else { 0xA }, true, b"p"))
+                    .collect(),
+            ),
+            Close(1008),
         ),
         row(
             "6th half-sent request from one IP over a pending cap of 5",
