@@ -330,8 +330,36 @@ async fn ping_flood(srv: &TestServer, total: usize) -> (bool, TcpStream) {
     (false, stream)
 }
 
+/// Runs the test `name` alone in a child process of this test binary, so that
+/// process-wide measures and limits (peak RSS, the descriptor limit) see this test only,
+/// whichever harness runs the suite. `true` in the child: run the body; `false` in the
+/// parent, once the child has passed.
+fn in_own_process(name: &str) -> bool {
+    const VAR: &str = "PXL_WS_TESTS_OWN_PROCESS";
+    if std::env::var_os(VAR).is_some() {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(VAR, "1")
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} in its own process:\n{stdout}\n{stderr}"
+    );
+    false
+}
+
 #[tokio::test]
 async fn a_ping_flood_that_never_reads_is_closed_and_server_memory_stays_bounded() {
+    if !in_own_process(
+        "hardening::a_ping_flood_that_never_reads_is_closed_and_server_memory_stays_bounded",
+    ) {
+        return;
+    }
     // The rate limit off: the write buffer bound must hold alone. The heartbeat finds
     // the buffer full, waits `write_timeout` for it to drain, and closes.
     let config = WsConfig {
@@ -420,4 +448,77 @@ async fn a_frame_larger_than_the_write_buffer_arrives_whole() {
     assert_eq!(reply["response"].as_str().map(str::len), Some(big.len()));
     let reply = c.request("test", "echo", json!("small")).await;
     assert_eq!(reply["response"], "small");
+}
+
+/// CPU time this process has used, in clock ticks (1/100 s on Linux), read from an
+/// open `/proc/self/stat` (opening it needs a descriptor, which may be short).
+fn cpu_ticks(stat: &std::fs::File) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 4096];
+    let n = stat.read_at(&mut buf, 0).expect("read /proc/self/stat");
+    let stat = std::str::from_utf8(&buf[..n]).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // utime and stime are fields 14 and 15; `fields` starts at field 3.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test]
+async fn out_of_descriptors_the_accept_loop_pauses_and_recovers() {
+    if !in_own_process("hardening::out_of_descriptors_the_accept_loop_pauses_and_recovers") {
+        return;
+    }
+    let srv = TestServer::start(builder(WsConfig::default())).await;
+    let mut bystander = srv.connect().await;
+    let stat = std::fs::File::open("/proc/self/stat").unwrap();
+    // This process may open only a few more descriptors...
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let status = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &std::process::id().to_string(),
+            &format!("--nofile={}:", open + 16),
+        ])
+        .status()
+        .expect("prlimit (util-linux: apt-get install util-linux)");
+    assert!(status.success(), "prlimit failed");
+    // ...and uses them all up, but for the one a client connection takes: the server
+    // cannot accept it (EMFILE) while it waits in the backlog.
+    let mut fillers = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) => fillers.push(f),
+            Err(e) if e.raw_os_error() == Some(24) => break,
+            Err(e) => panic!("open /dev/null: {e}"),
+        }
+        assert!(fillers.len() < 1000, "the descriptor limit did not apply");
+    }
+    fillers.pop();
+    let mut waiting = TcpStream::connect(srv.addr).await.expect("connect");
+    waiting
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // While accept fails, the loop pauses between attempts: a second of it costs
+    // little CPU (a busy loop would take a whole core).
+    let (ticks, started) = (cpu_ticks(&stat), std::time::Instant::now());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = cpu_ticks(&stat) - ticks;
+    let elapsed = started.elapsed().as_millis() as u64 / 10;
+    assert!(
+        used * 4 < elapsed,
+        "{used} ticks of CPU in {elapsed} ticks while accept failed"
+    );
+    // Descriptors back: the waiting connection is served, and so is everyone else.
+    drop(fillers);
+    let answer = read_to_end_within(&mut waiting, WAIT).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 426"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let reply = bystander.request("test", "echo", json!("still here")).await;
+    assert_eq!(reply["response"], "still here");
+    let mut fresh = srv.connect().await;
+    let reply = fresh.request("test", "echo", json!("fresh")).await;
+    assert_eq!(reply["response"], "fresh");
 }
