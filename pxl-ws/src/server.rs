@@ -70,6 +70,7 @@ pub struct WsServerBuilder {
     bus: Option<Arc<dyn Bus>>,
     browser_client: bool,
     subscribers: Vec<Arc<dyn Subscriber>>,
+    routes: Option<AxumRouter>,
 }
 
 impl WsServerBuilder {
@@ -110,6 +111,31 @@ impl WsServerBuilder {
     /// off). A page then does `import { PxlWsClient } from "/pxl-ws.js"`.
     pub fn serve_browser_client(mut self, on: bool) -> Self {
         self.browser_client = on;
+        self
+    }
+
+    /// Adds the app's own HTTP routes (pages, APIs), served next to the socket by
+    /// [`serve`](WsServer::serve) and [`serve_listener`](WsServer::serve_listener) —
+    /// through their accept loop, so the pending-connection caps and the header-read
+    /// timeout protect them too — and merged into
+    /// [`into_router`](WsServer::into_router). Called again, the routers are merged. A
+    /// route on `config.path` (or another of the server's own paths) panics, as in
+    /// [`axum::Router::merge`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use axum::routing::get;
+    /// let server = pxl_ws::WsServer::builder()
+    ///     .routes(axum::Router::new().route("/", get(|| async { "hello" })))
+    ///     .build()?;
+    /// server.serve("127.0.0.1:3000").await?; // `/` and the socket at `/ws`
+    /// # Ok(()) }
+    /// ```
+    pub fn routes(mut self, router: AxumRouter) -> Self {
+        self.routes = Some(match self.routes.take() {
+            Some(routes) => routes.merge(router),
+            None => router,
+        });
         self
     }
 
@@ -284,6 +310,7 @@ impl WsServerBuilder {
                 shared: Arc::new(shared),
             },
             browser_client: self.browser_client,
+            routes: self.routes,
         })
     }
 }
@@ -313,6 +340,7 @@ fn default_bus(config: &WsConfig) -> Result<Arc<dyn Bus>, BuildError> {
 pub struct WsServer {
     server: Server,
     browser_client: bool,
+    routes: Option<AxumRouter>,
 }
 
 impl WsServer {
@@ -326,6 +354,7 @@ impl WsServer {
             bus: None,
             browser_client: false,
             subscribers: Vec::new(),
+            routes: None,
         }
     }
 
@@ -385,7 +414,11 @@ impl WsServer {
                     }),
                 );
         }
-        router.with_state(shared)
+        let router = router.with_state(shared);
+        match self.routes {
+            Some(routes) => router.merge(routes),
+            None => router,
+        }
     }
 
     /// Binds `addr` and serves until SIGINT / SIGTERM or [`Server::shutdown`], then shuts

@@ -257,14 +257,15 @@ async fn half_sent_requests_fill_the_pending_cap_and_the_next_connection_is_clos
 #[tokio::test]
 async fn half_requests_and_idle_connections_are_closed_after_the_header_timeout() {
     let config = WsConfig {
-        health_path: Some("/health".into()),
         limits: pxl_ws::LimitsConfig {
             header_read_timeout: Duration::from_millis(300),
             ..Default::default()
         },
         ..Default::default()
     };
-    let srv = TestServer::start(builder(config)).await;
+    // The app's own routes go through the same accept loop.
+    let page = axum::Router::new().route("/hello", axum::routing::get(|| async { "hello" }));
+    let srv = TestServer::start(builder(config).routes(page)).await;
     // Half a request: closed without an answer (or with a 408).
     let mut half = tcp_from([127, 0, 0, 1], srv.addr).await;
     half.write_all(HALF_REQUEST).await.unwrap();
@@ -279,12 +280,12 @@ async fn half_requests_and_idle_connections_are_closed_after_the_header_timeout(
     assert!(read_to_end_within(&mut silent, WAIT).await.is_empty());
     // A keep-alive connection that goes idle after one request.
     let mut idle = tcp_from([127, 0, 0, 1], srv.addr).await;
-    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     let answer = read_to_end_within(&mut idle, WAIT).await;
     assert!(
-        answer.starts_with(b"HTTP/1.1 200"),
+        answer.starts_with(b"HTTP/1.1 200") && answer.ends_with(b"hello"),
         "{:?}",
         String::from_utf8_lossy(&answer)
     );
