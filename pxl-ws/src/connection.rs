@@ -174,7 +174,8 @@ async fn serve(
     match tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await {
         Ok(Ok(sink)) if end.fault => {
             if let Ok(mut socket) = stream.reunite(sink) {
-                drain(socket.get_mut()).await;
+                // Boxed: rare, and it would otherwise grow every connection's task.
+                Box::pin(drain(socket.get_mut())).await;
             }
         }
         Ok(_) => {}
@@ -635,25 +636,37 @@ impl Writer<'_> {
     /// Hands one message to the sink: in fragments when it is larger than
     /// [`fragment`](Self::fragment).
     async fn feed(&mut self, msg: Message) -> Result<(), Stopped> {
-        let (bytes, kind) = match msg {
-            Message::Text(t) if t.len() > self.fragment => (Bytes::from(t), Data::Text),
-            Message::Binary(b) if b.len() > self.fragment => (b, Data::Binary),
-            m => return self.feed_frame(m).await,
+        let large = match &msg {
+            Message::Text(t) => t.len() > self.fragment,
+            Message::Binary(b) => b.len() > self.fragment,
+            _ => false,
         };
-        let mut rest = bytes;
+        if large {
+            // Boxed: rare, and it would otherwise grow the idle writer task.
+            return Box::pin(self.feed_fragments(msg)).await;
+        }
+        self.drive(false).await?;
+        self.sink.start_send_unpin(msg).map_err(|_| Stopped)
+    }
+
+    /// A large text or binary message as a first frame and continuations.
+    async fn feed_fragments(&mut self, msg: Message) -> Result<(), Stopped> {
+        let (mut rest, kind) = match msg {
+            Message::Text(t) => (Bytes::from(t), Data::Text),
+            Message::Binary(b) => (b, Data::Binary),
+            _ => return Ok(()),
+        };
         let mut opcode = OpCode::Data(kind);
         while !rest.is_empty() {
             let chunk = rest.split_to(rest.len().min(self.fragment));
             let frame = WireFrame::message(chunk, opcode, rest.is_empty());
-            self.feed_frame(Message::Frame(frame)).await?;
+            self.drive(false).await?;
+            self.sink
+                .start_send_unpin(Message::Frame(frame))
+                .map_err(|_| Stopped)?;
             opcode = OpCode::Data(Data::Continue);
         }
         Ok(())
-    }
-
-    async fn feed_frame(&mut self, msg: Message) -> Result<(), Stopped> {
-        self.drive(false).await?;
-        self.sink.start_send_unpin(msg).map_err(|_| Stopped)
     }
 
     /// Waits until the sink is ready for a message (`flush: false`) or has written
@@ -664,37 +677,42 @@ impl Writer<'_> {
     /// client is closed with 1008 (its close frame would not fit either; the connection
     /// is dropped).
     async fn drive(&mut self, flush: bool) -> Result<(), Stopped> {
-        let mut deadline = None;
+        match std::future::poll_fn(|cx| self.poll_step(cx, flush)).await {
+            Ok(()) => Ok(()),
+            // Rare, and boxed so that the idle writer task stays small.
+            Err(WsError::WriteBufferFull(msg)) => Box::pin(self.retry(*msg, flush)).await,
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
+
+    fn poll_step(&mut self, cx: &mut Context<'_>, flush: bool) -> Poll<Result<(), WsError>> {
+        if flush {
+            self.sink.poll_flush_unpin(cx)
+        } else {
+            self.sink.poll_ready_unpin(cx)
+        }
+    }
+
+    /// `msg` did not fit the write buffer: lets tungstenite write out what it holds and
+    /// hands `msg` back, again each time it does not fit, until `write_timeout` has
+    /// passed since the first time.
+    async fn retry(&mut self, mut msg: Message, flush: bool) -> Result<(), Stopped> {
+        let deadline = tokio::time::Instant::now() + self.write_timeout();
         loop {
-            let step = std::future::poll_fn(|cx| {
-                if flush {
-                    self.sink.poll_flush_unpin(cx)
-                } else {
-                    self.sink.poll_ready_unpin(cx)
-                }
-            });
-            let result = match deadline {
-                None => step.await,
-                Some(d) => match tokio::time::timeout_at(d, step).await {
-                    Ok(r) => r,
-                    Err(_) => return Err(self.over_limit()),
-                },
-            };
-            let msg = match result {
-                Ok(()) => return Ok(()),
-                Err(WsError::WriteBufferFull(msg)) => msg,
-                Err(e) => return Err(self.failed(&e)),
-            };
-            let d =
-                *deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.write_timeout());
-            // Let tungstenite write out what it holds, then hand the message back.
             let drained = std::future::poll_fn(|cx| self.sink.poll_flush_unpin(cx));
-            match tokio::time::timeout_at(d, drained).await {
+            match tokio::time::timeout_at(deadline, drained).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(self.failed(&e)),
                 Err(_) => return Err(self.over_limit()),
             }
-            self.sink.start_send_unpin(*msg).map_err(|_| Stopped)?;
+            self.sink.start_send_unpin(msg).map_err(|_| Stopped)?;
+            let step = std::future::poll_fn(|cx| self.poll_step(cx, flush));
+            match tokio::time::timeout_at(deadline, step).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(WsError::WriteBufferFull(m))) => msg = *m,
+                Ok(Err(e)) => return Err(self.failed(&e)),
+                Err(_) => return Err(self.over_limit()),
+            }
         }
     }
 
