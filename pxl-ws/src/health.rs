@@ -70,7 +70,9 @@ pub struct Health {
     pub errors_sent: u64,
     /// Sockets closed for protocol faults (bad UTF-8, oversize, bad framing).
     pub protocol_errors: u64,
-    /// Clients closed with 1008 because their outbound queue was full.
+    /// Clients closed with 1008 because their outbound queue was full, or because they
+    /// took none of their output (or it stayed over `limits.max_write_buffer`) for
+    /// `limits.write_timeout`.
     pub slow_clients_dropped: u64,
     /// Events from other instances acted on (sends delivered here).
     pub bus_messages_in: u64,
