@@ -14,6 +14,7 @@
 mod attr;
 mod controller;
 mod diag;
+mod handler;
 mod paths;
 mod subscriber;
 
@@ -299,7 +300,9 @@ pub fn action(args: TokenStream, input: TokenStream) -> TokenStream {
 /// Compile errors, at the offending token and all together: none or several of
 /// `channel`/`channels`/`matches`; an empty list; an invalid regex; a duplicate channel or
 /// matcher; an unknown `Event` variant; a non-integer priority; an unknown or duplicate
-/// key; a function that is not `async`, is generic or takes `self`; an argument that is
+/// key; a function that is not `async`, is `const`, `unsafe`, `extern` or variadic, has
+/// generic parameters or takes `self` (the same rules as an `#[action]` method, minus
+/// the receiver); an argument that is
 /// not an extractor.
 #[proc_macro_attribute]
 pub fn subscriber(args: TokenStream, input: TokenStream) -> TokenStream {

@@ -105,7 +105,7 @@ pub(crate) fn subscriber(args: TokenStream, input: TokenStream) -> TokenStream {
             return quote!(#input #errors);
         }
     };
-    let sub = parse::function(&mut cx, attr, func);
+    let sub = parse::function(attr, func);
     validate::subscriber(&mut cx, &sub);
     let generated = if cx.is_empty() {
         expand::subscriber(&sub)
