@@ -302,8 +302,21 @@ pub fn action(args: TokenStream, input: TokenStream) -> TokenStream {
 /// matcher; an unknown `Event` variant; a non-integer priority; an unknown or duplicate
 /// key; a function that is not `async`, is `const`, `unsafe`, `extern` or variadic, has
 /// generic parameters or takes `self` (the same rules as an `#[action]` method, minus
-/// the receiver); an argument that is
-/// not an extractor.
+/// the receiver); an argument that is not an extractor. After an error the companion item
+/// is still emitted, matching nothing, so `subscribers![name]` adds no further errors.
+///
+/// # Unregistered subscribers
+///
+/// A subscriber runs only once its companion item is passed to `subscribers![...]`.
+/// One that never is gets rustc's `dead_code` warning at the function's name, "struct
+/// `name` is never constructed", with the note "the subscriber `name` never runs:
+/// register it with `WsServer::builder().subscribers(subscribers![name, ...])`". Like
+/// any `dead_code` warning, it is not given for a `pub` subscriber of a library (another
+/// crate may register it), a crate-wide `#![allow(dead_code)]` silences it, and
+/// `#![deny(warnings)]` makes it an error (without the note). An `#[allow(dead_code)]`
+/// or `#[expect(dead_code)]` on the function silences it for that subscriber. The
+/// companion carries its own lint level, so a crate with `#![forbid(dead_code)]` cannot
+/// use `#[subscriber]`.
 #[proc_macro_attribute]
 pub fn subscriber(args: TokenStream, input: TokenStream) -> TokenStream {
     subscriber::subscriber(args.into(), input.into()).into()
