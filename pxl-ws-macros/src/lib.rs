@@ -5,8 +5,9 @@
 //! re-exports them and pins this crate to its exact version.
 //!
 //! Each macro is parsed into a small model (`controller/parse.rs`,
-//! `subscriber/parse.rs`), checked (`validate.rs`) and expanded from the model alone
-//! (`expand.rs`).
+//! `subscriber/parse.rs`), checked (`validate.rs`, with the handler-signature rules
+//! shared in `handler.rs`) and expanded from the model alone (`expand.rs`), naming the
+//! runtime through one path table (`paths.rs`).
 //! Every mistake is reported as an error at the offending token, all mistakes of an item
 //! together, and the annotated item is always emitted so that the rest of the crate still
 //! type-checks.
@@ -85,7 +86,7 @@ use proc_macro::TokenStream;
 /// `auth` and `roles = [...]` may follow, in any order:
 /// `#[action("ban", auth)]`, `#[action("ban", roles = ["admin"])]`. A handler must be:
 ///
-/// - `async`,
+/// - `async`, and not `const`, `unsafe`, `extern` or variadic,
 /// - a method taking `&self` (one controller value serves every connection),
 /// - without generic parameters (types, consts or lifetimes),
 /// - with arguments that are all extractors ([`FromMessage`]: `Data<T>`, `Client`,
@@ -210,8 +211,8 @@ use proc_macro::TokenStream;
 /// empty or invalid `type`; an unknown or repeated key; a value given to `auth`
 /// (`auth = true`); a `roles` that is not a non-empty list of string literals, or a role
 /// that is empty, invalid or repeated; a missing, invalid or repeated action name (with a
-/// note at the first one); a handler that is not `async`, is generic
-/// or does not take `&self`; an argument that is not an extractor (reported at the
+/// note at the first one); a handler that is not `async`, is `const`, `unsafe`, `extern`
+/// or variadic, is generic or does not take `&self`; an argument that is not an extractor (reported at the
 /// argument); an impl with no `#[action]` methods; and `#[ws_controller]` on anything but
 /// an inherent impl block.
 ///
