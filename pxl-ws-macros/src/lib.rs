@@ -59,7 +59,7 @@ use proc_macro::TokenStream;
 ///     fn helper(&self) {}
 /// }
 ///
-/// use pxl_ws::Controller as _;
+/// use pxl_ws::controller::Controller as _;
 /// let routes = ChatController.routes();
 /// assert_eq!(routes[0].action, "send");
 /// assert_eq!(routes[0].payload, Some("SendMsg"));
@@ -161,7 +161,7 @@ use proc_macro::TokenStream;
 ///     }
 /// }
 ///
-/// use pxl_ws::Controller as _;
+/// use pxl_ws::controller::Controller as _;
 /// let ban = &Moderation.routes()[1];
 /// assert!(ban.auth);
 /// assert_eq!(ban.roles, ["admin"]);
@@ -190,7 +190,7 @@ use proc_macro::TokenStream;
 /// # What it generates
 ///
 /// The impl block is emitted unchanged, minus the `#[action]` attributes, followed by an
-/// `impl pxl_ws::Controller` inside `const _: () = { ... };`:
+/// `impl pxl_ws::controller::Controller` inside `const _: () = { ... };`:
 ///
 /// - `controller_type()` returns the `type`;
 /// - `routes()` returns a static table with one [`RouteInfo`] per action (type, action,
@@ -240,11 +240,11 @@ pub fn action(args: TokenStream, input: TokenStream) -> TokenStream {
 /// Turns an `async fn` into a pxl-ws subscriber: a server-side handler of bus events
 /// (the eleven built-in cluster events and app channels published with
 /// `Server::publish`), run on every instance. The function stays an ordinary function;
-/// the macro adds a companion item of the same name implementing `pxl_ws::Subscriber`,
+/// the macro adds a companion item of the same name implementing `pxl_ws::subscriber::Subscriber`,
 /// registered with `subscribers![name]`.
 ///
 /// ```
-/// use pxl_ws::{subscriber, subscribers, Channel, Event, Message, WsService};
+/// use pxl_ws::{subscriber, subscribers, WsService, subscriber::{Channel, Event, Message}};
 ///
 /// #[subscriber(
 ///     channels = [Event::QueueJobCompleted, Event::QueueJobError],
@@ -265,7 +265,7 @@ pub fn action(args: TokenStream, input: TokenStream) -> TokenStream {
 /// struct View { page: String }
 ///
 /// #[subscriber(matches = [regex("^analytics:"), predicate(is_vip)], name = "segmentTargeting")]
-/// async fn segment_targeting(Message(view): Message<View>) -> Result<(), pxl_ws::SubscriberError> {
+/// async fn segment_targeting(Message(view): Message<View>) -> Result<(), pxl_ws::subscriber::SubscriberError> {
 ///     let _ = view.page;
 ///     Ok(())
 /// }
@@ -287,11 +287,11 @@ pub fn action(args: TokenStream, input: TokenStream) -> TokenStream {
 /// | `priority = 20` | higher runs first (default 0); equal priorities keep registration order |
 /// | `name = "..."` | unique name for logs and the subscriber table (default: the function's name) |
 /// | `description = "..."` | shown in the subscriber table |
-/// | `middleware = [LoggingMiddleware, ...]` | expressions of types implementing `pxl_ws::Middleware`, outermost first |
+/// | `middleware = [LoggingMiddleware, ...]` | expressions of types implementing `pxl_ws::subscriber::Middleware`, outermost first |
 /// | `crate = "path::to::pxl_ws"` | where the runtime is (default `::pxl_ws`) |
 ///
 /// Exactly one of `channel`, `channels` and `matches` must be given. Regexes are checked
-/// at compile time. Arguments are extractors (`pxl_ws::FromEvent`): `Channel`,
+/// at compile time. Arguments are extractors (`pxl_ws::subscriber::FromEvent`): `Channel`,
 /// `Message<T>`, `serde_json::Value`, `Server`, `WsService`, `State<T>`,
 /// `SubscriberContext`. The function returns `()` or `Result<(), E>` with
 /// `E: Into<SubscriberError>`.

@@ -34,10 +34,12 @@ impl Paths {
         quote!(use #krate as #alias;)
     }
 
-    fn runtime(&self, item: &str) -> TokenStream {
+    /// `module::Item` under the crate path.
+    fn runtime(&self, module: &str, item: &str) -> TokenStream {
         let alias = alias();
+        let module = Ident::new(module, Span::call_site());
         let item = Ident::new(item, Span::call_site());
-        quote!(#alias::#item)
+        quote!(#alias::#module::#item)
     }
 
     /// The standard library (`__private::std`), for `Option`, `Vec`, `format!`, ...
@@ -47,63 +49,63 @@ impl Paths {
     }
 
     pub(crate) fn controller(&self) -> TokenStream {
-        self.runtime("Controller")
+        self.runtime("controller", "Controller")
     }
 
     pub(crate) fn route_info(&self) -> TokenStream {
-        self.runtime("RouteInfo")
+        self.runtime("controller", "RouteInfo")
     }
 
     pub(crate) fn message_context(&self) -> TokenStream {
-        self.runtime("MessageContext")
+        self.runtime("controller", "MessageContext")
     }
 
     pub(crate) fn box_future(&self) -> TokenStream {
-        self.runtime("BoxFuture")
+        self.runtime("controller", "BoxFuture")
     }
 
     pub(crate) fn reply(&self) -> TokenStream {
-        self.runtime("Reply")
+        self.runtime("controller", "Reply")
     }
 
     pub(crate) fn extractor_trait(&self) -> TokenStream {
-        self.runtime("FromMessage")
+        self.runtime("controller", "FromMessage")
     }
 
     pub(crate) fn state_map(&self) -> TokenStream {
-        self.runtime("StateMap")
+        self.runtime("controller", "StateMap")
     }
 
     pub(crate) fn subscriber(&self) -> TokenStream {
-        self.runtime("Subscriber")
+        self.runtime("subscriber", "Subscriber")
     }
 
     pub(crate) fn subscriber_context(&self) -> TokenStream {
-        self.runtime("SubscriberContext")
+        self.runtime("subscriber", "SubscriberContext")
     }
 
     pub(crate) fn subscriber_error(&self) -> TokenStream {
-        self.runtime("SubscriberError")
+        self.runtime("subscriber", "SubscriberError")
     }
 
     pub(crate) fn subscriber_return(&self) -> TokenStream {
-        self.runtime("SubscriberReturn")
+        self.runtime("subscriber", "SubscriberReturn")
     }
 
     pub(crate) fn event_extractor_trait(&self) -> TokenStream {
-        self.runtime("FromEvent")
+        self.runtime("subscriber", "FromEvent")
     }
 
     pub(crate) fn matcher(&self) -> TokenStream {
-        self.runtime("Matcher")
+        self.runtime("subscriber", "Matcher")
     }
 
     pub(crate) fn event(&self) -> TokenStream {
-        self.runtime("Event")
+        self.runtime("subscriber", "Event")
     }
 
     pub(crate) fn middleware(&self) -> TokenStream {
-        self.runtime("Middleware")
+        self.runtime("subscriber", "Middleware")
     }
 
     /// An item of `__private`: a reply conversion (`reply_unit`, `reply_value`, ...) or

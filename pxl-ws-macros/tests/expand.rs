@@ -5,7 +5,9 @@
 //! runtime's end-to-end tests.
 
 use pxl_ws::{
-    ActionError, Client, Controller, Data, RouteInfo, Server, State, StateMap, ws_controller,
+    ActionError, Client, Data, Server, State,
+    controller::{Controller, RouteInfo, StateMap},
+    ws_controller,
 };
 use serde::{Deserialize, Serialize};
 

@@ -135,7 +135,7 @@ impl Default for RoomsConfig {
 /// Serialised as `"printable"` or `{"ascii": "-_:."}`.
 ///
 /// ```
-/// use pxl_ws::RoomNameChars;
+/// use pxl_ws::config::RoomNameChars;
 /// let rule = RoomNameChars::Ascii("-_:.".into());
 /// assert!(rule.check("team-1:general").is_ok());
 /// assert!(rule.check("team 1").is_err());
@@ -506,7 +506,7 @@ impl From<String> for Secret {
 ///
 /// With `redis_url` unset the server uses the in-memory bus (one process). With it set,
 /// [`WsServerBuilder::build`](crate::WsServerBuilder::build) creates a
-/// [`RedisBus`](crate::RedisBus) (feature `redis`) and every send reaches every intended
+/// [`RedisBus`](crate::bus::RedisBus) (feature `redis`) and every send reaches every intended
 /// client on every instance. See `docs/cluster.md`.
 ///
 /// ```

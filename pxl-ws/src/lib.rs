@@ -51,7 +51,7 @@
 //! controller's generated `match` on `action`) → handler with its extractors → reply
 //! frame → the client's bounded outbound queue → its writer task. Sends
 //! ([`Server::send_to_room`] and friends) serialise the frame once, deliver to local
-//! clients' queues and publish once on the [`Bus`] for other instances.
+//! clients' queues and publish once on the [`Bus`](bus::Bus) for other instances.
 //!
 //! ## Features
 //!
@@ -59,33 +59,50 @@
 //! |---|---|---|
 //! | `macros` | yes | `#[ws_controller]`, `#[action]` and `#[subscriber]` (re-exported from `pxl-ws-macros`), and `subscribers!` |
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
-//! | `redis` | yes | [`RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
+//! | `redis` | yes | [`bus::RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
 //!
-//! ## Modules by concept
+//! ## The crate root and its modules
 //!
-//! [`WsConfig`] (settings), [`protocol`] (wire format and error codes), the router
-//! ([`Controller`], [`FromMessage`], [`Reply`]), clients ([`Client`], [`ClientId`]), rooms
-//! ([`Rooms`]), the bus ([`Bus`], [`MemoryBus`], `RedisBus`) and the cluster view
-//! ([`ClusterConfig`], [`CustomEvent`]), the app-facing [`Server`] handle, and
-//! subscribers ([`Subscriber`], [`Matcher`], [`Event`], [`FromEvent`], [`Middleware`]:
-//! handlers of bus events on every instance, fed by [`Server::publish`] and the built-in
-//! events), [`WsService`] (PXL's `WebSocketService`), and
-//! [`WsServer`] (builder, serve, shutdown; `serve_browser_client(true)` also serves the
-//! browser client at `/pxl-ws.js`). [`LimitsConfig`] and [`RoomsConfig`] hold the limits
-//! against hostile clients (origins, connection caps, message rate, rooms). With the
-//! `client` feature, `pxl_ws::client` is the Rust client (`WsClient`).
+//! The root holds what a first app needs: the builder ([`WsServer`], [`WsServerBuilder`]),
+//! the settings ([`WsConfig`]), the handles ([`Server`], [`Client`], [`Rooms`],
+//! [`WsService`] — PXL's `WebSocketService`), the extractors ([`Data`], [`State`],
+//! [`AuthUser`]), the frames ([`Frame`], [`RawMessage`]), who a send reaches ([`Target`],
+//! [`ClientId`]), [`ActionError`] and the macros. The rest is namespaced by concept:
+//!
+//! | module | what is in it |
+//! |---|---|
+//! | [`config`] | every settings struct under [`WsConfig`]: rooms, limits against hostile clients, auth, cluster, heartbeat; [`ConfigError`](config::ConfigError) |
+//! | [`controller`] | the [`Controller`](controller::Controller) trait the macro implements, [`FromMessage`](controller::FromMessage), [`Reply`](controller::Reply), route metadata: controllers without the macro |
+//! | [`subscriber`](mod@subscriber) | [`Subscriber`](subscriber::Subscriber), [`Event`](subscriber::Event), [`Matcher`](subscriber::Matcher), the event extractors and middleware: handlers of bus events on every instance |
+//! | [`auth`] | [`AuthUser`] and token errors |
+//! | [`bus`] | the [`Bus`](bus::Bus) trait, [`MemoryBus`](bus::MemoryBus) and (feature `redis`) `RedisBus` |
+//! | [`cluster`] | PXL's custom-event API ([`CustomEvent`](cluster::CustomEvent)) |
+//! | [`hooks`] | what the builder's event hooks receive |
+//! | [`health`] | the [`Health`](health::Health) snapshot |
+//! | [`protocol`] | the wire format and error codes |
+//! | `client` | (feature `client`) the Rust client, `WsClient` |
+//!
+//! ## Application events between instances
+//!
+//! The recommended way is [`Server::publish`] with `#[subscriber]` functions: the event
+//! reaches the matching subscribers of every instance, with channel patterns,
+//! priorities, extractors and middleware. [`Server::publish_custom`] with
+//! [`Server::subscribe_custom`] is PXL's `custom` event, kept for apps ported from PXL.
+//!
+//! `serve_browser_client(true)` on the builder also serves the browser client at
+//! `/pxl-ws.js`.
 
 mod accept;
-mod auth;
-mod bus;
+pub mod auth;
+pub mod bus;
 #[cfg(feature = "client")]
 pub mod client;
 mod clients;
-mod cluster;
-mod config;
+pub mod cluster;
+pub mod config;
 mod connection;
-mod health;
-mod hooks;
+pub mod health;
+pub mod hooks;
 mod limits;
 mod outbox;
 pub mod protocol;
@@ -100,33 +117,37 @@ mod time;
 mod upgrade;
 mod ws_service;
 
-pub use auth::{AuthUser, TokenError};
-#[cfg(feature = "redis")]
-pub use bus::RedisBus;
-pub use bus::{Bus, BusMessage, BusStatus, BusStream, MemoryBus};
+pub use auth::AuthUser;
 pub use clients::{Client, ClientId, ClientInfo, InvalidClientId};
-pub use cluster::{CustomEvent, CustomEvents};
-pub use config::{
-    AuthConfig, ClusterConfig, ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig,
-    RoomsConfig, Secret, WsConfig,
-};
-pub use config::{LimitsConfig, RateLimitConfig, RoomNameChars};
-pub use health::{Health, HealthStatus, LimitCounts};
-pub use hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
+pub use config::WsConfig;
 pub use protocol::ActionError;
 pub use rooms::Rooms;
-pub use router::{
-    BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo, State,
-};
+pub use router::{Data, State};
 pub use server::{BuildError, ServeError, WsServer, WsServerBuilder};
 pub use service::{Frame, RawMessage, Server, Target};
-pub use state::StateMap;
-pub use subscribers::{
-    Channel, Event, FromEvent, LoggingMiddleware, Matcher, Message, Middleware, Predicate,
-    RateLimitMiddleware, Subscriber, SubscriberContext, SubscriberError, SubscriberReturn,
-    TimingMiddleware,
-};
 pub use ws_service::WsService;
+
+/// Controllers without the macros: the [`Controller`](controller::Controller) trait
+/// that `#[ws_controller]` implements, the extraction trait, replies and route
+/// metadata. The extractors themselves ([`Data`], [`State`], [`Client`], [`AuthUser`],
+/// ...) are at the crate root.
+pub mod controller {
+    pub use crate::router::{BoxFuture, Controller, FromMessage, MessageContext, Reply, RouteInfo};
+    pub use crate::state::StateMap;
+}
+
+/// Subscribers: handlers of bus events on every instance, fed by the built-in events
+/// (connects, room changes, sends, queue jobs) and by [`Server::publish`] — the
+/// recommended way to pass application events between instances. `#[subscriber]`
+/// implements [`Subscriber`](subscriber::Subscriber); [`subscribers!`] lists them for
+/// the builder.
+pub mod subscriber {
+    pub use crate::subscribers::{
+        Channel, Event, FromEvent, LoggingMiddleware, Matcher, Message, Middleware, Predicate,
+        RateLimitMiddleware, Subscriber, SubscriberContext, SubscriberError, SubscriberReturn,
+        TimingMiddleware,
+    };
+}
 
 #[cfg(feature = "macros")]
 pub use pxl_ws_macros::{action, subscriber, ws_controller};

@@ -364,7 +364,7 @@ impl WsServer {
     }
 
     /// The routes, as registered (the built-in `system` routes first).
-    pub fn routes(&self) -> Vec<crate::RouteInfo> {
+    pub fn routes(&self) -> Vec<crate::controller::RouteInfo> {
         self.server.routes()
     }
 

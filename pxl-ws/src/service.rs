@@ -253,7 +253,7 @@ impl Server {
     }
 
     /// The route table (the built-in `system` routes first).
-    pub fn routes(&self) -> Vec<crate::RouteInfo> {
+    pub fn routes(&self) -> Vec<crate::controller::RouteInfo> {
         self.shared.router.routes().to_vec()
     }
 
@@ -437,7 +437,7 @@ impl Server {
 
     /// Publishes `message` on the app channel `channel`: the subscribers matching it run
     /// on every instance (this one included), once each. Nothing is sent to sockets.
-    /// Channel names of the built-in [`Event`](crate::Event)s are best avoided: their
+    /// Channel names of the built-in [`Event`](crate::subscriber::Event)s are best avoided: their
     /// subscribers would run for both.
     ///
     /// ```no_run

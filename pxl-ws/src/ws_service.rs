@@ -120,7 +120,7 @@ impl FromMessage for WsService {
         Server::from_message(ctx).map(WsService::new)
     }
 
-    fn check(state: &crate::StateMap) -> Result<(), String> {
+    fn check(state: &crate::controller::StateMap) -> Result<(), String> {
         crate::router::server_only(state, "WsService")
     }
 }

@@ -7,7 +7,7 @@
 
 use std::alloc::System;
 
-use pxl_ws::{ClientId, Frame, MemoryBus, Target, WsConfig, WsServer};
+use pxl_ws::{ClientId, Frame, Target, WsConfig, WsServer, bus::MemoryBus};
 use pxl_ws_tests::{TestClient, TestServer, eventually};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 

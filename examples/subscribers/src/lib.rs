@@ -13,8 +13,9 @@
 //! [`Server::send_local`] to its own clients: every dashboard gets each update once.
 
 use pxl_ws::{
-    ActionError, Channel, Client, Data, Event, Frame, Server, State, SubscriberError, Target,
-    WsServer, WsServerBuilder, subscriber, subscribers, ws_controller,
+    ActionError, Client, Data, Frame, Server, State, Target, WsServer, WsServerBuilder, subscriber,
+    subscriber::{Channel, Event, SubscriberError},
+    subscribers, ws_controller,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! the dashboards on both, once each; a VIP analytics event tracked on one reaches the
 //! VIP feed on the other, and non-VIP events do not.
 
-use pxl_ws::MemoryBus;
+use pxl_ws::bus::MemoryBus;
 use pxl_ws_tests::{TestServer, eventually};
 use serde_json::json;
 

@@ -24,7 +24,7 @@ pub(crate) fn subscriber(sub: &SubscriberFn) -> TokenStream {
             MatcherSpec::Str(l) => quote! {
                 <#matcher as #std::convert::From<&#std::primitive::str>>::from(#l)
             },
-            // The path as written (so that the user's `use pxl_ws::Event` is used); the
+            // The path as written (so that the user's `use pxl_ws::subscriber::Event` is used); the
             // variant was checked against the eleven.
             MatcherSpec::Event(p) => {
                 let event = paths.event();
@@ -165,7 +165,8 @@ fn companion(
         body,
     } = parts;
     let (lint, anchor) = lint(sub, registration);
-    let doc = format!("The [`Subscriber`](pxl_ws::Subscriber) of the function `{ident}`.");
+    let doc =
+        format!("The [`Subscriber`](pxl_ws::subscriber::Subscriber) of the function `{ident}`.");
     // Spanned at the function's name, so that the `dead_code` lint reports it as the
     // user's item rather than discarding it as part of a macro expansion.
     let companion = quote_spanned! {ident.span()=>

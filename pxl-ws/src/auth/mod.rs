@@ -1,5 +1,5 @@
 //! Authentication: [`AuthUser`], the identity a verified token gives; token checks on
-//! connect ([`token`]); the token's life on an open socket ([`session`]); and route
+//! connect; the token's life on an open socket; and route
 //! authorization (`auth` / `roles` on `#[ws_controller]` and `#[action]`).
 
 pub(crate) mod session;

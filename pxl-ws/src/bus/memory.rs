@@ -14,7 +14,7 @@ use super::{Bus, BusMessage, BusStatus, BusStream};
 /// `MemoryBus` (it is cheap to clone) and sends on one reach clients of all of them.
 ///
 /// ```
-/// let bus = pxl_ws::MemoryBus::new();
+/// let bus = pxl_ws::bus::MemoryBus::new();
 /// let a = pxl_ws::WsServer::builder().bus(bus.clone()).build().unwrap();
 /// let b = pxl_ws::WsServer::builder().bus(bus).build().unwrap();
 /// # drop((a, b));

@@ -51,7 +51,7 @@ impl fmt::Debug for BusMessage {
     }
 }
 
-/// The bus's state, shown in [`Health`](crate::Health).
+/// The bus's state, shown in [`Health`](crate::health::Health).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -90,7 +90,7 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Waits (at most `within`) until messages published so far have left this process.
     /// The server calls it at the end of a graceful shutdown. The default returns at once.
-    fn flush(&self, within: std::time::Duration) -> crate::BoxFuture<'_, ()> {
+    fn flush(&self, within: std::time::Duration) -> crate::controller::BoxFuture<'_, ()> {
         let _ = within;
         Box::pin(std::future::ready(()))
     }

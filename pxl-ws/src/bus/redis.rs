@@ -42,11 +42,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 ///
 /// ```no_run
 /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
-/// let cluster = pxl_ws::ClusterConfig {
+/// let cluster = pxl_ws::config::ClusterConfig {
 ///     redis_url: Some("redis://127.0.0.1:6379".into()),
 ///     ..Default::default()
 /// };
-/// let bus = pxl_ws::RedisBus::new(&cluster)?;
+/// let bus = pxl_ws::bus::RedisBus::new(&cluster)?;
 /// let server = pxl_ws::WsServer::builder().bus(bus).build()?;
 /// # drop(server); Ok(()) }
 /// ```

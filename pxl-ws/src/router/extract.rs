@@ -18,7 +18,7 @@ use crate::state::StateMap;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as an action argument",
     label = "not an extractor",
-    note = "action arguments must implement `pxl_ws::FromMessage`: `Data<T>`, `Client`, `Server`, `State<T>`, `AuthUser`, `Option<AuthUser>` or `serde_json::Value` (in client-side controllers: `WsClient`)"
+    note = "action arguments must implement `pxl_ws::controller::FromMessage`: `Data<T>`, `Client`, `Server`, `State<T>`, `AuthUser`, `Option<AuthUser>` or `serde_json::Value` (in client-side controllers: `WsClient`)"
 )]
 pub trait FromMessage: Sized {
     /// Extracts the value from the message context.

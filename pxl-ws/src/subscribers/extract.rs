@@ -17,7 +17,7 @@ use crate::state::StateMap;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as a subscriber argument",
     label = "not a subscriber extractor",
-    note = "subscriber arguments must implement `pxl_ws::FromEvent`: `Channel`, `Message<T>`, `serde_json::Value`, `Server`, `WsService`, `State<T>` or `SubscriberContext`"
+    note = "subscriber arguments must implement `pxl_ws::subscriber::FromEvent`: `Channel`, `Message<T>`, `serde_json::Value`, `Server`, `WsService`, `State<T>` or `SubscriberContext`"
 )]
 pub trait FromEvent: Sized {
     /// Extracts the value from the event.

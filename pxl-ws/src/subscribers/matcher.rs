@@ -104,7 +104,7 @@ pub type Predicate = Arc<dyn Fn(&str, &serde_json::Value) -> bool + Send + Sync>
 /// matches.
 ///
 /// ```
-/// use pxl_ws::{Event, Matcher};
+/// use pxl_ws::{subscriber::{Event, Matcher}};
 /// let msg = serde_json::json!({"segment": "vip"});
 /// assert!(Matcher::from("*").matches("anything", &msg));
 /// assert!(Matcher::from(Event::QueueJobError).matches("queueJobError", &msg));

@@ -16,7 +16,7 @@ use super::{SubscriberContext, SubscriberError};
 /// `false`.
 ///
 /// ```
-/// use pxl_ws::{Middleware, SubscriberContext};
+/// use pxl_ws::{subscriber::{Middleware, SubscriberContext}};
 ///
 /// /// Only runs subscribers for VIP messages.
 /// struct VipOnly;
@@ -132,7 +132,7 @@ const PRUNE_ABOVE: usize = 1024;
 ///
 /// ```
 /// use std::time::Duration;
-/// let limit = pxl_ws::RateLimitMiddleware::new(100, Duration::from_secs(1));
+/// let limit = pxl_ws::subscriber::RateLimitMiddleware::new(100, Duration::from_secs(1));
 /// # drop(limit);
 /// ```
 #[derive(Debug)]

@@ -34,7 +34,7 @@ use crate::state::StateMap;
 /// `async fn`; it can also be written by hand:
 ///
 /// ```
-/// use pxl_ws::{BoxFuture, Event, Matcher, Subscriber, SubscriberContext, SubscriberError};
+/// use pxl_ws::{controller::BoxFuture, subscriber::{Event, Matcher, Subscriber, SubscriberContext, SubscriberError}};
 ///
 /// struct Audit;
 ///
@@ -161,7 +161,7 @@ impl fmt::Debug for SubscriberError {
 /// `E: Into<SubscriberError>`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned by a subscriber",
-    note = "a subscriber returns `()` or `Result<(), E>` where `E: Into<pxl_ws::SubscriberError>`"
+    note = "a subscriber returns `()` or `Result<(), E>` where `E: Into<pxl_ws::subscriber::SubscriberError>`"
 )]
 pub trait SubscriberReturn {
     /// The outcome.
@@ -184,7 +184,7 @@ impl<E: Into<SubscriberError>> SubscriberReturn for Result<(), E> {
 /// from `#[subscriber]` functions (by name or path).
 ///
 /// ```
-/// use pxl_ws::{subscriber, subscribers, Channel};
+/// use pxl_ws::{subscriber, subscribers, subscriber::Channel};
 ///
 /// #[subscriber(channel = "orders")]
 /// async fn orders(Channel(channel): Channel) {
@@ -204,7 +204,7 @@ macro_rules! subscribers {
         <[_]>::into_vec($crate::__private::std::boxed::Box::new([
             $(
                 $crate::__private::std::sync::Arc::new($($seg)::+ {})
-                    as $crate::__private::std::sync::Arc<dyn $crate::Subscriber>
+                    as $crate::__private::std::sync::Arc<dyn $crate::subscriber::Subscriber>
             ),*
         ]))
     };

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use pxl_ws::{Frame, HealthStatus, Server};
+use pxl_ws::{Frame, Server, health::HealthStatus};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
 use pxl_ws_tests::record::Recorder;
 use pxl_ws_tests::{RedisServer, TestServer, WAIT, eventually};

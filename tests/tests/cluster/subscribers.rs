@@ -4,7 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pxl_ws::{Channel, Event, State, WsServer, subscriber, subscribers};
+use pxl_ws::{
+    State, WsServer, subscriber,
+    subscriber::{Channel, Event},
+    subscribers,
+};
 use pxl_ws_tests::cluster::cluster_config;
 use pxl_ws_tests::{RedisServer, TestServer, eventually};
 use serde_json::{Value, json};

@@ -351,7 +351,7 @@ async fn first_connect_fails_with_an_error_instead_of_hanging() {
 #[tokio::test]
 async fn client_sends_its_token_and_reports_refusals() {
     let config = WsConfig {
-        auth: pxl_ws::AuthConfig {
+        auth: pxl_ws::config::AuthConfig {
             jwt_secret: Some("client-test-secret".into()),
             required: true,
             ..Default::default()

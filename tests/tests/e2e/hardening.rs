@@ -205,7 +205,7 @@ async fn served_from(local: [u8; 4], srv: &TestServer) {
 #[tokio::test]
 async fn half_sent_requests_fill_the_pending_cap_and_the_next_connection_is_closed() {
     let config = WsConfig {
-        limits: pxl_ws::LimitsConfig {
+        limits: pxl_ws::config::LimitsConfig {
             max_pending_connections: Some(80),
             max_pending_connections_per_ip: Some(50),
             // Long enough that the half-open connections are still there when checked.
@@ -257,7 +257,7 @@ async fn half_sent_requests_fill_the_pending_cap_and_the_next_connection_is_clos
 #[tokio::test]
 async fn half_requests_and_idle_connections_are_closed_after_the_header_timeout() {
     let config = WsConfig {
-        limits: pxl_ws::LimitsConfig {
+        limits: pxl_ws::config::LimitsConfig {
             header_read_timeout: Duration::from_millis(300),
             ..Default::default()
         },
@@ -364,13 +364,13 @@ async fn a_ping_flood_that_never_reads_is_closed_and_server_memory_stays_bounded
     // The rate limit off: the write buffer bound must hold alone. The heartbeat finds
     // the buffer full, waits `write_timeout` for it to drain, and closes.
     let config = WsConfig {
-        heartbeat: pxl_ws::HeartbeatConfig {
+        heartbeat: pxl_ws::config::HeartbeatConfig {
             interval: Duration::from_millis(500),
             timeout: Duration::from_secs(60),
             ..Default::default()
         },
-        limits: pxl_ws::LimitsConfig {
-            rate_limit: pxl_ws::RateLimitConfig {
+        limits: pxl_ws::config::LimitsConfig {
+            rate_limit: pxl_ws::config::RateLimitConfig {
                 enabled: false,
                 ..Default::default()
             },
@@ -411,8 +411,8 @@ async fn a_ping_flood_that_never_reads_is_closed_and_server_memory_stays_bounded
 #[tokio::test]
 async fn pings_count_against_the_rate_limit() {
     let config = WsConfig {
-        limits: pxl_ws::LimitsConfig {
-            rate_limit: pxl_ws::RateLimitConfig {
+        limits: pxl_ws::config::LimitsConfig {
+            rate_limit: pxl_ws::config::RateLimitConfig {
                 per_second: 0.001,
                 burst: 10,
                 max_violations: 5,

@@ -3,7 +3,10 @@
 //! every row the same servers still serve a well-behaved client (one that stayed
 //! connected throughout, and a new one).
 
-use pxl_ws::{AuthConfig, LimitsConfig, RateLimitConfig, WsConfig};
+use pxl_ws::{
+    WsConfig,
+    config::{AuthConfig, LimitsConfig, RateLimitConfig},
+};
 use pxl_ws_tests::jwt::{self, claims, hs256, now};
 use pxl_ws_tests::raw::{self, RawSocket, frame, op};
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT, http};
@@ -1271,7 +1274,7 @@ async fn close_row(
 
 #[tokio::test]
 async fn close_frames_are_valid_whatever_code_and_reason_are_asked_for() {
-    let bus = pxl_ws::MemoryBus::new();
+    let bus = pxl_ws::bus::MemoryBus::new();
     let s1 = TestServer::start(builder(WsConfig::default()).bus(bus.clone())).await;
     let s2 = TestServer::start(builder(WsConfig::default()).bus(bus)).await;
     let mut bystander = s2.connect().await;

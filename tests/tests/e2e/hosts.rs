@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use pxl_ws::{LimitsConfig, WsConfig};
+use pxl_ws::{WsConfig, config::LimitsConfig};
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

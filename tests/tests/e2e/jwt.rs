@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pxl_ws::{AuthConfig, AuthUser, WsConfig, ws_controller};
+use pxl_ws::{AuthUser, WsConfig, config::AuthConfig, ws_controller};
 use pxl_ws_tests::jwt::{self, claims, hs256, now};
 use pxl_ws_tests::{TestClient, TestServer};
 use serde_json::{Value, json};

@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pxl_ws::{HeartbeatConfig, InactiveClientsConfig, WsConfig};
+use pxl_ws::{
+    WsConfig,
+    config::{HeartbeatConfig, InactiveClientsConfig},
+};
 use pxl_ws_tests::raw::RawSocket;
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT, http_get};
 use serde_json::json;

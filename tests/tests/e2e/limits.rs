@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use pxl_ws::{LimitsConfig, RateLimitConfig, RoomNameChars, RoomsConfig, WsConfig, WsServer};
+use pxl_ws::{
+    WsConfig, WsServer,
+    config::{LimitsConfig, RateLimitConfig, RoomNameChars, RoomsConfig},
+};
 use pxl_ws_tests::raw::{KEY, VALID_HANDSHAKE, upgrade_request};
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT, poll_until};
 use serde_json::{Value, json};
@@ -574,7 +577,7 @@ async fn limits_authorize_join_denies_with_forbidden() {
 
 #[tokio::test]
 async fn limits_on_error_sees_each_rate_limited_message() {
-    let seen: Arc<std::sync::Mutex<Vec<(pxl_ws::ClientId, pxl_ws::ErrorKind, String)>>> =
+    let seen: Arc<std::sync::Mutex<Vec<(pxl_ws::ClientId, pxl_ws::hooks::ErrorKind, String)>>> =
         Arc::default();
     let log = seen.clone();
     let b = builder(rate(2, 0)).on_error(move |ev| {
@@ -600,7 +603,7 @@ async fn limits_on_error_sees_each_rate_limited_message() {
         vec![
             (
                 id,
-                pxl_ws::ErrorKind::RateLimited,
+                pxl_ws::hooks::ErrorKind::RateLimited,
                 "RATE_LIMITED".to_owned()
             );
             3

@@ -1,7 +1,7 @@
 //! Rooms: join and leave with PXL's response shapes, single-room mode, broadcasts to
 //! members only, exclusion, presence events.
 
-use pxl_ws::{RoomsConfig, WsConfig};
+use pxl_ws::{WsConfig, config::RoomsConfig};
 use pxl_ws_tests::raw::{self, RawSocket};
 use pxl_ws_tests::record::Recorder;
 use pxl_ws_tests::{TestServer, WAIT, eventually};

@@ -1,6 +1,6 @@
 //! Routing, replies, extractors, build-time validation, sends by target.
 
-use pxl_ws::{BuildError, Frame, MemoryBus, Target, WsConfig, WsServer};
+use pxl_ws::{BuildError, Frame, Target, WsConfig, WsServer, bus::MemoryBus};
 use pxl_ws_tests::{TestServer, eventually};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;

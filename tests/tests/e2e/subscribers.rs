@@ -5,8 +5,11 @@
 use std::sync::{Arc, Mutex};
 
 use pxl_ws::{
-    BuildError, Channel, Event, Frame, MemoryBus, Message, Middleware, State, SubscriberContext,
-    SubscriberError, WsServer, WsService, subscriber, subscribers,
+    BuildError, Frame, State, WsServer, WsService,
+    bus::MemoryBus,
+    subscriber,
+    subscriber::{Channel, Event, Message, Middleware, SubscriberContext, SubscriberError},
+    subscribers,
 };
 use pxl_ws_tests::{TestServer, eventually};
 use serde_json::{Value, json};
@@ -325,7 +328,7 @@ async fn middleware_runs_in_order_skips_and_suppresses() {
     s.stop().await;
 }
 
-#[subscriber(channel = "limited", middleware = [pxl_ws::RateLimitMiddleware::new(2, std::time::Duration::from_secs(3600)), pxl_ws::LoggingMiddleware, pxl_ws::TimingMiddleware::default()])]
+#[subscriber(channel = "limited", middleware = [pxl_ws::subscriber::RateLimitMiddleware::new(2, std::time::Duration::from_secs(3600)), pxl_ws::subscriber::LoggingMiddleware, pxl_ws::subscriber::TimingMiddleware::default()])]
 async fn limited(State(log): State<Log>) {
     log.push("limited");
 }

@@ -6,7 +6,7 @@ struct Chat;
 #[ws_controller(type = "chat")]
 impl Chat {
     #[action("type")]
-    async fn type_param<T: pxl_ws::FromMessage>(&self, t: T) {
+    async fn type_param<T: pxl_ws::controller::FromMessage>(&self, t: T) {
         let _ = t;
     }
 
@@ -17,7 +17,7 @@ impl Chat {
     async fn lifetime<'a>(&'a self) {}
 
     #[action("impl-trait")]
-    async fn impl_trait(&self, t: impl pxl_ws::FromMessage) {
+    async fn impl_trait(&self, t: impl pxl_ws::controller::FromMessage) {
         let _ = t;
     }
 }

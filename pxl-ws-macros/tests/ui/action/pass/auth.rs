@@ -2,7 +2,7 @@
 // together, with trailing commas, over several lines, through a `macro_rules!` fragment.
 #![deny(warnings)] // the expansion itself must be warning-free
 
-use pxl_ws::{Controller, ws_controller};
+use pxl_ws::{ws_controller, controller::Controller};
 
 struct Admin;
 

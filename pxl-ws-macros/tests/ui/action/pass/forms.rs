@@ -1,7 +1,7 @@
 // The accepted forms of `#[action]` and of handler signatures.
 #![deny(warnings)] // the expansion itself must be warning-free
 
-use pxl_ws::{Client, Controller, Data, ws_controller};
+use pxl_ws::{Client, Data, ws_controller, controller::Controller};
 use serde::Serialize;
 
 struct Chat;

@@ -1,7 +1,7 @@
 // Every mistake in one item is reported at once, each at its own token; the impl is still
 // emitted, so the inherent methods and the `Controller` impl remain usable (no follow-on
 // errors in `main`).
-use pxl_ws::{Controller, ws_controller};
+use pxl_ws::{ws_controller, controller::Controller};
 
 struct Chat;
 

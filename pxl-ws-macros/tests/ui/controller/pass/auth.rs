@@ -2,7 +2,7 @@
 // `roles` replace the controller's, and `auth` with `roles` on one attribute is allowed.
 #![deny(warnings)] // the expansion itself must be warning-free
 
-use pxl_ws::{AuthUser, Controller, Data, RouteInfo, ws_controller};
+use pxl_ws::{AuthUser, Data, ws_controller, controller::{Controller, RouteInfo}};
 
 struct Admin;
 

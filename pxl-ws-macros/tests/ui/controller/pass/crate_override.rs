@@ -8,7 +8,7 @@ mod reexport {
     pub use ::pxl_ws as ws;
 }
 
-use reexport::ws::{Controller, Data, ws_controller};
+use reexport::ws::{Data, controller::Controller, ws_controller};
 
 struct ViaModule;
 

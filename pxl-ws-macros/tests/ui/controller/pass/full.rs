@@ -2,7 +2,15 @@
 #![deny(warnings)] // the expansion itself must be warning-free
 
 use pxl_ws::{
-    ActionError, AuthUser, Client, Controller, Data, Server, State, WsServer, ws_controller,
+    ActionError,
+    AuthUser,
+    Client,
+    Data,
+    Server,
+    State,
+    WsServer,
+    ws_controller,
+    controller::Controller,
 };
 use serde::{Deserialize, Serialize};
 

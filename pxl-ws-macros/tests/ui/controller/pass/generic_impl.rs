@@ -5,7 +5,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use pxl_ws::{Controller, Data, State, ws_controller};
+use pxl_ws::{Data, State, ws_controller, controller::Controller};
 
 struct Repo<T>(PhantomData<fn() -> T>);
 
@@ -31,5 +31,5 @@ fn main() {
     let repo = Repo::<u8>(PhantomData);
     assert_eq!(repo.controller_type(), "repo");
     assert_eq!(repo.routes().len(), 2);
-    assert_eq!(repo.check(&pxl_ws::StateMap::default()).len(), 2);
+    assert_eq!(repo.check(&pxl_ws::controller::StateMap::default()).len(), 2);
 }

@@ -83,12 +83,12 @@ impl Chat {
 }
 
 fn main() {
-    use ::pxl_ws::Controller as _;
+    use ::pxl_ws::controller::Controller as _;
     ::std::assert_eq!(Chat.controller_type(), "chat");
     ::std::assert_eq!(Chat.routes().len(), 5);
     ::std::assert_eq!(Chat.routes()[4].roles, ["admin"]);
     ::std::assert_eq!(
-        Chat.check(&<::pxl_ws::StateMap as ::std::default::Default>::default())
+        Chat.check(&<::pxl_ws::controller::StateMap as ::std::default::Default>::default())
             .len(),
         1
     );

@@ -1,5 +1,5 @@
 // Priorities are integers; channels are strings or `Event::Variant`; events exist.
-use pxl_ws::{Event, subscriber};
+use pxl_ws::{subscriber, subscriber::Event};
 
 #[subscriber(channel = "a", priority = "high")]
 async fn string_priority() {}

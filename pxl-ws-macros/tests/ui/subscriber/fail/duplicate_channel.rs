@@ -1,5 +1,5 @@
 // A channel or matcher given twice, also spelled differently.
-use pxl_ws::{Event, subscriber};
+use pxl_ws::{subscriber, subscriber::Event};
 
 #[subscriber(channels = ["orders", "billing", "orders"])]
 async fn twice() {}

@@ -1,5 +1,5 @@
 // Every argument must be a subscriber extractor.
-use pxl_ws::{Channel, subscriber};
+use pxl_ws::{subscriber, subscriber::Channel};
 
 struct Db;
 

@@ -12,7 +12,7 @@ async unsafe fn unsafe_fn() {}
 async extern "C" fn extern_fn() {}
 
 #[subscriber(channel = "a")]
-async fn lifetime<'a>(_c: pxl_ws::Channel) {}
+async fn lifetime<'a>(_c: pxl_ws::subscriber::Channel) {}
 
 struct S;
 

@@ -7,7 +7,7 @@
 // (trybuild allows `dead_code` on the command line: `deny(dead_code)` turns it back on.)
 #![deny(warnings, dead_code)]
 
-use pxl_ws::{Channel, subscriber, subscribers};
+use pxl_ws::{subscriber, subscribers, subscriber::Channel};
 
 #[subscriber(channel = "orders")]
 async fn forgotten(_c: Channel) {}

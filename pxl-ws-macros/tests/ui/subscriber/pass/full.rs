@@ -2,8 +2,12 @@
 use std::time::Duration;
 
 use pxl_ws::{
-    Channel, Event, LoggingMiddleware, Message, RateLimitMiddleware, Server, State, SubscriberContext,
-    SubscriberError, Subscriber, WsService, subscriber, subscribers,
+    Server,
+    State,
+    WsService,
+    subscriber,
+    subscribers,
+    subscriber::{Channel, Event, LoggingMiddleware, Message, RateLimitMiddleware, SubscriberContext, SubscriberError, Subscriber},
 };
 
 #[derive(Clone)]

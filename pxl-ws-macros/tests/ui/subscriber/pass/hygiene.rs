@@ -51,16 +51,16 @@ fn always(_c: &::std::primitive::str, _m: &::serde_json::Value) -> bool {
 }
 
 #[::pxl_ws::subscriber(
-    matches = ["a", ::pxl_ws::Event::Custom, regex("^b:"), predicate(always)],
+    matches = ["a", ::pxl_ws::subscriber::Event::Custom, regex("^b:"), predicate(always)],
     priority = -2,
     name = "hygienic",
     description = "every kind of matcher",
-    middleware = [::pxl_ws::LoggingMiddleware],
+    middleware = [::pxl_ws::subscriber::LoggingMiddleware],
 )]
 async fn hygienic(
-    _c: ::pxl_ws::Channel,
+    _c: ::pxl_ws::subscriber::Channel,
     ::pxl_ws::State(n): ::pxl_ws::State<u8>,
-) -> ::std::result::Result<(), ::pxl_ws::SubscriberError> {
+) -> ::std::result::Result<(), ::pxl_ws::subscriber::SubscriberError> {
     let _ = n;
     ::std::result::Result::Ok(())
 }
@@ -77,7 +77,7 @@ fn main() {
     ::std::assert_eq!(list[0].middleware().len(), 1);
     ::std::assert_eq!(
         list[0]
-            .check(&<::pxl_ws::StateMap as ::std::default::Default>::default())
+            .check(&<::pxl_ws::controller::StateMap as ::std::default::Default>::default())
             .len(),
         1
     );

@@ -1,5 +1,5 @@
 // Values handed in by `macro_rules!` (wrapped in invisible groups) are read like literals.
-use pxl_ws::{Channel, Event, subscriber, subscribers};
+use pxl_ws::{subscriber, subscribers, subscriber::{Channel, Event}};
 
 macro_rules! on {
     ($name:ident, $channel:expr, $event:expr, $regex:expr, $priority:expr) => {
