@@ -109,6 +109,8 @@ const WRITE_BATCH: usize = 64;
 /// what the peer still sends, so that it reads the close frame instead of a reset.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 const DRAIN_BYTES: usize = 4 << 20;
+/// ... or until the peer has sent nothing for this long.
+const DRAIN_IDLE: Duration = Duration::from_millis(200);
 
 /// Runs one connection to its end.
 pub(crate) async fn run(
@@ -310,23 +312,60 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> (End, Sp
 
 /// After a protocol fault (tungstenite reads no more, our close frame is sent): reads and
 /// discards what the peer still sends — the rest of an oversize message, its close reply
-/// — for up to [`DRAIN_TIME`] and [`DRAIN_BYTES`], then ends our side with a FIN. Closing
-/// with unread input would reset the connection, and a client still writing would see
-/// the reset instead of the close frame.
+/// — until its close frame arrives or it pauses for [`DRAIN_IDLE`] (a client whose own
+/// close frame was the fault sends nothing more), for up to [`DRAIN_TIME`] and
+/// [`DRAIN_BYTES`], then
+/// ends our side with a FIN. Closing with unread input would reset the connection, and a
+/// client still writing would see the reset instead of the close frame; a client that
+/// has answered our close expects the server to close the TCP connection at once.
 async fn drain(io: &mut Io) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 16 * 1024];
+    // The last bytes read, enough to hold the largest close frame a client may send.
+    let mut tail: Vec<u8> = Vec::with_capacity(2 * MAX_CLIENT_CLOSE);
     let mut total = 0;
     let _ = tokio::time::timeout(DRAIN_TIME, async {
         while total < DRAIN_BYTES {
-            match io.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
+            match tokio::time::timeout(DRAIN_IDLE, io.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => {
+                    total += n;
+                    let chunk = &buf[..n];
+                    if chunk.len() >= MAX_CLIENT_CLOSE {
+                        tail.clear();
+                        tail.extend_from_slice(&chunk[chunk.len() - MAX_CLIENT_CLOSE..]);
+                    } else {
+                        tail.extend_from_slice(chunk);
+                        let extra = tail.len().saturating_sub(MAX_CLIENT_CLOSE);
+                        tail.drain(..extra);
+                    }
+                    if ends_with_client_close(&tail) {
+                        break;
+                    }
+                }
             }
         }
     })
     .await;
     let _ = io.shutdown().await;
+}
+
+/// A masked close frame with the largest control payload: 2 header bytes, 4 mask bytes,
+/// 125 payload bytes.
+const MAX_CLIENT_CLOSE: usize = 2 + 4 + 125;
+
+/// Whether `bytes` ends with a complete masked close frame (what a client sends last when
+/// it answers our close). Read off the raw stream after a fault, so it may be fooled by
+/// payload bytes that look like one: then the drain just ends a little early.
+fn ends_with_client_close(bytes: &[u8]) -> bool {
+    (0..=125usize).any(|len| {
+        let frame = 6 + len;
+        bytes.len() >= frame && {
+            let f = &bytes[bytes.len() - frame..];
+            // FIN + opcode 8, MASK + a 7-bit length; a close payload is empty or has a code.
+            f[0] == 0x88 && f[1] == 0x80 | len as u8 && len != 1
+        }
+    })
 }
 
 fn end_of_stream(state: &ClientState, peer_close: Option<u16>) -> End {
@@ -747,5 +786,38 @@ fn write_timed_out(shared: &Shared, state: &ClientState) {
             timeout = ?shared.config.limits.write_timeout,
             "output not taken by the client for write_timeout; closing with 1008"
         );
+    }
+}
+
+#[cfg(test)]
+mod drain_tests {
+    use super::ends_with_client_close;
+
+    #[test]
+    fn a_close_frame_at_the_end_of_the_input_is_recognised() {
+        // A masked 1000 close, as a client answers ours.
+        let close = [0x88, 0x82, 0x11, 0x22, 0x33, 0x44, 0x03 ^ 0x11, 0xe8 ^ 0x22];
+        assert!(ends_with_client_close(&close));
+        let mut after_junk = vec![0u8; 500];
+        after_junk.extend_from_slice(&close);
+        assert!(ends_with_client_close(&after_junk));
+        // An empty close.
+        assert!(ends_with_client_close(&[0x7f, 0x88, 0x80, 1, 2, 3, 4]));
+        // A close with a reason of 123 bytes.
+        let mut long = vec![0x88, 0x80 | 125, 1, 2, 3, 4];
+        long.extend_from_slice(&[0x41; 125]);
+        assert!(ends_with_client_close(&long));
+    }
+
+    #[test]
+    fn other_input_is_drained_on() {
+        assert!(!ends_with_client_close(&[]));
+        assert!(!ends_with_client_close(&[0u8; 300]));
+        // An unmasked close (servers send those, clients may not).
+        assert!(!ends_with_client_close(&[0x88, 0x02, 0x03, 0xe8]));
+        // A text frame.
+        assert!(!ends_with_client_close(&[0x81, 0x82, 1, 2, 3, 4, 5, 6]));
+        // A close frame followed by more bytes.
+        assert!(!ends_with_client_close(&[0x88, 0x80, 1, 2, 3, 4, 9]));
     }
 }
