@@ -21,7 +21,8 @@ use tracing::Instrument;
 
 use crate::auth::Verified;
 use crate::auth::session::{self, Expiry};
-use crate::clients::{Client, ClientId, ClientState};
+use crate::clients::{ClientId, ClientState};
+use crate::handles::Client;
 use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
@@ -69,7 +70,7 @@ async fn serve(
     if let Some(v) = &verified {
         session::bind(&client, v);
     }
-    server.register(&state);
+    sh.hub.register(&state);
     sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(remote = ?remote, "connected");
 
@@ -91,9 +92,7 @@ async fn serve(
     let end = read_loop(&client, stream).await;
 
     // Cleanup: registry and rooms first, so nothing is sent to a dead socket.
-    sh.clients.remove(id);
-    let rooms = server.leave_all_state(&state);
-    server.announce_gone(id);
+    let rooms = sh.hub.unregister(&state);
     state.request_close(end.code.unwrap_or(1000), "", true);
     let mut writer = writer;
     if tokio::time::timeout(CLOSE_TIMEOUT, &mut writer)

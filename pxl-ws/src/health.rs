@@ -4,8 +4,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::bus::BusStatus;
-
 /// Counters updated on the hot path (relaxed atomics).
 #[derive(Default)]
 pub(crate) struct Metrics {
@@ -31,6 +29,24 @@ impl Metrics {
     pub(crate) fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+
+    /// A send or event from another instance was received.
+    pub(crate) fn count_bus_message_in(&self) {
+        self.bus_messages_in.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The bus's state, shown in [`Health`](crate::Health).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct BusStatus {
+    /// Which bus, e.g. `memory`.
+    pub kind: &'static str,
+    /// Whether publishes currently reach the other instances.
+    pub connected: bool,
+    /// Messages that could not be published (dropped, counted).
+    pub dropped: u64,
 }
 
 /// Overall state, as `"ok"`, `"degraded"` or `"shutting_down"`.

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 
-use crate::clients::{Client, ClientId};
+use crate::clients::ClientId;
+use crate::handles::Client;
 use crate::router::BoxFuture;
 use crate::service::{RawMessage, Server};
 

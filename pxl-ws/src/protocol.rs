@@ -310,6 +310,31 @@ pub fn event_frame<T: Serialize + ?Sized>(
     serde_json::to_string(&Frame { ty, action, data })
 }
 
+// ---- frames the server pushes -------------------------------------------------------
+
+/// `{"type":"user","action":"leftRoom","data":{"roomName"}}`: the client left a room.
+pub(crate) fn left_room_frame(room: &str) -> Option<crate::frame::Frame> {
+    crate::frame::Frame::new("user", "leftRoom", &serde_json::json!({ "roomName": room })).ok()
+}
+
+/// `{"type":"room","action":"memberJoined"|"memberLeft","data":{"roomName","clientId","userId","username"}}`:
+/// presence, to a room's other members.
+pub(crate) fn presence_frame(
+    action: &str,
+    room: &str,
+    client_id: crate::clients::ClientId,
+    user_id: Option<&str>,
+    username: Option<String>,
+) -> Option<crate::frame::Frame> {
+    let data = serde_json::json!({
+        "roomName": room,
+        "clientId": client_id,
+        "userId": user_id,
+        "username": username,
+    });
+    crate::frame::Frame::new("room", action, &data).ok()
+}
+
 /// Serialises the reply to a routed request: `{"type","action","response"?,"id"?}`.
 pub(crate) fn reply_frame(
     ty: &str,

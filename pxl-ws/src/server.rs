@@ -19,11 +19,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::TokenVerifier;
 use crate::bus::{Bus, MemoryBus};
-use crate::clients::Client;
-use crate::cluster;
+use crate::cluster::Cluster;
 use crate::config::{ConfigError, WsConfig};
+use crate::handles::Client;
 use crate::health::{HealthStatus, Metrics};
 use crate::hooks::{DisconnectInfo, ErrorEvent, Hooks, MessageInfo};
+use crate::hub::{Hub, RoomRules};
 use crate::limits::Limits;
 use crate::router::{Controller, Router};
 use crate::service::{RawMessage, Server, Shared};
@@ -260,16 +261,26 @@ impl WsServerBuilder {
             Some(bus) => bus,
             None => default_bus(&self.config)?,
         };
+        let metrics = Arc::new(Metrics::default());
+        let subscribers = Arc::new(subscribers);
+        let cluster = Cluster::new(
+            &self.config.cluster.prefix,
+            format!("{:016x}", rand::random::<u64>()),
+            self.config.cluster.liveness_ttl,
+            bus,
+            subscribers.clone(),
+            metrics.clone(),
+        );
+        let rules = RoomRules {
+            multiple_rooms: self.config.rooms.client_can_join_multiple_rooms,
+            presence_events: self.config.rooms.presence_events,
+        };
         let shared = Shared {
-            instance_id: format!("{:016x}", rand::random::<u64>()),
-            clients: Default::default(),
-            rooms: Default::default(),
+            hub: Hub::new(cluster, metrics.clone(), rules),
             router,
             state: self.state,
             hooks: self.hooks,
-            metrics: Metrics::default(),
-            bus,
-            cluster: cluster::Cluster::new(&self.config.cluster.prefix),
+            metrics,
             verifier,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -469,7 +480,7 @@ fn start(server: &Server) {
 
     Subscribers::spawn(server);
 
-    let mut stream = sh.bus.subscribe();
+    let mut stream = sh.hub.bus().subscribe();
     let s = server.clone();
     let stop2 = stop.clone();
     tokio::spawn(async move {
@@ -477,7 +488,7 @@ fn start(server: &Server) {
             tokio::select! {
                 _ = stop2.cancelled() => break,
                 m = stream.next() => match m {
-                    Some(m) => cluster::receive(&s, &m),
+                    Some(m) => s.hub().receive(&m),
                     None => break,
                 },
             }
@@ -488,11 +499,9 @@ fn start(server: &Server) {
     // every tenth of it.
     let ttl = sh.config.cluster.liveness_ttl;
     let s = server.clone();
-    spawn_every(ttl / 3, stop.clone(), move || {
-        cluster::heartbeat(&s.shared, ttl)
-    });
+    spawn_every(ttl / 3, stop.clone(), move || s.hub().heartbeat(ttl));
     let s = server.clone();
-    spawn_every(ttl / 10, stop.clone(), move || cluster::sweep(&s.shared));
+    spawn_every(ttl / 10, stop.clone(), move || s.hub().sweep());
 
     let hb = sh.config.heartbeat.clone();
     if hb.enabled {
@@ -500,7 +509,7 @@ fn start(server: &Server) {
         spawn_every(hb.interval, stop.clone(), move || {
             let deadline = (hb.interval + hb.timeout).as_millis() as u64;
             let now = now_ms();
-            s.shared.clients.for_each(|c| {
+            s.hub().for_each_client(|c| {
                 if now.saturating_sub(c.last_seen_ms()) > deadline {
                     tracing::info!(client = %c.id, "heartbeat timeout; closing");
                     c.request_close(1011, "heartbeat timeout", false);
@@ -517,7 +526,7 @@ fn start(server: &Server) {
         spawn_every(ic.interval_check_time, stop, move || {
             let limit = ic.inactive_time.as_millis() as u64;
             let now = now_ms();
-            s.shared.clients.for_each(|c| {
+            s.hub().for_each_client(|c| {
                 let idle = now.saturating_sub(c.last_activity_ms());
                 if idle > limit && c.request_close(4000, "inactive", true) && ic.log {
                     tracing::info!(client = %c.id, inactive_ms = idle, "disconnected inactive client");

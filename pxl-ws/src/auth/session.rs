@@ -14,7 +14,8 @@ use serde_json::json;
 use tokio::time::{Instant, Sleep};
 
 use super::Verified;
-use crate::clients::{Client, ClientState};
+use crate::clients::ClientState;
+use crate::handles::Client;
 use crate::protocol::{ActionError, codes};
 use crate::router::{Data, FromMessage, MessageContext, Reply};
 use crate::service::{Frame, Server};
@@ -197,7 +198,7 @@ pub(crate) fn refresh_token(ctx: &MessageContext<'_>, client: &Client, server: &
         ));
     }
     if bind(client, &verified) {
-        server.client_updated(&client.state);
+        server.hub().announce_update(&client.state);
     }
     Reply::value(&json!({
         "success": true,

@@ -10,10 +10,10 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use serde::Serialize;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisBus;
+pub use crate::health::BusStatus;
 pub use memory::MemoryBus;
 
 /// One message on the bus: a channel name and an opaque (JSON) payload.
@@ -49,19 +49,6 @@ impl fmt::Debug for BusMessage {
             .field("len", &self.payload.len())
             .finish()
     }
-}
-
-/// The bus's state, shown in [`Health`](crate::Health).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct BusStatus {
-    /// Which bus, e.g. `memory`.
-    pub kind: &'static str,
-    /// Whether publishes currently reach the other instances.
-    pub connected: bool,
-    /// Messages that could not be published (dropped, counted).
-    pub dropped: u64,
 }
 
 /// A stream of bus messages for one subscriber.

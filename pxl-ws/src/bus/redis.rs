@@ -99,7 +99,7 @@ impl RedisBus {
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
-                channels: crate::cluster::channels(&config.prefix),
+                channels: crate::events::channels(&config.prefix),
                 idle_limit: config.liveness_ttl,
                 tx,
                 rx: Mutex::new(Some(rx)),

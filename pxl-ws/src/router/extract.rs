@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use super::MessageContext;
-use crate::clients::Client;
+use crate::handles::Client;
 use crate::protocol::{ActionError, codes};
 use crate::service::Server;
 use crate::state::StateMap;

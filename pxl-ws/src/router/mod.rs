@@ -20,7 +20,7 @@ pub use reply::Reply;
 #[doc(hidden)]
 pub use reply::{reply_result, reply_result_unit, reply_unit, reply_value};
 
-use crate::clients::Client;
+use crate::handles::Client;
 use crate::protocol::{ActionError, Envelope};
 use crate::service::Server;
 use crate::state::StateMap;

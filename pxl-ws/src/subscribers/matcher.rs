@@ -52,7 +52,7 @@ impl Event {
 
     /// The channel name, e.g. `"queueJobCompleted"`.
     pub const fn as_str(self) -> &'static str {
-        use crate::cluster as c;
+        use crate::events as c;
         match self {
             Event::ClientConnected => c::CLIENT_CONNECTED,
             Event::ClientDisconnected => c::CLIENT_DISCONNECTED,

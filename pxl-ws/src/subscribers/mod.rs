@@ -394,6 +394,16 @@ async fn run(e: &Entry, ctx: &SubscriberContext) {
     }
 }
 
+impl crate::cluster::EventSink for Subscribers {
+    fn wants(&self, channel: &str) -> bool {
+        Subscribers::wants(self, channel)
+    }
+
+    fn dispatch(&self, channel: &str, message: serde_json::Value) {
+        Subscribers::dispatch(self, channel, message);
+    }
+}
+
 /// Runs a middleware hook; a panic is logged and counts as `false` (in `before`: skip;
 /// in `on_error`: not suppressed).
 fn guard(name: &str, f: impl FnOnce() -> bool) -> bool {
