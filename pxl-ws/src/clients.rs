@@ -16,7 +16,7 @@ use crate::auth::user::AuthUser;
 use crate::health::Metrics;
 use crate::lock::Membership;
 use crate::outbox::{Outbox, PushError};
-use crate::time::now_ms;
+use crate::util::time::now_ms;
 
 /// A client id: 128 random bits, written as 32 lowercase hex characters (PXL's format).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -750,7 +750,7 @@ impl WsConfig {
         if self.heartbeat.enabled && (self.heartbeat.interval.is_zero()) {
             return bad("heartbeat.interval", "must be above zero");
         }
-        crate::auth::TokenVerifier::from_config(&self.auth)?;
+        crate::auth::token::TokenVerifier::from_config(&self.auth)?;
         self.cluster.validate()?;
         self.validate_limits()
     }

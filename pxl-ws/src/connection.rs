@@ -28,7 +28,7 @@ use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
 use crate::router::{MessageContext, Reply};
 use crate::service::{Frame, RawMessage, Server, Shared};
-use crate::time::now_ms;
+use crate::util::time::now_ms;
 
 pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
 

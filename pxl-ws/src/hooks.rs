@@ -6,10 +6,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 
 use crate::clients::ClientId;
 use crate::handles::Client;
-use crate::router::BoxFuture;
 use crate::service::{RawMessage, Server};
 
 type Hook<A> = Arc<dyn Fn(&A) + Send + Sync>;

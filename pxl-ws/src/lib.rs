@@ -100,8 +100,8 @@ mod service;
 mod state;
 mod subscribers;
 mod system;
-mod time;
 mod upgrade;
+mod util;
 mod ws_service;
 
 pub use auth::{AuthUser, TokenError};

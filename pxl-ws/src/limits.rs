@@ -23,7 +23,7 @@ use dashmap::DashMap;
 
 use crate::config::{LimitsConfig, RateLimitConfig};
 use crate::health::Metrics;
-use crate::upgrade::http_error;
+use crate::protocol::http_error;
 
 /// The upgrade-time limits of one server.
 pub(crate) struct Limits {

@@ -310,6 +310,17 @@ pub fn event_frame<T: Serialize + ?Sized>(
     serde_json::to_string(&Frame { ty, action, data })
 }
 
+/// A JSON error response `{"error", "code"}`: how the upgrade endpoint refuses.
+pub(crate) fn http_error(
+    status: axum::http::StatusCode,
+    code: &str,
+    error: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({ "error": error, "code": code });
+    (status, axum::Json(body)).into_response()
+}
+
 // ---- frames the server pushes -------------------------------------------------------
 
 /// `{"type":"user","action":"leftRoom","data":{"roomName"}}`: the client left a room.

@@ -31,8 +31,8 @@ use crate::service::{RawMessage, Server, Shared};
 use crate::state::StateMap;
 use crate::subscribers::{Subscriber, Subscribers};
 use crate::system::SystemController;
-use crate::time::now_ms;
 use crate::upgrade;
+use crate::util::time::now_ms;
 
 /// Why [`WsServerBuilder::build`] refused.
 #[derive(Debug, thiserror::Error)]
@@ -445,29 +445,8 @@ async fn health_route(State(shared): State<Arc<Shared>>) -> Response {
     (status, axum::Json(health)).into_response()
 }
 
-/// Resolves on SIGINT, SIGTERM or a shutdown begun through the handle.
 pub(crate) async fn shutdown_signal(server: &Server) {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received"),
-        _ = term => tracing::info!("SIGTERM received"),
-        _ = server.shared.shutdown.cancelled() => {}
-    }
+    crate::util::signals::shutdown_signal(&server.shared.shutdown).await;
 }
 
 /// Starts the background tasks once: bus receiver, heartbeat, inactivity sweep.

@@ -36,7 +36,7 @@ pub(crate) struct Shared {
     /// Shared with the hub and the cluster layer.
     pub(crate) metrics: Arc<Metrics>,
     /// Token checks, when authentication is configured.
-    pub(crate) verifier: Option<crate::auth::TokenVerifier>,
+    pub(crate) verifier: Option<crate::auth::token::TokenVerifier>,
     /// Cancelled when graceful shutdown begins.
     pub(crate) shutdown: CancellationToken,
     /// Connection tasks, waited for on shutdown.
@@ -427,7 +427,7 @@ impl Server {
     /// `with_graceful_shutdown` when the socket is nested with
     /// [`WsServer::into_router`](crate::WsServer::into_router).
     pub async fn shutdown_on_signal(&self) {
-        crate::server::shutdown_signal(self).await;
+        crate::util::signals::shutdown_signal(&self.shared.shutdown).await;
         self.shutdown().await;
     }
 

@@ -26,7 +26,7 @@ use crate::config::RoomsConfig;
 use crate::handles::Client;
 use crate::protocol::{ActionError, codes};
 use crate::router::{BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo};
-use crate::time::{iso8601, now_ms};
+use crate::util::time::{iso8601, now_ms};
 
 pub(crate) struct SystemController;
 

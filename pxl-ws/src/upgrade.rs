@@ -19,13 +19,8 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use crate::auth::{TokenError, Verified, token_from_request};
 use crate::connection;
 use crate::limits::parse_host;
+use crate::protocol::http_error;
 use crate::service::Shared;
-
-/// A JSON error response `{"error", "code"}`.
-pub(crate) fn http_error(status: StatusCode, code: &str, error: &str) -> Response {
-    let body = serde_json::json!({ "error": error, "code": code });
-    (status, axum::Json(body)).into_response()
-}
 
 fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers

@@ -3,7 +3,7 @@
 //! authorization (`auth` / `roles` on `#[ws_controller]` and `#[action]`).
 
 pub(crate) mod session;
-mod token;
+pub(crate) mod token;
 pub(crate) mod user;
 
 pub use token::TokenError;

@@ -19,7 +19,7 @@ use crate::handles::Client;
 use crate::protocol::{ActionError, codes};
 use crate::router::{Data, FromMessage, MessageContext, Reply};
 use crate::service::{Frame, Server};
-use crate::time::{iso8601, now_ms};
+use crate::util::time::{iso8601, now_ms};
 
 /// Close code for a connection whose token expired and was not refreshed in time.
 pub(crate) const CLOSE_TOKEN_EXPIRED: u16 = 4001;

@@ -77,7 +77,7 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Waits (at most `within`) until messages published so far have left this process.
     /// The server calls it at the end of a graceful shutdown. The default returns at once.
-    fn flush(&self, within: std::time::Duration) -> crate::BoxFuture<'_, ()> {
+    fn flush(&self, within: std::time::Duration) -> futures_util::future::BoxFuture<'_, ()> {
         let _ = within;
         Box::pin(std::future::ready(()))
     }

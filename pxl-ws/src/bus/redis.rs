@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::{Bus, BusMessage, BusStatus, BusStream};
 use crate::config::{ClusterConfig, ConfigError};
-use crate::router::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// Messages sent to Redis in one pipeline.
 const BATCH: usize = 256;

@@ -164,3 +164,13 @@ impl<T: Clone + Send + Sync + 'static> FromMessage for State<T> {
         }
     }
 }
+
+impl FromMessage for crate::ws_service::WsService {
+    fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
+        Server::from_message(ctx).map(Self::new)
+    }
+
+    fn check(state: &StateMap) -> Result<(), String> {
+        super::server_only(state, "WsService")
+    }
+}

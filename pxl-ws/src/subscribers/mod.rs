@@ -20,13 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 pub use extract::{Channel, FromEvent, Message};
 pub use matcher::{Event, Matcher, Predicate};
 pub use middleware::{LoggingMiddleware, Middleware, RateLimitMiddleware, TimingMiddleware};
 
-use crate::router::BoxFuture;
 use crate::service::Server;
 use crate::state::StateMap;
 
