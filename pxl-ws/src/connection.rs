@@ -4,13 +4,12 @@
 //! close handshake completes.
 
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
@@ -28,6 +27,7 @@ use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
 use crate::router::{MessageContext, Reply};
 use crate::service::{Frame, RawMessage, Server, Shared};
+use crate::util::panic::{isolate, isolate_async};
 use crate::util::time::now_ms;
 
 pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
@@ -251,9 +251,9 @@ async fn data_message(client: &Client, limiter: Option<&mut RateLimiter>, msg: M
 /// Hands a message no route took to the fallback handler.
 fn fallback(client: &Client, msg: Message) {
     if let Some(f) = &client.server.shared.hooks.fallback
-        && std::panic::catch_unwind(AssertUnwindSafe(|| f(client, RawMessage(msg)))).is_err()
+        && let Err(panic) = isolate(|| f(client, RawMessage(msg)))
     {
-        tracing::error!("fallback handler panicked");
+        tracing::error!(%panic, "fallback handler panicked");
     }
 }
 
@@ -305,7 +305,7 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) -> bool {
         send_error(client, &err, &env, ErrorKind::UnknownRoute);
         return true;
     };
-    let reply = AssertUnwindSafe(fut).catch_unwind().instrument(span).await;
+    let reply = isolate_async(fut).instrument(span).await;
     match reply {
         Ok(Reply::Empty) => send_text(
             client,
@@ -317,12 +317,7 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) -> bool {
         ),
         Ok(Reply::Error(e)) => send_error(client, &e, &env, ErrorKind::Action),
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic".into());
-            tracing::error!(r#type = %env.ty, action = %env.action, panic = %what, "action handler panicked");
+            tracing::error!(r#type = %env.ty, action = %env.action, %panic, "action handler panicked");
             let err = ActionError::new(codes::INTERNAL_ERROR, "Internal server error");
             send_error(client, &err, &env, ErrorKind::Panic);
         }

@@ -144,19 +144,17 @@ impl Matcher {
             Matcher::Any => true,
             Matcher::Exact(c) => &**c == channel,
             Matcher::Regex(r) => r.is_match(channel),
-            Matcher::Predicate(p) => {
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p(channel, message)))
-                {
-                    Ok(b) => b,
-                    Err(_) => {
-                        tracing::error!(
-                            channel,
-                            "subscriber predicate panicked; counted as no match"
-                        );
-                        false
-                    }
+            Matcher::Predicate(p) => match crate::util::panic::isolate(|| p(channel, message)) {
+                Ok(b) => b,
+                Err(panic) => {
+                    tracing::error!(
+                        channel,
+                        %panic,
+                        "subscriber predicate panicked; counted as no match"
+                    );
+                    false
                 }
-            }
+            },
         }
     }
 

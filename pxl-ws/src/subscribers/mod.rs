@@ -19,7 +19,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
@@ -29,6 +28,7 @@ pub use middleware::{LoggingMiddleware, Middleware, RateLimitMiddleware, TimingM
 
 use crate::service::Server;
 use crate::state::StateMap;
+use crate::util::panic::{isolate, isolate_async};
 
 /// A server-side handler of bus events. `#[subscriber]` writes the impl for an
 /// `async fn`; it can also be written by hand:
@@ -361,15 +361,9 @@ async fn run(e: &Entry, ctx: &SubscriberContext) {
         }
     }
     let started = Instant::now();
-    let outcome = std::panic::AssertUnwindSafe(e.subscriber.handle(ctx))
-        .catch_unwind()
+    let outcome = isolate_async(e.subscriber.handle(ctx))
         .await
-        .unwrap_or_else(|p| {
-            Err(SubscriberError::msg(format!(
-                "panicked: {}",
-                panic_text(&p)
-            )))
-        });
+        .unwrap_or_else(|p| Err(SubscriberError::msg(format!("panicked: {p}"))));
     let elapsed = started.elapsed();
     match outcome {
         Ok(()) => {
@@ -407,21 +401,11 @@ impl crate::cluster::EventSink for Subscribers {
 /// Runs a middleware hook; a panic is logged and counts as `false` (in `before`: skip;
 /// in `on_error`: not suppressed).
 fn guard(name: &str, f: impl FnOnce() -> bool) -> bool {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    match isolate(f) {
         Ok(b) => b,
-        Err(p) => {
-            tracing::error!(middleware = name, panic = %panic_text(&p), "subscriber middleware panicked");
+        Err(panic) => {
+            tracing::error!(middleware = name, %panic, "subscriber middleware panicked");
             false
         }
-    }
-}
-
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic".to_owned()
     }
 }
