@@ -26,7 +26,7 @@ use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
 use crate::router::{MessageContext, Reply};
-use crate::service::{Frame, RawMessage, Server, Shared};
+use crate::service::{RawMessage, Server, Shared};
 use crate::util::panic::{isolate, isolate_async};
 use crate::util::time::now_ms;
 
@@ -78,11 +78,10 @@ async fn serve(
     if sh.shutdown.is_cancelled() {
         state.request_close(1001, "server shutting down", true);
     }
-    if sh.config.connected_frame {
-        let hello = serde_json::json!({ "clientId": id });
-        if let Ok(f) = Frame::new("system", "connected", &hello) {
-            client.send(&f);
-        }
+    if sh.config.connected_frame
+        && let Some(f) = protocol::connected_frame(id)
+    {
+        client.send(&f);
     }
     if let Some(v) = &verified {
         session::send_authenticated(&client, v);

@@ -16,9 +16,9 @@ use tokio::time::{Instant, Sleep};
 use super::Verified;
 use crate::clients::ClientState;
 use crate::handles::Client;
-use crate::protocol::{ActionError, codes};
+use crate::protocol::{self, ActionError, codes};
 use crate::router::{Data, FromMessage, MessageContext, Reply};
-use crate::service::{Frame, Server};
+use crate::service::Server;
 use crate::util::time::{iso8601, now_ms};
 
 /// Close code for a connection whose token expired and was not refreshed in time.
@@ -37,8 +37,7 @@ pub(crate) fn bind(client: &Client, verified: &Verified) -> bool {
 
 /// Sends PXL's `auth/authenticated {userId, message}`.
 pub(crate) fn send_authenticated(client: &Client, verified: &Verified) {
-    let data = json!({ "userId": verified.subject, "message": "Authentication successful" });
-    if let Ok(f) = Frame::new("auth", "authenticated", &data) {
+    if let Some(f) = protocol::authenticated_frame(&verified.subject) {
         client.send(&f);
     }
 }
@@ -113,12 +112,8 @@ impl Expiry {
             None => {
                 let until = now + self.grace.as_millis() as u64;
                 self.grace_until = Some(until);
-                let data = json!({
-                    "message": "Token expired: send system/refreshToken with a new token",
-                    "expiredAt": iso8601(exp),
-                    "graceMs": self.grace.as_millis() as u64,
-                });
-                if let Ok(f) = Frame::new("auth", "expired", &data) {
+                let grace_ms = self.grace.as_millis() as u64;
+                if let Some(f) = protocol::expired_frame(&iso8601(exp), grace_ms) {
                     client.send(&f);
                 }
                 self.arm_at(until);

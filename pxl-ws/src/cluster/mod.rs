@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use crate::bus::{Bus, BusMessage};
 use crate::clients::{ClientId, ClientState};
 use crate::events::*;
-use crate::frame::{Frame, Target, To};
+use crate::frame::{Target, To};
 use crate::health::Metrics;
 use crate::lock::Membership;
 
@@ -695,23 +695,10 @@ fn frame_message(payload: &Bytes, frame: &RawValue) -> Option<Message> {
     Utf8Bytes::try_from(bytes).ok().map(Message::Text)
 }
 
-/// `{"type":"queue","action":"jobCompleted","data":{"jobId","result"}}` or
-/// `{"type":"queue","action":"jobError","data":{"jobId","error"}}`.
+/// The frame a queue job's client gets.
 fn queue_job_frame(completed: bool, job: &QueueJob) -> Option<Message> {
-    let (action, data) = if completed {
-        (
-            "jobCompleted",
-            serde_json::json!({ "jobId": job.job_id, "result": job.result }),
-        )
-    } else {
-        (
-            "jobError",
-            serde_json::json!({ "jobId": job.job_id, "error": job.error }),
-        )
-    };
-    Frame::new("queue", action, &data)
-        .ok()
-        .map(|f| f.to_message())
+    let outcome = if completed { &job.result } else { &job.error };
+    crate::protocol::queue_job_frame(completed, &job.job_id, outcome).map(|f| f.to_message())
 }
 
 #[cfg(test)]
