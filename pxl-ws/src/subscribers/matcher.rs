@@ -183,3 +183,19 @@ impl fmt::Display for Matcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_event_enum_is_the_event_name_table() {
+        let names: Vec<&str> = super::Event::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names, crate::events::PXL_EVENTS);
+        for name in crate::events::EVENTS {
+            assert_eq!(
+                super::Event::from_channel(name).is_some(),
+                crate::events::is_builtin(name),
+                "{name}"
+            );
+        }
+    }
+}
