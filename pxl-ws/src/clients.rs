@@ -281,7 +281,7 @@ impl ClientState {
     }
 }
 
-/// A snapshot of a client's record, as [`Server::get_client`] returns it.
+/// A snapshot of a client's record, as [`Server::get_client`](crate::Server::get_client) returns it.
 ///
 /// Serialises as `{"clientId","userId","connectedAt","lastActivity","metadata","rooms"}`
 /// (times in Unix milliseconds).
@@ -298,7 +298,7 @@ pub struct ClientInfo {
     pub connected_at: u64,
     /// When the client last sent a message or ping (Unix ms).
     pub last_activity: u64,
-    /// Free-form metadata set with [`Server::update_client`] or [`Client::set_metadata`].
+    /// Free-form metadata set with [`Server::update_client`](crate::Server::update_client) or [`Client::set_metadata`](crate::Client::set_metadata).
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The rooms the client is in.
     pub rooms: Vec<String>,

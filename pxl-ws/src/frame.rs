@@ -53,7 +53,7 @@ impl fmt::Debug for Frame {
 
 /// A data message exactly as the client sent it, handed to the
 /// [`fallback`](crate::WsServerBuilder::fallback) handler when no route takes it.
-/// [`Client::send_raw`] sends it (or any other) back unchanged, without copying.
+/// [`Client::send_raw`](crate::Client::send_raw) sends it (or any other) back unchanged, without copying.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RawMessage(pub(crate) Message);
 

@@ -17,7 +17,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::TokenVerifier;
 use crate::bus::{Bus, MemoryBus};
 use crate::cluster::Cluster;
 use crate::config::{ConfigError, WsConfig};
@@ -100,7 +99,8 @@ impl WsServerBuilder {
         self
     }
 
-    /// Registers application state, available to handlers as `State<T>`.
+    /// Registers application state, available to handlers as `State<T>`. It is per
+    /// process: each instance of a cluster has its own, never shared over the bus.
     pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.insert(value);
         self
@@ -216,8 +216,7 @@ impl WsServerBuilder {
     /// Validates the configuration and the route table (every collision reported at
     /// once) and checks that every extractor can be satisfied.
     pub fn build(self) -> Result<WsServer, BuildError> {
-        self.config.validate()?;
-        let verifier = TokenVerifier::from_config(&self.config.auth)?;
+        let verifier = self.config.validate_with_verifier()?;
         let mut controllers: Vec<Arc<dyn Controller>> = vec![Arc::new(SystemController)];
         controllers.extend(self.controllers);
         let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;

@@ -100,22 +100,27 @@ impl Server {
         self.shared.state.get::<T>()
     }
 
-    /// Sends `frame` to `target`. Returns how many clients of *this* instance got it.
+    /// Sends `frame` to `target`. Returns how many clients of *this* instance got it (the
+    /// other instances deliver to theirs and report nothing back).
     pub fn send(&self, target: &Target, frame: &Frame) -> usize {
         self.hub().send(target, frame)
     }
 
-    /// Sends to every client, optionally except one.
+    /// Sends to every client, optionally except one. Returns the local deliveries, as
+    /// [`send`](Self::send).
     pub fn send_to_all(&self, frame: &Frame, except: Option<ClientId>) -> usize {
         self.send(&with_except(Target::all(), except), frame)
     }
 
-    /// Sends to the members of `room`, optionally except one.
+    /// Sends to the members of `room`, optionally except one. Returns how many of *this*
+    /// instance's clients got it: members on other instances get it too but are not
+    /// counted.
     pub fn send_to_room(&self, room: &str, frame: &Frame, except: Option<ClientId>) -> usize {
         self.send(&with_except(Target::room(room), except), frame)
     }
 
     /// Sends to the members of several rooms (one copy per client), optionally except one.
+    /// Returns the local deliveries, as [`send`](Self::send).
     pub fn send_to_rooms<S: AsRef<str>>(
         &self,
         rooms: &[S],
@@ -126,7 +131,8 @@ impl Server {
         self.send(&with_except(t, except), frame)
     }
 
-    /// Sends to every connection of `user_id`.
+    /// Sends to every connection of `user_id`. Returns the local deliveries, as
+    /// [`send`](Self::send).
     pub fn send_to_user(&self, user_id: &str, frame: &Frame) -> usize {
         self.send(&Target::user(user_id), frame)
     }

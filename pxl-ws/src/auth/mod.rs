@@ -7,7 +7,7 @@ pub(crate) mod token;
 pub(crate) mod user;
 
 pub use token::TokenError;
-pub(crate) use token::{TokenVerifier, Verified, token_from_request};
+pub(crate) use token::{Verified, token_from_request};
 pub use user::AuthUser;
 
 use std::sync::Arc;

@@ -36,7 +36,7 @@ pub trait FromMessage: Sized {
 ///
 /// A missing `data` deserialises from `null` (so `Option<T>` and `()` accept it). When
 /// `data` does not fit `T`, the client gets `INVALID_PAYLOAD` naming the field path and
-/// the reason, e.g. `invalid payload at \`room\`: invalid type: integer \`5\`, expected a string`.
+/// the reason, e.g. ``invalid payload at `room`: invalid type: integer `5`, expected a string``.
 ///
 /// ```
 /// # use pxl_ws::Data;
@@ -137,6 +137,10 @@ pub(crate) fn server_only(state: &StateMap, what: &str) -> Result<(), String> {
 }
 
 /// Application state registered with [`WsServerBuilder::state`](crate::WsServerBuilder::state).
+///
+/// State is per process: each server instance (each process of a cluster) has its own,
+/// registered on its own builder; nothing of it travels over the bus, so what must be
+/// shared between instances belongs in a shared store.
 ///
 /// `T` is cloned per message, so share big things through an `Arc`. A controller that
 /// asks for a state type nobody registered makes [`build`](crate::WsServerBuilder::build) fail.
