@@ -158,12 +158,12 @@ impl ClientState {
     pub(crate) fn push(&self, msg: Message, metrics: &Metrics) -> bool {
         match self.outbox.push(msg) {
             Ok(()) => {
-                metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+                metrics.count_message_out();
                 true
             }
             Err(PushError::Full) => {
                 if self.request_close(1008, "outbound queue full", false) {
-                    metrics.slow_clients_dropped.fetch_add(1, Ordering::Relaxed);
+                    metrics.count_slow_client_dropped();
                     tracing::warn!(client = %self.id, "outbound queue full; closing with 1008");
                 }
                 false

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -71,7 +70,7 @@ async fn serve(
         session::bind(&client, v);
     }
     sh.hub.register(&state);
-    sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.count_connection();
     tracing::debug!(remote = ?remote, "connected");
 
     let writer = tokio::spawn(write_loop(sink, state.clone()).in_current_span());
@@ -141,7 +140,7 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
             Some(Ok(m)) => m,
             Some(Err(e)) => {
                 if let Some((code, reason)) = fault_close(&e) {
-                    sh.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    sh.metrics.count_protocol_error();
                     tracing::info!(code, error = %e, "protocol fault; closing");
                     sh.hooks.error(&ErrorEvent {
                         client_id: state.id,
@@ -260,14 +259,14 @@ fn fallback(client: &Client, msg: Message) {
 /// fallback handler should (only when one is set; otherwise an error frame answers).
 async fn handle(client: &Client, bytes: &[u8], binary: bool) -> bool {
     let sh = &client.server.shared;
-    sh.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.count_message_in();
     let has_fallback = sh.hooks.fallback.is_some();
     let env = match parse_envelope(bytes) {
         Ok(env) => env,
         Err(_) if has_fallback => return false,
         Err(pe) => {
             send_text(client, protocol::parse_error_frame(&pe));
-            sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
+            sh.metrics.count_error_sent();
             sh.hooks.error(&ErrorEvent {
                 client_id: client.state.id,
                 kind: ErrorKind::InvalidMessage,
@@ -339,9 +338,9 @@ fn rate_limit(client: &Client, limiter: Option<&mut RateLimiter>, bytes: &[u8]) 
         Verdict::Close => Duration::ZERO,
     };
     let sh = &client.server.shared;
-    sh.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
-    sh.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-    sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.count_message_in();
+    sh.metrics.count_rate_limited();
+    sh.metrics.count_error_sent();
     let err = ActionError::new(codes::RATE_LIMITED, "Too many messages; slow down").with_detail(
         "retryAfterMs",
         u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
@@ -362,7 +361,7 @@ fn rate_limit(client: &Client, limiter: Option<&mut RateLimiter>, bytes: &[u8]) 
             .state
             .request_close(1008, "rate limit exceeded", true)
     {
-        sh.metrics.rate_limit_closes.fetch_add(1, Ordering::Relaxed);
+        sh.metrics.count_rate_limit_close();
         tracing::info!("rate limit exceeded again and again; closing with 1008");
     }
     verdict
@@ -376,7 +375,7 @@ fn send_text(client: &Client, text: String) {
 
 fn send_error(client: &Client, err: &ActionError, env: &protocol::Envelope<'_>, kind: ErrorKind) {
     let sh = &client.server.shared;
-    sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.count_error_sent();
     send_text(
         client,
         protocol::error_frame(err, Some(&env.ty), Some(&env.action), env.id),

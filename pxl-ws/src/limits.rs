@@ -55,7 +55,7 @@ impl Limits {
         metrics: &Metrics,
     ) -> Result<ConnectionSlot, Refused> {
         if let Err(host) = self.hosts.check(req.headers()) {
-            metrics.host_rejected.fetch_add(1, Ordering::Relaxed);
+            metrics.count_host_rejected();
             tracing::info!(
                 %host,
                 "upgrade refused: host not allowed (list it in limits.allowed_hosts / PXL_WS_ALLOWED_HOSTS)"
@@ -63,7 +63,7 @@ impl Limits {
             return Err(Refused::Host);
         }
         if let Err(origin) = self.origins.check(req.headers()) {
-            metrics.origin_rejected.fetch_add(1, Ordering::Relaxed);
+            metrics.count_origin_rejected();
             tracing::info!(%origin, "upgrade refused: origin not allowed");
             return Err(Refused::Origin);
         }
@@ -72,11 +72,10 @@ impl Limits {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| ip_key(c.0.ip()));
         ConnectionCounter::acquire(&self.connections, ip).inspect_err(|&refused| {
-            let counter = match refused {
-                Refused::PerIp => &metrics.connections_rejected_per_ip,
-                _ => &metrics.connections_rejected,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            match refused {
+                Refused::PerIp => metrics.count_connection_rejected_per_ip(),
+                _ => metrics.count_connection_rejected(),
+            }
             tracing::debug!(?ip, ?refused, "upgrade refused: connection limit");
         })
     }

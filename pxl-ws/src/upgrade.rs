@@ -56,10 +56,7 @@ fn authenticate(
         Some(token) => verifier.verify(&token).map(Some),
     };
     if let Err(e) = &result {
-        shared
-            .metrics
-            .auth_rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared.metrics.count_auth_rejected();
         tracing::info!(remote = ?remote, code = e.code(), reason = e.message(), "authentication failed");
     }
     result

@@ -120,12 +120,7 @@ impl Expiry {
             }
             Some(until) if now >= until => {
                 tracing::info!("token expired and was not refreshed; closing");
-                client
-                    .server
-                    .shared
-                    .metrics
-                    .tokens_expired
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                client.server.shared.metrics.count_token_expired();
                 state.request_close(CLOSE_TOKEN_EXPIRED, "token expired", true);
                 self.armed = false;
             }
