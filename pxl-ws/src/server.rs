@@ -456,7 +456,7 @@ fn start(server: &Server) {
     }
     let stop = sh.shutdown.clone();
 
-    Subscribers::spawn(server);
+    sh.subscribers.clone().spawn(server);
 
     let mut stream = sh.hub.bus().subscribe();
     let s = server.clone();

@@ -46,7 +46,16 @@ pub(crate) struct Shared {
     /// Upgrade-time limits: origins, connection caps.
     pub(crate) limits: Limits,
     /// Subscribers in run order, and their dispatch queue.
-    pub(crate) subscribers: Arc<crate::subscribers::Subscribers>,
+    pub(crate) subscribers: Arc<dyn SubscriberTable>,
+}
+
+/// The subscriber registry as the handles see it (the cluster layer hands it events
+/// through `cluster::EventSink`).
+pub(crate) trait SubscriberTable: Send + Sync {
+    /// The registered names, in run order.
+    fn names(&self) -> Vec<String>;
+    /// Starts the dispatch task; later calls do nothing.
+    fn spawn(self: Arc<Self>, server: &Server);
 }
 
 /// A cheap, cloneable handle on a running server: the `Server` extractor.

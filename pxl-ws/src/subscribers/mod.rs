@@ -318,15 +318,8 @@ impl Subscribers {
     }
 
     /// Runs queued events until the server shuts down. Started once, with the server.
-    pub(crate) fn spawn(server: &Server) {
-        let Some(mut rx) = server
-            .shared
-            .subscribers
-            .rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        else {
+    fn start(self: Arc<Self>, server: &Server) {
+        let Some(mut rx) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
         let server = server.clone();
@@ -342,7 +335,7 @@ impl Subscribers {
                     message: job.message,
                     server: server.clone(),
                 };
-                for e in &server.shared.subscribers.entries {
+                for e in &self.entries {
                     if e.matches(&ctx.channel, &ctx.message) {
                         run(e, &ctx).await;
                     }
@@ -385,6 +378,16 @@ async fn run(e: &Entry, ctx: &SubscriberContext) {
                 tracing::error!(subscriber = %e.name, channel = %ctx.channel, error = %err, "subscriber failed");
             }
         }
+    }
+}
+
+impl crate::service::SubscriberTable for Subscribers {
+    fn names(&self) -> Vec<String> {
+        Subscribers::names(self)
+    }
+
+    fn spawn(self: Arc<Self>, server: &Server) {
+        self.start(server);
     }
 }
 
