@@ -75,6 +75,7 @@
 //! against hostile clients (origins, connection caps, message rate, rooms). With the
 //! `client` feature, `pxl_ws::client` is the Rust client (`WsClient`).
 
+mod accept;
 mod auth;
 mod bus;
 #[cfg(feature = "client")]

@@ -48,7 +48,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "upgrade",
         ],
     ),
-    ("server", &["server"]),
+    ("server", &["accept", "server"]),
 ];
 
 /// Back edges that remain, each with its reason. An entry that is no longer needed

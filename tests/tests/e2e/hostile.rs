@@ -8,6 +8,8 @@ use pxl_ws_tests::jwt::{self, claims, hs256, now};
 use pxl_ws_tests::raw::{self, RawSocket, frame, op};
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT, http};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::app::builder;
 use crate::jwt::{MeController, SECRET, public_key_config};
@@ -29,6 +31,10 @@ enum On {
     Tight,
     /// At most 2 sockets per IP.
     PerIp,
+    /// At most 5 connections per IP that are not WebSockets yet (60 s header timeout).
+    Pending,
+    /// A 300 ms header-read timeout.
+    SlowHeaders,
 }
 
 enum Input {
@@ -46,6 +52,10 @@ enum Input {
     Token(On, String),
     /// An upgrade with `Authorization: Bearer`.
     Bearer(On, String),
+    /// This many connections holding half a request, then one more connection.
+    HalfOpen(On, usize),
+    /// Half a request on a new TCP connection, then nothing.
+    HalfRequest(On),
 }
 
 #[derive(Debug)]
@@ -60,6 +70,8 @@ enum Expect {
     Close(u16, &'static str),
     /// An HTTP answer with this status and, when given, this JSON `code`.
     Http(u16, Option<&'static str>),
+    /// The TCP connection is closed without any HTTP answer.
+    Dropped,
 }
 
 struct Row {
@@ -108,6 +120,14 @@ fn with(mut c: Value, key: &str, v: Value) -> Value {
 fn without(mut c: Value, key: &str) -> Value {
     c.as_object_mut().unwrap().remove(key);
     c
+}
+
+/// The header of a masked binary frame announcing `len` bytes (its payload follows raw).
+fn oversize_header(len: u64) -> Vec<u8> {
+    let mut h = vec![0x82, 0x80 | 127];
+    h.extend_from_slice(&len.to_be_bytes());
+    h.extend_from_slice(&[1, 2, 3, 4]);
+    h
 }
 
 /// `n` valid `test/unit` messages.
@@ -448,9 +468,9 @@ fn rows() -> Vec<Row> {
             Close(1007, "invalid UTF-8"),
         ),
         row(
-            "1 000 pings, then a message",
+            "150 pings, then a message",
             Input::Frames({
-                let mut v: Vec<Vec<u8>> = (0..1000)
+                let mut v: Vec<Vec<u8>> = (0..150)
                     .map(|_| frame(true, 0, op::PING, true, b"p"))
                     .collect();
                 v.push(raw::text(br#"{"type":"test","action":"unit"}"#));
@@ -744,6 +764,55 @@ fn rows() -> Vec<Row> {
             msg(json!({"type":"system","action":"joinRoom","data":{"roomName":"x\u{ad}y"}})),
             Error("INVALID_PAYLOAD"),
         ),
+        // --- connection layer: protocol nits, ping floods, before the upgrade -------------
+        row(
+            "lone surrogate escape in type",
+            text(r#"{"type":"sys\ud800tem","action":"ping"}"#),
+            Error("INVALID_JSON"),
+        ),
+        row(
+            "lone surrogate escape in action",
+            text(r#"{"type":"system","action":"pi\udc00ng"}"#),
+            Error("INVALID_JSON"),
+        ),
+        row(
+            "oversize message still being sent",
+            Input::Frames({
+                let mut v = vec![oversize_header(1 << 20)];
+                v.extend((0..4).map(|_| vec![0u8; 64 * 1024]));
+                v
+            }),
+            Close(1009, "message too big"),
+        ),
+        row(
+            "1 000 pings: over burst and violations",
+            Input::Frames(
+                (0..1000)
+                    .map(|_| frame(true, 0, op::PING, true, b"p"))
+                    .collect(),
+            ),
+            Close(1008, "rate limit exceeded"),
+        ),
+        row(
+            "pings and pongs take rate-limit tokens",
+            Input::FramesOn(
+                On::Limited,
+                (0..40)
+                    .map(|i| frame(true, 0, if i % 2 == 0 { op::PING } else { 0xA }, true, b"p"))
+                    .collect(),
+            ),
+            Close(1008, "rate limit exceeded"),
+        ),
+        row(
+            "6th half-sent request from one IP over a pending cap of 5",
+            Input::HalfOpen(On::Pending, 5),
+            Dropped,
+        ),
+        row(
+            "half a request, then silence",
+            Input::HalfRequest(On::SlowHeaders),
+            Dropped,
+        ),
     ]
 }
 
@@ -753,6 +822,8 @@ struct Servers {
     limited: TestServer,
     tight: TestServer,
     per_ip: TestServer,
+    pending: TestServer,
+    slow_headers: TestServer,
 }
 
 impl Servers {
@@ -763,6 +834,8 @@ impl Servers {
             On::Limited => &self.limited,
             On::Tight => &self.tight,
             On::PerIp => &self.per_ip,
+            On::Pending => &self.pending,
+            On::SlowHeaders => &self.slow_headers,
         }
     }
 }
@@ -805,12 +878,29 @@ async fn servers() -> Servers {
         },
         ..Default::default()
     };
+    let pending = WsConfig {
+        limits: LimitsConfig {
+            max_pending_connections_per_ip: Some(5),
+            header_read_timeout: std::time::Duration::from_secs(60),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let slow_headers = WsConfig {
+        limits: LimitsConfig {
+            header_read_timeout: std::time::Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     Servers {
         main: TestServer::start(builder(main).controller(MeController)).await,
         rsa: TestServer::start(builder(rsa).controller(MeController)).await,
         limited: TestServer::start(builder(limited)).await,
         tight: TestServer::start(builder(tight)).await,
         per_ip: TestServer::start(builder(per_ip)).await,
+        pending: TestServer::start(builder(pending)).await,
+        slow_headers: TestServer::start(builder(slow_headers)).await,
     }
 }
 
@@ -838,6 +928,12 @@ async fn run(s: &Servers, row: &Row) -> Result<(), String> {
         }
         (Input::Crowd(on, n), Expect::Http(status, code)) => {
             crowd_row(s.get(*on), *n, *status, *code).await
+        }
+        (Input::HalfOpen(on, n), Expect::Dropped) => half_open_row(s.get(*on), *n).await,
+        (Input::HalfRequest(on), Expect::Dropped) => {
+            let mut c = TcpStream::connect(s.get(*on).addr).await.unwrap();
+            c.write_all(HALF_REQUEST).await.unwrap();
+            dropped(&mut c).await
         }
         (_, e) => Err(format!("row cannot expect {e:?}")),
     }
@@ -894,7 +990,9 @@ async fn frames_row(srv: &TestServer, frames: &[Vec<u8>], expect: &Expect) -> Re
                 return Err(format!("expected close {code} {reason:?}, got {t:?}"));
             }
         }
-        Expect::Http(..) => return Err("frame rows cannot expect HTTP answers".into()),
+        Expect::Http(..) | Expect::Dropped => {
+            return Err("frame rows cannot expect HTTP answers".into());
+        }
     }
     Ok(())
 }
@@ -930,6 +1028,52 @@ async fn crowd_row(
         return Err(format!("after the crowd left: {r}"));
     }
     again.close().await;
+    Ok(())
+}
+
+const HALF_REQUEST: &[u8] = b"GET /ws HTTP/1.1\r\nHost: x\r\n";
+
+/// `Ok` when the server closes `c` (EOF or reset) without sending anything.
+async fn dropped(c: &mut TcpStream) -> Result<(), String> {
+    let mut got = Vec::new();
+    match tokio::time::timeout(WAIT, c.read_to_end(&mut got)).await {
+        Err(_) => Err(format!("still open after {WAIT:?}")),
+        Ok(_) if got.is_empty() => Ok(()),
+        Ok(_) => Err(format!("answered: {:?}", String::from_utf8_lossy(&got))),
+    }
+}
+
+/// Holds `n` connections with half a request on `srv`, expects the next connection
+/// closed at once, lets them go, and checks that a client is served again.
+async fn half_open_row(srv: &TestServer, n: usize) -> Result<(), String> {
+    let mut crowd = Vec::new();
+    for _ in 0..n {
+        let mut c = TcpStream::connect(srv.addr).await.unwrap();
+        c.write_all(HALF_REQUEST).await.unwrap();
+        crowd.push(c);
+    }
+    let mut next = TcpStream::connect(srv.addr).await.unwrap();
+    let _ = next.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    dropped(&mut next).await?;
+    drop(crowd);
+    // The slots come back as the server sees the connections end.
+    let probe = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut released = false;
+    for _ in 0..250 {
+        if !http(srv.addr, probe).await.is_empty() {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if !released {
+        return Err("the pending slots were not released".into());
+    }
+    let mut c = srv.connect().await;
+    let r = c.request("test", "echo", json!(1)).await;
+    if r["response"] != 1 {
+        return Err(format!("after the crowd left: {r}"));
+    }
     Ok(())
 }
 
