@@ -298,7 +298,7 @@ impl OriginPolicy {
             return Ok(());
         }
         let text = raw.to_str().unwrap_or_default();
-        let Some(origin) = Origin::parse(text) else {
+        let Some(origin) = HttpOrigin::parse(text) else {
             return Err(String::from_utf8_lossy(raw.as_bytes()).into_owned());
         };
         let allowed = if self.list.is_empty() {
@@ -335,19 +335,19 @@ pub(crate) fn parse_allowed_origin(entry: &str) -> Result<AllowedOrigin, &'stati
         return Ok(AllowedOrigin::Any);
     }
     let entry = entry.strip_suffix('/').unwrap_or(entry);
-    match Origin::parse(entry) {
+    match HttpOrigin::parse(entry) {
         Some(o) => Ok(AllowedOrigin::Exact(o.to_string())),
         None => Err("expected `*` or `scheme://host[:port]`, e.g. `https://app.example.com`"),
     }
 }
 
-/// A parsed `Origin`: lowercase scheme and `host[:port]`, default port removed.
-struct Origin {
+/// A parsed `Origin` header value: lowercase scheme and `host[:port]`, default port removed.
+struct HttpOrigin {
     scheme: String,
     authority: String,
 }
 
-impl Origin {
+impl HttpOrigin {
     fn parse(s: &str) -> Option<Self> {
         let (scheme, authority) = s.split_once("://")?;
         let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -384,7 +384,7 @@ impl Origin {
     }
 }
 
-impl std::fmt::Display for Origin {
+impl std::fmt::Display for HttpOrigin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}://{}", self.scheme, self.authority)
     }

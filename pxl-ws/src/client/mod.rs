@@ -90,7 +90,7 @@ pub use error::{ClientError, ServerError};
 pub use reconnect::ReconnectPolicy;
 
 use crate::protocol::ActionError;
-use crate::router::{Controller, FromMessage, MessageContext, Origin, Router};
+use crate::router::{Controller, FromMessage, MessageContext, Router, Side};
 use crate::state::{ClientSide, StateMap};
 
 /// Frames queued for the socket before `send` waits.
@@ -164,12 +164,12 @@ impl WsClientBuilder {
     /// that was established is reconnected.
     pub async fn connect(mut self) -> Result<WsClient, ClientError> {
         self.reconnect.validate().map_err(ClientError::Invalid)?;
-        let target = Target {
+        let endpoint = Endpoint {
             url: self.url,
             token: self.token,
             headers: self.headers,
         };
-        target.request()?;
+        endpoint.request()?;
         self.state.insert(ClientSide);
         let router = client_router(self.controllers, &self.state)?;
         let has_controllers = router.controllers().next().is_some();
@@ -182,7 +182,7 @@ impl WsClientBuilder {
             (None, None)
         };
         let inner = Arc::new(Inner {
-            target,
+            endpoint,
             connect_timeout: self.connect_timeout,
             request_timeout: self.request_timeout,
             reconnect: self.reconnect,
@@ -240,13 +240,13 @@ fn client_router(
 }
 
 /// Where and how to connect.
-struct Target {
+struct Endpoint {
     url: String,
     token: Option<String>,
     headers: Vec<(String, String)>,
 }
 
-impl Target {
+impl Endpoint {
     /// The upgrade request (built anew for every attempt).
     fn request(
         &self,
@@ -289,7 +289,7 @@ type Answer = Result<Option<Box<RawValue>>, ClientError>;
 
 /// State shared by the handles and the background tasks.
 struct Inner {
-    target: Target,
+    endpoint: Endpoint,
     connect_timeout: Duration,
     request_timeout: Duration,
     reconnect: ReconnectPolicy,
@@ -426,7 +426,7 @@ pub struct WsClient {
 impl std::fmt::Debug for WsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WsClient")
-            .field("url", &self.inner.target.url)
+            .field("url", &self.inner.endpoint.url)
             .field("state", &self.state())
             .field("client_id", &self.client_id())
             .finish()
@@ -599,9 +599,9 @@ fn refused(r: &Value, code: &str) -> Result<(), ClientError> {
 
 impl FromMessage for WsClient {
     fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
-        match ctx.origin {
-            Origin::Remote { client, .. } => Ok(client.clone()),
-            Origin::Server { .. } => Err(ActionError::internal(
+        match ctx.side {
+            Side::Remote { client, .. } => Ok(client.clone()),
+            Side::Server { .. } => Err(ActionError::internal(
                 "`WsClient` is only available in client-side controllers",
             )),
         }

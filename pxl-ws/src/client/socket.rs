@@ -19,7 +19,7 @@ use super::{
     ServerFrame, WsClient, lock,
 };
 use crate::protocol::parse_envelope;
-use crate::router::{MessageContext, Origin, Reply};
+use crate::router::{MessageContext, Reply, Side};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -29,7 +29,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// One connect: TCP, the upgrade, and the server's first frame, `system/connected`,
 /// all within the connect timeout. Returns the socket and the client id.
 pub(super) async fn open(inner: &Inner) -> Result<(Socket, String), ClientError> {
-    let request = inner.target.request()?;
+    let request = inner.endpoint.request()?;
     let deadline = tokio::time::Instant::now() + inner.connect_timeout;
     let (mut ws, _) =
         match tokio::time::timeout_at(deadline, tokio_tungstenite::connect_async(request)).await {
@@ -415,7 +415,7 @@ pub(super) async fn dispatch(
         };
         let ctx = MessageContext {
             envelope: &envelope,
-            origin: Origin::Remote {
+            side: Side::Remote {
                 client: &client,
                 state: &inner.state,
             },

@@ -201,8 +201,9 @@ struct Tagged<'a, T> {
     body: T,
 }
 
+/// The `origin` field every cluster payload carries: the id of the instance that sent it.
 #[derive(Deserialize)]
-struct Origin<'a> {
+struct FromInstance<'a> {
     #[serde(borrow, default)]
     origin: Option<&'a str>,
 }
@@ -574,7 +575,7 @@ impl Cluster {
             }
             return;
         }
-        let Some(Origin { origin }) = parse::<Origin<'_>>(msg) else {
+        let Some(FromInstance { origin }) = parse::<FromInstance<'_>>(msg) else {
             return;
         };
         let origin = origin.unwrap_or_default();

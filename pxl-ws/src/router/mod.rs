@@ -104,12 +104,13 @@ impl fmt::Display for RouteInfo {
 /// ([`FromMessage`]) read from it; hand-written controllers use it directly.
 pub struct MessageContext<'a> {
     pub(crate) envelope: &'a Envelope<'a>,
-    pub(crate) origin: Origin<'a>,
+    pub(crate) side: Side<'a>,
 }
 
-/// Where a message was received.
+/// Which side of a connection handles the message: a server, for a message from one of
+/// its clients, or a `WsClient`, for a frame its server pushed.
 #[derive(Clone, Copy)]
-pub(crate) enum Origin<'a> {
+pub(crate) enum Side<'a> {
     /// On a server, from a connected client.
     Server {
         client: &'a Client,
@@ -132,7 +133,7 @@ impl<'a> MessageContext<'a> {
     ) -> Self {
         Self {
             envelope,
-            origin: Origin::Server { client, server },
+            side: Side::Server { client, server },
         }
     }
 
@@ -154,30 +155,30 @@ impl<'a> MessageContext<'a> {
     /// The client that sent the message (server side only; `None` in a
     /// `WsClient` (`pxl_ws::client`)).
     pub fn client(&self) -> Option<&'a Client> {
-        match self.origin {
-            Origin::Server { client, .. } => Some(client),
+        match self.side {
+            Side::Server { client, .. } => Some(client),
             #[cfg(feature = "client")]
-            Origin::Remote { .. } => None,
+            Side::Remote { .. } => None,
         }
     }
 
     /// The server handle (server side only; `None` in a
     /// `WsClient` (`pxl_ws::client`)).
     pub fn server(&self) -> Option<&'a Server> {
-        match self.origin {
-            Origin::Server { server, .. } => Some(server),
+        match self.side {
+            Side::Server { server, .. } => Some(server),
             #[cfg(feature = "client")]
-            Origin::Remote { .. } => None,
+            Side::Remote { .. } => None,
         }
     }
 
     /// State registered with [`WsServerBuilder::state`](crate::WsServerBuilder::state)
     /// (or, in a client, with `WsClientBuilder::state`).
     pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        match self.origin {
-            Origin::Server { server, .. } => server.state::<T>(),
+        match self.side {
+            Side::Server { server, .. } => server.state::<T>(),
             #[cfg(feature = "client")]
-            Origin::Remote { state, .. } => state.get::<T>(),
+            Side::Remote { state, .. } => state.get::<T>(),
         }
     }
 
@@ -185,10 +186,10 @@ impl<'a> MessageContext<'a> {
     /// when it is used in a client-side controller (`build` normally catches that first).
     #[cfg_attr(not(feature = "client"), allow(unused_variables))]
     pub(crate) fn server_side(&self, what: &str) -> Result<(&'a Client, &'a Server), ActionError> {
-        match self.origin {
-            Origin::Server { client, server } => Ok((client, server)),
+        match self.side {
+            Side::Server { client, server } => Ok((client, server)),
             #[cfg(feature = "client")]
-            Origin::Remote { .. } => Err(ActionError::internal(format_args!(
+            Side::Remote { .. } => Err(ActionError::internal(format_args!(
                 "{what} is only available in server-side controllers"
             ))),
         }
