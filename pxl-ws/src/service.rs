@@ -233,9 +233,11 @@ impl Server {
             .queue_job(client, job_id.map(serde_json::Value::from), outcome);
     }
 
-    /// Publishes an application event to every instance: subscribers from
-    /// [`subscribe_custom`](Self::subscribe_custom) on each instance (this one included,
-    /// at once) receive it once. Nothing is sent to sockets.
+    /// PXL's `custom` event, kept for apps ported from PXL: publishes `{name, data}` to
+    /// every instance, where [`subscribe_custom`](Self::subscribe_custom) streams and
+    /// subscribers of [`Event::Custom`](crate::subscriber::Event::Custom) (this instance
+    /// included, at once) receive it once. Nothing is sent to sockets. New code uses
+    /// [`publish`](Self::publish) with `#[subscriber]` functions instead.
     pub fn publish_custom<T: Serialize + ?Sized>(
         &self,
         name: &str,
@@ -249,6 +251,9 @@ impl Server {
 
     /// Publishes `message` on the app channel `channel`: the subscribers matching it run
     /// on every instance (this one included), once each. Nothing is sent to sockets.
+    /// This is the recommended way to pass application events between instances
+    /// (`#[subscriber]` matches channels by name, pattern or predicate);
+    /// [`publish_custom`](Self::publish_custom) is PXL's equivalent.
     /// Channel names of the built-in [`Event`](crate::subscriber::Event)s are best avoided: their
     /// subscribers would run for both.
     ///
@@ -272,7 +277,9 @@ impl Server {
         self.shared.subscribers.names()
     }
 
-    /// Custom events published on any instance, from now on.
+    /// PXL's `custom` events ([`publish_custom`](Self::publish_custom)) published on any
+    /// instance, from now on. Kept for apps ported from PXL; new code handles
+    /// application events with `#[subscriber]` functions fed by [`publish`](Self::publish).
     ///
     /// ```no_run
     /// # async fn f(server: pxl_ws::Server) {

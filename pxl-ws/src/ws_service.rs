@@ -94,9 +94,9 @@ impl WsService {
         Ok(self.broadcast(&Frame::new("error", action, &data)?))
     }
 
-    /// Publishes an application event to every instance
-    /// ([`Server::publish_custom`]): subscribers on `custom` and
-    /// [`Server::subscribe_custom`] streams get it.
+    /// PXL's `custom` event ([`Server::publish_custom`]): subscribers on `custom` and
+    /// [`Server::subscribe_custom`] streams of every instance get it. New code uses
+    /// [`Server::publish`] with `#[subscriber]` functions.
     pub fn publish_custom<T: Serialize + ?Sized>(
         &self,
         name: &str,

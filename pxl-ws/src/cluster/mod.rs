@@ -5,6 +5,12 @@
 //!
 //! Sends (`sendMessage` / `sendMessageToAll`) embed the frame, serialised once at the
 //! origin, as raw JSON; receivers slice its bytes out of the payload unchanged.
+//!
+//! Public here is PXL's `custom` event API: [`CustomEvent`] and [`CustomEvents`], from
+//! [`Server::publish_custom`](crate::Server::publish_custom) and
+//! [`Server::subscribe_custom`](crate::Server::subscribe_custom), kept for apps ported
+//! from PXL. The recommended way to pass application events between instances is
+//! [`Server::publish`](crate::Server::publish) with `#[subscriber]` functions.
 
 mod view;
 
