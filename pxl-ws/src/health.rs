@@ -126,6 +126,19 @@ pub struct BusStatus {
     pub dropped: u64,
 }
 
+impl BusStatus {
+    /// The state a [`Bus`](crate::bus::Bus) implementation reports: which bus (`kind`,
+    /// e.g. `memory`), whether publishes reach the other instances, and how many
+    /// messages could not be published.
+    pub fn new(kind: &'static str, connected: bool, dropped: u64) -> Self {
+        Self {
+            kind,
+            connected,
+            dropped,
+        }
+    }
+}
+
 /// Overall state, as `"ok"`, `"degraded"` or `"shutting_down"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

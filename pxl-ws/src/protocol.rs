@@ -146,6 +146,7 @@ impl std::error::Error for ActionError {}
 
 /// A parsed inbound frame. Borrows from the frame's bytes.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Envelope<'a> {
     /// The `type` field.
     pub ty: Cow<'a, str>,
@@ -160,6 +161,7 @@ pub struct Envelope<'a> {
 /// Why an inbound frame could not be parsed. Carries whatever the frame did say,
 /// so the error frame can echo `type`, `action` and `id`.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ParseError<'a> {
     /// The stable code.
     pub code: &'static str,

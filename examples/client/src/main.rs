@@ -149,10 +149,11 @@ async fn main() {
     };
     let mut builder = WsClient::builder(&o.url)
         .connect_timeout(Duration::from_secs(5))
-        .reconnect(ReconnectPolicy {
-            max_attempts: None,
-            max_delay: Duration::from_secs(10),
-            ..ReconnectPolicy::default()
+        .reconnect({
+            let mut policy = ReconnectPolicy::default();
+            policy.max_attempts = None;
+            policy.max_delay = Duration::from_secs(10);
+            policy
         })
         .controller(Chat)
         .controller(Presence);

@@ -18,6 +18,7 @@ pub use memory::MemoryBus;
 
 /// One message on the bus: a channel name and an opaque (JSON) payload.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BusMessage {
     /// Full channel name, e.g. `pxl-ws:sendMessage`.
     pub channel: String,
@@ -26,6 +27,20 @@ pub struct BusMessage {
 }
 
 impl BusMessage {
+    /// A message on `channel` (the full name, e.g. `pxl-ws:sendMessage`), as a bus
+    /// implementation yields it from its stream.
+    ///
+    /// ```
+    /// let msg = pxl_ws::bus::BusMessage::new("pxl-ws:custom", r#"{"origin":"a"}"#);
+    /// assert_eq!(msg.channel, "pxl-ws:custom");
+    /// ```
+    pub fn new(channel: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+        Self {
+            channel: channel.into(),
+            payload: payload.into(),
+        }
+    }
+
     /// The marker a bus stream yields once its subscription is live, and again after
     /// every reconnect: messages may have been missed, so the server resyncs its view of
     /// the other instances. It has an empty channel and payload.

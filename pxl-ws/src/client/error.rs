@@ -85,6 +85,7 @@ impl ClientError {
 /// assert_eq!(e.details["type"], "chat");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ServerError {
     /// The stable code, e.g. `INVALID_PAYLOAD`, `UNKNOWN_ROUTE` or an application code.
     pub code: String,

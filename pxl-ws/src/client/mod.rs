@@ -687,6 +687,7 @@ pub enum ConnectionEvent {
 
 /// A frame from the server, as it came: `{type, action, data?, response?, id?}`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ServerFrame {
     /// `type`.
     pub ty: String,

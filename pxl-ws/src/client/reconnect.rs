@@ -14,16 +14,15 @@ use std::time::Duration;
 /// use std::time::Duration;
 /// use pxl_ws::client::ReconnectPolicy;
 ///
-/// let policy = ReconnectPolicy {
-///     initial_delay: Duration::from_millis(100),
-///     max_delay: Duration::from_secs(5),
-///     max_attempts: Some(20),
-///     ..ReconnectPolicy::default()
-/// };
+/// let mut policy = ReconnectPolicy::default();
+/// policy.initial_delay = Duration::from_millis(100);
+/// policy.max_delay = Duration::from_secs(5);
+/// policy.max_attempts = Some(20);
 /// assert!(policy.delay(1) <= Duration::from_millis(100));
 /// assert!(policy.delay(30) <= Duration::from_secs(5));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ReconnectPolicy {
     /// Whether to reconnect at all (default: `true`).
     pub enabled: bool,

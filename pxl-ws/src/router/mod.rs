@@ -28,6 +28,7 @@ pub use futures_util::future::BoxFuture;
 
 /// One entry of a controller's static route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RouteInfo {
     /// The message `type` (the controller's type).
     pub ty: &'static str,

@@ -32,12 +32,11 @@ async fn server() -> TestServer {
 
 /// Quick retries, so tests do not wait long for a restarted server.
 fn fast_reconnect() -> ReconnectPolicy {
-    ReconnectPolicy {
-        initial_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(200),
-        max_attempts: None,
-        ..ReconnectPolicy::default()
-    }
+    let mut policy = ReconnectPolicy::default();
+    policy.initial_delay = Duration::from_millis(20);
+    policy.max_delay = Duration::from_millis(200);
+    policy.max_attempts = None;
+    policy
 }
 
 /// The next event matching `pred`, failing after [`WAIT`].
@@ -460,11 +459,10 @@ async fn client_reconnects_after_a_restart_on_the_same_port_and_rejoins_its_room
 #[tokio::test]
 async fn client_gives_up_after_max_attempts_and_closes() {
     let srv = server().await;
+    let mut policy = fast_reconnect();
+    policy.max_attempts = Some(2);
     let client = WsClient::builder(srv.url())
-        .reconnect(ReconnectPolicy {
-            max_attempts: Some(2),
-            ..fast_reconnect()
-        })
+        .reconnect(policy)
         .connect()
         .await
         .unwrap();
