@@ -60,6 +60,7 @@
 //! | `macros` | yes | `#[ws_controller]`, `#[action]` and `#[subscriber]` (re-exported from `pxl-ws-macros`), and `subscribers!` |
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
 //! | `redis` | yes | [`RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
+//! | `test-util` | no | `pxl_ws::test`: a test kit for controllers — an in-process server without TCP, test clients through the real connection path, users with roles without a JWT; works with `tokio::time::pause` |
 //!
 //! ## Modules by concept
 //!
@@ -95,6 +96,8 @@ mod service;
 mod state;
 mod subscribers;
 mod system;
+#[cfg(feature = "test-util")]
+pub mod test;
 mod time;
 mod upgrade;
 mod ws_service;
