@@ -74,7 +74,9 @@
 //! [`WsServer`] (builder, serve, shutdown; `serve_browser_client(true)` also serves the
 //! browser client at `/pxl-ws.js`). [`LimitsConfig`] and [`RoomsConfig`] hold the limits
 //! against hostile clients (origins, connection caps, message rate, rooms). With the
-//! `client` feature, `pxl_ws::client` is the Rust client (`WsClient`).
+//! `client` feature, `pxl_ws::client` is the Rust client (`WsClient`). With the
+//! `test-util` feature, `pxl_ws::test` is the test kit for controllers (`TestServer`,
+//! `TestClient`).
 
 mod auth;
 mod bus;
