@@ -276,3 +276,60 @@ async fn the_server_closing_a_client_is_seen() {
     assert_eq!(alice.expect_closed().await, Some((4100, "bye".into())));
     bob.sync().await;
 }
+
+#[tokio::test]
+async fn limits_apply_to_test_clients() {
+    let mut config = WsConfig::default();
+    config.limits.max_connections_per_ip = Some(2);
+    config.limits.rate_limit.enabled = true;
+    config.limits.rate_limit.per_second = 0.001;
+    config.limits.rate_limit.burst = 2;
+    config.limits.rate_limit.max_violations = 100;
+    let kit = TestServer::new(app(&Arc::default()).config(config)).await;
+    let mut alice = kit.connect().await;
+    let mut bob = kit.connect().await;
+
+    // Test clients come from 127.0.0.1: the third one is over the per-IP cap.
+    let refused = kit
+        .try_connect(kit.upgrade_request())
+        .await
+        .expect_err("over the per-IP cap");
+    assert_eq!(refused.status, 429, "{refused}");
+
+    // Two messages fit the burst; the third is answered RATE_LIMITED, not routed.
+    for _ in 0..2 {
+        assert_eq!(
+            alice
+                .request("system", "ping", Value::Null)
+                .await
+                .response(),
+            "pong"
+        );
+    }
+    let limited = alice.request("system", "ping", Value::Null).await;
+    assert_eq!(limited.error_code(), "RATE_LIMITED");
+    // Bob has his own bucket.
+    assert_eq!(
+        bob.request("system", "ping", Value::Null).await.response(),
+        "pong"
+    );
+}
+
+#[tokio::test]
+async fn connects_without_the_connected_frame() {
+    let config = WsConfig {
+        connected_frame: false,
+        ..WsConfig::default()
+    };
+    let kit = TestServer::new(app(&Arc::default()).config(config)).await;
+    let mut alice = kit.connect().await;
+    let mut bob = kit.connect().await;
+    assert_ne!(alice.id(), bob.id());
+    assert_eq!(kit.server().client_ids().len(), 2);
+    alice.as_user("alice", &[]);
+    let me = alice.request("notes", "whoami", Value::Null).await;
+    assert_eq!(me.response()["user"], "alice");
+    assert!(kit.server().client_ids().contains(&bob.id()));
+    bob.sync().await;
+    assert!(bob.take_frames().is_empty(), "no greeting, nothing else");
+}

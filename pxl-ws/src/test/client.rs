@@ -151,6 +151,11 @@ impl TestClient {
         self.id
     }
 
+    /// Sets how long each wait of this client lasts before failing.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
     /// The server-side handle of this connection (`None` once it is gone).
     pub fn handle(&self) -> Option<crate::Client> {
         self.server.client(self.id)
