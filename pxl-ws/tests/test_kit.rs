@@ -333,3 +333,27 @@ async fn connects_without_the_connected_frame() {
     bob.sync().await;
     assert!(bob.take_frames().is_empty(), "no greeting, nothing else");
 }
+
+#[tokio::test]
+async fn dropping_a_test_client_disconnects_it() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let builder = app(&Arc::default()).on_disconnected(move |d| {
+        let _ = tx.send((d.client_id, d.code, d.rooms.clone()));
+    });
+    let kit = TestServer::new(builder).await;
+    let mut alice = kit.connect().await;
+    alice.join("lobby").await;
+    let id = alice.id();
+    drop(alice);
+    let (gone, code, rooms) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("on_disconnected within 10 s")
+        .expect("the hook ran");
+    assert_eq!((gone, code, rooms), (id, None, vec!["lobby".to_string()]));
+    assert!(kit.server().client(id).is_none());
+    assert_eq!(
+        kit.server().rooms().get("lobby"),
+        None,
+        "the empty room is gone"
+    );
+}

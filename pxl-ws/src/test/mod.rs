@@ -95,6 +95,7 @@ pub struct TestServer {
 
 /// A connection the server refused at the upgrade: its HTTP status and JSON body.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Refused {
     /// The HTTP status, e.g. 401 for a bad token, 429 for the per-IP cap.
     pub status: u16,
