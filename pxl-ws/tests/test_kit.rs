@@ -275,6 +275,9 @@ async fn the_server_closing_a_client_is_seen() {
     assert!(kit.server().disconnect_client(alice.id(), 4100, "bye"));
     assert_eq!(alice.expect_closed().await, Some((4100, "bye".into())));
     bob.sync().await;
+    // A client closing: the server answers the close handshake with the same code.
+    bob.close().await;
+    assert_eq!(bob.expect_closed().await, Some((1000, String::new())));
 }
 
 #[tokio::test]

@@ -96,6 +96,7 @@ impl TestClient {
             let _ = tx.send(Incoming::Closed(close.flatten()));
         });
         let mut client = Self {
+            // Replaced by the server's id just below.
             id: ClientId::random(),
             remote,
             server,
