@@ -182,7 +182,7 @@ async fn a_hook_and_a_subscriber_observe_the_test_clients_message() {
     assert_eq!(note["message"]["text"], "remember", "{note}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_memory_bus() {
     let bus = MemoryBus::new();
     let notes = Arc::<Notes>::default();
