@@ -5,8 +5,9 @@
 //! re-exports them and pins this crate to its exact version.
 //!
 //! Each macro is parsed into a small model (`controller/parse.rs`,
-//! `subscriber/parse.rs`), checked (`validate.rs`) and expanded from the model alone
-//! (`expand.rs`).
+//! `subscriber/parse.rs`), checked (`validate.rs`, with the handler-signature rules
+//! shared in `handler.rs`) and expanded from the model alone (`expand.rs`), naming the
+//! runtime through one path table (`paths.rs`).
 //! Every mistake is reported as an error at the offending token, all mistakes of an item
 //! together, and the annotated item is always emitted so that the rest of the crate still
 //! type-checks.
@@ -14,6 +15,7 @@
 mod attr;
 mod controller;
 mod diag;
+mod handler;
 mod paths;
 mod subscriber;
 
@@ -84,7 +86,7 @@ use proc_macro::TokenStream;
 /// `auth` and `roles = [...]` may follow, in any order:
 /// `#[action("ban", auth)]`, `#[action("ban", roles = ["admin"])]`. A handler must be:
 ///
-/// - `async`,
+/// - `async`, and not `const`, `unsafe`, `extern` or variadic,
 /// - a method taking `&self` (one controller value serves every connection),
 /// - without generic parameters (types, consts or lifetimes),
 /// - with arguments that are all extractors ([`FromMessage`]: `Data<T>`, `Client`,
@@ -209,8 +211,8 @@ use proc_macro::TokenStream;
 /// empty or invalid `type`; an unknown or repeated key; a value given to `auth`
 /// (`auth = true`); a `roles` that is not a non-empty list of string literals, or a role
 /// that is empty, invalid or repeated; a missing, invalid or repeated action name (with a
-/// note at the first one); a handler that is not `async`, is generic
-/// or does not take `&self`; an argument that is not an extractor (reported at the
+/// note at the first one); a handler that is not `async`, is `const`, `unsafe`, `extern`
+/// or variadic, is generic or does not take `&self`; an argument that is not an extractor (reported at the
 /// argument); an impl with no `#[action]` methods; and `#[ws_controller]` on anything but
 /// an inherent impl block.
 ///
@@ -299,8 +301,23 @@ pub fn action(args: TokenStream, input: TokenStream) -> TokenStream {
 /// Compile errors, at the offending token and all together: none or several of
 /// `channel`/`channels`/`matches`; an empty list; an invalid regex; a duplicate channel or
 /// matcher; an unknown `Event` variant; a non-integer priority; an unknown or duplicate
-/// key; a function that is not `async`, is generic or takes `self`; an argument that is
-/// not an extractor.
+/// key; a function that is not `async`, is `const`, `unsafe`, `extern` or variadic, has
+/// generic parameters or takes `self` (the same rules as an `#[action]` method, minus
+/// the receiver); an argument that is not an extractor. After an error the companion item
+/// is still emitted, matching nothing, so `subscribers![name]` adds no further errors.
+///
+/// # Unregistered subscribers
+///
+/// A subscriber runs only once its companion item is passed to `subscribers![...]`.
+/// One that never is gets rustc's `dead_code` warning at the function's name, "struct
+/// `name` is never constructed", with the note "the subscriber `name` never runs:
+/// register it with `WsServer::builder().subscribers(subscribers![name, ...])`". Like
+/// any `dead_code` warning, it is not given for a `pub` subscriber of a library (another
+/// crate may register it), a crate-wide `#![allow(dead_code)]` silences it, and
+/// `#![deny(warnings)]` makes it an error (without the note). An `#[allow(dead_code)]`
+/// or `#[expect(dead_code)]` on the function silences it for that subscriber. The
+/// companion carries its own lint level, so a crate with `#![forbid(dead_code)]` cannot
+/// use `#[subscriber]`.
 #[proc_macro_attribute]
 pub fn subscriber(args: TokenStream, input: TokenStream) -> TokenStream {
     subscriber::subscriber(args.into(), input.into()).into()

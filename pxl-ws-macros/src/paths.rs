@@ -34,11 +34,6 @@ impl Paths {
         quote!(use #krate as #alias;)
     }
 
-    /// The alias itself, for code that names many runtime items.
-    pub(crate) fn alias(&self) -> TokenStream {
-        alias().to_token_stream()
-    }
-
     fn runtime(&self, item: &str) -> TokenStream {
         let alias = alias();
         let item = Ident::new(item, Span::call_site());
@@ -79,7 +74,40 @@ impl Paths {
         self.runtime("StateMap")
     }
 
-    /// A reply-conversion function of `__private` (`reply_unit`, `reply_value`, ...).
+    pub(crate) fn subscriber(&self) -> TokenStream {
+        self.runtime("Subscriber")
+    }
+
+    pub(crate) fn subscriber_context(&self) -> TokenStream {
+        self.runtime("SubscriberContext")
+    }
+
+    pub(crate) fn subscriber_error(&self) -> TokenStream {
+        self.runtime("SubscriberError")
+    }
+
+    pub(crate) fn subscriber_return(&self) -> TokenStream {
+        self.runtime("SubscriberReturn")
+    }
+
+    pub(crate) fn event_extractor_trait(&self) -> TokenStream {
+        self.runtime("FromEvent")
+    }
+
+    pub(crate) fn matcher(&self) -> TokenStream {
+        self.runtime("Matcher")
+    }
+
+    pub(crate) fn event(&self) -> TokenStream {
+        self.runtime("Event")
+    }
+
+    pub(crate) fn middleware(&self) -> TokenStream {
+        self.runtime("Middleware")
+    }
+
+    /// An item of `__private`: a reply conversion (`reply_unit`, `reply_value`, ...) or
+    /// a re-exported dependency (`regex`).
     pub(crate) fn private(&self, name: &str) -> TokenStream {
         let alias = alias();
         let ident = Ident::new(name, Span::call_site());

@@ -310,6 +310,34 @@ pub struct LimitsConfig {
     /// the proxy's address: limit per client there and set this to `None`. Default 1000.
     /// Env: `PXL_WS_MAX_CONNECTIONS_PER_IP` (a number, or `off`).
     pub max_connections_per_ip: Option<usize>,
+    /// Most TCP connections accepted by [`serve`](crate::WsServer::serve) that are not
+    /// (yet) WebSockets: handshakes in progress, half-sent requests, plain HTTP
+    /// keep-alive. Counted at accept, before any byte is read; one more is closed at once,
+    /// without an answer. `None`: no limit. Default 1000. Not applied under
+    /// [`into_router`](crate::WsServer::into_router) with your own server.
+    /// Env: `PXL_WS_MAX_PENDING_CONNECTIONS` (a number, or `off`).
+    pub max_pending_connections: Option<usize>,
+    /// The same, per IP address (IPv6: one /64 network). Default 100.
+    /// Env: `PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP` (a number, or `off`).
+    pub max_pending_connections_per_ip: Option<usize>,
+    /// How long a connection may take to send a request's headers; the same timer
+    /// bounds an idle keep-alive connection (from the end of one response to the end of
+    /// the next request's headers). Past it the connection is closed without an answer.
+    /// Default 10 s. Not applied under [`into_router`](crate::WsServer::into_router) with
+    /// your own server. Env: `PXL_WS_HEADER_READ_TIMEOUT_MS`.
+    #[serde(with = "duration_ms")]
+    pub header_read_timeout: Duration,
+    /// Most bytes a socket holds written but not yet taken by the client (tungstenite's
+    /// write buffer, pongs included). Pongs beyond it are coalesced into one; a frame
+    /// that does not fit waits for the buffer to drain, up to `write_timeout`. Frames
+    /// larger than half of it are sent in fragments of that size. At least 128 KiB.
+    /// Default 256 KiB. Env: `PXL_WS_MAX_WRITE_BUFFER`.
+    pub max_write_buffer: usize,
+    /// How long a socket's unsent output may stay over `max_write_buffer` before the
+    /// client is closed with 1008 `write buffer full` (counted in
+    /// `Health::slow_clients_dropped`). Default 10 s. Env: `PXL_WS_WRITE_TIMEOUT_MS`.
+    #[serde(with = "duration_ms")]
+    pub write_timeout: Duration,
     /// Per-client message rate limit.
     pub rate_limit: RateLimitConfig,
 }
@@ -321,6 +349,11 @@ impl Default for LimitsConfig {
             allowed_hosts: Vec::new(),
             max_connections: Some(10_000),
             max_connections_per_ip: Some(1_000),
+            max_pending_connections: Some(1_000),
+            max_pending_connections_per_ip: Some(100),
+            header_read_timeout: Duration::from_secs(10),
+            max_write_buffer: 256 * 1024,
+            write_timeout: Duration::from_secs(10),
             rate_limit: RateLimitConfig::default(),
         }
     }
@@ -693,6 +726,21 @@ impl WsConfig {
             "PXL_WS_MAX_CONNECTIONS_PER_IP",
             &mut l.max_connections_per_ip,
         )?;
+        env.limit(
+            "PXL_WS_MAX_PENDING_CONNECTIONS",
+            &mut l.max_pending_connections,
+        )?;
+        env.limit(
+            "PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP",
+            &mut l.max_pending_connections_per_ip,
+        )?;
+        env.millis("PXL_WS_HEADER_READ_TIMEOUT_MS", &mut l.header_read_timeout)?;
+        env.parse(
+            "PXL_WS_MAX_WRITE_BUFFER",
+            &mut l.max_write_buffer,
+            "a size in bytes",
+        )?;
+        env.millis("PXL_WS_WRITE_TIMEOUT_MS", &mut l.write_timeout)?;
         let rl = &mut l.rate_limit;
         env.bool("PXL_WS_RATE_LIMIT", &mut rl.enabled)?;
         env.parse(
@@ -797,6 +845,30 @@ impl WsConfig {
                 "must be at least 1 (`None` for no limit)",
             );
         }
+        if l.max_pending_connections == Some(0) {
+            return bad(
+                "limits.max_pending_connections",
+                "must be at least 1 (`None` for no limit)",
+            );
+        }
+        if l.max_pending_connections_per_ip == Some(0) {
+            return bad(
+                "limits.max_pending_connections_per_ip",
+                "must be at least 1 (`None` for no limit)",
+            );
+        }
+        if l.header_read_timeout.is_zero() {
+            return bad("limits.header_read_timeout", "must be above zero");
+        }
+        if l.max_write_buffer < MIN_WRITE_BUFFER {
+            return bad(
+                "limits.max_write_buffer",
+                "must be at least 128 KiB (131072)",
+            );
+        }
+        if l.write_timeout.is_zero() {
+            return bad("limits.write_timeout", "must be above zero");
+        }
         let rl = &l.rate_limit;
         if rl.enabled {
             if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
@@ -812,6 +884,10 @@ impl WsConfig {
         Ok(())
     }
 }
+
+/// The smallest `limits.max_write_buffer`: tungstenite batches up to 64 KiB before
+/// writing, and the bound must leave room above that for a frame.
+const MIN_WRITE_BUFFER: usize = 128 * 1024;
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
@@ -1058,6 +1134,11 @@ mod tests {
         let c = WsConfig::default();
         assert_eq!(c.limits.max_connections, Some(10_000));
         assert_eq!(c.limits.max_connections_per_ip, Some(1_000));
+        assert_eq!(c.limits.max_pending_connections, Some(1_000));
+        assert_eq!(c.limits.max_pending_connections_per_ip, Some(100));
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.max_write_buffer, 256 * 1024);
+        assert_eq!(c.limits.write_timeout, Duration::from_secs(10));
         assert!(c.limits.rate_limit.enabled);
         assert!(c.limits.allowed_origins.is_empty());
         assert!(c.limits.allowed_hosts.is_empty());
@@ -1070,6 +1151,11 @@ mod tests {
             ),
             ("PXL_WS_MAX_CONNECTIONS", "500"),
             ("PXL_WS_MAX_CONNECTIONS_PER_IP", "off"),
+            ("PXL_WS_MAX_PENDING_CONNECTIONS", "200"),
+            ("PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP", "off"),
+            ("PXL_WS_HEADER_READ_TIMEOUT_MS", "2500"),
+            ("PXL_WS_MAX_WRITE_BUFFER", "1048576"),
+            ("PXL_WS_WRITE_TIMEOUT_MS", "3000"),
             ("PXL_WS_RATE_LIMIT", "on"),
             ("PXL_WS_RATE_LIMIT_PER_SECOND", "2.5"),
             ("PXL_WS_RATE_LIMIT_BURST", "10"),
@@ -1094,6 +1180,11 @@ mod tests {
         );
         assert_eq!(l.max_connections, Some(500));
         assert_eq!(l.max_connections_per_ip, None);
+        assert_eq!(l.max_pending_connections, Some(200));
+        assert_eq!(l.max_pending_connections_per_ip, None);
+        assert_eq!(l.header_read_timeout, Duration::from_millis(2500));
+        assert_eq!(l.max_write_buffer, 1 << 20);
+        assert_eq!(l.write_timeout, Duration::from_secs(3));
         assert_eq!(
             l.rate_limit,
             RateLimitConfig {
@@ -1127,6 +1218,18 @@ mod tests {
             "invalid setting `limits.max_connections`: must be at least 1 (`None` for no limit)"
         );
         assert!(err(&[("PXL_WS_MAX_CONNECTIONS_PER_IP", "0")]).contains("max_connections_per_ip"));
+        assert!(
+            err(&[("PXL_WS_MAX_PENDING_CONNECTIONS", "0")]).contains("max_pending_connections")
+        );
+        assert!(
+            err(&[("PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP", "0")])
+                .contains("max_pending_connections_per_ip")
+        );
+        assert!(err(&[("PXL_WS_HEADER_READ_TIMEOUT_MS", "0")]).contains("header_read_timeout"));
+        assert!(err(&[("PXL_WS_HEADER_READ_TIMEOUT_MS", "soon")]).contains("milliseconds"));
+        assert!(err(&[("PXL_WS_MAX_WRITE_BUFFER", "65536")]).contains("limits.max_write_buffer"));
+        assert!(err(&[("PXL_WS_MAX_WRITE_BUFFER", "big")]).contains("PXL_WS_MAX_WRITE_BUFFER"));
+        assert!(err(&[("PXL_WS_WRITE_TIMEOUT_MS", "0")]).contains("limits.write_timeout"));
         assert!(err(&[("PXL_WS_MAX_ROOMS_PER_CLIENT", "0")]).contains("max_rooms_per_client"));
         assert!(err(&[("PXL_WS_MAX_ROOM_NAME_LENGTH", "0")]).contains("max_name_length"));
         assert_eq!(

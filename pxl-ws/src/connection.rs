@@ -5,10 +5,13 @@
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
@@ -16,6 +19,8 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WireFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 
@@ -29,12 +34,81 @@ use crate::router::{MessageContext, Reply};
 use crate::service::{Frame, RawMessage, Server, Shared};
 use crate::time::now_ms;
 
-pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type Socket = WebSocketStream<Io>;
+
+/// The upgraded connection, with a write deadline: when a write has found the socket
+/// full (the client takes nothing) for `limits.write_timeout`, it fails with
+/// `TimedOut`, and the writer closes the client with 1008. Any byte written restarts
+/// the clock, so a slow reader that keeps reading is not cut off. The timer exists
+/// only while a write waits.
+pub(crate) struct Io {
+    inner: TokioIo<Upgraded>,
+    write_timeout: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Io {
+    pub(crate) fn new(inner: TokioIo<Upgraded>, write_timeout: Duration) -> Self {
+        Self {
+            inner,
+            write_timeout,
+            stalled: None,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Io {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Io {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Pending => {
+                let timeout = this.write_timeout;
+                let stalled = this
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match stalled.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            done => {
+                this.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// How long to wait for the peer's close reply (and for the writer) once closing.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Frames written before one flush.
 const WRITE_BATCH: usize = 64;
+/// After a protocol fault, how long (and how many bytes) to go on reading and discarding
+/// what the peer still sends, so that it reads the close frame instead of a reset.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+const DRAIN_BYTES: usize = 4 << 20;
 
 /// Runs one connection to its end.
 pub(crate) async fn run(
@@ -73,7 +147,8 @@ async fn serve(
     sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(remote = ?remote, "connected");
 
-    let writer = tokio::spawn(write_loop(sink, state.clone()).in_current_span());
+    let writer =
+        tokio::spawn(write_loop(sink, state.clone(), server.shared.clone()).in_current_span());
     if sh.shutdown.is_cancelled() {
         state.request_close(1001, "server shutting down", true);
     }
@@ -88,7 +163,7 @@ async fn serve(
     }
     sh.hooks.connected(&client);
 
-    let end = read_loop(&client, stream).await;
+    let (end, stream) = read_loop(&client, stream).await;
 
     // Cleanup: registry and rooms first, so nothing is sent to a dead socket.
     sh.clients.remove(id);
@@ -96,11 +171,15 @@ async fn serve(
     server.announce_gone(id);
     state.request_close(end.code.unwrap_or(1000), "", true);
     let mut writer = writer;
-    if tokio::time::timeout(CLOSE_TIMEOUT, &mut writer)
-        .await
-        .is_err()
-    {
-        writer.abort();
+    match tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await {
+        Ok(Ok(sink)) if end.fault => {
+            if let Ok(mut socket) = stream.reunite(sink) {
+                // Boxed: rare, and it would otherwise grow every connection's task.
+                Box::pin(drain(socket.get_mut())).await;
+            }
+        }
+        Ok(_) => {}
+        Err(_) => writer.abort(),
     }
     state.outbox.close();
     tracing::debug!(reason = %end.reason, code = ?end.code, "disconnected");
@@ -116,9 +195,11 @@ async fn serve(
 struct End {
     code: Option<u16>,
     reason: String,
+    /// A protocol fault ended reading: the socket is past what tungstenite can read.
+    fault: bool,
 }
 
-async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
+async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> (End, SplitStream<Socket>) {
     let state = &client.state;
     let sh = &client.server.shared;
     let mut peer_close: Option<u16> = None;
@@ -138,9 +219,14 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
         };
         let msg = match next {
             None => {
-                return end_of_stream(state, peer_close);
+                return (end_of_stream(state, peer_close), stream);
             }
             Some(Ok(m)) => m,
+            Some(Err(WsError::Io(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
+                // Flushing pongs found the socket full for `write_timeout`.
+                write_timed_out(sh, state);
+                break;
+            }
             Some(Err(e)) => {
                 if let Some((code, reason)) = fault_close(&e) {
                     sh.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
@@ -151,14 +237,23 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
                         code: code.to_string(),
                         message: e.to_string(),
                     });
-                    // Answers to the messages before the fault still go out first.
+                    // Answers to the messages before the fault still go out first;
+                    // tungstenite reads nothing more, `serve` drains the raw input.
                     state.request_close(code, reason, true);
-                    break;
+                    let req = state.close.get();
+                    let end = End {
+                        code: Some(req.map_or(code, |r| r.code)),
+                        reason: format!("closed by server: {}", req.map_or(reason, |r| &r.reason)),
+                        fault: true,
+                    };
+                    return (end, stream);
                 }
-                return End {
+                let end = End {
                     code: peer_close,
                     reason: format!("connection error: {e}"),
+                    fault: false,
                 };
+                return (end, stream);
             }
         };
         let now = now_ms();
@@ -170,8 +265,18 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
                 }
                 expiry.sync(state);
             }
-            Message::Ping(_) => state.touch_activity(now),
-            Message::Pong(_) => state.touch_seen(now),
+            Message::Ping(_) => {
+                state.touch_activity(now);
+                if !control_frame(client, limiter.as_mut()) {
+                    break;
+                }
+            }
+            Message::Pong(_) => {
+                state.touch_seen(now);
+                if !control_frame(client, limiter.as_mut()) {
+                    break;
+                }
+            }
             Message::Close(frame) => {
                 state.touch_seen(now);
                 peer_close = Some(frame.map(|f| u16::from(f.code)).unwrap_or(1005));
@@ -191,14 +296,37 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> End {
     })
     .await;
     let req = state.close.get();
-    End {
+    let end = End {
         code: req.map(|r| r.code),
         reason: match (req, drained) {
             (Some(r), Ok(())) => format!("closed by server: {}", r.reason),
             (Some(r), Err(_)) => format!("closed by server: {} (no close reply)", r.reason),
             (None, _) => "closed by server".into(),
         },
-    }
+        fault: false,
+    };
+    (end, stream)
+}
+
+/// After a protocol fault (tungstenite reads no more, our close frame is sent): reads and
+/// discards what the peer still sends — the rest of an oversize message, its close reply
+/// — for up to [`DRAIN_TIME`] and [`DRAIN_BYTES`], then ends our side with a FIN. Closing
+/// with unread input would reset the connection, and a client still writing would see
+/// the reset instead of the close frame.
+async fn drain(io: &mut Io) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut total = 0;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while total < DRAIN_BYTES {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
+    let _ = io.shutdown().await;
 }
 
 fn end_of_stream(state: &ClientState, peer_close: Option<u16>) -> End {
@@ -206,14 +334,17 @@ fn end_of_stream(state: &ClientState, peer_close: Option<u16>) -> End {
         (Some(code), _) => End {
             code: Some(code),
             reason: "closed by client".into(),
+            fault: false,
         },
         (None, Some(r)) => End {
             code: Some(r.code),
             reason: format!("closed by server: {}", r.reason),
+            fault: false,
         },
         (None, None) => End {
             code: None,
             reason: "connection dropped".into(),
+            fault: false,
         },
     }
 }
@@ -228,6 +359,28 @@ fn fault_close(e: &WsError) -> Option<(u16, &'static str)> {
         WsError::AttackAttempt => Some((1008, "policy violation")),
         _ => None,
     }
+}
+
+/// A ping or pong takes a token from the rate limit too: tungstenite answers every ping
+/// by itself, so a flood costs work and write buffer. Over the limit it is only counted
+/// (there is no message to answer); at `max_violations` the client is closed with 1008,
+/// as for data. `false`: stop reading (closing).
+fn control_frame(client: &Client, limiter: Option<&mut RateLimiter>) -> bool {
+    let Some(limiter) = limiter else {
+        return true;
+    };
+    if limiter.check(Instant::now()) != Verdict::Close {
+        return true;
+    }
+    if client
+        .state
+        .request_close(1008, "rate limit exceeded", true)
+    {
+        let sh = &client.server.shared;
+        sh.metrics.rate_limit_closes.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("control frames over the rate limit again and again; closing with 1008");
+    }
+    false
 }
 
 /// One data frame: the rate limit, then [`handle`]. `false`: stop reading (closing).
@@ -399,52 +552,200 @@ fn send_error(client: &Client, err: &ActionError, env: &protocol::Envelope<'_>, 
 /// Drains the outbound queue into the socket, a batch per flush, until a close is
 /// requested; then sends what is queued (unless the close says not to) and the close
 /// frame. The queue refuses pushes once this returns.
-async fn write_loop(mut sink: SplitSink<Socket, Message>, state: Arc<ClientState>) {
-    write_frames(&mut sink, &state).await;
+async fn write_loop(
+    mut sink: SplitSink<Socket, Message>,
+    state: Arc<ClientState>,
+    shared: Arc<Shared>,
+) -> SplitSink<Socket, Message> {
+    let mut w = Writer {
+        sink: &mut sink,
+        state: &state,
+        shared: &shared,
+        fragment: shared.config.limits.max_write_buffer / 2,
+    };
+    w.write_frames().await;
     state.outbox.close();
+    sink
 }
 
-async fn write_frames(sink: &mut SplitSink<Socket, Message>, state: &ClientState) {
-    let outbox = &state.outbox;
-    loop {
-        if state.closing.is_cancelled() {
-            break;
-        }
-        let Some(first) = outbox.pop() else {
-            tokio::select! {
-                biased;
-                _ = state.closing.cancelled() => break,
-                _ = outbox.ready() => continue,
+/// The writer task's view of its socket. tungstenite's write buffer is bounded by
+/// `limits.max_write_buffer`: a frame that does not fit comes back as
+/// [`WsError::WriteBufferFull`] and is retried once the buffer has drained, for at most
+/// `limits.write_timeout`, after which the client is closed with 1008.
+struct Writer<'a> {
+    sink: &'a mut SplitSink<Socket, Message>,
+    state: &'a ClientState,
+    shared: &'a Shared,
+    /// Data messages larger than this go out in fragments of this size, so that every
+    /// frame fits the bounded write buffer.
+    fragment: usize,
+}
+
+/// The socket failed, or the client was closed for not reading.
+struct Stopped;
+
+impl Writer<'_> {
+    async fn write_frames(&mut self) {
+        let state = self.state;
+        let outbox = &state.outbox;
+        loop {
+            if state.closing.is_cancelled() {
+                break;
             }
-        };
-        if sink.feed(first).await.is_err() {
-            return;
-        }
-        for _ in 1..WRITE_BATCH {
-            match outbox.pop() {
-                Some(m) => {
-                    if sink.feed(m).await.is_err() {
-                        return;
-                    }
+            let Some(first) = outbox.pop() else {
+                tokio::select! {
+                    biased;
+                    _ = state.closing.cancelled() => break,
+                    _ = outbox.ready() => continue,
                 }
-                None => break,
+            };
+            if self.feed(first).await.is_err() {
+                return;
             }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
-    }
-    let Some(req) = state.close.get() else { return };
-    if req.flush_queued {
-        while let Some(m) = outbox.pop() {
-            if sink.feed(m).await.is_err() {
+            for _ in 1..WRITE_BATCH {
+                match outbox.pop() {
+                    Some(m) => {
+                        if self.feed(m).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            if self.drive(true).await.is_err() {
                 return;
             }
         }
+        let Some(req) = state.close.get() else { return };
+        if req.flush_queued {
+            while let Some(m) = outbox.pop() {
+                if self.feed(m).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let frame = CloseFrame {
+            code: req.code.into(),
+            reason: req.reason.to_string().into(),
+        };
+        if self.feed(Message::Close(Some(frame))).await.is_ok() {
+            let _ = self.drive(true).await;
+        }
     }
-    let frame = CloseFrame {
-        code: req.code.into(),
-        reason: req.reason.to_string().into(),
-    };
-    let _ = sink.send(Message::Close(Some(frame))).await;
+
+    /// Hands one message to the sink: in fragments when it is larger than
+    /// [`fragment`](Self::fragment).
+    async fn feed(&mut self, msg: Message) -> Result<(), Stopped> {
+        let large = match &msg {
+            Message::Text(t) => t.len() > self.fragment,
+            Message::Binary(b) => b.len() > self.fragment,
+            _ => false,
+        };
+        if large {
+            // Boxed: rare, and it would otherwise grow the idle writer task.
+            return Box::pin(self.feed_fragments(msg)).await;
+        }
+        self.drive(false).await?;
+        self.sink.start_send_unpin(msg).map_err(|_| Stopped)
+    }
+
+    /// A large text or binary message as a first frame and continuations.
+    async fn feed_fragments(&mut self, msg: Message) -> Result<(), Stopped> {
+        let (mut rest, kind) = match msg {
+            Message::Text(t) => (Bytes::from(t), Data::Text),
+            Message::Binary(b) => (b, Data::Binary),
+            _ => return Ok(()),
+        };
+        let mut opcode = OpCode::Data(kind);
+        while !rest.is_empty() {
+            let chunk = rest.split_to(rest.len().min(self.fragment));
+            let frame = WireFrame::message(chunk, opcode, rest.is_empty());
+            self.drive(false).await?;
+            self.sink
+                .start_send_unpin(Message::Frame(frame))
+                .map_err(|_| Stopped)?;
+            opcode = OpCode::Data(Data::Continue);
+        }
+        Ok(())
+    }
+
+    /// Waits until the sink is ready for a message (`flush: false`) or has written
+    /// everything (`flush: true`). The split sink hands a message to tungstenite on the
+    /// next call, so a message that did not fit the write buffer surfaces here: the
+    /// unsent output is over the limit. It is then retried each time the buffer has
+    /// drained, until `write_timeout` has passed since it first did not fit: then the
+    /// client is closed with 1008 (its close frame would not fit either; the connection
+    /// is dropped).
+    async fn drive(&mut self, flush: bool) -> Result<(), Stopped> {
+        match std::future::poll_fn(|cx| self.poll_step(cx, flush)).await {
+            Ok(()) => Ok(()),
+            // Rare, and boxed so that the idle writer task stays small.
+            Err(WsError::WriteBufferFull(msg)) => Box::pin(self.retry(*msg, flush)).await,
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
+
+    fn poll_step(&mut self, cx: &mut Context<'_>, flush: bool) -> Poll<Result<(), WsError>> {
+        if flush {
+            self.sink.poll_flush_unpin(cx)
+        } else {
+            self.sink.poll_ready_unpin(cx)
+        }
+    }
+
+    /// `msg` did not fit the write buffer: lets tungstenite write out what it holds and
+    /// hands `msg` back, again each time it does not fit, until `write_timeout` has
+    /// passed since the first time.
+    async fn retry(&mut self, mut msg: Message, flush: bool) -> Result<(), Stopped> {
+        let deadline = tokio::time::Instant::now() + self.write_timeout();
+        loop {
+            let drained = std::future::poll_fn(|cx| self.sink.poll_flush_unpin(cx));
+            match tokio::time::timeout_at(deadline, drained).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(self.failed(&e)),
+                Err(_) => return Err(self.over_limit()),
+            }
+            self.sink.start_send_unpin(msg).map_err(|_| Stopped)?;
+            let step = std::future::poll_fn(|cx| self.poll_step(cx, flush));
+            match tokio::time::timeout_at(deadline, step).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(WsError::WriteBufferFull(m))) => msg = *m,
+                Ok(Err(e)) => return Err(self.failed(&e)),
+                Err(_) => return Err(self.over_limit()),
+            }
+        }
+    }
+
+    /// A write error; the write deadline of [`Io`] counts as the client not reading.
+    fn failed(&self, e: &WsError) -> Stopped {
+        match e {
+            WsError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => self.over_limit(),
+            _ => Stopped,
+        }
+    }
+
+    fn write_timeout(&self) -> Duration {
+        self.shared.config.limits.write_timeout
+    }
+
+    fn over_limit(&self) -> Stopped {
+        write_timed_out(self.shared, self.state);
+        Stopped
+    }
+}
+
+/// The client took none of its output, or its output stayed over `max_write_buffer`,
+/// for `write_timeout`: closed with 1008 and counted as a slow client. Its close frame
+/// would not fit; the connection is dropped once the reader gives up.
+fn write_timed_out(shared: &Shared, state: &ClientState) {
+    if state.request_close(1008, "write timeout", false) {
+        shared
+            .metrics
+            .slow_clients_dropped
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            timeout = ?shared.config.limits.write_timeout,
+            "output not taken by the client for write_timeout; closing with 1008"
+        );
+    }
 }

@@ -21,6 +21,7 @@ pub(crate) struct Metrics {
     pub(crate) host_rejected: AtomicU64,
     pub(crate) connections_rejected: AtomicU64,
     pub(crate) connections_rejected_per_ip: AtomicU64,
+    pub(crate) pending_rejected: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) rate_limit_closes: AtomicU64,
     pub(crate) auth_rejected: AtomicU64,
@@ -70,7 +71,9 @@ pub struct Health {
     pub errors_sent: u64,
     /// Sockets closed for protocol faults (bad UTF-8, oversize, bad framing).
     pub protocol_errors: u64,
-    /// Clients closed with 1008 because their outbound queue was full.
+    /// Clients closed with 1008 because their outbound queue was full, or because they
+    /// took none of their output (or it stayed over `limits.max_write_buffer`) for
+    /// `limits.write_timeout`.
     pub slow_clients_dropped: u64,
     /// Events from other instances acted on (sends delivered here).
     pub bus_messages_in: u64,
@@ -103,6 +106,9 @@ pub struct LimitCounts {
     pub connections_rejected: u64,
     /// Upgrades refused with 429 `TOO_MANY_CONNECTIONS_FROM_IP`.
     pub connections_rejected_per_ip: u64,
+    /// TCP connections closed at accept, over `limits.max_pending_connections` or
+    /// `limits.max_pending_connections_per_ip`.
+    pub pending_rejected: u64,
     /// Messages answered `RATE_LIMITED` instead of being routed.
     pub rate_limited: u64,
     /// Clients closed with 1008 for exceeding their rate limit again and again.
@@ -116,6 +122,7 @@ impl LimitCounts {
             host_rejected: Metrics::get(&m.host_rejected),
             connections_rejected: Metrics::get(&m.connections_rejected),
             connections_rejected_per_ip: Metrics::get(&m.connections_rejected_per_ip),
+            pending_rejected: Metrics::get(&m.pending_rejected),
             rate_limited: Metrics::get(&m.rate_limited),
             rate_limit_closes: Metrics::get(&m.rate_limit_closes),
         }

@@ -78,6 +78,7 @@
 //! `test-util` feature, `pxl_ws::test` is the test kit for controllers (`TestServer`,
 //! `TestClient`).
 
+mod accept;
 mod auth;
 mod bus;
 #[cfg(feature = "client")]

@@ -1,5 +1,9 @@
 //! Limits against hostile or runaway clients, checked before any work is done for them:
 //!
+//! - at accept ([`Limits::admit_pending`], called by the accept loop in `accept.rs`):
+//!   the caps on connections that are not WebSockets yet, total and per IP. Over them the
+//!   TCP connection is closed before any byte is read; the [`ConnectionSlot`] is held
+//!   until the connection is upgraded or gone;
 //! - at the upgrade ([`Limits::admit`], called once by `upgrade::endpoint`): the `Host`
 //!   allowlist (421), the `Origin` allowlist (403), the total connection cap (503) and
 //!   the per-IP cap (429). An admitted
@@ -30,6 +34,8 @@ pub(crate) struct Limits {
     hosts: HostPolicy,
     origins: OriginPolicy,
     connections: Arc<ConnectionCounter>,
+    /// Accepted TCP connections not (yet) upgraded.
+    pending: Arc<ConnectionCounter>,
 }
 
 impl Limits {
@@ -43,6 +49,27 @@ impl Limits {
                 max: config.max_connections,
                 max_per_ip: config.max_connections_per_ip,
             }),
+            pending: Arc::new(ConnectionCounter {
+                open: AtomicUsize::new(0),
+                per_ip: DashMap::new(),
+                max: config.max_pending_connections,
+                max_per_ip: config.max_pending_connections_per_ip,
+            }),
+        }
+    }
+
+    /// Checks a just-accepted TCP connection from `peer` against the pending caps.
+    /// `Some` is the slot to hold until the connection is upgraded or closed; `None`:
+    /// close it now (counted; logged at debug level, as a flood would drown the log).
+    pub(crate) fn admit_pending(&self, peer: IpAddr, metrics: &Metrics) -> Option<ConnectionSlot> {
+        let ip = ip_key(peer);
+        match ConnectionCounter::acquire(&self.pending, Some(ip)) {
+            Ok(slot) => Some(slot),
+            Err(refused) => {
+                metrics.pending_rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%ip, ?refused, "connection closed at accept: pending limit");
+                None
+            }
         }
     }
 
@@ -766,6 +793,27 @@ mod tests {
         let addr: SocketAddr = format!("{ip}:1234").parse().unwrap();
         req.extensions_mut().insert(ConnectInfo(addr));
         req
+    }
+
+    #[test]
+    fn pending_slots_are_counted_per_ip_and_in_total() {
+        let limits = Limits::new(&LimitsConfig {
+            max_pending_connections: Some(3),
+            max_pending_connections_per_ip: Some(2),
+            ..Default::default()
+        });
+        let m = Metrics::default();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let a1 = limits.admit_pending(ip("10.0.0.1"), &m).unwrap();
+        let _a2 = limits.admit_pending(ip("10.0.0.1"), &m).unwrap();
+        assert!(limits.admit_pending(ip("10.0.0.1"), &m).is_none());
+        let _b1 = limits.admit_pending(ip("10.0.0.2"), &m).unwrap();
+        assert!(limits.admit_pending(ip("10.0.0.3"), &m).is_none());
+        assert_eq!(m.pending_rejected.load(Ordering::Relaxed), 2);
+        // Pending slots are not WebSocket slots.
+        assert_eq!(limits.open(), 0);
+        drop(a1);
+        assert!(limits.admit_pending(ip("10.0.0.1"), &m).is_some());
     }
 
     #[test]

@@ -231,6 +231,14 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError<'_>> {
         FieldStr::Missing => {
             return Err(fail(codes::MISSING_TYPE, texts::MISSING_TYPE, None, id));
         }
+        FieldStr::Invalid => {
+            return Err(fail(
+                codes::INVALID_JSON,
+                texts::FAILED_TO_PARSE_JSON,
+                None,
+                id,
+            ));
+        }
         FieldStr::NotString => {
             return Err(fail(
                 codes::MISSING_TYPE,
@@ -244,6 +252,14 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError<'_>> {
         FieldStr::Present(s) => s,
         FieldStr::Missing => {
             return Err(fail(codes::MISSING_ACTION, texts::MISSING_ACTION, None, id));
+        }
+        FieldStr::Invalid => {
+            return Err(fail(
+                codes::INVALID_JSON,
+                texts::FAILED_TO_PARSE_JSON,
+                None,
+                id,
+            ));
         }
         FieldStr::NotString => {
             return Err(fail(
@@ -266,6 +282,9 @@ enum FieldStr<'a> {
     Present(Cow<'a, str>),
     Missing,
     NotString,
+    /// A string that is not valid JSON text (a lone surrogate escape such as `"\ud800"`,
+    /// which serde_json's `RawValue` lets through).
+    Invalid,
 }
 
 fn is_null(raw: &RawValue) -> bool {
@@ -282,6 +301,7 @@ fn field_str(raw: Option<&RawValue>) -> FieldStr<'_> {
     match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
         Ok(s) if s.is_empty() => FieldStr::Missing,
         Ok(s) => FieldStr::Present(s),
+        Err(e) if e.classify() == serde_json::error::Category::Syntax => FieldStr::Invalid,
         Err(_) => FieldStr::NotString,
     }
 }
@@ -446,6 +466,21 @@ mod tests {
             code(r#"{"type":"t","action":"a","id":{}}"#),
             codes::INVALID_MESSAGE
         );
+    }
+
+    #[test]
+    fn a_lone_surrogate_in_type_or_action_is_invalid_json() {
+        assert_eq!(
+            code(r#"{"type":"sys\ud800tem","action":"a"}"#),
+            codes::INVALID_JSON
+        );
+        assert_eq!(
+            code(r#"{"type":"t","action":"\udc00"}"#),
+            codes::INVALID_JSON
+        );
+        // A valid pair is text.
+        let env = parse_envelope(br#"{"type":"\ud83d\ude00","action":"a"}"#).unwrap();
+        assert_eq!(env.ty, "\u{1F600}");
     }
 
     #[test]

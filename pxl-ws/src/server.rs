@@ -1,7 +1,6 @@
 //! [`WsServer`]: the builder that validates everything up front, the axum router, `serve`
 //! with signal handling, background timers, and graceful shutdown.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accept;
 use crate::auth::TokenVerifier;
 use crate::bus::{Bus, MemoryBus};
 use crate::clients::Client;
@@ -70,6 +70,7 @@ pub struct WsServerBuilder {
     bus: Option<Arc<dyn Bus>>,
     browser_client: bool,
     subscribers: Vec<Arc<dyn Subscriber>>,
+    routes: Option<AxumRouter>,
 }
 
 impl WsServerBuilder {
@@ -110,6 +111,31 @@ impl WsServerBuilder {
     /// off). A page then does `import { PxlWsClient } from "/pxl-ws.js"`.
     pub fn serve_browser_client(mut self, on: bool) -> Self {
         self.browser_client = on;
+        self
+    }
+
+    /// Adds the app's own HTTP routes (pages, APIs), served next to the socket by
+    /// [`serve`](WsServer::serve) and [`serve_listener`](WsServer::serve_listener) —
+    /// through their accept loop, so the pending-connection caps and the header-read
+    /// timeout protect them too — and merged into
+    /// [`into_router`](WsServer::into_router). Called again, the routers are merged. A
+    /// route on `config.path` (or another of the server's own paths) panics, as in
+    /// [`axum::Router::merge`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use axum::routing::get;
+    /// let server = pxl_ws::WsServer::builder()
+    ///     .routes(axum::Router::new().route("/", get(|| async { "hello" })))
+    ///     .build()?;
+    /// server.serve("127.0.0.1:3000").await?; // `/` and the socket at `/ws`
+    /// # Ok(()) }
+    /// ```
+    pub fn routes(mut self, router: AxumRouter) -> Self {
+        self.routes = Some(match self.routes.take() {
+            Some(routes) => routes.merge(router),
+            None => router,
+        });
         self
     }
 
@@ -284,6 +310,7 @@ impl WsServerBuilder {
                 shared: Arc::new(shared),
             },
             browser_client: self.browser_client,
+            routes: self.routes,
         })
     }
 }
@@ -313,6 +340,7 @@ fn default_bus(config: &WsConfig) -> Result<Arc<dyn Bus>, BuildError> {
 pub struct WsServer {
     server: Server,
     browser_client: bool,
+    routes: Option<AxumRouter>,
 }
 
 impl WsServer {
@@ -326,6 +354,7 @@ impl WsServer {
             bus: None,
             browser_client: false,
             subscribers: Vec::new(),
+            routes: None,
         }
     }
 
@@ -343,6 +372,14 @@ impl WsServer {
     /// route and the browser client, if configured), to merge or nest into an existing app. Starts the
     /// server's timers; call it inside a tokio runtime. Shut down with
     /// [`Server::shutdown_on_signal`] in axum's `with_graceful_shutdown`.
+    ///
+    /// The endpoint keeps every upgrade-time limit (origins, connection caps, tokens) and
+    /// every socket limit. What [`serve`](Self::serve) adds before a request is read is
+    /// then up to the server you run it in: `axum::serve` has no header-read timeout
+    /// and no cap on connections that have not finished their handshake
+    /// (`limits.max_pending_connections*`, `limits.header_read_timeout` do not apply).
+    /// Serve with `into_make_service_with_connect_info::<SocketAddr>()` so the per-IP
+    /// cap sees peer addresses. See `docs/security.md`, "Before the upgrade".
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -377,11 +414,18 @@ impl WsServer {
                     }),
                 );
         }
-        router.with_state(shared)
+        let router = router.with_state(shared);
+        match self.routes {
+            Some(routes) => router.merge(routes),
+            None => router,
+        }
     }
 
     /// Binds `addr` and serves until SIGINT / SIGTERM or [`Server::shutdown`], then shuts
-    /// down gracefully.
+    /// down gracefully. Connections are accepted by the server's own loop, which caps
+    /// connections that are not WebSockets yet (`limits.max_pending_connections`, total
+    /// and per IP, checked before a byte is read) and closes requests whose headers take
+    /// longer than `limits.header_read_timeout`, idle keep-alive connections included.
     pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
         let listener = TcpListener::bind(addr).await?;
         self.serve_listener(listener).await
@@ -393,16 +437,7 @@ impl WsServer {
         let server = self.server.clone();
         let app = self.into_router();
         tracing::info!(%addr, path = %server.shared.config.path, "pxl-ws listening");
-        let signal_server = server.clone();
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown_signal(&signal_server).await;
-            signal_server.begin_shutdown();
-        })
-        .await?;
+        accept::serve(listener, app, &server).await;
         server.shutdown().await;
         tracing::info!("pxl-ws stopped");
         Ok(())

@@ -41,6 +41,7 @@ pub(crate) fn socket_config(shared: &Shared) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(shared.config.read_buffer_size)
         .write_buffer_size(64 * 1024)
+        .max_write_buffer_size(shared.config.limits.max_write_buffer)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
 }
@@ -190,17 +191,14 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = socket_config(&shared);
+    let write_timeout = shared.config.limits.write_timeout;
     let tasks = shared.tasks.clone();
     tasks.spawn(async move {
         let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
-                let socket = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
+                let io = connection::Io::new(TokioIo::new(upgraded), write_timeout);
+                let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
                 connection::run(shared, socket, remote, verified).await;
             }
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),

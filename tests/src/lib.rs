@@ -7,6 +7,7 @@ mod redis;
 pub use redis::RedisServer;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -20,7 +21,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod jwt;
+pub mod logs;
 pub mod raw;
+pub mod record;
 
 /// How long a test waits for a frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -33,6 +36,10 @@ pub fn init_tracing() {
         .try_init();
 }
 
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A client's socket, shared with the server that connected it so `stop` can close it.
+type SharedWs = Arc<tokio::sync::Mutex<Ws>>;
+
 /// A server serving on a free loopback port.
 pub struct TestServer {
     /// Where it listens.
@@ -40,6 +47,8 @@ pub struct TestServer {
     /// Its handle.
     pub handle: Server,
     task: JoinHandle<()>,
+    /// The clients [`connect`](Self::connect) made, closed by [`stop`](Self::stop).
+    clients: Mutex<Vec<Weak<tokio::sync::Mutex<Ws>>>>,
 }
 
 impl TestServer {
@@ -61,7 +70,12 @@ impl TestServer {
         let task = tokio::spawn(async move {
             server.serve_listener(listener).await.expect("serve");
         });
-        Self { addr, handle, task }
+        Self {
+            addr,
+            handle,
+            task,
+            clients: Mutex::default(),
+        }
     }
 
     /// `ws://127.0.0.1:PORT/ws`.
@@ -69,14 +83,37 @@ impl TestServer {
         format!("ws://{}{}", self.addr, self.handle.config().path)
     }
 
-    /// Connects a client and reads its `system/connected` frame.
+    /// Connects a client and reads its `system/connected` frame. [`stop`](Self::stop)
+    /// completes its close handshake; to watch the close yourself, connect with
+    /// [`TestClient::connect`] instead.
     pub async fn connect(&self) -> TestClient {
-        TestClient::connect(&self.url()).await
+        let c = TestClient::connect(&self.url()).await;
+        self.clients.lock().unwrap().push(Arc::downgrade(&c.ws));
+        c
     }
 
-    /// Shuts down gracefully and waits for `serve` to return.
+    /// Shuts down gracefully and waits for `serve` to return. The clients this server
+    /// connected that are still alive answer the server's close (1001) meanwhile, so
+    /// the shutdown never waits for a client the test stopped reading.
     pub async fn stop(self) {
-        self.handle.shutdown().await;
+        let clients: Vec<SharedWs> = self
+            .clients
+            .lock()
+            .unwrap()
+            .drain(..)
+            .filter_map(|w| w.upgrade())
+            .collect();
+        let answer_closes = async {
+            for ws in clients {
+                let mut ws = ws.lock().await;
+                // Reading answers the close frame; the stream then ends.
+                let _ = tokio::time::timeout(WAIT, async {
+                    while let Some(Ok(_)) = ws.next().await {}
+                })
+                .await;
+            }
+        };
+        tokio::join!(self.handle.shutdown(), answer_closes);
         tokio::time::timeout(WAIT, self.task)
             .await
             .expect("serve returns after shutdown")
@@ -86,7 +123,7 @@ impl TestServer {
 
 /// A real WebSocket client.
 pub struct TestClient {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: SharedWs,
     /// The client id from `system/connected`.
     pub id: String,
     next_id: u64,
@@ -155,6 +192,16 @@ impl TestClient {
     /// Connects with extra request headers (e.g. `Authorization`, `Origin`). An HTTP
     /// refusal comes back as [`Refused`]; any other failure panics.
     pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Result<Self, Refused> {
+        Self::connect_from(url, None, headers).await
+    }
+
+    /// [`connect_with`](Self::connect_with) from a chosen local address (any address in
+    /// 127.0.0.0/8 is loopback on Linux), for per-IP limits.
+    pub async fn connect_from(
+        url: &str,
+        local_ip: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, Refused> {
         let mut req = url.into_client_request().expect("a valid ws:// url");
         for (k, v) in headers {
             req.headers_mut().insert(
@@ -162,7 +209,26 @@ impl TestClient {
                 http::HeaderValue::from_str(v).expect("header value"),
             );
         }
-        let ws = match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
+        let host = req
+            .uri()
+            .authority()
+            .expect("host:port")
+            .as_str()
+            .to_owned();
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if let Some(ip) = local_ip {
+            socket
+                .bind(format!("{ip}:0").parse().expect("local ip"))
+                .unwrap_or_else(|e| panic!("bind {ip}: {e}"));
+        }
+        let addr: SocketAddr = tokio::net::lookup_host(&host)
+            .await
+            .expect("resolve")
+            .find(SocketAddr::is_ipv4)
+            .expect("an IPv4 address");
+        let tcp = socket.connect(addr).await.expect("tcp connect");
+        let handshake = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp));
+        let ws = match tokio::time::timeout(WAIT, handshake)
             .await
             .expect("connect timed out")
         {
@@ -182,7 +248,7 @@ impl TestClient {
             Err(e) => panic!("connect failed: {e}"),
         };
         let mut c = Self {
-            ws,
+            ws: Arc::new(tokio::sync::Mutex::new(ws)),
             id: String::new(),
             next_id: 0,
         };
@@ -203,12 +269,17 @@ impl TestClient {
 
     /// Sends a text frame.
     pub async fn send_text(&mut self, s: &str) {
-        self.ws.send(Message::text(s)).await.expect("send");
+        self.ws
+            .lock()
+            .await
+            .send(Message::text(s))
+            .await
+            .expect("send");
     }
 
     /// Sends a raw message (binary, ping, raw frames).
     pub async fn send_raw(&mut self, m: Message) {
-        self.ws.send(m).await.expect("send");
+        self.ws.lock().await.send(m).await.expect("send");
     }
 
     /// Sends `{type, action, data}` without an id.
@@ -271,7 +342,8 @@ impl TestClient {
 
     /// The next message of any kind within `wait`; `None` when the stream ends.
     pub async fn next_message(&mut self, wait: Duration) -> Option<Message> {
-        match tokio::time::timeout(wait, self.ws.next()).await {
+        let mut ws = self.ws.lock().await;
+        match tokio::time::timeout(wait, ws.next()).await {
             Err(_) => panic!("no frame within {wait:?}"),
             Ok(None) => None,
             Ok(Some(Ok(m))) => Some(m),
@@ -279,24 +351,29 @@ impl TestClient {
         }
     }
 
-    /// Asserts that no data frame arrives within `wait`.
-    pub async fn assert_silent(&mut self, wait: Duration) {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => return,
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-                Ok(other) => panic!("expected silence, got {other:?}"),
-            }
-        }
+    /// A barrier: sends `system/ping` and asserts that its pong is the next data frame,
+    /// so nothing else was queued for this client before the server handled the ping
+    /// (the server answers a client's messages in order, after what it queued before).
+    pub async fn assert_nothing_queued(&mut self) {
+        self.next_id += 1;
+        let id = format!("barrier{}", self.next_id);
+        self.send_json(&json!({"type": "system", "action": "ping", "id": id}))
+            .await;
+        let next = self.recv().await;
+        assert_eq!(
+            next,
+            json!({"type": "system", "action": "ping", "response": "pong", "id": id}),
+            "expected nothing before the barrier's pong"
+        );
     }
 
     /// Reads until the server closes; returns its close frame. Data frames before it are
     /// returned too, in order.
     pub async fn expect_close(&mut self) -> (Closed, Vec<Value>) {
         let mut before = Vec::new();
+        let mut ws = self.ws.lock().await;
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await {
+            match tokio::time::timeout(WAIT, ws.next()).await {
                 Err(_) => panic!("server did not close within {WAIT:?}"),
                 Ok(None) => {
                     return (
@@ -313,7 +390,7 @@ impl TestClient {
                         reason: f.map(|f| f.reason.to_string()).unwrap_or_default(),
                     };
                     // Finish the handshake: the stream ends after our reply.
-                    let _ = tokio::time::timeout(WAIT, self.ws.next()).await;
+                    let _ = tokio::time::timeout(WAIT, ws.next()).await;
                     return (closed, before);
                 }
                 Ok(Some(Ok(Message::Text(t)))) => before.push(serde_json::from_str(&t).unwrap()),
@@ -324,24 +401,28 @@ impl TestClient {
     }
 
     /// The underlying WebSocket, for tests that read and write concurrently.
-    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
-        self.ws
+    pub fn into_inner(self) -> Ws {
+        Arc::try_unwrap(self.ws)
+            .unwrap_or_else(|_| panic!("the client's socket is in use"))
+            .into_inner()
     }
 
     /// Starts a normal close and waits for the server's reply.
-    pub async fn close(mut self) {
-        let _ = self
-            .ws
+    pub async fn close(self) {
+        let mut ws = self.ws.lock().await;
+        let _ = ws
             .close(Some(CloseFrame {
                 code: 1000.into(),
                 reason: "bye".into(),
             }))
             .await;
-        while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.ws.next()).await {}
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, ws.next()).await {}
     }
 }
 
-/// Sends one raw HTTP/1.1 request (written out in full) and returns the whole response.
+/// Sends one raw HTTP/1.1 request (written out in full) and returns the whole response:
+/// the head and the body its `Content-Length` (or chunked encoding) announces, or
+/// everything until the server closes when it announces neither.
 pub async fn http(addr: SocketAddr, request: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(addr).await.expect("connect");
@@ -349,8 +430,42 @@ pub async fn http(addr: SocketAddr, request: &str) -> String {
         .await
         .expect("write request");
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut out)).await;
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if response_complete(&out) {
+                return;
+            }
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, read)
+        .await
+        .unwrap_or_else(|_| panic!("no complete HTTP response within {WAIT:?}"));
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `buf` holds a whole response that says how long it is.
+fn response_complete(buf: &[u8]) -> bool {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let body = &buf[end + 4..];
+    if let Some(len) = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return body.len() >= len;
+    }
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    false
 }
 
 /// `GET path` with `Connection: close`; returns the whole response.
@@ -364,11 +479,28 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
 
 /// Polls `cond` every 10 ms until it holds, failing after [`WAIT`] with `what`.
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !cond() {
+    poll_until(what, WAIT, async || {
+        cond().then_some(()).ok_or_else(String::new)
+    })
+    .await
+}
+
+/// Runs `probe` every 10 ms until it returns `Ok`, and returns that value; fails after
+/// `within` naming `what` and showing the last `Err` (the state seen).
+pub async fn poll_until<T>(
+    what: &str,
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let last = match probe().await {
+            Ok(v) => return v,
+            Err(last) => last,
+        };
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
+            "timed out after {within:?} waiting for: {what}; last seen: {last}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

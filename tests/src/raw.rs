@@ -24,6 +24,22 @@ pub mod op {
     pub const PING: u8 = 0x9;
 }
 
+/// The handshake key of every test upgrade (RFC 6455's sample nonce).
+pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// The version and key lines of a valid handshake, for [`upgrade_request`].
+pub const VALID_HANDSHAKE: &str =
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+/// The one upgrade request builder: `METHOD path`, `Host: 127.0.0.1`, `Connection: Upgrade`,
+/// `Upgrade: websocket`, then `headers` (whole lines, each ending in `\r\n`; e.g.
+/// [`VALID_HANDSHAKE`], or a broken version or key), then the blank line.
+pub fn upgrade_request(method: &str, path: &str, headers: &str) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n{headers}\r\n"
+    )
+}
+
 /// Encodes one client frame. `rsv` is the three reserved bits (0 for a valid frame);
 /// `masked: false` leaves the frame unmasked (a protocol error from a client).
 pub fn frame(fin: bool, rsv: u8, opcode: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
@@ -62,6 +78,8 @@ pub struct Transcript {
     pub frames: Vec<Value>,
     /// The close frame's code, if one came (`Some(1005)` for an empty close frame).
     pub close: Option<u16>,
+    /// The close frame's reason (empty when there was none).
+    pub reason: String,
 }
 
 impl Transcript {
@@ -85,10 +103,7 @@ impl RawSocket {
     /// consumes the 101 response. Panics on any other answer.
     pub async fn connect(addr: SocketAddr, path: &str, extra: &str) -> Self {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
-        );
+        let req = upgrade_request("GET", path, &format!("{VALID_HANDSHAKE}{extra}"));
         stream.write_all(req.as_bytes()).await.expect("write");
         let mut buf = Vec::new();
         let end = loop {
@@ -173,13 +188,21 @@ impl RawSocket {
 
     /// Data frames until `limit` have arrived, a close frame (answered when
     /// `answer_close`) or the end of the stream.
+    /// Fails after 6 × [`WAIT`] in all, even while frames (pings) keep coming.
     async fn read_frames(&mut self, limit: usize, answer_close: bool) -> Transcript {
         let mut t = Transcript::default();
+        let deadline = tokio::time::Instant::now() + WAIT * 6;
         while t.frames.len() < limit {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no end within {:?}; so far: {t:?}",
+                WAIT * 6
+            );
             match self.read_frame().await {
                 None => break,
                 Some((op::CLOSE, p)) => {
                     t.close = Some(close_code(&p));
+                    t.reason = String::from_utf8_lossy(p.get(2..).unwrap_or_default()).into_owned();
                     if answer_close {
                         self.send(&frame(true, 0, op::CLOSE, true, &p[..p.len().min(2)]))
                             .await;

@@ -3,7 +3,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::time::Instant;
+
+use crate::WAIT;
 
 /// A `redis-server` child process on `127.0.0.1:<free port>` (never the system one on
 /// 6379). Killed when dropped.
@@ -17,7 +22,7 @@ impl RedisServer {
     ///
     /// # Panics
     /// When `redis-server` is not installed: the message names the install command.
-    pub fn start() -> Self {
+    pub async fn start() -> Self {
         match Command::new("redis-server").arg("--version").output() {
             Ok(out) if out.status.success() => {}
             Ok(out) => panic!(
@@ -33,7 +38,7 @@ impl RedisServer {
         for _ in 0..10 {
             let port = free_port();
             let mut server = Self { port, child: None };
-            if server.spawn() {
+            if server.spawn().await {
                 return server;
             }
         }
@@ -81,19 +86,19 @@ impl RedisServer {
 
     /// Starts it again on the same port (after [`kill`](Self::kill)); empty, as Redis
     /// pub/sub keeps no state.
-    pub fn restart(&mut self) {
+    pub async fn restart(&mut self) {
         self.kill();
         for _ in 0..50 {
-            if self.spawn() {
+            if self.spawn().await {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("redis-server did not restart on port {}", self.port);
     }
 
     /// Spawns on `self.port`; `true` once it answers PING.
-    fn spawn(&mut self) -> bool {
+    async fn spawn(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
@@ -113,10 +118,10 @@ impl RedisServer {
                 self.child = None; // exited: the port was taken
                 return false;
             }
-            if ping(self.port) {
+            if ping(self.port).await {
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.kill();
         false
@@ -136,14 +141,109 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+async fn ping(port: u16) -> bool {
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
         return false;
     };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"PING\r\n").is_err() {
+    if s.write_all(b"PING\r\n").await.is_err() {
         return false;
     }
     let mut buf = [0u8; 7];
-    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    let read = tokio::time::timeout(Duration::from_millis(500), s.read_exact(&mut buf)).await;
+    matches!(read, Ok(Ok(_))) && &buf == b"+PONG\r\n"
+}
+
+/// A connection subscribed (`PSUBSCRIBE`) to a channel pattern on a test's
+/// `redis-server`: sees every message published on a matching channel, as Redis
+/// forwards it.
+pub struct RedisTap {
+    conn: BufReader<tokio::net::TcpStream>,
+}
+
+impl RedisServer {
+    /// Subscribes to `pattern` (e.g. `prefix:*`); returns once Redis confirmed it.
+    pub async fn tap(&self, pattern: &str) -> RedisTap {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect to redis");
+        let cmd = format!(
+            "*2\r\n$10\r\nPSUBSCRIBE\r\n${}\r\n{pattern}\r\n",
+            pattern.len()
+        );
+        s.write_all(cmd.as_bytes()).await.expect("write PSUBSCRIBE");
+        let mut tap = RedisTap {
+            conn: BufReader::new(s),
+        };
+        let ack = tap.read_array().await;
+        assert_eq!(
+            ack.first().map(String::as_str),
+            Some("psubscribe"),
+            "{ack:?}"
+        );
+        tap
+    }
+}
+
+impl RedisTap {
+    /// The next `(channel, payload)` published on a matching channel, within [`WAIT`].
+    pub async fn next(&mut self) -> (String, String) {
+        let mut m = self.read_array().await;
+        assert_eq!(m.len(), 4, "pmessage expected: {m:?}");
+        assert_eq!(m[0], "pmessage", "{m:?}");
+        let payload = m.pop().unwrap();
+        let channel = m.pop().unwrap();
+        (channel, payload)
+    }
+
+    /// The next message on `channel` whose payload contains `needle`; the messages
+    /// before it are returned too (including it, last), in order.
+    pub async fn until(&mut self, channel: &str, needle: &str) -> Vec<(String, String)> {
+        let mut seen = Vec::new();
+        loop {
+            let m = self.next().await;
+            let done = m.0 == channel && m.1.contains(needle);
+            seen.push(m);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// One RESP array of bulk strings (integers as text).
+    async fn read_array(&mut self) -> Vec<String> {
+        let head = self.line().await;
+        let n: usize = head
+            .strip_prefix('*')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("RESP array expected, got {head:?}"));
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let item = self.line().await;
+            if let Some(len) = item.strip_prefix('$') {
+                let len: usize = len.parse().expect("bulk length");
+                let mut buf = vec![0u8; len + 2];
+                tokio::time::timeout(WAIT, self.conn.read_exact(&mut buf))
+                    .await
+                    .expect("redis message in time")
+                    .expect("read bulk string");
+                buf.truncate(len);
+                out.push(String::from_utf8_lossy(&buf).into_owned());
+            } else if let Some(i) = item.strip_prefix(':') {
+                out.push(i.to_owned());
+            } else {
+                panic!("unexpected RESP item {item:?}");
+            }
+        }
+        out
+    }
+
+    async fn line(&mut self) -> String {
+        let mut line = String::new();
+        let n = tokio::time::timeout(WAIT, self.conn.read_line(&mut line))
+            .await
+            .unwrap_or_else(|_| panic!("nothing from redis within {WAIT:?}"))
+            .expect("read from redis");
+        assert!(n > 0, "redis closed the tap connection");
+        line.trim_end().to_owned()
+    }
 }

@@ -60,6 +60,7 @@ fn unset(var: &str) -> bool {
 /// | per-client rate limit | off | `PXL_WS_RATE_LIMIT` |
 /// | connections per IP | off | `PXL_WS_MAX_CONNECTIONS_PER_IP` |
 /// | connections in total | off | `PXL_WS_MAX_CONNECTIONS` |
+/// | pending (not yet upgraded) connections per IP | off | `PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP` |
 /// | allowed origins | any | `PXL_WS_ALLOWED_ORIGINS` |
 /// | `system/connected` greeting | off | `PXL_WS_CONNECTED_FRAME` |
 /// | presence events | off | `PXL_WS_PRESENCE_EVENTS` |
@@ -72,6 +73,9 @@ pub fn bench_defaults(config: &mut WsConfig) {
     }
     if unset("PXL_WS_MAX_CONNECTIONS") {
         config.limits.max_connections = None;
+    }
+    if unset("PXL_WS_MAX_PENDING_CONNECTIONS_PER_IP") {
+        config.limits.max_pending_connections_per_ip = None;
     }
     if unset("PXL_WS_ALLOWED_ORIGINS") {
         config.limits.allowed_origins = vec!["*".into()];

@@ -24,7 +24,6 @@
 //! mints an HS256 token for NAME valid one hour — a development aid only: anyone who can
 //! reach it can become anyone. Open `http://127.0.0.1:3000/?token=...` to connect with it.
 
-use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::Query;
@@ -275,31 +274,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let ws = chat_server(config)
-        // The page imports the browser client from /pxl-ws.js.
-        .serve_browser_client(true)
-        .build()?;
-    let handle = ws.handle();
-    let mut app = Router::new().route("/", get(index)).merge(ws.into_router());
+    let mut app = Router::new().route("/", get(index));
     if let Some(secret) = dev_secret {
         tracing::warn!(
             "CHAT_DEV_TOKENS is on: GET /dev/token mints tokens for anyone (development only)"
         );
         app = app.merge(dev_token_route(secret));
     }
+    let ws = chat_server(config)
+        // The page imports the browser client from /pxl-ws.js.
+        .serve_browser_client(true)
+        // The page, served by the server's own accept loop (its connection limits and
+        // header timeout cover it too).
+        .routes(app)
+        .build()?;
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tracing::info!("chat running at http://{local}/ (socket at ws://{local}/ws)");
     println!("Open http://{local}/ in a browser (Ctrl-C to stop)");
 
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
     // SIGINT / SIGTERM: close every socket with 1001, then stop HTTP.
-    .with_graceful_shutdown(async move { handle.shutdown_on_signal().await })
-    .await?;
+    ws.serve_listener(listener).await?;
     tracing::info!("chat stopped");
     Ok(())
 }

@@ -32,7 +32,7 @@ async fn chat(redis_url: &str) -> (Child, String) {
 
 #[tokio::test]
 async fn two_chat_instances_on_one_redis_see_each_others_users() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let (_a, url_a) = chat(&redis.url()).await;
     let (_b, url_b) = chat(&redis.url()).await;
     assert_ne!(url_a, url_b);

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use proc_macro2::Span;
-use syn::{FnArg, Signature, Type};
 
 use super::{AuthAttr, Controller};
 use crate::attr;
 use crate::diag::Ctxt;
+use crate::handler::{self, Handler};
 
 /// Records every problem of `controller` in `cx`.
 pub(super) fn controller(cx: &mut Ctxt, controller: &Controller) {
@@ -32,7 +32,7 @@ pub(super) fn controller(cx: &mut Ctxt, controller: &Controller) {
             }
         }
         roles(cx, &action.attr.auth);
-        signature(cx, &action.sig);
+        handler::signature(cx, &action.sig, Handler::Action);
     }
 }
 
@@ -80,72 +80,6 @@ fn is_valid_role(value: &str) -> bool {
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
-}
-
-/// An action handler is `async fn name(&self, extractor: Type, ...)`, not generic.
-fn signature(cx: &mut Ctxt, sig: &Signature) {
-    if sig.asyncness.is_none() {
-        cx.error_at(
-            sig.fn_token.span,
-            "`#[action]` methods must be `async`: write `async fn`",
-        );
-    }
-    if let Some(unsafety) = &sig.unsafety {
-        cx.error_spanned_by(unsafety, "`#[action]` methods cannot be `unsafe`");
-    }
-    if let Some(abi) = &sig.abi {
-        cx.error_spanned_by(abi, "`#[action]` methods cannot have an `extern` ABI");
-    }
-    if !sig.generics.params.is_empty() {
-        cx.error_spanned_by(
-            &sig.generics,
-            "`#[action]` methods cannot have generic parameters (types, consts or lifetimes): \
-             the router calls them with concrete extractor types",
-        );
-    }
-    receiver(cx, sig);
-    for input in &sig.inputs {
-        if let FnArg::Typed(arg) = input
-            && let Some(impl_trait) = attr::find_impl_trait(&arg.ty)
-        {
-            cx.error_spanned_by(
-                impl_trait,
-                "`impl Trait` is not supported in `#[action]` arguments: name a concrete \
-                 extractor type",
-            );
-        }
-    }
-}
-
-fn receiver(cx: &mut Ctxt, sig: &Signature) {
-    const MESSAGE: &str = "`#[action]` methods must take `&self`: one controller value serves \
-                           every connection";
-    match sig.inputs.first() {
-        Some(FnArg::Receiver(receiver)) => {
-            let shared_ref = match &receiver.colon_token {
-                None => receiver.reference.is_some() && receiver.mutability.is_none(),
-                Some(_) => is_ref_self(&receiver.ty),
-            };
-            if !shared_ref {
-                cx.error_spanned_by(receiver, MESSAGE);
-            }
-        }
-        _ => cx.error_at(
-            sig.paren_token.span.join(),
-            format_args!("{MESSAGE}; add `&self` as the first parameter"),
-        ),
-    }
-}
-
-/// `&Self` (explicit receiver type `self: &Self`).
-fn is_ref_self(ty: &Type) -> bool {
-    match ty {
-        Type::Reference(r) => {
-            r.mutability.is_none()
-                && matches!(&*r.elem, Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self"))
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

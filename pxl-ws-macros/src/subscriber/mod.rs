@@ -3,7 +3,8 @@
 //! [`parse`] turns the attribute and the function into the model below, [`validate`]
 //! checks it (including every regex, compiled here) and [`expand`] writes the companion
 //! struct and its `Subscriber` impl from the model alone. The function is emitted
-//! unchanged in every case, so it stays callable.
+//! unchanged in every case, so it stays callable; after an error the companion is still
+//! emitted, matching nothing, so that `subscribers![name]` adds no follow-on errors.
 
 mod expand;
 mod parse;
@@ -105,12 +106,16 @@ pub(crate) fn subscriber(args: TokenStream, input: TokenStream) -> TokenStream {
             return quote!(#input #errors);
         }
     };
-    let sub = parse::function(&mut cx, attr, func);
+    let sub = parse::function(attr, func);
     validate::subscriber(&mut cx, &sub);
     let generated = if cx.is_empty() {
         expand::subscriber(&sub)
-    } else {
+    } else if sub.func.sig.receiver().is_some() {
+        // Most likely a method: a companion struct cannot be declared inside an impl
+        // block, and would only add errors.
         TokenStream::new()
+    } else {
+        expand::fallback(&sub)
     };
     let errors = cx.to_compile_errors();
     let func = &sub.func;

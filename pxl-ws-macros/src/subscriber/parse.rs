@@ -242,16 +242,16 @@ fn matcher(cx: &mut Ctxt, key: SelectKey, e: Expr) -> Option<MatcherSpec> {
     }
 }
 
-pub(crate) fn function(cx: &mut Ctxt, attr: SubscriberAttr, func: syn::ItemFn) -> SubscriberFn {
-    let mut args = Vec::new();
-    for input in &func.sig.inputs {
-        match input {
-            syn::FnArg::Receiver(r) => cx.error_spanned_by(
-                r,
-                "a `#[subscriber]` function cannot take `self`; write a free `async fn`",
-            ),
-            syn::FnArg::Typed(t) => args.push((*t.ty).clone()),
-        }
-    }
+pub(crate) fn function(attr: SubscriberAttr, func: syn::ItemFn) -> SubscriberFn {
+    // A receiver is reported by `validate`.
+    let args = func
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            syn::FnArg::Typed(t) => Some((*t.ty).clone()),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
     SubscriberFn { attr, func, args }
 }

@@ -5,30 +5,10 @@ use syn::spanned::Spanned;
 
 use super::{EVENTS, MatcherSpec, SubscriberFn};
 use crate::diag::Ctxt;
+use crate::handler::{self, Handler};
 
 pub(crate) fn subscriber(cx: &mut Ctxt, sub: &SubscriberFn) {
-    let sig = &sub.func.sig;
-    if sig.asyncness.is_none() {
-        cx.error_spanned_by(
-            sig.fn_token,
-            "a `#[subscriber]` function must be `async`: write `async fn`",
-        );
-    }
-    if !sig.generics.params.is_empty() {
-        cx.error_spanned_by(
-            &sig.generics,
-            "a `#[subscriber]` function cannot be generic",
-        );
-    }
-    for ty in &sub.args {
-        if let Some(impl_trait) = crate::attr::find_impl_trait(ty) {
-            cx.error_spanned_by(
-                impl_trait,
-                "`impl Trait` is not supported in `#[subscriber]` arguments: name a concrete \
-                 extractor type",
-            );
-        }
-    }
+    handler::signature(cx, &sub.func.sig, Handler::Subscriber);
     let attr = &sub.attr;
     match attr.selections.as_slice() {
         [] => cx.error_at(

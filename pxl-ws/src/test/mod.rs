@@ -7,6 +7,8 @@
 //! router. So everything a socket client meets is on the path: the upgrade checks and
 //! limits, token checks, rate limits, the routing, the generated `auth` / `roles` check,
 //! extractors, the handler, its reply, rooms, presence, hooks, subscribers and the bus.
+//! Only the accept loop of [`serve`](crate::WsServer::serve) is not (its pending-connection
+//! caps and header-read timeout), as with [`into_router`](crate::WsServer::into_router).
 //!
 //! ```
 //! use pxl_ws::test::TestServer;

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt, stream};
 use pxl_ws_tests::cluster::Node;
+use pxl_ws_tests::record::Recorder;
 use pxl_ws_tests::{RedisServer, TestClient};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::NODE_BIN;
@@ -21,11 +21,6 @@ const ROOMS: usize = 12;
 const USERS: usize = 100;
 const MESSAGES_PER_DRIVER: u64 = 1000;
 
-type Sink = futures_util::stream::SplitSink<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    Message,
->;
-
 /// A receiving client as the test models it.
 struct Member {
     id: String,
@@ -33,43 +28,45 @@ struct Member {
     user: Option<String>,
 }
 
-/// What one connection saw: `t/msg` seqs (in arrival order) and barrier count.
+/// What one connection saw: `t/msg` seqs (in arrival order) and the replies (drivers).
 struct Seen {
     seqs: Vec<u64>,
     replies: Vec<Value>,
 }
 
-/// Reads `t/msg` and `t/barrier` frames (and replies, for drivers) until a barrier from
-/// every node arrived.
-fn spawn_reader(client: TestClient, expected_replies: usize) -> (JoinHandle<Seen>, Sink) {
-    let (sink, mut read) = client.into_inner().split();
-    let task = tokio::spawn(async move {
-        let mut seen = Seen {
-            seqs: Vec::new(),
-            replies: Vec::new(),
-        };
-        let mut barriers = 0;
-        while barriers < NODES || seen.replies.len() < expected_replies {
-            let m = tokio::time::timeout(Duration::from_secs(60), read.next())
-                .await
-                .expect("a frame within 60 s")
-                .expect("stream open")
-                .expect("read ok");
-            let Message::Text(t) = m else { continue };
-            let v: Value = serde_json::from_str(&t).expect("JSON frame");
-            if v.get("id").is_some() {
-                seen.replies.push(v);
-                continue;
-            }
-            match (v["type"].as_str(), v["action"].as_str()) {
-                (Some("t"), Some("msg")) => seen.seqs.push(v["data"]["seq"].as_u64().unwrap()),
-                (Some("t"), Some("barrier")) => barriers += 1,
-                _ => panic!("unexpected frame {v}"),
-            }
+/// Waits until a barrier from every node (and `replies` replies) reached `rec`, then
+/// splits what it saw; any other frame fails the test.
+async fn seen(rec: &Recorder, replies: usize) -> Seen {
+    rec.wait_for("a barrier from every node", Duration::from_secs(60), |f| {
+        let barriers = f
+            .iter()
+            .filter(|v| v["action"] == "barrier" && v.get("id").is_none())
+            .count();
+        let answers = f.iter().filter(|v| v.get("id").is_some()).count();
+        barriers == NODES && answers == replies
+    })
+    .await;
+    let mut seen = Seen {
+        seqs: Vec::new(),
+        replies: Vec::new(),
+    };
+    for v in rec.take() {
+        if v.get("id").is_some() {
+            seen.replies.push(v);
+            continue;
         }
-        seen
-    });
-    (task, sink)
+        match (v["type"].as_str(), v["action"].as_str()) {
+            (Some("t"), Some("msg")) => seen.seqs.push(v["data"]["seq"].as_u64().unwrap()),
+            (Some("t"), Some("barrier")) => {}
+            _ => panic!("unexpected frame {v}"),
+        }
+    }
+    seen
+}
+
+/// The driver (origin) of a seq.
+fn origin(seq: u64) -> u64 {
+    seq / 1_000_000
 }
 
 /// A tiny deterministic generator (xorshift64*).
@@ -89,7 +86,7 @@ impl Rng {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_member_gets_each_message_exactly_once_across_three_processes() {
     let started = Instant::now();
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let ttl = Duration::from_secs(15);
     let mut nodes = Vec::new();
     for _ in 0..NODES {
@@ -130,8 +127,7 @@ async fn every_member_gets_each_message_exactly_once_across_three_processes() {
     let mut members = Vec::new();
     let mut readers = Vec::new();
     for (c, m) in seated {
-        let (task, sink) = spawn_reader(c, 0);
-        readers.push((task, sink));
+        readers.push(Recorder::start(c));
         members.push(m);
     }
 
@@ -223,7 +219,7 @@ async fn every_member_gets_each_message_exactly_once_across_three_processes() {
     let sends_started = Instant::now();
     let mut driver_tasks = Vec::new();
     for (d, c) in drivers.into_iter().enumerate() {
-        let (task, mut sink) = spawn_reader(c, MESSAGES_PER_DRIVER as usize + 1);
+        let (rec, mut sink) = Recorder::split(c);
         let reqs = std::mem::take(&mut requests[d]);
         let sender = tokio::spawn(async move {
             for (i, data) in reqs.into_iter().enumerate() {
@@ -234,13 +230,15 @@ async fn every_member_gets_each_message_exactly_once_across_three_processes() {
             sink.send(Message::text(m.to_string())).await.unwrap();
             sink
         });
-        driver_tasks.push((task, sender));
+        driver_tasks.push((rec, sender));
     }
     let mut driver_seen = Vec::new();
     let mut driver_sinks = Vec::new();
-    for (task, sender) in driver_tasks {
+    let mut driver_recs = Vec::new();
+    for (rec, sender) in driver_tasks {
         driver_sinks.push(sender.await.unwrap());
-        driver_seen.push(task.await.unwrap());
+        driver_seen.push(seen(&rec, MESSAGES_PER_DRIVER as usize + 1).await);
+        driver_recs.push(rec);
     }
     let sends = sends_started.elapsed();
 
@@ -255,13 +253,22 @@ async fn every_member_gets_each_message_exactly_once_across_three_processes() {
     // Every client: exactly the expected messages, each once.
     let mut delivered = 0usize;
     let mut seen_by: Vec<(String, Vec<u64>)> = Vec::new();
-    for ((task, _sink), m) in readers.into_iter().zip(&members) {
-        seen_by.push((m.id.clone(), task.await.unwrap().seqs));
+    for (rec, m) in readers.iter().zip(&members) {
+        seen_by.push((m.id.clone(), seen(rec, 0).await.seqs));
     }
     for (id, seen) in driver_ids.iter().zip(driver_seen) {
         seen_by.push((id.clone(), seen.seqs));
     }
     for (id, mut got) in seen_by {
+        // Per origin, in the order that driver sent them.
+        for d in 0..NODES as u64 {
+            let from: Vec<u64> = got.iter().copied().filter(|s| origin(*s) == d).collect();
+            assert!(
+                from.windows(2).all(|w| w[0] < w[1]),
+                "client {id}: driver {d}'s messages out of order: {:?}",
+                &from[..from.len().min(20)]
+            );
+        }
         got.sort_unstable();
         let mut want = expected.remove(&id).unwrap_or_default();
         want.sort_unstable();

@@ -1,5 +1,6 @@
 //! `kill -9` of one instance process: its clients leave the others' views (rooms,
-//! cluster clients, instances) within the liveness TTL; the survivors' own clients stay.
+//! cluster clients, instances) once its liveness TTL has lapsed, and not before; the
+//! survivors' own clients stay.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +12,8 @@ use crate::{NODE_BIN, instances, members, probe, sorted, view, wait_view};
 const TTL: Duration = Duration::from_millis(1500);
 
 #[tokio::test]
-async fn a_killed_instance_is_purged_from_the_others_views_within_the_ttl() {
-    let redis = RedisServer::start();
+async fn a_killed_instance_is_purged_from_the_others_views_once_its_ttl_lapses() {
+    let redis = RedisServer::start().await;
     let mut nodes = Vec::new();
     for _ in 0..3 {
         nodes.push(Node::spawn(NODE_BIN, &redis.url(), "liveness", TTL).await);
@@ -55,19 +56,32 @@ async fn a_killed_instance_is_purged_from_the_others_views_within_the_ttl() {
     // No goodbye: SIGKILL.
     let dead = nodes.pop().unwrap();
     let dead_id = dead.instance_id.clone();
-    let killed_at = Instant::now();
     dead.kill9().await;
+    let killed_at = Instant::now();
     drop(clients.pop());
 
-    // Purged within the TTL plus one sweep period (a third of it): allow twice the TTL.
+    // Its last heartbeat was at most a third of the TTL before the kill, so it is still
+    // known two thirds of the TTL after it (a purge before would not be liveness)...
+    let still = view(&mut p0, &["lobby"]).await;
+    let checked_after = killed_at.elapsed();
+    if checked_after < TTL * 2 / 3 {
+        assert!(
+            instances(&still).contains(&dead_id),
+            "purged too early: {still}"
+        );
+    }
+    // ...and purged by the sweep after TTL + a sweep period (a tenth of it). The bound
+    // allows another TTL of slack so a loaded machine does not fail it; a node that only
+    // a goodbye (or nothing at all) would remove is never purged.
     for p in [&mut p0, &mut p1] {
         let purged = |v: &serde_json::Value| {
             members(v, "lobby") == survivors && !instances(v).contains(&dead_id)
         };
+        let left = (TTL * 2 + TTL / 10).saturating_sub(killed_at.elapsed());
         wait_view(
             p,
             &["lobby"],
-            TTL * 2,
+            left,
             "the killed node's clients leave the view",
             purged,
         )

@@ -8,18 +8,19 @@ mod liveness;
 mod membership;
 mod outage;
 mod subscribers;
+mod tokens;
 
 use std::time::Duration;
 
-use pxl_ws_tests::TestClient;
 use pxl_ws_tests::cluster::Node;
+use pxl_ws_tests::{TestClient, poll_until};
 use serde_json::{Value, json};
 
 /// The node binary built from `tests/src/bin/pxl-ws-test-node.rs`.
 pub(crate) const NODE_BIN: &str = env!("CARGO_BIN_EXE_pxl-ws-test-node");
 
-/// Polls a node's view of `rooms` (through `probe`) every 25 ms until `cond` holds;
-/// fails after `within` naming `what` and showing the last view.
+/// Polls a node's view of `rooms` (through `probe`) until `cond` holds; fails after
+/// `within` naming `what` and showing the last view.
 pub(crate) async fn wait_view(
     probe: &mut TestClient,
     rooms: &[&str],
@@ -27,18 +28,11 @@ pub(crate) async fn wait_view(
     what: &str,
     cond: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
+    poll_until(what, within, async || {
         let v = view(probe, rooms).await;
-        if cond(&v) {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {within:?} waiting for: {what}; last view: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        if cond(&v) { Ok(v) } else { Err(v.to_string()) }
+    })
+    .await
 }
 
 /// The sorted member ids of `room` in a view.

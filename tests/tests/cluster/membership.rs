@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use pxl_ws::{ClientId, Frame};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
-use pxl_ws_tests::{RedisServer, TestClient, TestServer, eventually};
+use pxl_ws_tests::{RedisServer, TestClient, TestServer, WAIT, eventually, poll_until};
 use serde_json::json;
 
-const TTL: Duration = Duration::from_secs(5);
+/// Long enough that only a goodbye (never a lapsed liveness) can purge an instance
+/// within the test.
+const TTL: Duration = Duration::from_secs(60);
 
 /// Room name -> sorted members, as `server` sees them.
 fn rooms_seen(server: &TestServer, names: &[String]) -> BTreeMap<String, Vec<ClientId>> {
@@ -26,7 +28,7 @@ fn rooms_seen(server: &TestServer, names: &[String]) -> BTreeMap<String, Vec<Cli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn membership_converges_including_an_instance_started_later() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let config = cluster_config(&redis.url(), "membership", TTL);
     let s1 = TestServer::start(probe_builder(config.clone())).await;
     let s2 = TestServer::start(probe_builder(config.clone())).await;
@@ -123,15 +125,22 @@ async fn membership_converges_including_an_instance_started_later() {
         assert_eq!(s.handle.health().cluster_connections, clients.len() + 1);
     }
 
-    // A graceful stop is announced: the others forget the instance without waiting for
-    // its liveness to lapse.
+    // A graceful stop is announced: the others forget the instance at once, a small
+    // fraction of the 60 s TTL after which liveness alone would purge it.
     let s3_id = s3.handle.instance_id().to_owned();
     drop(newcomer);
     drop(clients);
     s3.stop().await;
-    eventually("a stopped instance leaves the others' views", || {
-        !s1.handle.instances().contains(&s3_id) && !s2.handle.instances().contains(&s3_id)
-    })
+    poll_until(
+        "a stopped instance leaves the others' views",
+        WAIT,
+        async || {
+            let views = (s1.handle.instances(), s2.handle.instances());
+            (!views.0.contains(&s3_id) && !views.1.contains(&s3_id))
+                .then_some(())
+                .ok_or_else(|| format!("{views:?}"))
+        },
+    )
     .await;
     s1.stop().await;
     s2.stop().await;
@@ -139,7 +148,7 @@ async fn membership_converges_including_an_instance_started_later() {
 
 #[tokio::test]
 async fn apps_with_different_prefixes_on_one_redis_do_not_see_each_other() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let a1 = TestServer::start(probe_builder(cluster_config(&redis.url(), "app-a", TTL))).await;
     let a2 = TestServer::start(probe_builder(cluster_config(&redis.url(), "app-a", TTL))).await;
     let b1 = TestServer::start(probe_builder(cluster_config(&redis.url(), "app-b", TTL))).await;
@@ -174,10 +183,16 @@ async fn apps_with_different_prefixes_on_one_redis_do_not_see_each_other() {
     assert_eq!(y.recv().await["data"]["seq"], 1);
     assert_eq!(b1.handle.send_to_all(&frame(2), None), 1);
     assert_eq!(z.recv().await["data"]["seq"], 2);
+    // B publishes a send to y on its own channels; Redis has it before A publishes a
+    // marker to y, so the marker is y's next frame only if B's send never reached A.
+    let mut tap = redis.tap("app-b:*").await;
     let y_id: ClientId = y.id.parse().unwrap();
     assert_eq!(b1.handle.send_to_client(y_id, &frame(3)), 0);
-    for c in [&mut x, &mut y, &mut z] {
-        c.assert_silent(Duration::from_millis(300)).await;
+    tap.until("app-b:sendMessage", &y.id).await;
+    assert_eq!(a1.handle.send_to_client(y_id, &frame(4)), 0);
+    assert_eq!(y.recv().await["data"]["seq"], 4);
+    for c in [&mut x, &mut z] {
+        c.assert_nothing_queued().await;
     }
     assert_eq!(a1.handle.instances().len(), 2);
     assert_eq!(b1.handle.instances().len(), 1);

@@ -33,7 +33,7 @@ async fn record(State(seen): State<Seen>, Channel(c): Channel, msg: Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_channels_and_built_in_events_run_subscribers_on_every_instance_once() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let config = cluster_config(&redis.url(), "subs", Duration::from_secs(5));
     let (seen1, seen2) = (Seen::default(), Seen::default());
     let s1 = TestServer::start(

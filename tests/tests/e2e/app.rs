@@ -121,15 +121,8 @@ impl TestController {
     }
 }
 
-/// A builder with the test controller, its state and `config`.
-///
-/// Tests stop servers while their clients are still in scope and not reading, so no
-/// close reply ever comes; a short `shutdown_timeout` (unless the test set one) keeps
-/// `TestServer::stop` from waiting out the default for each of them.
-pub(crate) fn builder(mut config: WsConfig) -> WsServerBuilder {
-    if config.shutdown_timeout == WsConfig::default().shutdown_timeout {
-        config.shutdown_timeout = std::time::Duration::from_millis(300);
-    }
+/// A builder with the test controller, its state and `config` (as given).
+pub(crate) fn builder(config: WsConfig) -> WsServerBuilder {
     WsServer::builder()
         .config(config)
         .controller(TestController)

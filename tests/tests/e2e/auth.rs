@@ -1,5 +1,8 @@
 //! Route authorization declared in the macros: `auth` and `roles`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use pxl_ws::{AuthUser, Client, Data, WsConfig, ws_controller};
 use pxl_ws_tests::TestServer;
 use serde::Deserialize;
@@ -7,17 +10,22 @@ use serde_json::json;
 
 use crate::app::builder;
 
-struct AdminController;
+/// Counts the runs of its handlers.
+struct AdminController {
+    runs: Arc<AtomicUsize>,
+}
 
 #[ws_controller(type = "admin", auth)]
 impl AdminController {
     #[action("whoami")]
     async fn whoami(&self, user: AuthUser) -> String {
+        self.runs.fetch_add(1, Ordering::SeqCst);
         user.user_id().to_owned()
     }
 
     #[action("ban", roles = ["admin"])]
     async fn ban(&self) -> bool {
+        self.runs.fetch_add(1, Ordering::SeqCst);
         true
     }
 }
@@ -47,18 +55,21 @@ impl OpenController {
     async fn moderate(&self) {}
 }
 
-async fn server() -> TestServer {
-    TestServer::start(
+/// The server and how many times an `admin` handler ran.
+async fn server() -> (TestServer, Arc<AtomicUsize>) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let srv = TestServer::start(
         builder(WsConfig::default())
-            .controller(AdminController)
+            .controller(AdminController { runs: runs.clone() })
             .controller(OpenController),
     )
-    .await
+    .await;
+    (srv, runs)
 }
 
 #[tokio::test]
 async fn anonymous_clients_get_unauthenticated_and_the_handler_does_not_run() {
-    let srv = server().await;
+    let (srv, runs) = server().await;
     let mut c = srv.connect().await;
     for (ty, action) in [("admin", "whoami"), ("admin", "ban"), ("open", "moderate")] {
         let r = c.request(ty, action, json!(null)).await;
@@ -75,12 +86,21 @@ async fn anonymous_clients_get_unauthenticated_and_the_handler_does_not_run() {
     // Authorization runs before extraction: a bad payload does not reveal the shape.
     let r = c.request("admin", "whoami", json!({"junk": [1, 2]})).await;
     assert_eq!(r["data"]["code"], "UNAUTHENTICATED");
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "a refused handler ran");
+    // Once authenticated, the same route runs (and is counted).
+    c.request("open", "login", json!({"user": "u1", "roles": []}))
+        .await;
+    assert_eq!(
+        c.request("admin", "whoami", json!(null)).await["response"],
+        "u1"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
     srv.stop().await;
 }
 
 #[tokio::test]
 async fn roles_are_checked_after_authentication() {
-    let srv = server().await;
+    let (srv, _) = server().await;
     let mut user = srv.connect().await;
     user.request("open", "login", json!({"user": "u1", "roles": ["reader"]}))
         .await;

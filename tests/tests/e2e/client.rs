@@ -4,6 +4,8 @@
 //! requests failed on disconnect.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pxl_ws::client::{
@@ -625,4 +627,51 @@ async fn push_via_other(
         .expect("a push within WAIT")
         .expect("the controller is alive");
     (other, got)
+}
+
+#[tokio::test]
+async fn a_room_refused_on_rejoin_is_reported_and_forgotten() {
+    let deny = Arc::new(AtomicBool::new(false));
+    let d = deny.clone();
+    let srv = TestServer::start(builder(config()).authorize_join(move |_, room| {
+        std::future::ready(!(d.load(Ordering::SeqCst) && room == "vip"))
+    }))
+    .await;
+    let client = WsClient::builder(srv.url())
+        .reconnect(fast_reconnect())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    client.join_room("lobby").await.unwrap();
+    client.join_room("vip").await.unwrap();
+    assert_eq!(client.rooms(), ["lobby", "vip"]);
+
+    // The server stops admitting anyone to "vip", then drops the connection.
+    deny.store(true, Ordering::SeqCst);
+    let id: pxl_ws::ClientId = client.client_id().unwrap().parse().unwrap();
+    assert!(srv.handle.disconnect_client(id, 4002, "test disconnect"));
+    let e = event_where(&mut events, "RejoinFailed", |e| {
+        matches!(e, ConnectionEvent::RejoinFailed { .. })
+    })
+    .await;
+    let ConnectionEvent::RejoinFailed { room, error } = e else {
+        unreachable!()
+    };
+    assert_eq!(room, "vip");
+    assert!(error.contains("Not allowed to join room: vip"), "{error}");
+    let e = event_where(&mut events, "Reconnected", |e| {
+        matches!(e, ConnectionEvent::Reconnected { .. })
+    })
+    .await;
+    let ConnectionEvent::Reconnected { client_id, rooms } = e else {
+        unreachable!()
+    };
+    assert_eq!(rooms, ["lobby"]);
+    assert_eq!(client.rooms(), ["lobby"]);
+    let new_id: pxl_ws::ClientId = client_id.parse().unwrap();
+    assert_eq!(srv.handle.rooms().get("lobby"), Some(vec![new_id]));
+    assert_eq!(srv.handle.rooms().get("vip"), None);
+    client.close().await;
+    srv.stop().await;
 }

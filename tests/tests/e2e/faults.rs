@@ -2,6 +2,7 @@
 //! server keeps serving everyone else. Non-WebSocket requests get HTTP answers.
 
 use pxl_ws::WsConfig;
+use pxl_ws_tests::raw::{KEY, VALID_HANDSHAKE, upgrade_request};
 use pxl_ws_tests::{TestServer, eventually, http};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -118,7 +119,11 @@ async fn a_client_that_does_not_read_is_closed_with_1008() {
     let (closed, before) = slow.expect_close().await;
     assert_eq!(closed.code, Some(1008));
     assert_eq!(closed.reason, "outbound queue full");
-    assert!(before.len() < 100_000, "frames were dropped, not buffered");
+    // The handler pushes without yielding, so the writer sent nothing meanwhile: the
+    // queue took exactly 8 frames, and a close for a full queue drops them unsent.
+    assert_eq!(before, Vec::<serde_json::Value>::new());
+    // Two `system/connected` frames and the 8 queued ones.
+    assert_eq!(srv.handle.health().messages_out, 2 + 8);
     assert_eq!(
         bystander.request("test", "unit", json!(null)).await["action"],
         "unit"
@@ -139,7 +144,11 @@ async fn plain_http_requests_get_http_answers() {
 
     let resp = http(
         srv.addr,
-        "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        &upgrade_request(
+            "GET",
+            "/ws",
+            &format!("Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: {KEY}\r\n"),
+        ),
     )
     .await;
     assert!(resp.starts_with("HTTP/1.1 426"), "{resp}");
@@ -151,18 +160,18 @@ async fn plain_http_requests_get_http_answers() {
 
     let resp = http(
         srv.addr,
-        "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n",
+        &upgrade_request(
+            "GET",
+            "/ws",
+            "Sec-WebSocket-Version: 13\r\nConnection: close\r\n",
+        ),
     )
     .await;
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     assert!(resp.contains("Sec-WebSocket-Key"), "{resp}");
 
     // Wrong paths (PXL accepted any `/ws…` prefix) are ordinary 404s.
-    let resp = http(
-        srv.addr,
-        "GET /wsfoo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-    )
-    .await;
+    let resp = http(srv.addr, &upgrade_request("GET", "/wsfoo", VALID_HANDSHAKE)).await;
     assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
     let mut c = srv.connect().await;
     assert_eq!(

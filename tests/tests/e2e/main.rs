@@ -7,6 +7,7 @@ mod errors;
 mod fallback;
 mod faults;
 mod fuzz;
+mod hardening;
 mod hooks;
 mod hostile;
 mod hosts;

@@ -1,15 +1,13 @@
 //! Rooms: join and leave with PXL's response shapes, single-room mode, broadcasts to
 //! members only, exclusion, presence events.
 
-use std::time::Duration;
-
 use pxl_ws::{RoomsConfig, WsConfig};
-use pxl_ws_tests::TestServer;
+use pxl_ws_tests::raw::{self, RawSocket};
+use pxl_ws_tests::record::Recorder;
+use pxl_ws_tests::{TestServer, WAIT, eventually};
 use serde_json::json;
 
 use crate::app::builder;
-
-const QUIET: Duration = Duration::from_millis(200);
 
 async fn server(rooms: RoomsConfig) -> TestServer {
     let config = WsConfig {
@@ -135,7 +133,7 @@ async fn broadcast_reaches_members_only_and_exclude_works() {
     assert_eq!(a.recv().await, msg);
     assert_eq!(a.recv().await["response"], 2);
     assert_eq!(b.recv().await, msg);
-    outsider.assert_silent(QUIET).await;
+    outsider.assert_nothing_queued().await;
 
     let r = a
         .request(
@@ -146,7 +144,7 @@ async fn broadcast_reaches_members_only_and_exclude_works() {
         .await;
     assert_eq!(r["response"], 1);
     assert_eq!(b.recv().await["data"], "x");
-    a.assert_silent(QUIET).await;
+    a.assert_nothing_queued().await;
 
     // A client in several rooms gets one copy of a multi-room send.
     b.join("r2").await;
@@ -155,7 +153,7 @@ async fn broadcast_reaches_members_only_and_exclude_works() {
     assert_eq!(a.recv().await["type"], "multi");
     assert_eq!(b.recv().await["type"], "multi");
     assert_eq!(outsider.recv().await["type"], "multi");
-    b.assert_silent(QUIET).await;
+    b.assert_nothing_queued().await;
 
     // Disconnecting leaves every room.
     let b_id = b.id.parse().unwrap();
@@ -228,7 +226,7 @@ async fn presence_events_go_to_the_room_members() {
     assert_eq!(a.recv().await["action"], "memberJoined");
     b.close().await;
     assert_eq!(a.recv().await["action"], "memberLeft");
-    outsider.assert_silent(QUIET).await;
+    outsider.assert_nothing_queued().await;
     srv.stop().await;
 }
 
@@ -239,6 +237,79 @@ async fn presence_is_off_by_default() {
     let mut b = srv.connect().await;
     a.join("p").await;
     b.join("p").await;
-    a.assert_silent(QUIET).await;
+    a.assert_nothing_queued().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_that_does_not_read_does_not_stall_a_room_broadcast() {
+    const BATCH: u64 = 16;
+    const MAX_FRAMES: u64 = 4000;
+    let config = WsConfig {
+        outbound_queue: 64,
+        ..Default::default()
+    };
+    let srv = TestServer::start(builder(config)).await;
+    let mut fast = Vec::new();
+    for _ in 0..2 {
+        let mut c = srv.connect().await;
+        c.join("r").await;
+        fast.push(Recorder::start(c));
+    }
+    // Joins, then never reads again.
+    let mut slow = RawSocket::connect(srv.addr, "/ws", "").await;
+    slow.send(&raw::text(
+        br#"{"type":"system","action":"joinRoom","data":{"roomName":"r"}}"#,
+    ))
+    .await;
+    eventually("the slow member joined", || {
+        srv.handle.rooms().get("r").is_some_and(|m| m.len() == 3)
+    })
+    .await;
+
+    // 16 KiB frames, a batch at a time; the readers get each batch while the slow
+    // member's socket buffers and queue fill up, until it is dropped with 1008. Then a
+    // few more batches.
+    let pad = "x".repeat(16 * 1024);
+    let mut sent = 0;
+    let mut after_drop = 0;
+    while after_drop < 4 {
+        assert!(sent < MAX_FRAMES, "the slow member was never dropped");
+        for seq in sent..sent + BATCH {
+            let f = pxl_ws::Frame::new("t", "msg", &json!({"seq": seq, "pad": pad})).unwrap();
+            srv.handle.send_to_room("r", &f, None);
+        }
+        sent += BATCH;
+        for rec in &fast {
+            rec.wait_for("the readers get the batch", WAIT, |f| {
+                f.last().and_then(|f| f["data"]["seq"].as_u64()) == Some(sent - 1)
+            })
+            .await;
+        }
+        if srv.handle.health().slow_clients_dropped == 1 {
+            after_drop += 1;
+        }
+    }
+    for rec in &fast {
+        assert_eq!(rec.seqs(), (0..sent).collect::<Vec<_>>());
+    }
+    assert_eq!(srv.handle.health().slow_clients_dropped, 1);
+    // The slow member got a prefix, in order, then the close.
+    let t = slow.read_until_close().await;
+    assert_eq!(
+        (t.close, t.reason.as_str()),
+        (Some(1008), "outbound queue full")
+    );
+    let got: Vec<u64> = t
+        .frames
+        .iter()
+        .filter_map(|f| f["data"]["seq"].as_u64())
+        .collect();
+    assert_eq!(got, (0..got.len() as u64).collect::<Vec<_>>());
+    assert!(got.len() < sent as usize);
+    eventually("the dropped member left the room", || {
+        srv.handle.rooms().get("r").is_some_and(|m| m.len() == 2)
+    })
+    .await;
     srv.stop().await;
 }

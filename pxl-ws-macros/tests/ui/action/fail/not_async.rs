@@ -1,4 +1,4 @@
-// Handlers are `async fn`, and not `unsafe` or `extern`.
+// Handlers are `async fn`, and not `const`, `unsafe` or `extern`.
 use pxl_ws::ws_controller;
 
 struct Chat;
@@ -13,6 +13,9 @@ impl Chat {
 
     #[action("extern")]
     async extern "C" fn extern_fn(&self) {}
+
+    #[action("const")]
+    const fn const_fn(&self) {}
 }
 
 fn main() {}
