@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::AuthUser;
+use crate::auth::user::AuthUser;
 use crate::health::Metrics;
+use crate::lock::Membership;
 use crate::outbox::{Outbox, PushError};
-use crate::service::{Frame, RawMessage, Server};
-use crate::time::now_ms;
+use crate::util::time::now_ms;
 
 /// A client id: 128 random bits, written as 32 lowercase hex characters (PXL's format).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -158,12 +158,12 @@ impl ClientState {
     pub(crate) fn push(&self, msg: Message, metrics: &Metrics) -> bool {
         match self.outbox.push(msg) {
             Ok(()) => {
-                metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+                metrics.count_message_out();
                 true
             }
             Err(PushError::Full) => {
                 if self.request_close(1008, "outbound queue full", false) {
-                    metrics.slow_clients_dropped.fetch_add(1, Ordering::Relaxed);
+                    metrics.count_slow_client_dropped();
                     tracing::warn!(client = %self.id, "outbound queue full; closing with 1008");
                 }
                 false
@@ -228,6 +228,25 @@ impl ClientState {
         }
     }
 
+    pub(crate) fn set_auth(&self, user: AuthUser) {
+        *self.auth.write().expect("auth lock") = Some(Arc::new(user));
+    }
+
+    pub(crate) fn metadata(&self, key: &str) -> Option<serde_json::Value> {
+        self.metadata
+            .lock()
+            .expect("metadata lock")
+            .get(key)
+            .cloned()
+    }
+
+    pub(crate) fn set_metadata(&self, key: &str, value: serde_json::Value) {
+        self.metadata
+            .lock()
+            .expect("metadata lock")
+            .insert(key.to_owned(), value);
+    }
+
     pub(crate) fn auth(&self) -> Option<Arc<AuthUser>> {
         self.auth.read().expect("auth lock").clone()
     }
@@ -262,7 +281,7 @@ impl ClientState {
     }
 }
 
-/// A snapshot of a client's record, as [`Server::get_client`] returns it.
+/// A snapshot of a client's record, as [`Server::get_client`](crate::Server::get_client) returns it.
 ///
 /// Serialises as `{"clientId","userId","connectedAt","lastActivity","metadata","rooms"}`
 /// (times in Unix milliseconds).
@@ -279,7 +298,7 @@ pub struct ClientInfo {
     pub connected_at: u64,
     /// When the client last sent a message or ping (Unix ms).
     pub last_activity: u64,
-    /// Free-form metadata set with [`Server::update_client`] or [`Client::set_metadata`].
+    /// Free-form metadata set with [`Server::update_client`](crate::Server::update_client) or [`Client::set_metadata`](crate::Client::set_metadata).
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The rooms the client is in.
     pub rooms: Vec<String>,
@@ -297,11 +316,11 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn insert(&self, client: Arc<ClientState>) {
+    pub(crate) fn insert(&self, _: &Membership<'_>, client: Arc<ClientState>) {
         self.clients.insert(client.id, client);
     }
 
-    pub(crate) fn remove(&self, id: ClientId) -> Option<Arc<ClientState>> {
+    pub(crate) fn remove(&self, _: &Membership<'_>, id: ClientId) -> Option<Arc<ClientState>> {
         let (_, client) = self.clients.remove(&id)?;
         if let Some(user) = client.user_id() {
             self.unindex_user(&user, id);
@@ -332,7 +351,12 @@ impl Registry {
         }
     }
 
-    pub(crate) fn set_user(&self, client: &Arc<ClientState>, user: Option<Arc<str>>) {
+    pub(crate) fn set_user(
+        &self,
+        _: &Membership<'_>,
+        client: &Arc<ClientState>,
+        user: Option<Arc<str>>,
+    ) {
         let old = {
             let mut slot = client.user_id.write().expect("user lock");
             std::mem::replace(&mut *slot, user.clone())
@@ -354,7 +378,13 @@ impl Registry {
         }
     }
 
-    pub(crate) fn set_metadata(&self, id: ClientId, key: &str, value: serde_json::Value) -> bool {
+    pub(crate) fn set_metadata(
+        &self,
+        _: &Membership<'_>,
+        id: ClientId,
+        key: &str,
+        value: serde_json::Value,
+    ) -> bool {
         match self.clients.get(&id) {
             Some(c) => {
                 c.metadata
@@ -365,166 +395,6 @@ impl Registry {
             }
             None => false,
         }
-    }
-}
-
-/// A handle on one connected client: the `Client` extractor.
-///
-/// Cheap to clone. Sends go to this client's outbound queue; room operations change the
-/// server's room table at once.
-#[derive(Clone)]
-pub struct Client {
-    pub(crate) state: Arc<ClientState>,
-    pub(crate) server: Server,
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("id", &self.state.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Client {
-    /// The client id (also sent to the client in `system/connected`).
-    pub fn id(&self) -> ClientId {
-        self.state.id
-    }
-
-    /// The peer's socket address.
-    pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.state.remote_addr
-    }
-
-    /// The user id this connection is bound to, if any.
-    pub fn user_id(&self) -> Option<String> {
-        self.state.user_id().map(|u| u.to_string())
-    }
-
-    /// Binds this connection to a user id, so [`Server::send_to_user`] reaches it.
-    /// For apps that identify users themselves (e.g. in a login action).
-    pub fn set_user_id(&self, user_id: impl Into<String>) {
-        if self.bind_user_id(Arc::from(user_id.into())) {
-            self.server.client_updated(&self.state);
-        }
-    }
-
-    /// Binds the user id without telling the other instances; whether it changed.
-    fn bind_user_id(&self, user: Arc<str>) -> bool {
-        if self.state.user_id().as_deref() == Some(&*user) {
-            return false;
-        }
-        self.server.shared.clients.set_user(&self.state, Some(user));
-        true
-    }
-
-    /// The authenticated user, if any.
-    pub fn auth_user(&self) -> Option<AuthUser> {
-        self.state.auth().map(|a| (*a).clone())
-    }
-
-    /// Authenticates this connection as `user` (also binding its user id, see
-    /// [`set_user_id`](Self::set_user_id)). For apps that verify credentials themselves.
-    pub fn set_auth_user(&self, user: AuthUser) {
-        if self.bind_auth_user(user) {
-            self.server.client_updated(&self.state);
-        }
-    }
-
-    /// Stores `user` and binds its user id without telling the other instances (the
-    /// caller announces, or registers the client afterwards); whether the id changed.
-    pub(crate) fn bind_auth_user(&self, user: AuthUser) -> bool {
-        let id: Arc<str> = Arc::from(user.user_id());
-        *self.state.auth.write().expect("auth lock") = Some(Arc::new(user));
-        self.bind_user_id(id)
-    }
-
-    /// Queues `frame` for this client. Returns `false` if the client is gone or its
-    /// queue is full (it is then closed with 1008).
-    pub fn send(&self, frame: &Frame) -> bool {
-        self.state
-            .push(frame.to_message(), &self.server.shared.metrics)
-    }
-
-    /// Queues a raw text or binary message for this client, unchanged (see
-    /// [`RawMessage`]). Returns `false` like [`send`](Self::send).
-    pub fn send_raw(&self, message: RawMessage) -> bool {
-        self.state.push(message.0, &self.server.shared.metrics)
-    }
-
-    /// Serialises `{type, action, data}` and queues it for this client.
-    pub fn send_json<T: Serialize + ?Sized>(
-        &self,
-        ty: &str,
-        action: &str,
-        data: &T,
-    ) -> Result<bool, serde_json::Error> {
-        Ok(self.send(&Frame::new(ty, action, data)?))
-    }
-
-    /// One metadata value.
-    pub fn metadata(&self, key: &str) -> Option<serde_json::Value> {
-        self.state
-            .metadata
-            .lock()
-            .expect("metadata lock")
-            .get(key)
-            .cloned()
-    }
-
-    /// Sets one metadata value. A `username` is announced to the other instances.
-    pub fn set_metadata(&self, key: &str, value: impl Into<serde_json::Value>) {
-        self.state
-            .metadata
-            .lock()
-            .expect("metadata lock")
-            .insert(key.to_owned(), value.into());
-        if key == "username" {
-            self.server.client_updated(&self.state);
-        }
-    }
-
-    /// A snapshot of this client's record.
-    pub fn info(&self) -> ClientInfo {
-        self.state.info()
-    }
-
-    /// The rooms this client is in.
-    pub fn rooms(&self) -> Vec<String> {
-        self.state.room_names()
-    }
-
-    /// Whether this client is in `room`.
-    pub fn in_room(&self, room: &str) -> bool {
-        self.state
-            .rooms
-            .lock()
-            .expect("rooms lock")
-            .iter()
-            .any(|r| &**r == room)
-    }
-
-    /// Joins `room` (see [`Server::join_room`]). Returns `false` if already a member.
-    pub fn join(&self, room: &str) -> bool {
-        self.server.join_state(&self.state, room)
-    }
-
-    /// Leaves `room`. Returns `false` if not a member.
-    pub fn leave(&self, room: &str) -> bool {
-        self.server.leave_state(&self.state, room)
-    }
-
-    /// Closes the socket with `code` and `reason` after the frames already queued. As for
-    /// [`Server::disconnect_client`], a code that may not be sent becomes 1000 and the
-    /// reason is cut to 123 bytes.
-    pub fn close(&self, code: u16, reason: impl Into<Cow<'static, str>>) {
-        self.state.request_close(code, reason, true);
-    }
-
-    /// The server handle.
-    pub fn server(&self) -> &Server {
-        &self.server
     }
 }
 

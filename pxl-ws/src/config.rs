@@ -768,6 +768,14 @@ impl WsConfig {
 
     /// Checks ranges; [`WsServerBuilder::build`](crate::WsServerBuilder::build) calls it too.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_with_verifier().map(drop)
+    }
+
+    /// [`validate`](Self::validate), keeping the token verifier it built: the one the
+    /// server uses, so it is built once.
+    pub(crate) fn validate_with_verifier(
+        &self,
+    ) -> Result<Option<crate::auth::token::TokenVerifier>, ConfigError> {
         if !self.path.starts_with('/') {
             return bad("path", "must start with `/`");
         }
@@ -798,9 +806,10 @@ impl WsConfig {
         if self.heartbeat.enabled && (self.heartbeat.interval.is_zero()) {
             return bad("heartbeat.interval", "must be above zero");
         }
-        crate::auth::TokenVerifier::from_config(&self.auth)?;
+        let verifier = crate::auth::token::TokenVerifier::from_config(&self.auth)?;
         self.cluster.validate()?;
-        self.validate_limits()
+        self.validate_limits()?;
+        Ok(verifier)
     }
 
     fn validate_limits(&self) -> Result<(), ConfigError> {

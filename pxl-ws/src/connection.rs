@@ -4,16 +4,14 @@
 //! close handshake completes.
 
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
@@ -26,13 +24,15 @@ use tracing::Instrument;
 
 use crate::auth::Verified;
 use crate::auth::session::{self, Expiry};
-use crate::clients::{Client, ClientId, ClientState};
+use crate::clients::{ClientId, ClientState};
+use crate::handles::Client;
 use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
 use crate::router::{MessageContext, Reply};
-use crate::service::{Frame, RawMessage, Server, Shared};
-use crate::time::now_ms;
+use crate::service::{RawMessage, Server, Shared};
+use crate::util::panic::{isolate, isolate_async};
+use crate::util::time::now_ms;
 
 pub(crate) type Socket = WebSocketStream<Io>;
 
@@ -109,6 +109,8 @@ const WRITE_BATCH: usize = 64;
 /// what the peer still sends, so that it reads the close frame instead of a reset.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 const DRAIN_BYTES: usize = 4 << 20;
+/// ... or until the peer has sent nothing for this long.
+const DRAIN_IDLE: Duration = Duration::from_millis(200);
 
 /// Runs one connection to its end.
 pub(crate) async fn run(
@@ -143,8 +145,8 @@ async fn serve(
     if let Some(v) = &verified {
         session::bind(&client, v);
     }
-    server.register(&state);
-    sh.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+    sh.hub.register(&state);
+    sh.metrics.count_connection();
     tracing::debug!(remote = ?remote, "connected");
 
     let writer =
@@ -152,11 +154,10 @@ async fn serve(
     if sh.shutdown.is_cancelled() {
         state.request_close(1001, "server shutting down", true);
     }
-    if sh.config.connected_frame {
-        let hello = serde_json::json!({ "clientId": id });
-        if let Ok(f) = Frame::new("system", "connected", &hello) {
-            client.send(&f);
-        }
+    if sh.config.connected_frame
+        && let Some(f) = protocol::connected_frame(id)
+    {
+        client.send(&f);
     }
     if let Some(v) = &verified {
         session::send_authenticated(&client, v);
@@ -166,9 +167,7 @@ async fn serve(
     let (end, stream) = read_loop(&client, stream).await;
 
     // Cleanup: registry and rooms first, so nothing is sent to a dead socket.
-    sh.clients.remove(id);
-    let rooms = server.leave_all_state(&state);
-    server.announce_gone(id);
+    let rooms = sh.hub.unregister(&state);
     state.request_close(end.code.unwrap_or(1000), "", true);
     let mut writer = writer;
     match tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await {
@@ -229,7 +228,7 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> (End, Sp
             }
             Some(Err(e)) => {
                 if let Some((code, reason)) = fault_close(&e) {
-                    sh.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    sh.metrics.count_protocol_error();
                     tracing::info!(code, error = %e, "protocol fault; closing");
                     sh.hooks.error(&ErrorEvent {
                         client_id: state.id,
@@ -310,23 +309,60 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> (End, Sp
 
 /// After a protocol fault (tungstenite reads no more, our close frame is sent): reads and
 /// discards what the peer still sends — the rest of an oversize message, its close reply
-/// — for up to [`DRAIN_TIME`] and [`DRAIN_BYTES`], then ends our side with a FIN. Closing
-/// with unread input would reset the connection, and a client still writing would see
-/// the reset instead of the close frame.
+/// — until its close frame arrives or it pauses for [`DRAIN_IDLE`] (a client whose own
+/// close frame was the fault sends nothing more), for up to [`DRAIN_TIME`] and
+/// [`DRAIN_BYTES`], then
+/// ends our side with a FIN. Closing with unread input would reset the connection, and a
+/// client still writing would see the reset instead of the close frame; a client that
+/// has answered our close expects the server to close the TCP connection at once.
 async fn drain(io: &mut Io) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 16 * 1024];
+    // The last bytes read, enough to hold the largest close frame a client may send.
+    let mut tail: Vec<u8> = Vec::with_capacity(2 * MAX_CLIENT_CLOSE);
     let mut total = 0;
     let _ = tokio::time::timeout(DRAIN_TIME, async {
         while total < DRAIN_BYTES {
-            match io.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
+            match tokio::time::timeout(DRAIN_IDLE, io.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => {
+                    total += n;
+                    let chunk = &buf[..n];
+                    if chunk.len() >= MAX_CLIENT_CLOSE {
+                        tail.clear();
+                        tail.extend_from_slice(&chunk[chunk.len() - MAX_CLIENT_CLOSE..]);
+                    } else {
+                        tail.extend_from_slice(chunk);
+                        let extra = tail.len().saturating_sub(MAX_CLIENT_CLOSE);
+                        tail.drain(..extra);
+                    }
+                    if ends_with_client_close(&tail) {
+                        break;
+                    }
+                }
             }
         }
     })
     .await;
     let _ = io.shutdown().await;
+}
+
+/// A masked close frame with the largest control payload: 2 header bytes, 4 mask bytes,
+/// 125 payload bytes.
+const MAX_CLIENT_CLOSE: usize = 2 + 4 + 125;
+
+/// Whether `bytes` ends with a complete masked close frame (what a client sends last when
+/// it answers our close). Read off the raw stream after a fault, so it may be fooled by
+/// payload bytes that look like one: then the drain just ends a little early.
+fn ends_with_client_close(bytes: &[u8]) -> bool {
+    (0..=125usize).any(|len| {
+        let frame = 6 + len;
+        bytes.len() >= frame && {
+            let f = &bytes[bytes.len() - frame..];
+            // FIN + opcode 8, MASK + a 7-bit length; a close payload is empty or has a code.
+            f[0] == 0x88 && f[1] == 0x80 | len as u8 && len != 1
+        }
+    })
 }
 
 fn end_of_stream(state: &ClientState, peer_close: Option<u16>) -> End {
@@ -377,7 +413,7 @@ fn control_frame(client: &Client, limiter: Option<&mut RateLimiter>) -> bool {
         .request_close(1008, "rate limit exceeded", true)
     {
         let sh = &client.server.shared;
-        sh.metrics.rate_limit_closes.fetch_add(1, Ordering::Relaxed);
+        sh.metrics.count_rate_limit_close();
         tracing::info!("control frames over the rate limit again and again; closing with 1008");
     }
     false
@@ -405,9 +441,9 @@ async fn data_message(client: &Client, limiter: Option<&mut RateLimiter>, msg: M
 /// Hands a message no route took to the fallback handler.
 fn fallback(client: &Client, msg: Message) {
     if let Some(f) = &client.server.shared.hooks.fallback
-        && std::panic::catch_unwind(AssertUnwindSafe(|| f(client, RawMessage(msg)))).is_err()
+        && let Err(panic) = isolate(|| f(client, RawMessage(msg)))
     {
-        tracing::error!("fallback handler panicked");
+        tracing::error!(%panic, "fallback handler panicked");
     }
 }
 
@@ -415,14 +451,14 @@ fn fallback(client: &Client, msg: Message) {
 /// fallback handler should (only when one is set; otherwise an error frame answers).
 async fn handle(client: &Client, bytes: &[u8], binary: bool) -> bool {
     let sh = &client.server.shared;
-    sh.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.count_message_in();
     let has_fallback = sh.hooks.fallback.is_some();
     let env = match parse_envelope(bytes) {
         Ok(env) => env,
         Err(_) if has_fallback => return false,
         Err(pe) => {
             send_text(client, protocol::parse_error_frame(&pe));
-            sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
+            sh.metrics.count_error_sent();
             sh.hooks.error(&ErrorEvent {
                 client_id: client.state.id,
                 kind: ErrorKind::InvalidMessage,
@@ -459,7 +495,7 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) -> bool {
         send_error(client, &err, &env, ErrorKind::UnknownRoute);
         return true;
     };
-    let reply = AssertUnwindSafe(fut).catch_unwind().instrument(span).await;
+    let reply = isolate_async(fut).instrument(span).await;
     match reply {
         Ok(Reply::Empty) => send_text(
             client,
@@ -471,12 +507,7 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) -> bool {
         ),
         Ok(Reply::Error(e)) => send_error(client, &e, &env, ErrorKind::Action),
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic".into());
-            tracing::error!(r#type = %env.ty, action = %env.action, panic = %what, "action handler panicked");
+            tracing::error!(r#type = %env.ty, action = %env.action, %panic, "action handler panicked");
             let err = ActionError::new(codes::INTERNAL_ERROR, "Internal server error");
             send_error(client, &err, &env, ErrorKind::Panic);
         }
@@ -499,9 +530,9 @@ fn rate_limit(client: &Client, limiter: Option<&mut RateLimiter>, bytes: &[u8]) 
         Verdict::Close => Duration::ZERO,
     };
     let sh = &client.server.shared;
-    sh.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
-    sh.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-    sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.count_message_in();
+    sh.metrics.count_rate_limited();
+    sh.metrics.count_error_sent();
     let err = ActionError::new(codes::RATE_LIMITED, "Too many messages; slow down").with_detail(
         "retryAfterMs",
         u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
@@ -522,7 +553,7 @@ fn rate_limit(client: &Client, limiter: Option<&mut RateLimiter>, bytes: &[u8]) 
             .state
             .request_close(1008, "rate limit exceeded", true)
     {
-        sh.metrics.rate_limit_closes.fetch_add(1, Ordering::Relaxed);
+        sh.metrics.count_rate_limit_close();
         tracing::info!("rate limit exceeded again and again; closing with 1008");
     }
     verdict
@@ -536,7 +567,7 @@ fn send_text(client: &Client, text: String) {
 
 fn send_error(client: &Client, err: &ActionError, env: &protocol::Envelope<'_>, kind: ErrorKind) {
     let sh = &client.server.shared;
-    sh.metrics.errors_sent.fetch_add(1, Ordering::Relaxed);
+    sh.metrics.count_error_sent();
     send_text(
         client,
         protocol::error_frame(err, Some(&env.ty), Some(&env.action), env.id),
@@ -739,13 +770,43 @@ impl Writer<'_> {
 /// would not fit; the connection is dropped once the reader gives up.
 fn write_timed_out(shared: &Shared, state: &ClientState) {
     if state.request_close(1008, "write timeout", false) {
-        shared
-            .metrics
-            .slow_clients_dropped
-            .fetch_add(1, Ordering::Relaxed);
+        shared.metrics.count_slow_client_dropped();
         tracing::info!(
             timeout = ?shared.config.limits.write_timeout,
             "output not taken by the client for write_timeout; closing with 1008"
         );
+    }
+}
+
+#[cfg(test)]
+mod drain_tests {
+    use super::ends_with_client_close;
+
+    #[test]
+    fn a_close_frame_at_the_end_of_the_input_is_recognised() {
+        // A masked 1000 close, as a client answers ours.
+        let close = [0x88, 0x82, 0x11, 0x22, 0x33, 0x44, 0x03 ^ 0x11, 0xe8 ^ 0x22];
+        assert!(ends_with_client_close(&close));
+        let mut after_junk = vec![0u8; 500];
+        after_junk.extend_from_slice(&close);
+        assert!(ends_with_client_close(&after_junk));
+        // An empty close.
+        assert!(ends_with_client_close(&[0x7f, 0x88, 0x80, 1, 2, 3, 4]));
+        // A close with a reason of 123 bytes.
+        let mut long = vec![0x88, 0x80 | 125, 1, 2, 3, 4];
+        long.extend_from_slice(&[0x41; 125]);
+        assert!(ends_with_client_close(&long));
+    }
+
+    #[test]
+    fn other_input_is_drained_on() {
+        assert!(!ends_with_client_close(&[]));
+        assert!(!ends_with_client_close(&[0u8; 300]));
+        // An unmasked close (servers send those, clients may not).
+        assert!(!ends_with_client_close(&[0x88, 0x02, 0x03, 0xe8]));
+        // A text frame.
+        assert!(!ends_with_client_close(&[0x81, 0x82, 1, 2, 3, 4, 5, 6]));
+        // A close frame followed by more bytes.
+        assert!(!ends_with_client_close(&[0x88, 0x80, 1, 2, 3, 4, 9]));
     }
 }

@@ -4,8 +4,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::bus::BusStatus;
-
 /// Counters updated on the hot path (relaxed atomics).
 #[derive(Default)]
 pub(crate) struct Metrics {
@@ -32,6 +30,100 @@ impl Metrics {
     pub(crate) fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+
+    /// A send or event from another instance was received.
+    pub(crate) fn count_bus_message_in(&self) {
+        self.bus_messages_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A socket was upgraded and registered.
+    pub(crate) fn count_connection(&self) {
+        self.connections_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A data frame was read.
+    pub(crate) fn count_message_in(&self) {
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A frame was queued for a client.
+    pub(crate) fn count_message_out(&self) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An error frame was queued for a client.
+    pub(crate) fn count_error_sent(&self) {
+        self.errors_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A socket was closed for a protocol fault.
+    pub(crate) fn count_protocol_error(&self) {
+        self.protocol_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A client was closed because its queue was full.
+    pub(crate) fn count_slow_client_dropped(&self) {
+        self.slow_clients_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upgrade was refused for its `Host`.
+    pub(crate) fn count_host_rejected(&self) {
+        self.host_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upgrade was refused for its `Origin`.
+    pub(crate) fn count_origin_rejected(&self) {
+        self.origin_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upgrade was refused by the total connection cap.
+    pub(crate) fn count_connection_rejected(&self) {
+        self.connections_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upgrade was refused by the per-IP connection cap.
+    pub(crate) fn count_connection_rejected_per_ip(&self) {
+        self.connections_rejected_per_ip
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection was closed at accept by the pending caps.
+    pub(crate) fn count_pending_rejected(&self) {
+        self.pending_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A data frame was over the rate limit.
+    pub(crate) fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A client was closed for repeated rate-limit violations.
+    pub(crate) fn count_rate_limit_close(&self) {
+        self.rate_limit_closes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upgrade was refused for its token.
+    pub(crate) fn count_auth_rejected(&self) {
+        self.auth_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A client was closed because its token expired unrefreshed.
+    pub(crate) fn count_token_expired(&self) {
+        self.tokens_expired.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The bus's state, shown in [`Health`](crate::Health).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct BusStatus {
+    /// Which bus, e.g. `memory`.
+    pub kind: &'static str,
+    /// Whether publishes currently reach the other instances.
+    pub connected: bool,
+    /// Messages that could not be published (dropped, counted).
+    pub dropped: u64,
 }
 
 /// Overall state, as `"ok"`, `"degraded"` or `"shutting_down"`.

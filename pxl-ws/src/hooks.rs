@@ -2,14 +2,14 @@
 //! message, error. Hooks are plain closures run inline; a panicking hook is logged and
 //! does not affect the connection.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 
-use crate::clients::{Client, ClientId};
-use crate::router::BoxFuture;
+use crate::clients::ClientId;
+use crate::handles::Client;
 use crate::service::{RawMessage, Server};
+use crate::util::panic::{isolate, isolate_async};
 
 type Hook<A> = Arc<dyn Fn(&A) + Send + Sync>;
 type Hook2<A, B> = Arc<dyn Fn(&A, &B) + Send + Sync>;
@@ -32,8 +32,8 @@ pub(crate) type Fallback = Arc<dyn Fn(&Client, RawMessage) + Send + Sync>;
 pub(crate) type JoinCheck = Arc<dyn Fn(Client, String) -> BoxFuture<'static, bool> + Send + Sync>;
 
 fn guarded(name: &str, f: impl FnOnce()) {
-    if catch_unwind(AssertUnwindSafe(f)).is_err() {
-        tracing::error!(hook = name, "event hook panicked");
+    if let Err(panic) = isolate(f) {
+        tracing::error!(hook = name, %panic, "event hook panicked");
     }
 }
 
@@ -72,14 +72,12 @@ impl Hooks {
     pub(crate) async fn authorize_join(&self, c: &Client, room: &str) -> bool {
         for check in &self.authorize_join {
             // The call runs inside the first poll, so one guard covers it and the future.
-            let decision = AssertUnwindSafe(async { check(c.clone(), room.to_owned()).await })
-                .catch_unwind()
-                .await;
+            let decision = isolate_async(async { check(c.clone(), room.to_owned()).await }).await;
             match decision {
                 Ok(true) => {}
                 Ok(false) => return false,
-                Err(_) => {
-                    tracing::error!(hook = "authorize_join", "join check panicked; denying");
+                Err(panic) => {
+                    tracing::error!(hook = "authorize_join", %panic, "join check panicked; denying");
                     return false;
                 }
             }

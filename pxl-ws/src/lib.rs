@@ -87,9 +87,14 @@ mod clients;
 mod cluster;
 mod config;
 mod connection;
+mod events;
+mod frame;
+mod handles;
 mod health;
 mod hooks;
+mod hub;
 mod limits;
+mod lock;
 mod outbox;
 pub mod protocol;
 mod rooms;
@@ -101,25 +106,25 @@ mod subscribers;
 mod system;
 #[cfg(feature = "test-util")]
 pub mod test;
-mod time;
 mod upgrade;
+mod util;
 mod ws_service;
 
 pub use auth::{AuthUser, TokenError};
 #[cfg(feature = "redis")]
 pub use bus::RedisBus;
 pub use bus::{Bus, BusMessage, BusStatus, BusStream, MemoryBus};
-pub use clients::{Client, ClientId, ClientInfo, InvalidClientId};
+pub use clients::{ClientId, ClientInfo, InvalidClientId};
 pub use cluster::{CustomEvent, CustomEvents};
 pub use config::{
     AuthConfig, ClusterConfig, ConfigError, DebugConfig, HeartbeatConfig, InactiveClientsConfig,
     RoomsConfig, Secret, WsConfig,
 };
 pub use config::{LimitsConfig, RateLimitConfig, RoomNameChars};
+pub use handles::{Client, Rooms};
 pub use health::{Health, HealthStatus, LimitCounts};
 pub use hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 pub use protocol::ActionError;
-pub use rooms::Rooms;
 pub use router::{
     BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo, State,
 };

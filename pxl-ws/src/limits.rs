@@ -27,7 +27,7 @@ use dashmap::DashMap;
 
 use crate::config::{LimitsConfig, RateLimitConfig};
 use crate::health::Metrics;
-use crate::upgrade::http_error;
+use crate::protocol::http_error;
 
 /// The upgrade-time limits of one server.
 pub(crate) struct Limits {
@@ -66,7 +66,7 @@ impl Limits {
         match ConnectionCounter::acquire(&self.pending, Some(ip)) {
             Ok(slot) => Some(slot),
             Err(refused) => {
-                metrics.pending_rejected.fetch_add(1, Ordering::Relaxed);
+                metrics.count_pending_rejected();
                 tracing::debug!(%ip, ?refused, "connection closed at accept: pending limit");
                 None
             }
@@ -82,7 +82,7 @@ impl Limits {
         metrics: &Metrics,
     ) -> Result<ConnectionSlot, Refused> {
         if let Err(host) = self.hosts.check(req.headers()) {
-            metrics.host_rejected.fetch_add(1, Ordering::Relaxed);
+            metrics.count_host_rejected();
             tracing::info!(
                 %host,
                 "upgrade refused: host not allowed (list it in limits.allowed_hosts / PXL_WS_ALLOWED_HOSTS)"
@@ -90,7 +90,7 @@ impl Limits {
             return Err(Refused::Host);
         }
         if let Err(origin) = self.origins.check(req.headers()) {
-            metrics.origin_rejected.fetch_add(1, Ordering::Relaxed);
+            metrics.count_origin_rejected();
             tracing::info!(%origin, "upgrade refused: origin not allowed");
             return Err(Refused::Origin);
         }
@@ -99,11 +99,10 @@ impl Limits {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| ip_key(c.0.ip()));
         ConnectionCounter::acquire(&self.connections, ip).inspect_err(|&refused| {
-            let counter = match refused {
-                Refused::PerIp => &metrics.connections_rejected_per_ip,
-                _ => &metrics.connections_rejected,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            match refused {
+                Refused::PerIp => metrics.count_connection_rejected_per_ip(),
+                _ => metrics.count_connection_rejected(),
+            }
             tracing::debug!(?ip, ?refused, "upgrade refused: connection limit");
         })
     }

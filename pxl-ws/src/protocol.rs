@@ -330,6 +330,91 @@ pub fn event_frame<T: Serialize + ?Sized>(
     serde_json::to_string(&Frame { ty, action, data })
 }
 
+/// A JSON error response `{"error", "code"}`: how the upgrade endpoint refuses.
+pub(crate) fn http_error(
+    status: axum::http::StatusCode,
+    code: &str,
+    error: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({ "error": error, "code": code });
+    (status, axum::Json(body)).into_response()
+}
+
+// ---- frames the server pushes -------------------------------------------------------
+
+/// `{"type":"system","action":"connected","data":{"clientId"}}`: the first frame.
+pub(crate) fn connected_frame(client_id: crate::clients::ClientId) -> Option<crate::frame::Frame> {
+    crate::frame::Frame::new(
+        "system",
+        "connected",
+        &serde_json::json!({ "clientId": client_id }),
+    )
+    .ok()
+}
+
+/// PXL's `{"type":"auth","action":"authenticated","data":{"userId","message"}}`.
+/// `user_id` is the token's `sub` as it was (a string or a number).
+pub(crate) fn authenticated_frame(user_id: &serde_json::Value) -> Option<crate::frame::Frame> {
+    let data = serde_json::json!({ "userId": user_id, "message": "Authentication successful" });
+    crate::frame::Frame::new("auth", "authenticated", &data).ok()
+}
+
+/// `{"type":"auth","action":"expired","data":{"message","expiredAt","graceMs"}}`: the
+/// token expired; the client has `grace_ms` to refresh it.
+pub(crate) fn expired_frame(expired_at: &str, grace_ms: u64) -> Option<crate::frame::Frame> {
+    let data = serde_json::json!({
+        "message": "Token expired: send system/refreshToken with a new token",
+        "expiredAt": expired_at,
+        "graceMs": grace_ms,
+    });
+    crate::frame::Frame::new("auth", "expired", &data).ok()
+}
+
+/// `{"type":"queue","action":"jobCompleted","data":{"jobId","result"}}` or
+/// `{"type":"queue","action":"jobError","data":{"jobId","error"}}`.
+pub(crate) fn queue_job_frame(
+    completed: bool,
+    job_id: &Option<serde_json::Value>,
+    outcome: &Option<serde_json::Value>,
+) -> Option<crate::frame::Frame> {
+    let (action, data) = if completed {
+        (
+            "jobCompleted",
+            serde_json::json!({ "jobId": job_id, "result": outcome }),
+        )
+    } else {
+        (
+            "jobError",
+            serde_json::json!({ "jobId": job_id, "error": outcome }),
+        )
+    };
+    crate::frame::Frame::new("queue", action, &data).ok()
+}
+
+/// `{"type":"user","action":"leftRoom","data":{"roomName"}}`: the client left a room.
+pub(crate) fn left_room_frame(room: &str) -> Option<crate::frame::Frame> {
+    crate::frame::Frame::new("user", "leftRoom", &serde_json::json!({ "roomName": room })).ok()
+}
+
+/// `{"type":"room","action":"memberJoined"|"memberLeft","data":{"roomName","clientId","userId","username"}}`:
+/// presence, to a room's other members.
+pub(crate) fn presence_frame(
+    action: &str,
+    room: &str,
+    client_id: crate::clients::ClientId,
+    user_id: Option<&str>,
+    username: Option<String>,
+) -> Option<crate::frame::Frame> {
+    let data = serde_json::json!({
+        "roomName": room,
+        "clientId": client_id,
+        "userId": user_id,
+        "username": username,
+    });
+    crate::frame::Frame::new("room", action, &data).ok()
+}
+
 /// Serialises the reply to a routed request: `{"type","action","response"?,"id"?}`.
 pub(crate) fn reply_frame(
     ty: &str,
@@ -433,6 +518,58 @@ pub(crate) fn parse_error_frame(err: &ParseError<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn json(f: Option<crate::frame::Frame>) -> serde_json::Value {
+        serde_json::from_str(f.expect("a frame").as_str()).unwrap()
+    }
+
+    #[test]
+    fn every_pushed_frame_has_its_documented_shape() {
+        use serde_json::json;
+        let id: crate::clients::ClientId = "0000000000000000000000000000000c".parse().unwrap();
+        assert_eq!(
+            json(connected_frame(id)),
+            json!({"type": "system", "action": "connected", "data": {"clientId": id.to_string()}})
+        );
+        assert_eq!(
+            json(authenticated_frame(&json!(42))),
+            json!({"type": "auth", "action": "authenticated",
+                   "data": {"userId": 42, "message": "Authentication successful"}})
+        );
+        assert_eq!(
+            json(expired_frame("2026-01-01T00:00:00.000Z", 30000)),
+            json!({"type": "auth", "action": "expired", "data": {
+                "message": "Token expired: send system/refreshToken with a new token",
+                "expiredAt": "2026-01-01T00:00:00.000Z", "graceMs": 30000}})
+        );
+        assert_eq!(
+            json(left_room_frame("lobby")),
+            json!({"type": "user", "action": "leftRoom", "data": {"roomName": "lobby"}})
+        );
+        assert_eq!(
+            json(presence_frame(
+                "memberJoined",
+                "lobby",
+                id,
+                Some("u1"),
+                None
+            )),
+            json!({"type": "room", "action": "memberJoined", "data": {
+                "roomName": "lobby", "clientId": id.to_string(), "userId": "u1", "username": null}})
+        );
+        assert_eq!(
+            json(queue_job_frame(
+                true,
+                &Some(json!(7)),
+                &Some(json!({"ok": true}))
+            )),
+            json!({"type": "queue", "action": "jobCompleted", "data": {"jobId": 7, "result": {"ok": true}}})
+        );
+        assert_eq!(
+            json(queue_job_frame(false, &None, &Some(json!("boom")))),
+            json!({"type": "queue", "action": "jobError", "data": {"jobId": null, "error": "boom"}})
+        );
+    }
 
     fn code(input: &str) -> &'static str {
         parse_envelope(input.as_bytes()).unwrap_err().code

@@ -4,14 +4,13 @@
 use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
-use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use dashmap::DashMap;
 
 use crate::clients::{ClientId, ClientState};
-use crate::service::Server;
+use crate::lock::Membership;
 
 /// Hashes a [`ClientId`] by its own bits. Ids are 128 random bits drawn by the server
 /// that holds the socket, never chosen by a client, so they need no keyed hash; the
@@ -151,7 +150,7 @@ pub(crate) struct RoomTable {
 impl RoomTable {
     /// Adds `client` to `room`; `false` if it was already there. Keeps the client's own
     /// room list in step (the client's lock is taken first, then the shard's).
-    pub(crate) fn join(&self, client: &Arc<ClientState>, room: &str) -> bool {
+    pub(crate) fn join(&self, _: &Membership<'_>, client: &Arc<ClientState>, room: &str) -> bool {
         let mut mine = client.rooms.lock().expect("rooms lock");
         if mine.iter().any(|r| &**r == room) {
             return false;
@@ -169,7 +168,7 @@ impl RoomTable {
     }
 
     /// Removes `client` from `room`; `false` if it was not there. Empty rooms are removed.
-    pub(crate) fn leave(&self, client: &ClientState, room: &str) -> bool {
+    pub(crate) fn leave(&self, _: &Membership<'_>, client: &ClientState, room: &str) -> bool {
         let mut mine = client.rooms.lock().expect("rooms lock");
         let Some(pos) = mine.iter().position(|r| &**r == room) else {
             return false;
@@ -180,7 +179,7 @@ impl RoomTable {
     }
 
     /// Removes `client` from every room; returns the rooms it left.
-    pub(crate) fn leave_all(&self, client: &ClientState) -> Vec<Arc<str>> {
+    pub(crate) fn leave_all(&self, _: &Membership<'_>, client: &ClientState) -> Vec<Arc<str>> {
         let left = std::mem::take(&mut *client.rooms.lock().expect("rooms lock"));
         for room in &left {
             self.remove_member(room, client.id);
@@ -222,100 +221,6 @@ impl RoomTable {
             .collect();
         v.sort();
         v
-    }
-}
-
-/// A read view of the room table, from [`Server::rooms`].
-///
-/// ```no_run
-/// # fn f(server: pxl_ws::Server) {
-/// let rooms = server.rooms();
-/// if let Some(members) = rooms.get("lobby") {
-///     println!("{} in the lobby", members.len());
-/// }
-/// rooms.print();
-/// # }
-/// ```
-#[derive(Clone)]
-pub struct Rooms {
-    pub(crate) server: Server,
-}
-
-impl Rooms {
-    /// The members of `name` on every instance (this instance's first), or `None` if no
-    /// such room exists anywhere.
-    pub fn get(&self, name: &str) -> Option<Vec<ClientId>> {
-        let sh = &self.server.shared;
-        let mut members = sh.rooms.members(name).unwrap_or_default();
-        members.extend(sh.cluster.view.members(name));
-        (!members.is_empty()).then_some(members)
-    }
-
-    /// The members of `name` connected to this instance, or `None` if it has none here.
-    pub fn get_local(&self, name: &str) -> Option<Vec<ClientId>> {
-        self.server.shared.rooms.members(name)
-    }
-
-    /// Room names with their member counts on every instance, sorted by name.
-    pub fn list(&self) -> Vec<(String, usize)> {
-        let sh = &self.server.shared;
-        let mut counts = sh.cluster.view.room_counts();
-        if counts.is_empty() {
-            return sh.rooms.summary();
-        }
-        for (name, n) in sh.rooms.summary() {
-            *counts.entry(name).or_default() += n;
-        }
-        let mut v: Vec<(String, usize)> = counts.into_iter().collect();
-        v.sort();
-        v
-    }
-
-    /// How many rooms exist on any instance.
-    pub fn len(&self) -> usize {
-        let sh = &self.server.shared;
-        let mut rooms = sh.cluster.view.room_counts();
-        if rooms.is_empty() {
-            return sh.rooms.len();
-        }
-        for (name, _) in sh.rooms.summary() {
-            rooms.entry(name).or_default();
-        }
-        rooms.len()
-    }
-
-    /// Whether no room exists.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// A human-readable table of rooms and members (what [`print`](Self::print) logs).
-    pub fn render(&self) -> String {
-        let list = self.list();
-        let mut out = format!("Rooms (Count: {}):\n", list.len());
-        if list.is_empty() {
-            out.push_str("No rooms\n");
-        }
-        for (i, (name, count)) in list.iter().enumerate() {
-            let _ = writeln!(out, "Room {} (Name: {name} | Clients: {count}):", i + 1);
-            let mut ids = self.get(name).unwrap_or_default();
-            ids.sort();
-            for id in ids {
-                let sh = &self.server.shared;
-                let user = match sh.clients.get(id) {
-                    Some(c) => c.user_id().map(|u| u.to_string()),
-                    None => sh.cluster.view.user_of(id),
-                }
-                .unwrap_or_else(|| "-".into());
-                let _ = writeln!(out, "  Client (ID: {id} | User: {user})");
-            }
-        }
-        out
-    }
-
-    /// Logs [`render`](Self::render) at info level.
-    pub fn print(&self) {
-        tracing::info!("\n{}", self.render());
     }
 }
 
@@ -365,11 +270,13 @@ mod tests {
     #[test]
     fn room_names_are_shared_by_the_table_and_every_member() {
         let table = RoomTable::default();
+        let lock = crate::lock::MembershipLock::default();
+        let g = lock.lock();
         let x = Arc::new(ClientState::new(ClientId::random(), 8, None));
         let y = Arc::new(ClientState::new(ClientId::random(), 8, None));
-        assert!(table.join(&x, "lobby"));
-        assert!(!table.join(&x, "lobby"));
-        assert!(table.join(&y, "lobby"));
+        assert!(table.join(&g, &x, "lobby"));
+        assert!(!table.join(&g, &x, "lobby"));
+        assert!(table.join(&g, &y, "lobby"));
         let xs = x.rooms.lock().unwrap()[0].clone();
         let ys = y.rooms.lock().unwrap()[0].clone();
         assert!(Arc::ptr_eq(&xs, &ys), "one allocation for the name");
@@ -378,10 +285,10 @@ mod tests {
         let mut want = vec![x.id, y.id];
         want.sort();
         assert_eq!(members, want);
-        assert!(table.leave(&x, "lobby"));
-        assert!(!table.leave(&x, "lobby"));
+        assert!(table.leave(&g, &x, "lobby"));
+        assert!(!table.leave(&g, &x, "lobby"));
         assert_eq!(table.members("lobby").unwrap(), vec![y.id]);
-        assert_eq!(table.leave_all(&y).len(), 1);
+        assert_eq!(table.leave_all(&g, &y).len(), 1);
         assert_eq!(table.len(), 0, "an empty room is removed");
     }
 }

@@ -17,21 +17,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::accept;
-use crate::auth::TokenVerifier;
 use crate::bus::{Bus, MemoryBus};
-use crate::clients::Client;
-use crate::cluster;
+use crate::cluster::Cluster;
 use crate::config::{ConfigError, WsConfig};
+use crate::handles::Client;
 use crate::health::{HealthStatus, Metrics};
 use crate::hooks::{DisconnectInfo, ErrorEvent, Hooks, MessageInfo};
+use crate::hub::{Hub, RoomRules};
 use crate::limits::Limits;
 use crate::router::{Controller, Router};
 use crate::service::{RawMessage, Server, Shared};
 use crate::state::StateMap;
 use crate::subscribers::{Subscriber, Subscribers};
 use crate::system::SystemController;
-use crate::time::now_ms;
 use crate::upgrade;
+use crate::util::time::now_ms;
 
 /// Why [`WsServerBuilder::build`] refused.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +100,8 @@ impl WsServerBuilder {
         self
     }
 
-    /// Registers application state, available to handlers as `State<T>`.
+    /// Registers application state, available to handlers as `State<T>`. It is per
+    /// process: each instance of a cluster has its own, never shared over the bus.
     pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.insert(value);
         self
@@ -241,8 +242,7 @@ impl WsServerBuilder {
     /// Validates the configuration and the route table (every collision reported at
     /// once) and checks that every extractor can be satisfied.
     pub fn build(self) -> Result<WsServer, BuildError> {
-        self.config.validate()?;
-        let verifier = TokenVerifier::from_config(&self.config.auth)?;
+        let verifier = self.config.validate_with_verifier()?;
         let mut controllers: Vec<Arc<dyn Controller>> = vec![Arc::new(SystemController)];
         controllers.extend(self.controllers);
         let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;
@@ -286,16 +286,26 @@ impl WsServerBuilder {
             Some(bus) => bus,
             None => default_bus(&self.config)?,
         };
+        let metrics = Arc::new(Metrics::default());
+        let subscribers = Arc::new(subscribers);
+        let cluster = Cluster::new(
+            &self.config.cluster.prefix,
+            format!("{:016x}", rand::random::<u64>()),
+            self.config.cluster.liveness_ttl,
+            bus,
+            subscribers.clone(),
+            metrics.clone(),
+        );
+        let rules = RoomRules {
+            multiple_rooms: self.config.rooms.client_can_join_multiple_rooms,
+            presence_events: self.config.rooms.presence_events,
+        };
         let shared = Shared {
-            instance_id: format!("{:016x}", rand::random::<u64>()),
-            clients: Default::default(),
-            rooms: Default::default(),
+            hub: Hub::new(cluster, metrics.clone(), rules),
             router,
             state: self.state,
             hooks: self.hooks,
-            metrics: Metrics::default(),
-            bus,
-            cluster: cluster::Cluster::new(&self.config.cluster.prefix),
+            metrics,
             verifier,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -469,29 +479,8 @@ async fn health_route(State(shared): State<Arc<Shared>>) -> Response {
     (status, axum::Json(health)).into_response()
 }
 
-/// Resolves on SIGINT, SIGTERM or a shutdown begun through the handle.
 pub(crate) async fn shutdown_signal(server: &Server) {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received"),
-        _ = term => tracing::info!("SIGTERM received"),
-        _ = server.shared.shutdown.cancelled() => {}
-    }
+    crate::util::signals::shutdown_signal(&server.shared.shutdown).await;
 }
 
 /// Starts the background tasks once: bus receiver, heartbeat, inactivity sweep.
@@ -502,9 +491,9 @@ fn start(server: &Server) {
     }
     let stop = sh.shutdown.clone();
 
-    Subscribers::spawn(server);
+    sh.subscribers.clone().spawn(server);
 
-    let mut stream = sh.bus.subscribe();
+    let mut stream = sh.hub.bus().subscribe();
     let s = server.clone();
     let stop2 = stop.clone();
     tokio::spawn(async move {
@@ -512,7 +501,7 @@ fn start(server: &Server) {
             tokio::select! {
                 _ = stop2.cancelled() => break,
                 m = stream.next() => match m {
-                    Some(m) => cluster::receive(&s, &m),
+                    Some(m) => s.hub().receive(&m),
                     None => break,
                 },
             }
@@ -523,11 +512,9 @@ fn start(server: &Server) {
     // every tenth of it.
     let ttl = sh.config.cluster.liveness_ttl;
     let s = server.clone();
-    spawn_every(ttl / 3, stop.clone(), move || {
-        cluster::heartbeat(&s.shared, ttl)
-    });
+    spawn_every(ttl / 3, stop.clone(), move || s.hub().heartbeat(ttl));
     let s = server.clone();
-    spawn_every(ttl / 10, stop.clone(), move || cluster::sweep(&s.shared));
+    spawn_every(ttl / 10, stop.clone(), move || s.hub().sweep());
 
     let hb = sh.config.heartbeat.clone();
     if hb.enabled {
@@ -535,7 +522,7 @@ fn start(server: &Server) {
         spawn_every(hb.interval, stop.clone(), move || {
             let deadline = (hb.interval + hb.timeout).as_millis() as u64;
             let now = now_ms();
-            s.shared.clients.for_each(|c| {
+            s.hub().for_each_client(|c| {
                 if now.saturating_sub(c.last_seen_ms()) > deadline {
                     tracing::info!(client = %c.id, "heartbeat timeout; closing");
                     c.request_close(1011, "heartbeat timeout", false);
@@ -552,7 +539,7 @@ fn start(server: &Server) {
         spawn_every(ic.interval_check_time, stop, move || {
             let limit = ic.inactive_time.as_millis() as u64;
             let now = now_ms();
-            s.shared.clients.for_each(|c| {
+            s.hub().for_each_client(|c| {
                 let idle = now.saturating_sub(c.last_activity_ms());
                 if idle > limit && c.request_close(4000, "inactive", true) && ic.log {
                     tracing::info!(client = %c.id, inactive_ms = idle, "disconnected inactive client");

@@ -7,202 +7,36 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use serde::Serialize;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::bus::Bus;
-use crate::clients::{Client, ClientId, ClientInfo, ClientState, Registry};
+use crate::clients::{ClientId, ClientInfo};
 use crate::cluster;
 use crate::config::WsConfig;
+use crate::frame::with_except;
+pub use crate::frame::{Frame, RawMessage, Target};
+use crate::handles::{Client, Rooms};
 use crate::health::{Health, HealthStatus, LimitCounts, Metrics};
 use crate::hooks::Hooks;
+use crate::hub::Hub;
 use crate::limits::Limits;
-use crate::protocol::event_frame;
-use crate::rooms::{RoomTable, Rooms};
 use crate::router::Router;
 use crate::state::StateMap;
-
-/// A serialised server frame, shared by every recipient of a send.
-///
-/// ```
-/// let frame = pxl_ws::Frame::new("chat", "message", &serde_json::json!({"text": "hi"})).unwrap();
-/// assert_eq!(frame.as_str(), r#"{"type":"chat","action":"message","data":{"text":"hi"}}"#);
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct Frame(Utf8Bytes);
-
-impl Frame {
-    /// Serialises `{"type": ty, "action": action, "data": data}`.
-    pub fn new<T: Serialize + ?Sized>(
-        ty: &str,
-        action: &str,
-        data: &T,
-    ) -> Result<Self, serde_json::Error> {
-        Ok(Self(event_frame(ty, action, data)?.into()))
-    }
-
-    /// A frame from text the caller already built, sent as is to local clients. It must
-    /// be JSON to reach other instances: a send checks it before publishing and drops
-    /// (and logs) one that is not.
-    pub fn raw(json: impl Into<String>) -> Self {
-        Self(json.into().into())
-    }
-
-    /// The JSON text.
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-
-    pub(crate) fn to_message(&self) -> Message {
-        Message::Text(self.0.clone())
-    }
-}
-
-impl fmt::Debug for Frame {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Frame").field(&self.as_str()).finish()
-    }
-}
-
-/// A data message exactly as the client sent it, handed to the
-/// [`fallback`](crate::WsServerBuilder::fallback) handler when no route takes it.
-/// [`Client::send_raw`] sends it (or any other) back unchanged, without copying.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RawMessage(pub(crate) Message);
-
-impl RawMessage {
-    /// A text message.
-    pub fn text(text: impl Into<String>) -> Self {
-        Self(Message::Text(text.into().into()))
-    }
-
-    /// A binary message.
-    pub fn binary(bytes: impl Into<bytes::Bytes>) -> Self {
-        Self(Message::Binary(bytes.into()))
-    }
-
-    /// Whether it came as a binary frame.
-    pub fn is_binary(&self) -> bool {
-        matches!(self.0, Message::Binary(_))
-    }
-
-    /// The text of a text message.
-    pub fn as_text(&self) -> Option<&str> {
-        match &self.0 {
-            Message::Text(t) => Some(t.as_str()),
-            _ => None,
-        }
-    }
-
-    /// The payload bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            Message::Text(t) => t.as_bytes(),
-            Message::Binary(b) => b,
-            _ => &[],
-        }
-    }
-}
-
-impl fmt::Debug for RawMessage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawMessage")
-            .field("binary", &self.is_binary())
-            .field("len", &self.as_bytes().len())
-            .finish()
-    }
-}
-
-/// Who a send reaches: everyone, rooms, a user's connections or one client, optionally
-/// except one client (typically the sender).
-///
-/// ```
-/// use pxl_ws::{ClientId, Target};
-/// let me = ClientId::random();
-/// let t = Target::room("lobby").except(me);
-/// # let _ = t;
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    #[serde(flatten)]
-    pub(crate) to: To,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) except: Option<ClientId>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "to", rename_all = "camelCase", rename_all_fields = "camelCase")]
-pub(crate) enum To {
-    All,
-    Rooms { rooms: Vec<String> },
-    User { user_id: String },
-    Client { client_id: ClientId },
-}
-
-impl Target {
-    /// Every connected client.
-    pub fn all() -> Self {
-        Self::new(To::All)
-    }
-
-    /// The members of one room.
-    pub fn room(room: impl Into<String>) -> Self {
-        Self::new(To::Rooms {
-            rooms: vec![room.into()],
-        })
-    }
-
-    /// The members of several rooms; a client in more than one of them gets one copy.
-    pub fn rooms<I, S>(rooms: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::new(To::Rooms {
-            rooms: rooms.into_iter().map(Into::into).collect(),
-        })
-    }
-
-    /// Every connection of one user.
-    pub fn user(user_id: impl Into<String>) -> Self {
-        Self::new(To::User {
-            user_id: user_id.into(),
-        })
-    }
-
-    /// One client.
-    pub fn client(id: ClientId) -> Self {
-        Self::new(To::Client { client_id: id })
-    }
-
-    /// Leaves `id` out.
-    pub fn except(mut self, id: ClientId) -> Self {
-        self.except = Some(id);
-        self
-    }
-
-    fn new(to: To) -> Self {
-        Self { to, except: None }
-    }
-}
 
 /// Everything the server shares between connections and handles.
 pub(crate) struct Shared {
     pub(crate) config: WsConfig,
-    pub(crate) instance_id: String,
-    pub(crate) clients: Registry,
-    pub(crate) rooms: RoomTable,
+    /// Registry, rooms, the cluster layer and the membership lock.
+    pub(crate) hub: Hub,
     pub(crate) router: Router,
     pub(crate) state: StateMap,
     pub(crate) hooks: Hooks,
-    pub(crate) metrics: Metrics,
-    pub(crate) bus: Arc<dyn Bus>,
-    /// The view of the other instances and the custom-event channel.
-    pub(crate) cluster: cluster::Cluster,
+    /// Shared with the hub and the cluster layer.
+    pub(crate) metrics: Arc<Metrics>,
     /// Token checks, when authentication is configured.
-    pub(crate) verifier: Option<crate::auth::TokenVerifier>,
+    pub(crate) verifier: Option<crate::auth::token::TokenVerifier>,
     /// Cancelled when graceful shutdown begins.
     pub(crate) shutdown: CancellationToken,
     /// Connection tasks, waited for on shutdown.
@@ -212,7 +46,16 @@ pub(crate) struct Shared {
     /// Upgrade-time limits: origins, connection caps.
     pub(crate) limits: Limits,
     /// Subscribers in run order, and their dispatch queue.
-    pub(crate) subscribers: crate::subscribers::Subscribers,
+    pub(crate) subscribers: Arc<dyn SubscriberTable>,
+}
+
+/// The subscriber registry as the handles see it (the cluster layer hands it events
+/// through `cluster::EventSink`).
+pub(crate) trait SubscriberTable: Send + Sync {
+    /// The registered names, in run order.
+    fn names(&self) -> Vec<String>;
+    /// Starts the dispatch task; later calls do nothing.
+    fn spawn(self: Arc<Self>, server: &Server);
 }
 
 /// A cheap, cloneable handle on a running server: the `Server` extractor.
@@ -236,7 +79,7 @@ pub struct Server {
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("instance_id", &self.shared.instance_id)
+            .field("instance_id", &self.instance_id())
             .finish_non_exhaustive()
     }
 }
@@ -244,7 +87,11 @@ impl fmt::Debug for Server {
 impl Server {
     /// This process's random instance id (16 hex characters).
     pub fn instance_id(&self) -> &str {
-        &self.shared.instance_id
+        self.shared.hub.instance_id()
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.shared.hub
     }
 
     /// The configuration the server runs with.
@@ -262,27 +109,27 @@ impl Server {
         self.shared.state.get::<T>()
     }
 
-    /// Sends `frame` to `target`. Returns how many clients of *this* instance got it.
+    /// Sends `frame` to `target`. Returns how many clients of *this* instance got it (the
+    /// other instances deliver to theirs and report nothing back).
     pub fn send(&self, target: &Target, frame: &Frame) -> usize {
-        let n = self.deliver_local(target, frame.to_message());
-        let delivered_to_the_one_client = matches!(target.to, To::Client { .. }) && n > 0;
-        if !delivered_to_the_one_client {
-            cluster::publish_send(&self.shared, target, frame.as_str());
-        }
-        n
+        self.hub().send(target, frame)
     }
 
-    /// Sends to every client, optionally except one.
+    /// Sends to every client, optionally except one. Returns the local deliveries, as
+    /// [`send`](Self::send).
     pub fn send_to_all(&self, frame: &Frame, except: Option<ClientId>) -> usize {
         self.send(&with_except(Target::all(), except), frame)
     }
 
-    /// Sends to the members of `room`, optionally except one.
+    /// Sends to the members of `room`, optionally except one. Returns how many of *this*
+    /// instance's clients got it: members on other instances get it too but are not
+    /// counted.
     pub fn send_to_room(&self, room: &str, frame: &Frame, except: Option<ClientId>) -> usize {
         self.send(&with_except(Target::room(room), except), frame)
     }
 
     /// Sends to the members of several rooms (one copy per client), optionally except one.
+    /// Returns the local deliveries, as [`send`](Self::send).
     pub fn send_to_rooms<S: AsRef<str>>(
         &self,
         rooms: &[S],
@@ -293,7 +140,8 @@ impl Server {
         self.send(&with_except(t, except), frame)
     }
 
-    /// Sends to every connection of `user_id`.
+    /// Sends to every connection of `user_id`. Returns the local deliveries, as
+    /// [`send`](Self::send).
     pub fn send_to_user(&self, user_id: &str, frame: &Frame) -> usize {
         self.send(&Target::user(user_id), frame)
     }
@@ -307,72 +155,38 @@ impl Server {
     /// got it. For subscribers, which run on every instance: each delivers to its own
     /// clients, so every client gets the frame once.
     pub fn send_local(&self, target: &Target, frame: &Frame) -> usize {
-        self.deliver_local(target, frame.to_message())
-    }
-
-    /// Delivers to this instance's clients only.
-    pub(crate) fn deliver_local(&self, target: &Target, msg: Message) -> usize {
-        let sh = &self.shared;
-        let mut n = 0;
-        let mut push = |c: &Arc<ClientState>| {
-            if Some(c.id) != target.except && c.push(msg.clone(), &sh.metrics) {
-                n += 1;
-            }
-        };
-        match &target.to {
-            To::All => sh.clients.for_each(&mut push),
-            To::Rooms { rooms } if rooms.len() == 1 => {
-                sh.rooms.for_each_member(&rooms[0], &mut push);
-            }
-            To::Rooms { rooms } => {
-                let mut seen = std::collections::HashSet::new();
-                for room in rooms {
-                    sh.rooms.for_each_member(room, |c| {
-                        if seen.insert(c.id) {
-                            push(c);
-                        }
-                    });
-                }
-            }
-            To::User { user_id } => sh.clients.for_user(user_id, &mut push),
-            To::Client { client_id } => {
-                if let Some(c) = sh.clients.get(*client_id) {
-                    push(&c);
-                }
-            }
-        }
-        n
+        self.hub().deliver_local(target, frame.to_message())
     }
 
     /// A snapshot of a client's record, wherever it is connected (for a client of
     /// another instance, from this instance's cluster view: `instance_id` is set,
     /// `metadata` holds only `username`, `last_activity` is its connection time).
     pub fn get_client(&self, id: ClientId) -> Option<ClientInfo> {
-        match self.shared.clients.get(id) {
+        match self.hub().client(id) {
             Some(c) => Some(c.info()),
-            None => self.shared.cluster.view.client(id),
+            None => self.hub().view().client(id),
         }
     }
 
     /// The connections of `user_id` on every instance.
     pub fn user_client_ids(&self, user_id: &str) -> Vec<ClientId> {
         let mut ids = Vec::new();
-        self.shared.clients.for_user(user_id, |c| ids.push(c.id));
-        ids.extend(self.shared.cluster.view.user_clients(user_id));
+        self.hub().for_user(user_id, |c| ids.push(c.id));
+        ids.extend(self.hub().view().user_clients(user_id));
         ids
     }
 
     /// The ids of every client in the cluster (this instance's and the others').
     pub fn cluster_client_ids(&self) -> Vec<ClientId> {
         let mut ids = self.client_ids();
-        ids.extend(self.shared.cluster.view.client_ids());
+        ids.extend(self.hub().view().client_ids());
         ids
     }
 
     /// The live instances this one knows of, itself included, sorted.
     pub fn instances(&self) -> Vec<String> {
-        let mut v = self.shared.cluster.view.instances();
-        v.push(self.shared.instance_id.clone());
+        let mut v = self.hub().view().instances();
+        v.push(self.instance_id().to_owned());
         v.sort();
         v
     }
@@ -381,11 +195,11 @@ impl Server {
     /// wherever it is connected (the `messageError` event).
     pub fn send_error(&self, id: ClientId, error: &crate::ActionError) {
         let frame = crate::protocol::error_frame(error, None, None, None);
-        match self.shared.clients.get(id) {
+        match self.hub().client(id) {
             Some(c) => {
-                c.push(Message::Text(frame.into()), &self.shared.metrics);
+                c.push(Message::Text(frame.into()), self.hub().metrics());
             }
-            None => cluster::message_error(&self.shared, id, &frame),
+            None => self.hub().cluster().message_error(id, &frame),
         }
     }
 
@@ -415,12 +229,8 @@ impl Server {
         job_id: Option<&str>,
         outcome: Result<serde_json::Value, serde_json::Value>,
     ) {
-        cluster::queue_job(
-            &self.shared,
-            client,
-            job_id.map(serde_json::Value::from),
-            outcome,
-        );
+        self.hub()
+            .queue_job(client, job_id.map(serde_json::Value::from), outcome);
     }
 
     /// Publishes an application event to every instance: subscribers from
@@ -431,7 +241,9 @@ impl Server {
         name: &str,
         data: &T,
     ) -> Result<(), serde_json::Error> {
-        cluster::custom(&self.shared, name, serde_json::to_value(data)?);
+        self.hub()
+            .cluster()
+            .custom(name, serde_json::to_value(data)?);
         Ok(())
     }
 
@@ -451,7 +263,7 @@ impl Server {
         message: &T,
     ) -> Result<(), serde_json::Error> {
         let message = serde_json::to_value(message)?;
-        cluster::app_channel(&self.shared, channel, message);
+        self.hub().cluster().app_channel(channel, message);
         Ok(())
     }
 
@@ -471,12 +283,12 @@ impl Server {
     /// # }
     /// ```
     pub fn subscribe_custom(&self) -> cluster::CustomEvents {
-        self.shared.cluster.subscribe_custom()
+        self.hub().cluster().subscribe_custom()
     }
 
     /// A handle on a local client.
     pub fn client(&self, id: ClientId) -> Option<Client> {
-        self.shared.clients.get(id).map(|state| Client {
+        self.hub().client(id).map(|state| Client {
             state,
             server: self.clone(),
         })
@@ -484,46 +296,39 @@ impl Server {
 
     /// The ids of this instance's clients.
     pub fn client_ids(&self) -> Vec<ClientId> {
-        let mut ids = Vec::with_capacity(self.shared.clients.len());
-        self.shared.clients.for_each(|c| ids.push(c.id));
+        let mut ids = Vec::with_capacity(self.hub().client_count());
+        self.hub().for_each_client(|c| ids.push(c.id));
         ids
     }
 
     /// Sockets open on this instance.
     pub fn connection_count(&self) -> usize {
-        self.shared.clients.len()
+        self.hub().client_count()
     }
 
     /// Sets a free-form metadata value on a client. `false` if there is no such client.
     pub fn update_client(&self, id: ClientId, key: &str, value: serde_json::Value) -> bool {
-        let set = self.shared.clients.set_metadata(id, key, value);
-        if set
-            && key == "username"
-            && let Some(c) = self.shared.clients.get(id)
-        {
-            self.client_updated(&c);
-        }
-        set
+        self.hub().update_client(id, key, value)
     }
 
     /// Puts a client in `room` (leaving its other rooms first when
     /// `rooms.client_can_join_multiple_rooms` is off). `Some(false)` if it was already a
     /// member, `None` if there is no such client.
     pub fn join_room(&self, id: ClientId, room: &str) -> Option<bool> {
-        let c = self.shared.clients.get(id)?;
-        Some(self.join_state(&c, room))
+        let c = self.hub().client(id)?;
+        Some(self.hub().join(&c, room))
     }
 
     /// Takes a client out of `room`. `Some(false)` if it was not a member.
     pub fn leave_room(&self, id: ClientId, room: &str) -> Option<bool> {
-        let c = self.shared.clients.get(id)?;
-        Some(self.leave_state(&c, room))
+        let c = self.hub().client(id)?;
+        Some(self.hub().leave(&c, room))
     }
 
     /// Takes a client out of every room; returns the rooms it left.
     pub fn leave_all_rooms(&self, id: ClientId) -> Vec<String> {
-        match self.shared.clients.get(id) {
-            Some(c) => self.leave_all_state(&c),
+        match self.hub().client(id) {
+            Some(c) => self.hub().leave_all(&c),
             None => Vec::new(),
         }
     }
@@ -554,14 +359,14 @@ impl Server {
     /// # }
     /// ```
     pub fn disconnect_client(&self, id: ClientId, code: u16, reason: &str) -> bool {
-        match self.shared.clients.get(id) {
+        match self.hub().client(id) {
             Some(c) => {
                 c.request_close(code, reason.to_owned(), true);
                 true
             }
             None => {
-                cluster::disconnect_client(&self.shared, id, code, reason);
-                self.shared.cluster.view.contains(id)
+                self.hub().cluster().disconnect_client(id, code, reason);
+                self.hub().view().contains(id)
             }
         }
     }
@@ -569,7 +374,8 @@ impl Server {
     /// A health snapshot.
     pub fn health(&self) -> Health {
         let sh = &self.shared;
-        let bus = sh.bus.status();
+        let hub = &sh.hub;
+        let bus = hub.bus().status();
         let status = if sh.shutdown.is_cancelled() {
             HealthStatus::ShuttingDown
         } else if !bus.connected {
@@ -580,18 +386,18 @@ impl Server {
         let m = &sh.metrics;
         Health {
             status,
-            instance_id: sh.instance_id.clone(),
-            active_connections: sh.clients.len(),
+            instance_id: hub.instance_id().to_owned(),
+            active_connections: hub.client_count(),
             connections_total: Metrics::get(&m.connections_total),
-            rooms: sh.rooms.len(),
+            rooms: hub.rooms().len(),
             messages_in: Metrics::get(&m.messages_in),
             messages_out: Metrics::get(&m.messages_out),
             errors_sent: Metrics::get(&m.errors_sent),
             protocol_errors: Metrics::get(&m.protocol_errors),
             slow_clients_dropped: Metrics::get(&m.slow_clients_dropped),
             bus_messages_in: Metrics::get(&m.bus_messages_in),
-            cluster_instances: sh.cluster.view.instances().len() + 1,
-            cluster_connections: sh.clients.len() + sh.cluster.view.client_count(),
+            cluster_instances: hub.view().instances().len() + 1,
+            cluster_connections: hub.client_count() + hub.view().client_count(),
             auth_rejected: Metrics::get(&m.auth_rejected),
             tokens_expired: Metrics::get(&m.tokens_expired),
             uptime_secs: sh.started_at.elapsed().as_secs(),
@@ -617,13 +423,13 @@ impl Server {
             .is_err()
         {
             tracing::warn!(
-                remaining = sh.clients.len(),
+                remaining = sh.hub.client_count(),
                 "shutdown timeout passed with sockets still open"
             );
         }
         // Tell the other instances at once rather than letting our liveness lapse.
-        cluster::heartbeat(sh, std::time::Duration::ZERO);
-        sh.bus.flush(std::time::Duration::from_secs(1)).await;
+        sh.hub.heartbeat(std::time::Duration::ZERO);
+        sh.hub.bus().flush(std::time::Duration::from_secs(1)).await;
     }
 
     /// Resolves once graceful shutdown has begun (it does not begin it).
@@ -636,7 +442,7 @@ impl Server {
     /// `with_graceful_shutdown` when the socket is nested with
     /// [`WsServer::into_router`](crate::WsServer::into_router).
     pub async fn shutdown_on_signal(&self) {
-        crate::server::shutdown_signal(self).await;
+        crate::util::signals::shutdown_signal(&self.shared.shutdown).await;
         self.shutdown().await;
     }
 
@@ -646,128 +452,12 @@ impl Server {
             return;
         }
         tracing::info!(
-            clients = sh.clients.len(),
+            clients = sh.hub.client_count(),
             "graceful shutdown: closing sockets"
         );
         sh.shutdown.cancel();
-        sh.clients.for_each(|c| {
+        sh.hub.for_each_client(|c| {
             c.request_close(1001, "server shutting down", true);
         });
-    }
-
-    // ---- client lifecycle, announced to the other instances ----
-
-    /// Registers a new local client and announces it.
-    pub(crate) fn register(&self, c: &Arc<ClientState>) {
-        let sh = &self.shared;
-        let _guard = sh.cluster.lock();
-        sh.clients.insert(c.clone());
-        cluster::client_connected(sh, c);
-    }
-
-    /// Announces that a local client is gone (once it left the registry and its rooms).
-    pub(crate) fn announce_gone(&self, id: ClientId) {
-        let sh = &self.shared;
-        let _guard = sh.cluster.lock();
-        cluster::client_disconnected(sh, id);
-    }
-
-    /// Announces a change of a local client's user id or username.
-    pub(crate) fn client_updated(&self, c: &ClientState) {
-        let sh = &self.shared;
-        let _guard = sh.cluster.lock();
-        cluster::client_connected(sh, c);
-    }
-
-    // ---- room state changes with their side effects (presence, leftRoom) ----
-
-    pub(crate) fn join_state(&self, c: &Arc<ClientState>, room: &str) -> bool {
-        let sh = &self.shared;
-        if !sh.config.rooms.client_can_join_multiple_rooms {
-            let others: Vec<Arc<str>> = c
-                .rooms
-                .lock()
-                .expect("rooms lock")
-                .iter()
-                .filter(|r| &***r != room)
-                .cloned()
-                .collect();
-            for other in others {
-                if self.leave_state(c, &other) {
-                    self.notify_left(c, &other);
-                }
-            }
-        }
-        let joined = {
-            let _guard = sh.cluster.lock();
-            let joined = sh.rooms.join(c, room);
-            if joined {
-                cluster::joined(sh, c.id, room);
-            }
-            joined
-        };
-        if joined && sh.config.rooms.presence_events {
-            self.presence(c, room, "memberJoined");
-        }
-        joined
-    }
-
-    pub(crate) fn leave_state(&self, c: &ClientState, room: &str) -> bool {
-        let left = {
-            let _guard = self.shared.cluster.lock();
-            let left = self.shared.rooms.leave(c, room);
-            if left {
-                cluster::left(&self.shared, c.id, room);
-            }
-            left
-        };
-        if left && self.shared.config.rooms.presence_events {
-            self.presence(c, room, "memberLeft");
-        }
-        left
-    }
-
-    pub(crate) fn leave_all_state(&self, c: &ClientState) -> Vec<String> {
-        let left = {
-            let _guard = self.shared.cluster.lock();
-            let left = self.shared.rooms.leave_all(c);
-            for room in &left {
-                cluster::left(&self.shared, c.id, room);
-            }
-            left
-        };
-        if self.shared.config.rooms.presence_events {
-            for room in &left {
-                self.presence(c, room, "memberLeft");
-            }
-        }
-        left.iter().map(|r| r.to_string()).collect()
-    }
-
-    /// Tells a client it left a room: `{"type":"user","action":"leftRoom","data":{"roomName"}}`.
-    pub(crate) fn notify_left(&self, c: &ClientState, room: &str) {
-        if let Ok(f) = Frame::new("user", "leftRoom", &serde_json::json!({ "roomName": room })) {
-            c.push(f.to_message(), &self.shared.metrics);
-        }
-    }
-
-    fn presence(&self, c: &ClientState, room: &str, action: &str) {
-        let username = c.metadata_str("username");
-        let data = serde_json::json!({
-            "roomName": room,
-            "clientId": c.id,
-            "userId": c.user_id().as_deref(),
-            "username": username,
-        });
-        if let Ok(f) = Frame::new("room", action, &data) {
-            self.send(&Target::room(room).except(c.id), &f);
-        }
-    }
-}
-
-fn with_except(t: Target, except: Option<ClientId>) -> Target {
-    match except {
-        Some(id) => t.except(id),
-        None => t,
     }
 }

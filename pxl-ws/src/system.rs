@@ -22,11 +22,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::session;
-use crate::clients::Client;
 use crate::config::RoomsConfig;
+use crate::handles::Client;
 use crate::protocol::{ActionError, codes};
 use crate::router::{BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo};
-use crate::time::{iso8601, now_ms};
+use crate::util::time::{iso8601, now_ms};
 
 pub(crate) struct SystemController;
 
@@ -233,7 +233,7 @@ fn leave_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
             "clientId": client.id(),
         }));
     }
-    client.server().notify_left(&client.state, room);
+    client.server().hub().notify_left(&client.state, room);
     Reply::value(&json!({
         "success": true,
         "message": format!("Successfully left room: {room}"),

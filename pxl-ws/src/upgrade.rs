@@ -19,13 +19,8 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use crate::auth::{TokenError, Verified, token_from_request};
 use crate::connection;
 use crate::limits::parse_host;
+use crate::protocol::http_error;
 use crate::service::Shared;
-
-/// A JSON error response `{"error", "code"}`.
-pub(crate) fn http_error(status: StatusCode, code: &str, error: &str) -> Response {
-    let body = serde_json::json!({ "error": error, "code": code });
-    (status, axum::Json(body)).into_response()
-}
 
 fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
@@ -62,10 +57,7 @@ fn authenticate(
         Some(token) => verifier.verify(&token).map(Some),
     };
     if let Err(e) = &result {
-        shared
-            .metrics
-            .auth_rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared.metrics.count_auth_rejected();
         tracing::info!(remote = ?remote, code = e.code(), reason = e.message(), "authentication failed");
     }
     result

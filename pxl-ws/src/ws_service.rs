@@ -3,10 +3,7 @@
 use serde::Serialize;
 
 use crate::clients::ClientId;
-use crate::protocol::ActionError;
-use crate::router::{FromMessage, MessageContext};
 use crate::service::{Frame, Server};
-use crate::subscribers::{FromEvent, SubscriberContext, SubscriberError};
 
 /// The app-facing send API of PXL's `WebSocketService`, over a [`Server`]. Every method
 /// reaches the clients it names on every instance (PXL's only publish on `custom`).
@@ -106,21 +103,5 @@ impl WsService {
         data: &T,
     ) -> Result<(), serde_json::Error> {
         self.server.publish_custom(name, data)
-    }
-}
-
-impl FromEvent for WsService {
-    fn from_event(ctx: &SubscriberContext) -> Result<Self, SubscriberError> {
-        Ok(WsService::new(ctx.server().clone()))
-    }
-}
-
-impl FromMessage for WsService {
-    fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
-        Server::from_message(ctx).map(WsService::new)
-    }
-
-    fn check(state: &crate::StateMap) -> Result<(), String> {
-        crate::router::server_only(state, "WsService")
     }
 }

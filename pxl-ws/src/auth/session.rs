@@ -14,11 +14,12 @@ use serde_json::json;
 use tokio::time::{Instant, Sleep};
 
 use super::Verified;
-use crate::clients::{Client, ClientState};
-use crate::protocol::{ActionError, codes};
+use crate::clients::ClientState;
+use crate::handles::Client;
+use crate::protocol::{self, ActionError, codes};
 use crate::router::{Data, FromMessage, MessageContext, Reply};
-use crate::service::{Frame, Server};
-use crate::time::{iso8601, now_ms};
+use crate::service::Server;
+use crate::util::time::{iso8601, now_ms};
 
 /// Close code for a connection whose token expired and was not refreshed in time.
 pub(crate) const CLOSE_TOKEN_EXPIRED: u16 = 4001;
@@ -36,8 +37,7 @@ pub(crate) fn bind(client: &Client, verified: &Verified) -> bool {
 
 /// Sends PXL's `auth/authenticated {userId, message}`.
 pub(crate) fn send_authenticated(client: &Client, verified: &Verified) {
-    let data = json!({ "userId": verified.subject, "message": "Authentication successful" });
-    if let Ok(f) = Frame::new("auth", "authenticated", &data) {
+    if let Some(f) = protocol::authenticated_frame(&verified.subject) {
         client.send(&f);
     }
 }
@@ -112,24 +112,15 @@ impl Expiry {
             None => {
                 let until = now + self.grace.as_millis() as u64;
                 self.grace_until = Some(until);
-                let data = json!({
-                    "message": "Token expired: send system/refreshToken with a new token",
-                    "expiredAt": iso8601(exp),
-                    "graceMs": self.grace.as_millis() as u64,
-                });
-                if let Ok(f) = Frame::new("auth", "expired", &data) {
+                let grace_ms = self.grace.as_millis() as u64;
+                if let Some(f) = protocol::expired_frame(&iso8601(exp), grace_ms) {
                     client.send(&f);
                 }
                 self.arm_at(until);
             }
             Some(until) if now >= until => {
                 tracing::info!("token expired and was not refreshed; closing");
-                client
-                    .server
-                    .shared
-                    .metrics
-                    .tokens_expired
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                client.server.shared.metrics.count_token_expired();
                 state.request_close(CLOSE_TOKEN_EXPIRED, "token expired", true);
                 self.armed = false;
             }
@@ -197,7 +188,7 @@ pub(crate) fn refresh_token(ctx: &MessageContext<'_>, client: &Client, server: &
         ));
     }
     if bind(client, &verified) {
-        server.client_updated(&client.state);
+        server.hub().announce_update(&client.state);
     }
     Reply::value(&json!({
         "success": true,

@@ -10,10 +10,10 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use serde::Serialize;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisBus;
+pub use crate::health::BusStatus;
 pub use memory::MemoryBus;
 
 /// One message on the bus: a channel name and an opaque (JSON) payload.
@@ -51,19 +51,6 @@ impl fmt::Debug for BusMessage {
     }
 }
 
-/// The bus's state, shown in [`Health`](crate::Health).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct BusStatus {
-    /// Which bus, e.g. `memory`.
-    pub kind: &'static str,
-    /// Whether publishes currently reach the other instances.
-    pub connected: bool,
-    /// Messages that could not be published (dropped, counted).
-    pub dropped: u64,
-}
-
 /// A stream of bus messages for one subscriber.
 pub type BusStream = Pin<Box<dyn Stream<Item = BusMessage> + Send>>;
 
@@ -90,7 +77,7 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Waits (at most `within`) until messages published so far have left this process.
     /// The server calls it at the end of a graceful shutdown. The default returns at once.
-    fn flush(&self, within: std::time::Duration) -> crate::BoxFuture<'_, ()> {
+    fn flush(&self, within: std::time::Duration) -> futures_util::future::BoxFuture<'_, ()> {
         let _ = within;
         Box::pin(std::future::ready(()))
     }

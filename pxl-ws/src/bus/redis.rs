@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::{Bus, BusMessage, BusStatus, BusStream};
 use crate::config::{ClusterConfig, ConfigError};
-use crate::router::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// Messages sent to Redis in one pipeline.
 const BATCH: usize = 256;
@@ -99,7 +99,7 @@ impl RedisBus {
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
-                channels: crate::cluster::channels(&config.prefix),
+                channels: crate::events::channels(&config.prefix),
                 idle_limit: config.liveness_ttl,
                 tx,
                 rx: Mutex::new(Some(rx)),

@@ -1,11 +1,10 @@
 //! The client's background work: opening a socket, the read/write loop, the supervisor
 //! that reconnects and rejoins rooms, and the task that runs client-side controllers.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
@@ -425,7 +424,7 @@ pub(super) async fn dispatch(
             tracing::trace!(r#type = %envelope.ty, action = %envelope.action, "pxl-ws client: no controller for this push");
             continue;
         };
-        match AssertUnwindSafe(future).catch_unwind().await {
+        match crate::util::panic::isolate_async(future).await {
             Ok(Reply::Error(e)) => tracing::warn!(
                 r#type = %envelope.ty,
                 action = %envelope.action,
@@ -434,9 +433,10 @@ pub(super) async fn dispatch(
                 "pxl-ws client: a client-side action failed"
             ),
             Ok(_) => {}
-            Err(_) => tracing::error!(
+            Err(panic) => tracing::error!(
                 r#type = %envelope.ty,
                 action = %envelope.action,
+                %panic,
                 "pxl-ws client: a client-side action panicked"
             ),
         }

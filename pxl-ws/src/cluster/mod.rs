@@ -8,8 +8,7 @@
 
 mod view;
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,58 +17,42 @@ use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::bus::BusMessage;
+use crate::bus::{Bus, BusMessage};
 use crate::clients::{ClientId, ClientState};
-use crate::service::{Server, Shared, Target, To};
-use crate::subscribers::Event;
+use crate::events::*;
+use crate::frame::{Target, To};
+use crate::health::Metrics;
+use crate::lock::Membership;
 
 use view::ClientRecord;
 pub(crate) use view::RemoteView;
 
-pub(crate) const CLIENT_CONNECTED: &str = "clientConnected";
-pub(crate) const CLIENT_DISCONNECTED: &str = "clientDisconnected";
-pub(crate) const DISCONNECT_CLIENT: &str = "disconnectClient";
-pub(crate) const CLIENT_JOINED_ROOM: &str = "clientJoinedRoom";
-pub(crate) const CLIENT_LEFT_ROOM: &str = "clientLeftRoom";
-pub(crate) const SEND_MESSAGE: &str = "sendMessage";
-pub(crate) const SEND_MESSAGE_TO_ALL: &str = "sendMessageToAll";
-pub(crate) const MESSAGE_ERROR: &str = "messageError";
-pub(crate) const QUEUE_JOB_COMPLETED: &str = "queueJobCompleted";
-pub(crate) const QUEUE_JOB_ERROR: &str = "queueJobError";
-pub(crate) const CUSTOM: &str = "custom";
-pub(crate) const INSTANCE_HEARTBEAT: &str = "instanceHeartbeat";
-pub(crate) const SNAPSHOT_REQUEST: &str = "snapshotRequest";
-pub(crate) const SNAPSHOT: &str = "snapshot";
-/// An app channel message from [`Server::publish`]: `{origin, channel, message}`.
-pub(crate) const CHANNEL_MESSAGE: &str = "channelMessage";
-
-/// Every event name, PXL's eleven first.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) const EVENTS: [&str; 15] = [
-    CLIENT_CONNECTED,
-    CLIENT_DISCONNECTED,
-    DISCONNECT_CLIENT,
-    CLIENT_JOINED_ROOM,
-    CLIENT_LEFT_ROOM,
-    SEND_MESSAGE,
-    SEND_MESSAGE_TO_ALL,
-    MESSAGE_ERROR,
-    QUEUE_JOB_COMPLETED,
-    QUEUE_JOB_ERROR,
-    CUSTOM,
-    INSTANCE_HEARTBEAT,
-    SNAPSHOT_REQUEST,
-    SNAPSHOT,
-    CHANNEL_MESSAGE,
-];
-
-/// The full channel names for `prefix`.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) fn channels(prefix: &str) -> Vec<String> {
-    EVENTS.iter().map(|e| format!("{prefix}:{e}")).collect()
+/// What the cluster layer needs of the local node: deliver a send to its own clients,
+/// push a frame to or close one of them, and list them for a snapshot. The hub
+/// implements it; the tests use a fake.
+pub(crate) trait LocalNode {
+    /// Delivers to this node's clients that `target` selects; how many got it.
+    fn deliver(&self, target: &Target, msg: Message) -> usize;
+    /// Queues `msg` for one local client; `false` if there is none (or it is full).
+    fn push_to(&self, id: ClientId, msg: Message) -> bool;
+    /// Closes one local client; `false` if there is none.
+    fn close_client(&self, id: ClientId, code: u16, reason: String) -> bool;
+    /// Calls `publish` with every local client while membership cannot change, so the
+    /// snapshot it publishes is not older than any membership event already sent.
+    fn snapshot(&self, publish: &mut dyn FnMut(&[Arc<ClientState>]));
+    /// How many clients are connected here.
+    fn client_count(&self) -> usize;
 }
 
-/// An event published with [`Server::publish_custom`] on any instance.
+/// This instance's subscribers, as the cluster layer sees them.
+pub(crate) trait EventSink: Send + Sync {
+    /// Whether any subscriber might run for `channel`.
+    fn wants(&self, channel: &str) -> bool;
+    /// Queues an event for the subscribers.
+    fn dispatch(&self, channel: &str, message: serde_json::Value);
+}
+
+/// An event published with [`Server::publish_custom`](crate::Server::publish_custom) on any instance.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CustomEvent {
@@ -82,7 +65,7 @@ pub struct CustomEvent {
 }
 
 /// A subscription to [`CustomEvent`]s from every instance, from
-/// [`Server::subscribe_custom`].
+/// [`Server::subscribe_custom`](crate::Server::subscribe_custom).
 pub struct CustomEvents {
     rx: broadcast::Receiver<CustomEvent>,
 }
@@ -103,28 +86,52 @@ impl CustomEvents {
     }
 }
 
-/// Per-server cluster state.
+/// Per-server cluster state: the channel contract's publisher and receiver, the view of
+/// the other instances and the custom-event channel.
 pub(crate) struct Cluster {
     prefix: String,
-    pub(crate) view: RemoteView,
+    instance_id: String,
+    bus: Arc<dyn Bus>,
+    events: Arc<dyn EventSink>,
+    metrics: Arc<Metrics>,
+    liveness_ttl: Duration,
+    view: RemoteView,
     custom: broadcast::Sender<CustomEvent>,
-    /// Held across a membership change and its publish, and while a snapshot is built and
-    /// published, so no receiver applies a snapshot older than a delta it already saw.
-    membership: Mutex<()>,
 }
 
 impl Cluster {
-    pub(crate) fn new(prefix: &str) -> Self {
+    pub(crate) fn new(
+        prefix: &str,
+        instance_id: String,
+        liveness_ttl: Duration,
+        bus: Arc<dyn Bus>,
+        events: Arc<dyn EventSink>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             prefix: prefix.to_owned(),
+            instance_id,
+            bus,
+            events,
+            metrics,
+            liveness_ttl,
             view: RemoteView::default(),
             custom: broadcast::channel(1024).0,
-            membership: Mutex::new(()),
         }
     }
 
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.membership.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    pub(crate) fn bus(&self) -> &Arc<dyn Bus> {
+        &self.bus
+    }
+
+    /// The other instances' clients and rooms (written only by [`receive`](Self::receive)
+    /// and [`sweep`](Self::sweep)).
+    pub(crate) fn view(&self) -> &RemoteView {
+        &self.view
     }
 
     pub(crate) fn subscribe_custom(&self) -> CustomEvents {
@@ -275,270 +282,402 @@ struct Snapshot {
 
 // ---- publishing ----------------------------------------------------------------------
 
-fn channel(shared: &Shared, event: &str) -> String {
-    format!("{}:{event}", shared.cluster.prefix)
-}
-
-fn publish_raw(shared: &Shared, event: &str, payload: Vec<u8>) {
-    shared.bus.publish(BusMessage {
-        channel: channel(shared, event),
-        payload: Bytes::from(payload),
-    });
-}
-
-/// Publishes `{"origin", ...body}` on `<prefix>:<event>` when anyone may listen, and
-/// hands it to this instance's subscribers.
-fn publish<T: Serialize>(shared: &Shared, event: &str, body: T) {
-    let local = is_builtin(event) && shared.subscribers.wants(event);
-    let peers = shared.bus.has_peers();
-    if !peers && !local {
-        return;
+impl Cluster {
+    fn channel(&self, event: &str) -> String {
+        format!("{}:{event}", self.prefix)
     }
-    let msg = Tagged {
-        origin: &shared.instance_id,
-        body,
-    };
-    if local {
-        match serde_json::to_value(&msg) {
-            Ok(v) => shared.subscribers.dispatch(event, v),
-            Err(e) => {
-                tracing::error!(error = %e, event, "could not encode an event for subscribers")
+
+    fn publish_raw(&self, event: &str, payload: Vec<u8>) {
+        self.bus.publish(BusMessage {
+            channel: self.channel(event),
+            payload: Bytes::from(payload),
+        });
+    }
+
+    /// Publishes `{"origin", ...body}` on `<prefix>:<event>` when anyone may listen, and
+    /// hands it to this instance's subscribers.
+    fn publish<T: Serialize>(&self, event: &str, body: T) {
+        let local = is_builtin(event) && self.events.wants(event);
+        let peers = self.bus.has_peers();
+        if !peers && !local {
+            return;
+        }
+        let msg = Tagged {
+            origin: &self.instance_id,
+            body,
+        };
+        if local {
+            match serde_json::to_value(&msg) {
+                Ok(v) => self.events.dispatch(event, v),
+                Err(e) => {
+                    tracing::error!(error = %e, event, "could not encode an event for subscribers")
+                }
+            }
+        }
+        if peers {
+            match serde_json::to_vec(&msg) {
+                Ok(payload) => self.publish_raw(event, payload),
+                Err(e) => tracing::error!(error = %e, event, "could not encode a bus event"),
             }
         }
     }
-    if peers {
-        match serde_json::to_vec(&msg) {
-            Ok(payload) => publish_raw(shared, event, payload),
-            Err(e) => tracing::error!(error = %e, event, "could not encode a bus event"),
+
+    /// Publishes an app channel message and hands it to this instance's subscribers.
+    pub(crate) fn app_channel(&self, channel: &str, message: serde_json::Value) {
+        if self.bus.has_peers() {
+            #[derive(Serialize)]
+            struct Out<'a> {
+                channel: &'a str,
+                message: &'a serde_json::Value,
+            }
+            self.publish(
+                CHANNEL_MESSAGE,
+                Out {
+                    channel,
+                    message: &message,
+                },
+            );
+        }
+        self.events.dispatch(channel, message);
+    }
+
+    /// Hands an event received from another instance to this instance's subscribers.
+    fn dispatch_remote(&self, event: &str, msg: &BusMessage) {
+        if event == CHANNEL_MESSAGE {
+            #[derive(Deserialize)]
+            struct In {
+                channel: String,
+                #[serde(default)]
+                message: serde_json::Value,
+            }
+            if let Some(m) = parse::<In>(msg) {
+                self.events.dispatch(&m.channel, m.message);
+            }
+        } else if is_builtin(event)
+            && self.events.wants(event)
+            && let Some(v) = parse::<serde_json::Value>(msg)
+        {
+            self.events.dispatch(event, v);
         }
     }
-}
 
-/// Whether `event` is one of PXL's eleven (the ones subscribers see by name).
-fn is_builtin(event: &str) -> bool {
-    Event::from_channel(event).is_some()
-}
-
-/// Publishes an app channel message and hands it to this instance's subscribers.
-pub(crate) fn app_channel(shared: &Shared, channel: &str, message: serde_json::Value) {
-    if shared.bus.has_peers() {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            channel: &'a str,
-            message: &'a serde_json::Value,
+    /// Publishes a send for the other instances.
+    pub(crate) fn publish_send(&self, target: &Target, frame_json: &str) {
+        let event = if matches!(target.to, To::All) {
+            SEND_MESSAGE_TO_ALL
+        } else {
+            SEND_MESSAGE
+        };
+        // Nobody listening (one instance, no subscriber for sends): no work at all.
+        let local = self.events.wants(event);
+        let peers = self.bus.has_peers();
+        if !local && !peers {
+            return;
         }
-        publish(
-            shared,
-            CHANNEL_MESSAGE,
-            Out {
-                channel,
-                message: &message,
-            },
-        );
-    }
-    shared.subscribers.dispatch(channel, message);
-}
-
-/// Hands an event received from another instance to this instance's subscribers.
-fn dispatch_remote(shared: &Shared, event: &str, msg: &BusMessage) {
-    if event == CHANNEL_MESSAGE {
-        #[derive(Deserialize)]
-        struct In {
-            channel: String,
-            #[serde(default)]
-            message: serde_json::Value,
+        let Ok(frame) = serde_json::from_str::<&RawValue>(frame_json) else {
+            tracing::error!("refusing to publish a frame that is not JSON");
+            return;
+        };
+        let body = SendOut {
+            origin: &self.instance_id,
+            target,
+            frame,
+        };
+        if local {
+            match serde_json::to_value(&body) {
+                Ok(v) => self.events.dispatch(event, v),
+                Err(e) => tracing::error!(error = %e, "could not encode an event for subscribers"),
+            }
         }
-        if let Some(m) = parse::<In>(msg) {
-            shared.subscribers.dispatch(&m.channel, m.message);
+        if !peers {
+            return;
         }
-    } else if is_builtin(event)
-        && shared.subscribers.wants(event)
-        && let Some(v) = parse::<serde_json::Value>(msg)
-    {
-        shared.subscribers.dispatch(event, v);
-    }
-}
-
-/// Publishes a send for the other instances.
-pub(crate) fn publish_send(shared: &Shared, target: &Target, frame_json: &str) {
-    let event = if matches!(target.to, To::All) {
-        SEND_MESSAGE_TO_ALL
-    } else {
-        SEND_MESSAGE
-    };
-    // Nobody listening (one instance, no subscriber for sends): no work at all.
-    let local = shared.subscribers.wants(event);
-    let peers = shared.bus.has_peers();
-    if !local && !peers {
-        return;
-    }
-    let Ok(frame) = serde_json::from_str::<&RawValue>(frame_json) else {
-        tracing::error!("refusing to publish a frame that is not JSON");
-        return;
-    };
-    let body = SendOut {
-        origin: &shared.instance_id,
-        target,
-        frame,
-    };
-    if local {
-        match serde_json::to_value(&body) {
-            Ok(v) => shared.subscribers.dispatch(event, v),
-            Err(e) => tracing::error!(error = %e, "could not encode an event for subscribers"),
+        match serde_json::to_vec(&body) {
+            Ok(payload) => self.publish_raw(event, payload),
+            Err(e) => tracing::error!(error = %e, "could not encode a bus event"),
         }
     }
-    if !peers {
-        return;
+
+    /// A local client connected, or its user id or username changed (an upsert).
+    pub(crate) fn client_connected(&self, _: &Membership<'_>, c: &ClientState) {
+        self.publish(CLIENT_CONNECTED, ClientOut::of(c, false));
     }
-    match serde_json::to_vec(&body) {
-        Ok(payload) => publish_raw(shared, event, payload),
-        Err(e) => tracing::error!(error = %e, "could not encode a bus event"),
+
+    pub(crate) fn client_disconnected(&self, _: &Membership<'_>, id: ClientId) {
+        self.publish(CLIENT_DISCONNECTED, ClientRef { client_id: id });
     }
-}
 
-/// A local client connected, or its user id or username changed (an upsert).
-pub(crate) fn client_connected(shared: &Shared, c: &ClientState) {
-    publish(shared, CLIENT_CONNECTED, ClientOut::of(c, false));
-}
-
-pub(crate) fn client_disconnected(shared: &Shared, id: ClientId) {
-    publish(shared, CLIENT_DISCONNECTED, ClientRef { client_id: id });
-}
-
-pub(crate) fn joined(shared: &Shared, id: ClientId, room: &str) {
-    publish(
-        shared,
-        CLIENT_JOINED_ROOM,
-        RoomChange {
-            client_id: id,
-            room_name: room.to_owned(),
-        },
-    );
-}
-
-pub(crate) fn left(shared: &Shared, id: ClientId, room: &str) {
-    publish(
-        shared,
-        CLIENT_LEFT_ROOM,
-        RoomChange {
-            client_id: id,
-            room_name: room.to_owned(),
-        },
-    );
-}
-
-pub(crate) fn disconnect_client(shared: &Shared, id: ClientId, code: u16, reason: &str) {
-    publish(
-        shared,
-        DISCONNECT_CLIENT,
-        Disconnect {
-            client_id: id,
-            code,
-            reason: reason.to_owned(),
-        },
-    );
-}
-
-/// Routes an `error/message` frame to the instance holding `id`.
-pub(crate) fn message_error(shared: &Shared, id: ClientId, frame_json: &str) {
-    if let Ok(frame) = serde_json::from_str::<&RawValue>(frame_json) {
-        publish(
-            shared,
-            MESSAGE_ERROR,
-            ToClientOut {
+    pub(crate) fn joined(&self, _: &Membership<'_>, id: ClientId, room: &str) {
+        self.publish(
+            CLIENT_JOINED_ROOM,
+            RoomChange {
                 client_id: id,
-                frame,
+                room_name: room.to_owned(),
             },
         );
     }
-}
 
-pub(crate) fn queue_job(
-    shared: &Shared,
-    id: ClientId,
-    job_id: Option<serde_json::Value>,
-    outcome: Result<serde_json::Value, serde_json::Value>,
-) {
-    let (event, result, error) = match outcome {
-        Ok(r) => (QUEUE_JOB_COMPLETED, Some(r), None),
-        Err(e) => (QUEUE_JOB_ERROR, None, Some(e)),
-    };
-    let job = QueueJob {
-        web_socket_client_id: id,
-        job_id,
-        result,
-        error,
-    };
-    // Delivered here if the client is local; published either way, so that subscribers
-    // on every instance see the outcome (the other instances find no client).
-    if let Some(c) = shared.clients.get(id)
-        && let Some(f) = queue_job_frame(event == QUEUE_JOB_COMPLETED, &job)
-    {
-        c.push(f, &shared.metrics);
+    pub(crate) fn left(&self, _: &Membership<'_>, id: ClientId, room: &str) {
+        self.publish(
+            CLIENT_LEFT_ROOM,
+            RoomChange {
+                client_id: id,
+                room_name: room.to_owned(),
+            },
+        );
     }
-    publish(shared, event, &job);
-}
 
-/// Publishes a custom event and hands it to this instance's subscribers at once.
-pub(crate) fn custom(shared: &Shared, name: &str, data: serde_json::Value) {
-    publish(
-        shared,
-        CUSTOM,
-        Custom {
+    pub(crate) fn disconnect_client(&self, id: ClientId, code: u16, reason: &str) {
+        self.publish(
+            DISCONNECT_CLIENT,
+            Disconnect {
+                client_id: id,
+                code,
+                reason: reason.to_owned(),
+            },
+        );
+    }
+
+    /// Routes an `error/message` frame to the instance holding `id`.
+    pub(crate) fn message_error(&self, id: ClientId, frame_json: &str) {
+        if let Ok(frame) = serde_json::from_str::<&RawValue>(frame_json) {
+            self.publish(
+                MESSAGE_ERROR,
+                ToClientOut {
+                    client_id: id,
+                    frame,
+                },
+            );
+        }
+    }
+
+    pub(crate) fn queue_job(
+        &self,
+        node: &dyn LocalNode,
+        id: ClientId,
+        job_id: Option<serde_json::Value>,
+        outcome: Result<serde_json::Value, serde_json::Value>,
+    ) {
+        let (event, result, error) = match outcome {
+            Ok(r) => (QUEUE_JOB_COMPLETED, Some(r), None),
+            Err(e) => (QUEUE_JOB_ERROR, None, Some(e)),
+        };
+        let job = QueueJob {
+            web_socket_client_id: id,
+            job_id,
+            result,
+            error,
+        };
+        // Delivered here if the client is local; published either way, so that subscribers
+        // on every instance see the outcome (the other instances find no client).
+        if let Some(f) = queue_job_frame(event == QUEUE_JOB_COMPLETED, &job) {
+            node.push_to(id, f);
+        }
+        self.publish(event, &job);
+    }
+
+    /// Publishes a custom event and hands it to this instance's subscribers at once.
+    pub(crate) fn custom(&self, name: &str, data: serde_json::Value) {
+        self.publish(
+            CUSTOM,
+            Custom {
+                name: name.to_owned(),
+                data: data.clone(),
+            },
+        );
+        let _ = self.custom.send(CustomEvent {
+            origin: self.instance_id.clone(),
             name: name.to_owned(),
-            data: data.clone(),
-        },
-    );
-    let _ = shared.cluster.custom.send(CustomEvent {
-        origin: shared.instance_id.clone(),
-        name: name.to_owned(),
-        data,
-    });
-}
-
-/// Announces this instance (with `ttl` zero when it is leaving).
-pub(crate) fn heartbeat(shared: &Shared, ttl: Duration) {
-    publish(
-        shared,
-        INSTANCE_HEARTBEAT,
-        Heartbeat {
-            ttl_ms: ttl.as_millis() as u64,
-            clients: shared.clients.len(),
-        },
-    );
-}
-
-/// Publishes every local client with its rooms.
-fn snapshot(shared: &Shared) {
-    if !shared.bus.has_peers() {
-        return;
+            data,
+        });
     }
-    let _guard = shared.cluster.lock();
-    let mut clients = Vec::with_capacity(shared.clients.len());
-    shared
-        .clients
-        .for_each(|c| clients.push(ClientOut::of(c, true)));
-    publish(shared, SNAPSHOT, Snapshot { clients });
-}
 
-/// The bus subscription is (again) live: announce ourselves, ask the others for their
-/// state and restate ours, since events may have been lost meanwhile.
-fn resync(shared: &Shared) {
-    tracing::debug!("bus subscription live: resyncing the cluster view");
-    heartbeat(shared, shared.config.cluster.liveness_ttl);
-    publish(shared, SNAPSHOT_REQUEST, SnapshotRequest { target: None });
-    snapshot(shared);
-}
+    /// Announces this instance (with `ttl` zero when it is leaving).
+    pub(crate) fn heartbeat(&self, ttl: Duration, clients: usize) {
+        self.publish(
+            INSTANCE_HEARTBEAT,
+            Heartbeat {
+                ttl_ms: ttl.as_millis() as u64,
+                clients,
+            },
+        );
+    }
 
-/// Purges instances whose liveness lapsed. Runs every tenth of the TTL.
-pub(crate) fn sweep(shared: &Shared) {
-    for origin in shared.cluster.view.expired() {
-        let n = shared.cluster.view.purge(&origin);
-        tracing::warn!(instance = %origin, clients = n, "instance liveness lapsed; purged its clients");
+    /// Publishes every local client with its rooms.
+    fn snapshot(&self, node: &dyn LocalNode) {
+        if !self.bus.has_peers() {
+            return;
+        }
+        node.snapshot(&mut |local| {
+            let clients = local.iter().map(|c| ClientOut::of(c, true)).collect();
+            self.publish(SNAPSHOT, Snapshot { clients });
+        });
+    }
+
+    /// The bus subscription is (again) live: announce ourselves, ask the others for their
+    /// state and restate ours, since events may have been lost meanwhile.
+    fn resync(&self, node: &dyn LocalNode) {
+        tracing::debug!("bus subscription live: resyncing the cluster view");
+        self.heartbeat(self.liveness_ttl, node.client_count());
+        self.publish(SNAPSHOT_REQUEST, SnapshotRequest { target: None });
+        self.snapshot(node);
+    }
+
+    /// Purges instances whose liveness lapsed. Runs every tenth of the TTL, on its own
+    /// timer task.
+    pub(crate) fn sweep(&self) {
+        for origin in self.view.expired() {
+            let n = self.view.purge(&origin);
+            tracing::warn!(instance = %origin, clients = n, "instance liveness lapsed; purged its clients");
+        }
+    }
+
+    // ---- receiving -------------------------------------------------------------------
+
+    /// Marks `origin` alive. An instance we did not know (started while we were cut off,
+    /// or purged too early) is asked for its snapshot, unless `ask_snapshot` is off.
+    fn alive(&self, origin: &str, ttl: Option<Duration>, ask_snapshot: bool) {
+        if self.view.touch(origin, ttl, self.liveness_ttl) && ask_snapshot {
+            self.publish(
+                SNAPSHOT_REQUEST,
+                SnapshotRequest {
+                    target: Some(origin.to_owned()),
+                },
+            );
+        }
+    }
+
+    /// Acts on one message from the bus.
+    pub(crate) fn receive(&self, node: &dyn LocalNode, msg: &BusMessage) {
+        if msg.is_resync() {
+            self.resync(node);
+            return;
+        }
+        let Some(event) = msg
+            .channel
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|c| c.strip_prefix(':'))
+        else {
+            return;
+        };
+        if event == SEND_MESSAGE || event == SEND_MESSAGE_TO_ALL {
+            let Some(ev) = parse::<SendIn<'_>>(msg) else {
+                return;
+            };
+            if ev.origin == self.instance_id {
+                return;
+            }
+            self.dispatch_remote(event, msg);
+            self.metrics.count_bus_message_in();
+            if let Some(m) = frame_message(&msg.payload, ev.frame) {
+                node.deliver(&ev.target, m);
+            }
+            return;
+        }
+        let Some(Origin { origin }) = parse::<Origin<'_>>(msg) else {
+            return;
+        };
+        let origin = origin.unwrap_or_default();
+        if origin == self.instance_id {
+            return;
+        }
+        self.dispatch_remote(event, msg);
+        let view = &self.view;
+        // Any membership event from an instance proves it alive (heartbeats carry their
+        // own TTL, below).
+        let proves_liveness = !origin.is_empty()
+            && !matches!(
+                event,
+                QUEUE_JOB_COMPLETED
+                    | QUEUE_JOB_ERROR
+                    | CUSTOM
+                    | CHANNEL_MESSAGE
+                    | INSTANCE_HEARTBEAT
+            );
+        if proves_liveness {
+            self.alive(origin, None, event != SNAPSHOT);
+        }
+        match event {
+            INSTANCE_HEARTBEAT => {
+                let Some(hb) = parse::<Heartbeat>(msg) else {
+                    return;
+                };
+                if hb.ttl_ms == 0 {
+                    let n = view.purge(origin);
+                    tracing::info!(instance = %origin, clients = n, "instance left the cluster");
+                    return;
+                }
+                self.alive(origin, Some(Duration::from_millis(hb.ttl_ms)), true);
+            }
+            SNAPSHOT_REQUEST => {
+                if let Some(req) = parse::<SnapshotRequest>(msg)
+                    && req.target.as_deref().is_none_or(|t| t == self.instance_id)
+                {
+                    self.snapshot(node);
+                }
+            }
+            SNAPSHOT => {
+                if let Some(s) = parse::<Snapshot>(msg) {
+                    view.replace(
+                        origin,
+                        s.clients.into_iter().map(ClientOut::record).collect(),
+                    );
+                }
+            }
+            CLIENT_CONNECTED => {
+                if let Some(c) = parse::<ClientOut>(msg) {
+                    view.upsert(origin, c.record());
+                }
+            }
+            CLIENT_DISCONNECTED => {
+                if let Some(c) = parse::<ClientRef>(msg) {
+                    view.remove(c.client_id);
+                }
+            }
+            CLIENT_JOINED_ROOM => {
+                if let Some(c) = parse::<RoomChange>(msg) {
+                    view.join(origin, c.client_id, &c.room_name);
+                }
+            }
+            CLIENT_LEFT_ROOM => {
+                if let Some(c) = parse::<RoomChange>(msg) {
+                    view.leave(c.client_id, &c.room_name);
+                }
+            }
+            DISCONNECT_CLIENT => {
+                if let Some(d) = parse::<Disconnect>(msg)
+                    && node.close_client(d.client_id, d.code, d.reason)
+                {
+                    tracing::info!(client = %d.client_id, from = %origin, "disconnect requested by another instance");
+                }
+            }
+            MESSAGE_ERROR => {
+                if let Some(ev) = parse::<ToClientIn<'_>>(msg)
+                    && let Some(m) = frame_message(&msg.payload, ev.frame)
+                {
+                    node.push_to(ev.client_id, m);
+                }
+            }
+            QUEUE_JOB_COMPLETED | QUEUE_JOB_ERROR => {
+                if let Some(job) = parse::<QueueJob>(msg)
+                    && let Some(f) = queue_job_frame(event == QUEUE_JOB_COMPLETED, &job)
+                {
+                    node.push_to(job.web_socket_client_id, f);
+                }
+            }
+            CUSTOM => {
+                if let Some(ev) = parse::<Custom>(msg) {
+                    let _ = self.custom.send(CustomEvent {
+                        origin: origin.to_owned(),
+                        name: ev.name,
+                        data: ev.data,
+                    });
+                }
+            }
+            _ => {}
+        }
     }
 }
-
-// ---- receiving -----------------------------------------------------------------------
 
 fn parse<'a, T: Deserialize<'a>>(msg: &'a BusMessage) -> Option<T> {
     match serde_json::from_slice(&msg.payload) {
@@ -556,175 +695,10 @@ fn frame_message(payload: &Bytes, frame: &RawValue) -> Option<Message> {
     Utf8Bytes::try_from(bytes).ok().map(Message::Text)
 }
 
-/// Acts on one message from the bus.
-/// Marks `origin` alive. An instance we did not know (started while we were cut off, or
-/// purged too early) is asked for its snapshot, unless `ask_snapshot` is off.
-fn alive(shared: &Shared, origin: &str, ttl: Option<Duration>, ask_snapshot: bool) {
-    let view = &shared.cluster.view;
-    if view.touch(origin, ttl, shared.config.cluster.liveness_ttl) && ask_snapshot {
-        publish(
-            shared,
-            SNAPSHOT_REQUEST,
-            SnapshotRequest {
-                target: Some(origin.to_owned()),
-            },
-        );
-    }
-}
-
-pub(crate) fn receive(server: &Server, msg: &BusMessage) {
-    let shared: &Arc<Shared> = &server.shared;
-    if msg.is_resync() {
-        resync(shared);
-        return;
-    }
-    let Some(event) = msg
-        .channel
-        .strip_prefix(shared.cluster.prefix.as_str())
-        .and_then(|c| c.strip_prefix(':'))
-    else {
-        return;
-    };
-    if event == SEND_MESSAGE || event == SEND_MESSAGE_TO_ALL {
-        let Some(ev) = parse::<SendIn<'_>>(msg) else {
-            return;
-        };
-        if ev.origin == shared.instance_id {
-            return;
-        }
-        dispatch_remote(shared, event, msg);
-        shared
-            .metrics
-            .bus_messages_in
-            .fetch_add(1, Ordering::Relaxed);
-        if let Some(m) = frame_message(&msg.payload, ev.frame) {
-            server.deliver_local(&ev.target, m);
-        }
-        return;
-    }
-    let Some(Origin { origin }) = parse::<Origin<'_>>(msg) else {
-        return;
-    };
-    let origin = origin.unwrap_or_default();
-    if origin == shared.instance_id {
-        return;
-    }
-    dispatch_remote(shared, event, msg);
-    let view = &shared.cluster.view;
-    // Any membership event from an instance proves it alive (heartbeats carry their own
-    // TTL, below).
-    let proves_liveness = !origin.is_empty()
-        && !matches!(
-            event,
-            QUEUE_JOB_COMPLETED | QUEUE_JOB_ERROR | CUSTOM | CHANNEL_MESSAGE | INSTANCE_HEARTBEAT
-        );
-    if proves_liveness {
-        alive(shared, origin, None, event != SNAPSHOT);
-    }
-    match event {
-        INSTANCE_HEARTBEAT => {
-            let Some(hb) = parse::<Heartbeat>(msg) else {
-                return;
-            };
-            if hb.ttl_ms == 0 {
-                let n = view.purge(origin);
-                tracing::info!(instance = %origin, clients = n, "instance left the cluster");
-                return;
-            }
-            alive(shared, origin, Some(Duration::from_millis(hb.ttl_ms)), true);
-        }
-        SNAPSHOT_REQUEST => {
-            if let Some(req) = parse::<SnapshotRequest>(msg)
-                && req
-                    .target
-                    .as_deref()
-                    .is_none_or(|t| t == shared.instance_id)
-            {
-                snapshot(shared);
-            }
-        }
-        SNAPSHOT => {
-            if let Some(s) = parse::<Snapshot>(msg) {
-                view.replace(
-                    origin,
-                    s.clients.into_iter().map(ClientOut::record).collect(),
-                );
-            }
-        }
-        CLIENT_CONNECTED => {
-            if let Some(c) = parse::<ClientOut>(msg) {
-                view.upsert(origin, c.record());
-            }
-        }
-        CLIENT_DISCONNECTED => {
-            if let Some(c) = parse::<ClientRef>(msg) {
-                view.remove(c.client_id);
-            }
-        }
-        CLIENT_JOINED_ROOM => {
-            if let Some(c) = parse::<RoomChange>(msg) {
-                view.join(origin, c.client_id, &c.room_name);
-            }
-        }
-        CLIENT_LEFT_ROOM => {
-            if let Some(c) = parse::<RoomChange>(msg) {
-                view.leave(c.client_id, &c.room_name);
-            }
-        }
-        DISCONNECT_CLIENT => {
-            if let Some(d) = parse::<Disconnect>(msg)
-                && let Some(c) = shared.clients.get(d.client_id)
-            {
-                tracing::info!(client = %d.client_id, from = %origin, "disconnect requested by another instance");
-                c.request_close(d.code, d.reason, true);
-            }
-        }
-        MESSAGE_ERROR => {
-            if let Some(ev) = parse::<ToClientIn<'_>>(msg)
-                && let Some(c) = shared.clients.get(ev.client_id)
-                && let Some(m) = frame_message(&msg.payload, ev.frame)
-            {
-                c.push(m, &shared.metrics);
-            }
-        }
-        QUEUE_JOB_COMPLETED | QUEUE_JOB_ERROR => {
-            if let Some(job) = parse::<QueueJob>(msg)
-                && let Some(c) = shared.clients.get(job.web_socket_client_id)
-                && let Some(f) = queue_job_frame(event == QUEUE_JOB_COMPLETED, &job)
-            {
-                c.push(f, &shared.metrics);
-            }
-        }
-        CUSTOM => {
-            if let Some(ev) = parse::<Custom>(msg) {
-                let _ = shared.cluster.custom.send(CustomEvent {
-                    origin: origin.to_owned(),
-                    name: ev.name,
-                    data: ev.data,
-                });
-            }
-        }
-        _ => {}
-    }
-}
-
-/// `{"type":"queue","action":"jobCompleted","data":{"jobId","result"}}` or
-/// `{"type":"queue","action":"jobError","data":{"jobId","error"}}`.
+/// The frame a queue job's client gets.
 fn queue_job_frame(completed: bool, job: &QueueJob) -> Option<Message> {
-    let (action, data) = if completed {
-        (
-            "jobCompleted",
-            serde_json::json!({ "jobId": job.job_id, "result": job.result }),
-        )
-    } else {
-        (
-            "jobError",
-            serde_json::json!({ "jobId": job.job_id, "error": job.error }),
-        )
-    };
-    crate::service::Frame::new("queue", action, &data)
-        .ok()
-        .map(|f| f.to_message())
+    let outcome = if completed { &job.result } else { &job.error };
+    crate::protocol::queue_job_frame(completed, &job.job_id, outcome).map(|f| f.to_message())
 }
 
 #[cfg(test)]
@@ -816,7 +790,342 @@ mod tests {
             serde_json::json!({"type": "queue", "action": "jobCompleted",
                                "data": {"jobId": 7, "result": {"ok": true}}})
         );
-        assert_eq!(channels("app").len(), 15);
-        assert_eq!(channels("app")[0], "app:clientConnected");
+    }
+
+    // ---- receive and announce against a fake node ---------------------------------
+
+    use std::sync::Mutex;
+
+    use futures_util::StreamExt;
+
+    use crate::bus::MemoryBus;
+    use crate::lock::MembershipLock;
+
+    /// Records what the cluster layer asked of the local node.
+    #[derive(Default)]
+    struct FakeNode {
+        local: Vec<Arc<ClientState>>,
+        delivered: Mutex<Vec<(Target, String)>>,
+        pushed: Mutex<Vec<(ClientId, String)>>,
+        closed: Mutex<Vec<(ClientId, u16, String)>>,
+        snapshots: Mutex<usize>,
+    }
+
+    fn text(msg: Message) -> String {
+        match msg {
+            Message::Text(t) => t.to_string(),
+            other => panic!("a text frame, got {other:?}"),
+        }
+    }
+
+    impl LocalNode for FakeNode {
+        fn deliver(&self, target: &Target, msg: Message) -> usize {
+            self.delivered
+                .lock()
+                .unwrap()
+                .push((target.clone(), text(msg)));
+            1
+        }
+        fn push_to(&self, id: ClientId, msg: Message) -> bool {
+            let known = self.local.iter().any(|c| c.id == id);
+            if known {
+                self.pushed.lock().unwrap().push((id, text(msg)));
+            }
+            known
+        }
+        fn close_client(&self, id: ClientId, code: u16, reason: String) -> bool {
+            let known = self.local.iter().any(|c| c.id == id);
+            if known {
+                self.closed.lock().unwrap().push((id, code, reason));
+            }
+            known
+        }
+        fn snapshot(&self, publish: &mut dyn FnMut(&[Arc<ClientState>])) {
+            *self.snapshots.lock().unwrap() += 1;
+            publish(&self.local);
+        }
+        fn client_count(&self) -> usize {
+            self.local.len()
+        }
+    }
+
+    struct NoSubscribers;
+
+    impl EventSink for NoSubscribers {
+        fn wants(&self, _: &str) -> bool {
+            false
+        }
+        fn dispatch(&self, _: &str, _: serde_json::Value) {}
+    }
+
+    const US: &str = "00000000000000a1";
+    const PEER: &str = "00000000000000b2";
+
+    fn cluster(bus: &MemoryBus) -> Cluster {
+        Cluster::new(
+            "t",
+            US.into(),
+            Duration::from_secs(15),
+            Arc::new(bus.clone()),
+            Arc::new(NoSubscribers),
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    fn bus_msg(event: &str, payload: serde_json::Value) -> BusMessage {
+        BusMessage {
+            channel: format!("t:{event}"),
+            payload: Bytes::from(serde_json::to_vec(&payload).unwrap()),
+        }
+    }
+
+    fn id(n: u8) -> ClientId {
+        format!("{n:032x}").parse().unwrap()
+    }
+
+    #[test]
+    fn a_remote_send_is_delivered_to_the_local_node_with_the_frame_unchanged() {
+        let bus = MemoryBus::new();
+        let c = cluster(&bus);
+        let node = FakeNode::default();
+        let frame = r#"{"type":"chat","action":"message","data":{"text":"hi"}}"#;
+        let payload = format!(
+            r#"{{"origin":"{PEER}","to":"rooms","rooms":["lobby"],"except":"{}","frame":{frame}}}"#,
+            id(7)
+        );
+        c.receive(
+            &node,
+            &BusMessage {
+                channel: "t:sendMessage".into(),
+                payload: Bytes::from(payload),
+            },
+        );
+        let delivered = node.delivered.lock().unwrap().clone();
+        assert_eq!(
+            delivered,
+            vec![(Target::room("lobby").except(id(7)), frame.to_owned())]
+        );
+        assert_eq!(Metrics::get(&c.metrics.bus_messages_in), 1);
+        // Our own echo, another prefix, and a malformed payload deliver nothing.
+        c.receive(
+            &node,
+            &bus_msg(
+                SEND_MESSAGE_TO_ALL,
+                serde_json::json!({"origin": US, "to": "all", "frame": {"type": "x", "action": "y"}}),
+            ),
+        );
+        c.receive(
+            &node,
+            &BusMessage {
+                channel: "other:sendMessageToAll".into(),
+                payload: Bytes::from_static(b"{}"),
+            },
+        );
+        c.receive(
+            &node,
+            &BusMessage {
+                channel: "t:sendMessage".into(),
+                payload: Bytes::from_static(b"not json"),
+            },
+        );
+        assert_eq!(node.delivered.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn membership_events_build_the_view_and_a_leaving_instance_is_purged() {
+        let bus = MemoryBus::new();
+        let c = cluster(&bus);
+        let node = FakeNode::default();
+        let a = id(1);
+        c.receive(
+            &node,
+            &bus_msg(
+                CLIENT_CONNECTED,
+                serde_json::json!({"origin": PEER, "clientId": a.to_string(), "userId": "u1",
+                                   "username": "ann", "connectedAt": 5}),
+            ),
+        );
+        c.receive(
+            &node,
+            &bus_msg(
+                CLIENT_JOINED_ROOM,
+                serde_json::json!({"origin": PEER, "clientId": a.to_string(), "roomName": "lobby"}),
+            ),
+        );
+        assert!(c.view().contains(a));
+        assert_eq!(c.view().members("lobby"), vec![a]);
+        assert_eq!(c.view().user_clients("u1"), vec![a]);
+        assert_eq!(c.view().instances(), vec![PEER.to_owned()]);
+        c.receive(
+            &node,
+            &bus_msg(
+                CLIENT_LEFT_ROOM,
+                serde_json::json!({"origin": PEER, "clientId": a.to_string(), "roomName": "lobby"}),
+            ),
+        );
+        assert!(c.view().members("lobby").is_empty());
+        c.receive(
+            &node,
+            &bus_msg(
+                INSTANCE_HEARTBEAT,
+                serde_json::json!({"origin": PEER, "ttlMs": 0, "clients": 1}),
+            ),
+        );
+        assert!(!c.view().contains(a));
+        assert!(c.view().instances().is_empty());
+        // Nothing of this touched the local node.
+        assert!(node.delivered.lock().unwrap().is_empty());
+        assert!(node.pushed.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn requests_for_local_clients_reach_the_node_and_others_are_ignored() {
+        let bus = MemoryBus::new();
+        let c = cluster(&bus);
+        let here = Arc::new(ClientState::new(id(3), 16, None));
+        let node = FakeNode {
+            local: vec![here.clone()],
+            ..FakeNode::default()
+        };
+        for target in [id(3), id(4)] {
+            c.receive(
+                &node,
+                &bus_msg(
+                    DISCONNECT_CLIENT,
+                    serde_json::json!({"origin": PEER, "clientId": target.to_string(),
+                                       "code": 4003, "reason": "banned"}),
+                ),
+            );
+            c.receive(
+                &node,
+                &bus_msg(
+                    MESSAGE_ERROR,
+                    serde_json::json!({"origin": PEER, "clientId": target.to_string(),
+                                       "frame": {"type": "error", "action": "message"}}),
+                ),
+            );
+            c.receive(
+                &node,
+                &bus_msg(
+                    QUEUE_JOB_ERROR,
+                    serde_json::json!({"origin": PEER, "webSocketClientId": target.to_string(),
+                                       "jobId": "j1", "error": "boom"}),
+                ),
+            );
+        }
+        assert_eq!(
+            *node.closed.lock().unwrap(),
+            vec![(id(3), 4003, "banned".to_owned())]
+        );
+        let pushed = node.pushed.lock().unwrap().clone();
+        assert_eq!(pushed.len(), 2, "{pushed:?}");
+        assert_eq!(pushed[0].0, id(3));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&pushed[0].1).unwrap(),
+            serde_json::json!({"type": "error", "action": "message"})
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&pushed[1].1).unwrap(),
+            serde_json::json!({"type": "queue", "action": "jobError",
+                               "data": {"jobId": "j1", "error": "boom"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_request_is_answered_with_the_local_clients_and_rooms() {
+        let bus = MemoryBus::new();
+        let c = cluster(&bus);
+        let here = Arc::new(ClientState::new(id(5), 16, None));
+        let lock = MembershipLock::default();
+        crate::rooms::RoomTable::default().join(&lock.lock(), &here, "lobby");
+        let node = FakeNode {
+            local: vec![here],
+            ..FakeNode::default()
+        };
+        let mut stream = bus.subscribe();
+        let _peer = bus.subscribe();
+        // A request for another instance is not ours to answer.
+        c.receive(
+            &node,
+            &bus_msg(
+                SNAPSHOT_REQUEST,
+                serde_json::json!({"origin": PEER, "target": "00000000000000c3"}),
+            ),
+        );
+        assert_eq!(*node.snapshots.lock().unwrap(), 0);
+        c.receive(
+            &node,
+            &bus_msg(
+                SNAPSHOT_REQUEST,
+                serde_json::json!({"origin": PEER, "target": US}),
+            ),
+        );
+        assert_eq!(*node.snapshots.lock().unwrap(), 1);
+        // The unknown peer proved alive first, so we asked it for its own snapshot.
+        let mut seen = Vec::new();
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
+            if m.is_resync() {
+                continue;
+            }
+            let done = m.channel == "t:snapshot";
+            seen.push(m);
+            if done {
+                break;
+            }
+        }
+        let channels: Vec<&str> = seen.iter().map(|m| m.channel.as_str()).collect();
+        assert_eq!(channels, ["t:snapshotRequest", "t:snapshot"]);
+        let ask: serde_json::Value = serde_json::from_slice(&seen[0].payload).unwrap();
+        assert_eq!(ask, serde_json::json!({"origin": US, "target": PEER}));
+        let snap: serde_json::Value = serde_json::from_slice(&seen[1].payload).unwrap();
+        assert_eq!(snap["origin"], US);
+        assert_eq!(snap["clients"][0]["clientId"], id(5).to_string());
+        assert_eq!(snap["clients"][0]["rooms"], serde_json::json!(["lobby"]));
+    }
+
+    #[test]
+    fn membership_announcements_are_published_for_peers() {
+        let bus = MemoryBus::new();
+        let mut stream = bus.subscribe();
+        let _peer = bus.subscribe();
+        let c = cluster(&bus);
+        let lock = MembershipLock::default();
+        let here = ClientState::new(id(6), 16, None);
+        c.joined(&lock.lock(), here.id, "lobby");
+        c.client_disconnected(&lock.lock(), here.id);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let got: Vec<(String, serde_json::Value)> = rt.block_on(async {
+            let mut v = Vec::new();
+            while v.len() < 2 {
+                let m = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if m.is_resync() {
+                    continue;
+                }
+                v.push((
+                    m.channel.clone(),
+                    serde_json::from_slice(&m.payload).unwrap(),
+                ));
+            }
+            v
+        });
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "t:clientJoinedRoom".to_owned(),
+                    serde_json::json!({"origin": US, "clientId": id(6).to_string(), "roomName": "lobby"})
+                ),
+                (
+                    "t:clientDisconnected".to_owned(),
+                    serde_json::json!({"origin": US, "clientId": id(6).to_string()})
+                ),
+            ]
+        );
     }
 }

@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use super::MessageContext;
-use crate::clients::Client;
+use crate::handles::Client;
 use crate::protocol::{ActionError, codes};
 use crate::service::Server;
 use crate::state::StateMap;
@@ -36,7 +36,7 @@ pub trait FromMessage: Sized {
 ///
 /// A missing `data` deserialises from `null` (so `Option<T>` and `()` accept it). When
 /// `data` does not fit `T`, the client gets `INVALID_PAYLOAD` naming the field path and
-/// the reason, e.g. `invalid payload at \`room\`: invalid type: integer \`5\`, expected a string`.
+/// the reason, e.g. ``invalid payload at `room`: invalid type: integer `5`, expected a string``.
 ///
 /// ```
 /// # use pxl_ws::Data;
@@ -138,6 +138,10 @@ pub(crate) fn server_only(state: &StateMap, what: &str) -> Result<(), String> {
 
 /// Application state registered with [`WsServerBuilder::state`](crate::WsServerBuilder::state).
 ///
+/// State is per process: each server instance (each process of a cluster) has its own,
+/// registered on its own builder; nothing of it travels over the bus, so what must be
+/// shared between instances belongs in a shared store.
+///
 /// `T` is cloned per message, so share big things through an `Arc`. A controller that
 /// asks for a state type nobody registered makes [`build`](crate::WsServerBuilder::build) fail.
 #[derive(Debug, Clone, Copy, Default)]
@@ -162,5 +166,15 @@ impl<T: Clone + Send + Sync + 'static> FromMessage for State<T> {
                 std::any::type_name::<T>()
             ))
         }
+    }
+}
+
+impl FromMessage for crate::ws_service::WsService {
+    fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
+        Server::from_message(ctx).map(Self::new)
+    }
+
+    fn check(state: &StateMap) -> Result<(), String> {
+        super::server_only(state, "WsService")
     }
 }

@@ -10,8 +10,6 @@ mod reply;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 pub(crate) use extract::server_only;
@@ -20,13 +18,13 @@ pub use reply::Reply;
 #[doc(hidden)]
 pub use reply::{reply_result, reply_result_unit, reply_unit, reply_value};
 
-use crate::clients::Client;
+use crate::handles::Client;
 use crate::protocol::{ActionError, Envelope};
 use crate::service::Server;
 use crate::state::StateMap;
 
-/// A boxed, `Send` future, as returned by [`Controller::call`].
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed, `Send` future, as returned by [`Controller::call`] (futures-util's).
+pub use futures_util::future::BoxFuture;
 
 /// One entry of a controller's static route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -93,3 +93,9 @@ impl<T: Clone + Send + Sync + 'static> FromEvent for State<T> {
         <State<T> as crate::router::FromMessage>::check(state)
     }
 }
+
+impl FromEvent for crate::ws_service::WsService {
+    fn from_event(ctx: &SubscriberContext) -> Result<Self, SubscriberError> {
+        Ok(Self::new(ctx.server().clone()))
+    }
+}

@@ -52,7 +52,7 @@ impl Event {
 
     /// The channel name, e.g. `"queueJobCompleted"`.
     pub const fn as_str(self) -> &'static str {
-        use crate::cluster as c;
+        use crate::events as c;
         match self {
             Event::ClientConnected => c::CLIENT_CONNECTED,
             Event::ClientDisconnected => c::CLIENT_DISCONNECTED,
@@ -144,19 +144,17 @@ impl Matcher {
             Matcher::Any => true,
             Matcher::Exact(c) => &**c == channel,
             Matcher::Regex(r) => r.is_match(channel),
-            Matcher::Predicate(p) => {
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p(channel, message)))
-                {
-                    Ok(b) => b,
-                    Err(_) => {
-                        tracing::error!(
-                            channel,
-                            "subscriber predicate panicked; counted as no match"
-                        );
-                        false
-                    }
+            Matcher::Predicate(p) => match crate::util::panic::isolate(|| p(channel, message)) {
+                Ok(b) => b,
+                Err(panic) => {
+                    tracing::error!(
+                        channel,
+                        %panic,
+                        "subscriber predicate panicked; counted as no match"
+                    );
+                    false
                 }
-            }
+            },
         }
     }
 
@@ -182,6 +180,22 @@ impl fmt::Display for Matcher {
             Matcher::Exact(c) => write!(f, "{c:?}"),
             Matcher::Regex(r) => write!(f, "regex({:?})", r.as_str()),
             Matcher::Predicate(_) => f.write_str("predicate"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_event_enum_is_the_event_name_table() {
+        let names: Vec<&str> = super::Event::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names, crate::events::PXL_EVENTS);
+        for name in crate::events::EVENTS {
+            assert_eq!(
+                super::Event::from_channel(name).is_some(),
+                crate::events::is_builtin(name),
+                "{name}"
+            );
         }
     }
 }

@@ -19,16 +19,16 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 pub use extract::{Channel, FromEvent, Message};
 pub use matcher::{Event, Matcher, Predicate};
 pub use middleware::{LoggingMiddleware, Middleware, RateLimitMiddleware, TimingMiddleware};
 
-use crate::router::BoxFuture;
 use crate::service::Server;
 use crate::state::StateMap;
+use crate::util::panic::{isolate, isolate_async};
 
 /// A server-side handler of bus events. `#[subscriber]` writes the impl for an
 /// `async fn`; it can also be written by hand:
@@ -318,15 +318,8 @@ impl Subscribers {
     }
 
     /// Runs queued events until the server shuts down. Started once, with the server.
-    pub(crate) fn spawn(server: &Server) {
-        let Some(mut rx) = server
-            .shared
-            .subscribers
-            .rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        else {
+    fn start(self: Arc<Self>, server: &Server) {
+        let Some(mut rx) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
         let server = server.clone();
@@ -342,7 +335,7 @@ impl Subscribers {
                     message: job.message,
                     server: server.clone(),
                 };
-                for e in &server.shared.subscribers.entries {
+                for e in &self.entries {
                     if e.matches(&ctx.channel, &ctx.message) {
                         run(e, &ctx).await;
                     }
@@ -361,15 +354,9 @@ async fn run(e: &Entry, ctx: &SubscriberContext) {
         }
     }
     let started = Instant::now();
-    let outcome = std::panic::AssertUnwindSafe(e.subscriber.handle(ctx))
-        .catch_unwind()
+    let outcome = isolate_async(e.subscriber.handle(ctx))
         .await
-        .unwrap_or_else(|p| {
-            Err(SubscriberError::msg(format!(
-                "panicked: {}",
-                panic_text(&p)
-            )))
-        });
+        .unwrap_or_else(|p| Err(SubscriberError::msg(format!("panicked: {p}"))));
     let elapsed = started.elapsed();
     match outcome {
         Ok(()) => {
@@ -394,24 +381,34 @@ async fn run(e: &Entry, ctx: &SubscriberContext) {
     }
 }
 
-/// Runs a middleware hook; a panic is logged and counts as `false` (in `before`: skip;
-/// in `on_error`: not suppressed).
-fn guard(name: &str, f: impl FnOnce() -> bool) -> bool {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(b) => b,
-        Err(p) => {
-            tracing::error!(middleware = name, panic = %panic_text(&p), "subscriber middleware panicked");
-            false
-        }
+impl crate::service::SubscriberTable for Subscribers {
+    fn names(&self) -> Vec<String> {
+        Subscribers::names(self)
+    }
+
+    fn spawn(self: Arc<Self>, server: &Server) {
+        self.start(server);
     }
 }
 
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic".to_owned()
+impl crate::cluster::EventSink for Subscribers {
+    fn wants(&self, channel: &str) -> bool {
+        Subscribers::wants(self, channel)
+    }
+
+    fn dispatch(&self, channel: &str, message: serde_json::Value) {
+        Subscribers::dispatch(self, channel, message);
+    }
+}
+
+/// Runs a middleware hook; a panic is logged and counts as `false` (in `before`: skip;
+/// in `on_error`: not suppressed).
+fn guard(name: &str, f: impl FnOnce() -> bool) -> bool {
+    match isolate(f) {
+        Ok(b) => b,
+        Err(panic) => {
+            tracing::error!(middleware = name, %panic, "subscriber middleware panicked");
+            false
+        }
     }
 }

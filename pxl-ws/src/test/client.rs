@@ -15,7 +15,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use crate::{AuthUser, ClientId, Server};
+use crate::AuthUser;
+use crate::ClientId;
+use crate::Server;
 
 type Socket = WebSocketStream<DuplexStream>;
 

@@ -75,7 +75,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, http};
 
-use crate::{BuildError, Server, WsServerBuilder};
+use crate::BuildError;
+use crate::Server;
+use crate::WsServerBuilder;
 
 /// How long a wait of the kit lasts before it fails, unless set otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

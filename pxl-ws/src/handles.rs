@@ -1,0 +1,260 @@
+//! The thin handles an app holds: [`Client`] (one connection) and [`Rooms`] (a read
+//! view of the room table). Each is a client record or nothing plus a [`Server`]; every
+//! change goes through the server's hub.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::auth::user::AuthUser;
+use crate::clients::{ClientId, ClientInfo, ClientState};
+use crate::frame::{Frame, RawMessage};
+use crate::service::Server;
+
+/// A handle on one connected client: the `Client` extractor.
+///
+/// Cheap to clone. Sends go to this client's outbound queue; room operations change the
+/// server's room table at once.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) state: Arc<ClientState>,
+    pub(crate) server: Server,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.state.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// The client id (also sent to the client in `system/connected`).
+    pub fn id(&self) -> ClientId {
+        self.state.id
+    }
+
+    /// The peer's socket address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.state.remote_addr
+    }
+
+    /// The user id this connection is bound to, if any.
+    pub fn user_id(&self) -> Option<String> {
+        self.state.user_id().map(|u| u.to_string())
+    }
+
+    /// Binds this connection to a user id, so [`Server::send_to_user`] reaches it.
+    /// For apps that identify users themselves (e.g. in a login action).
+    pub fn set_user_id(&self, user_id: impl Into<String>) {
+        if self.bind_user_id(Arc::from(user_id.into())) {
+            self.server.hub().announce_update(&self.state);
+        }
+    }
+
+    /// Binds the user id without telling the other instances; whether it changed.
+    fn bind_user_id(&self, user: Arc<str>) -> bool {
+        if self.state.user_id().as_deref() == Some(&*user) {
+            return false;
+        }
+        self.server.hub().set_user(&self.state, Some(user));
+        true
+    }
+
+    /// The authenticated user, if any.
+    pub fn auth_user(&self) -> Option<AuthUser> {
+        self.state.auth().map(|a| (*a).clone())
+    }
+
+    /// Authenticates this connection as `user` (also binding its user id, see
+    /// [`set_user_id`](Self::set_user_id)). For apps that verify credentials themselves.
+    pub fn set_auth_user(&self, user: AuthUser) {
+        if self.bind_auth_user(user) {
+            self.server.hub().announce_update(&self.state);
+        }
+    }
+
+    /// Stores `user` and binds its user id without telling the other instances (the
+    /// caller announces, or registers the client afterwards); whether the id changed.
+    pub(crate) fn bind_auth_user(&self, user: AuthUser) -> bool {
+        let id: Arc<str> = Arc::from(user.user_id());
+        self.state.set_auth(user);
+        self.bind_user_id(id)
+    }
+
+    /// Queues `frame` for this client. Returns `false` if the client is gone or its
+    /// queue is full (it is then closed with 1008).
+    pub fn send(&self, frame: &Frame) -> bool {
+        self.state
+            .push(frame.to_message(), self.server.hub().metrics())
+    }
+
+    /// Queues a raw text or binary message for this client, unchanged (see
+    /// [`RawMessage`]). Returns `false` like [`send`](Self::send).
+    pub fn send_raw(&self, message: RawMessage) -> bool {
+        self.state.push(message.0, self.server.hub().metrics())
+    }
+
+    /// Serialises `{type, action, data}` and queues it for this client.
+    pub fn send_json<T: Serialize + ?Sized>(
+        &self,
+        ty: &str,
+        action: &str,
+        data: &T,
+    ) -> Result<bool, serde_json::Error> {
+        Ok(self.send(&Frame::new(ty, action, data)?))
+    }
+
+    /// One metadata value.
+    pub fn metadata(&self, key: &str) -> Option<serde_json::Value> {
+        self.state.metadata(key)
+    }
+
+    /// Sets one metadata value. A `username` is announced to the other instances.
+    pub fn set_metadata(&self, key: &str, value: impl Into<serde_json::Value>) {
+        self.server
+            .hub()
+            .set_metadata(&self.state, key, value.into());
+    }
+
+    /// A snapshot of this client's record.
+    pub fn info(&self) -> ClientInfo {
+        self.state.info()
+    }
+
+    /// The rooms this client is in.
+    pub fn rooms(&self) -> Vec<String> {
+        self.state.room_names()
+    }
+
+    /// Whether this client is in `room`.
+    pub fn in_room(&self, room: &str) -> bool {
+        self.state
+            .rooms
+            .lock()
+            .expect("rooms lock")
+            .iter()
+            .any(|r| &**r == room)
+    }
+
+    /// Joins `room` (see [`Server::join_room`]). Returns `false` if already a member.
+    pub fn join(&self, room: &str) -> bool {
+        self.server.hub().join(&self.state, room)
+    }
+
+    /// Leaves `room`. Returns `false` if not a member.
+    pub fn leave(&self, room: &str) -> bool {
+        self.server.hub().leave(&self.state, room)
+    }
+
+    /// Closes the socket with `code` and `reason` after the frames already queued. As for
+    /// [`Server::disconnect_client`], a code that may not be sent becomes 1000 and the
+    /// reason is cut to 123 bytes.
+    pub fn close(&self, code: u16, reason: impl Into<Cow<'static, str>>) {
+        self.state.request_close(code, reason, true);
+    }
+
+    /// The server handle.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+}
+
+/// A read view of the room table, from [`Server::rooms`].
+///
+/// ```no_run
+/// # fn f(server: pxl_ws::Server) {
+/// let rooms = server.rooms();
+/// if let Some(members) = rooms.get("lobby") {
+///     println!("{} in the lobby", members.len());
+/// }
+/// rooms.print();
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Rooms {
+    pub(crate) server: Server,
+}
+
+impl Rooms {
+    /// The members of `name` on every instance (this instance's first), or `None` if no
+    /// such room exists anywhere.
+    pub fn get(&self, name: &str) -> Option<Vec<ClientId>> {
+        let hub = self.server.hub();
+        let mut members = hub.rooms().members(name).unwrap_or_default();
+        members.extend(hub.view().members(name));
+        (!members.is_empty()).then_some(members)
+    }
+
+    /// The members of `name` connected to this instance, or `None` if it has none here.
+    pub fn get_local(&self, name: &str) -> Option<Vec<ClientId>> {
+        self.server.hub().rooms().members(name)
+    }
+
+    /// Room names with their member counts on every instance, sorted by name.
+    pub fn list(&self) -> Vec<(String, usize)> {
+        let hub = self.server.hub();
+        let mut counts = hub.view().room_counts();
+        if counts.is_empty() {
+            return hub.rooms().summary();
+        }
+        for (name, n) in hub.rooms().summary() {
+            *counts.entry(name).or_default() += n;
+        }
+        let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+        v.sort();
+        v
+    }
+
+    /// How many rooms exist on any instance.
+    pub fn len(&self) -> usize {
+        let hub = self.server.hub();
+        let mut rooms = hub.view().room_counts();
+        if rooms.is_empty() {
+            return hub.rooms().len();
+        }
+        for (name, _) in hub.rooms().summary() {
+            rooms.entry(name).or_default();
+        }
+        rooms.len()
+    }
+
+    /// Whether no room exists.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A human-readable table of rooms and members (what [`print`](Self::print) logs).
+    pub fn render(&self) -> String {
+        let list = self.list();
+        let mut out = format!("Rooms (Count: {}):\n", list.len());
+        if list.is_empty() {
+            out.push_str("No rooms\n");
+        }
+        for (i, (name, count)) in list.iter().enumerate() {
+            let _ = writeln!(out, "Room {} (Name: {name} | Clients: {count}):", i + 1);
+            let mut ids = self.get(name).unwrap_or_default();
+            ids.sort();
+            for id in ids {
+                let hub = self.server.hub();
+                let user = match hub.client(id) {
+                    Some(c) => c.user_id().map(|u| u.to_string()),
+                    None => hub.view().user_of(id),
+                }
+                .unwrap_or_else(|| "-".into());
+                let _ = writeln!(out, "  Client (ID: {id} | User: {user})");
+            }
+        }
+        out
+    }
+
+    /// Logs [`render`](Self::render) at info level.
+    pub fn print(&self) {
+        tracing::info!("\n{}", self.render());
+    }
+}
