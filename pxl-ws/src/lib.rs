@@ -60,6 +60,7 @@
 //! | `macros` | yes | `#[ws_controller]`, `#[action]` and `#[subscriber]` (re-exported from `pxl-ws-macros`), and `subscribers!` |
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
 //! | `redis` | yes | [`bus::RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
+//! | `test-util` | no | `pxl_ws::test`: a test kit for controllers — an in-process server without TCP, test clients through the real connection path, users with roles without a JWT; works with `tokio::time::pause` |
 //!
 //! ## The crate root and its modules
 //!
@@ -81,6 +82,7 @@
 //! | [`health`] | the [`Health`](health::Health) snapshot |
 //! | [`protocol`] | the wire format and error codes |
 //! | `client` | (feature `client`) the Rust client, `WsClient` |
+//! | `test` | (feature `test-util`) the test kit for controllers: `TestServer`, `TestClient` |
 //!
 //! ## Application events between instances
 //!
@@ -118,6 +120,8 @@ mod service;
 mod state;
 mod subscribers;
 mod system;
+#[cfg(feature = "test-util")]
+pub mod test;
 mod upgrade;
 mod util;
 mod ws_service;

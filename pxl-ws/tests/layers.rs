@@ -49,6 +49,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("server", &["accept", "server"]),
+    ("test", &["test"]),
 ];
 
 /// Back edges that remain, each with its reason. An entry that is no longer needed

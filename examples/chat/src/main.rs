@@ -31,7 +31,9 @@ use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
-use pxl_ws::{ActionError, Client, Data, Frame, Server, WsConfig, WsServer, ws_controller};
+use pxl_ws::{
+    ActionError, Client, Data, Frame, Server, WsConfig, WsServer, WsServerBuilder, ws_controller,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -196,6 +198,14 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The chat's WebSocket server: the controller on `config` (main turns presence events
+/// on). The unit tests below run it with `pxl_ws::test`.
+fn chat_server(config: WsConfig) -> WsServerBuilder {
+    WsServer::builder()
+        .config(config)
+        .controller(ChatController)
+}
+
 // ---- the HTTP app ---------------------------------------------------------------------
 
 async fn index() -> Html<&'static str> {
@@ -271,9 +281,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         app = app.merge(dev_token_route(secret));
     }
-    let ws = WsServer::builder()
-        .config(config)
-        .controller(ChatController)
+    let ws = chat_server(config)
         // The page imports the browser client from /pxl-ws.js.
         .serve_browser_client(true)
         // The page, served by the server's own accept loop (its connection limits and
@@ -290,4 +298,135 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ws.serve_listener(listener).await?;
     tracing::info!("chat stopped");
     Ok(())
+}
+
+// ---- unit tests, with the test kit (feature `test-util`) ------------------------------
+
+#[cfg(test)]
+mod tests {
+    use pxl_ws::test::{TestClient, TestServer};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The chat as `main` runs it: presence events on.
+    async fn chat() -> TestServer {
+        let mut config = WsConfig::default();
+        config.rooms.presence_events = true;
+        TestServer::new(chat_server(config)).await
+    }
+
+    /// A client in `room`, named `name`.
+    async fn member(kit: &TestServer, name: &str, room: &str) -> TestClient {
+        let mut c = kit.connect().await;
+        let named = c.request("chat", "setName", json!({ "name": name })).await;
+        assert_eq!(named.response(), &json!({ "name": name }));
+        c.join(room).await;
+        c
+    }
+
+    #[tokio::test]
+    async fn a_message_reaches_the_room_sender_included() {
+        let kit = chat().await;
+        let mut alice = member(&kit, "alice", "lobby").await;
+        let mut bob = member(&kit, "bob", "lobby").await;
+        let mut carol = member(&kit, "carol", "kitchen").await;
+
+        let sent = alice
+            .request(
+                "chat",
+                "send",
+                json!({ "room": "lobby", "text": " hi bob " }),
+            )
+            .await;
+        assert_eq!(sent.response(), &json!({ "delivered": 2 }));
+        let alice_id = json!(alice.id());
+        for c in [&mut alice, &mut bob] {
+            let msg = c.expect_push("chat", "message").await;
+            assert_eq!(msg["from"], "alice");
+            assert_eq!(msg["text"], "hi bob", "trimmed");
+            assert_eq!(msg["userId"], Value::Null, "anonymous sender");
+            assert_eq!(msg["clientId"], alice_id);
+        }
+        carol.refute_push("chat", "message").await;
+    }
+
+    #[tokio::test]
+    async fn sending_needs_membership_and_a_text() {
+        let kit = chat().await;
+        let mut alice = member(&kit, "alice", "lobby").await;
+        let not_in = alice
+            .request("chat", "send", json!({ "room": "kitchen", "text": "hi" }))
+            .await;
+        assert_eq!(not_in.error_code(), "NOT_IN_ROOM");
+        let empty = alice
+            .request("chat", "send", json!({ "room": "lobby", "text": "   " }))
+            .await;
+        assert_eq!(empty.error_code(), "INVALID_TEXT");
+        let no_room = alice.request("chat", "send", json!({ "text": "hi" })).await;
+        assert_eq!(no_room.error_code(), "INVALID_PAYLOAD");
+        alice.refute_push("chat", "message").await;
+    }
+
+    #[tokio::test]
+    async fn typing_goes_to_the_others_only() {
+        let kit = chat().await;
+        let mut alice = member(&kit, "alice", "lobby").await;
+        let mut bob = member(&kit, "bob", "lobby").await;
+        let reply = alice
+            .request("chat", "typing", json!({ "room": "lobby", "typing": true }))
+            .await;
+        assert_eq!(reply.response(), &Value::Null, "an empty reply");
+        let typing = bob.expect_push("chat", "typing").await;
+        assert_eq!(
+            (&typing["from"], &typing["typing"]),
+            (&json!("alice"), &json!(true))
+        );
+        alice.refute_push("chat", "typing").await;
+    }
+
+    #[tokio::test]
+    async fn names_follow_the_rules_and_signed_in_users_keep_theirs() {
+        let kit = chat().await;
+        let mut anon = kit.connect().await;
+        for bad in ["", "   ", "a\u{202e}b", &"x".repeat(33)] {
+            let refused = anon
+                .request("chat", "setName", json!({ "name": bad }))
+                .await;
+            assert_eq!(refused.error_code(), "INVALID_NAME", "{bad:?}");
+        }
+
+        let mut ada = kit.connect_as("ada", &[]).await;
+        let refused = ada
+            .request("chat", "setName", json!({ "name": "eve" }))
+            .await;
+        assert_eq!(refused.error_code(), "NAME_FROM_TOKEN");
+        ada.join("lobby").await;
+        ada.request("chat", "send", json!({ "room": "lobby", "text": "hello" }))
+            .await;
+        let msg = ada.expect_push("chat", "message").await;
+        assert_eq!(
+            (&msg["from"], &msg["userId"]),
+            (&json!("ada"), &json!("ada"))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_room_hears_who_joins_and_leaves() {
+        let kit = chat().await;
+        let mut alice = member(&kit, "alice", "lobby").await;
+        let mut bob = member(&kit, "bob", "lobby").await;
+        let joined = alice.expect_push("room", "memberJoined").await;
+        assert_eq!(
+            (&joined["username"], &joined["clientId"]),
+            (&json!("bob"), &json!(bob.id()))
+        );
+        bob.leave("lobby").await;
+        assert_eq!(
+            bob.expect_push("user", "leftRoom").await["roomName"],
+            "lobby"
+        );
+        let left = alice.expect_push("room", "memberLeft").await;
+        assert_eq!(left["username"], "bob");
+    }
 }
