@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// Every server setting, with sane defaults.
 ///
-/// Build it in code (`WsConfig { port: 8080, ..Default::default() }`), deserialise it from
+/// Build it in code (`let mut config = WsConfig::default(); config.port = 8080;`: the
+/// settings structs are `#[non_exhaustive]`, so that new settings are not breaking changes), deserialise it from
 /// any serde format (durations are integers in milliseconds, keys in `snake_case`), or read
 /// it from the environment with [`WsConfig::from_env`].
 ///
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct WsConfig {
     /// Interface that [`WsConfig::addr`] names. Default `127.0.0.1`; use `0.0.0.0` in containers.
     /// Env: `PXL_WS_HOST`.
@@ -96,6 +98,7 @@ impl Default for WsConfig {
 /// Room behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RoomsConfig {
     /// When `false`, joining a room first leaves every other room. Default `true`.
     /// Env: `PXL_WS_ROOMS_MULTIPLE`.
@@ -221,6 +224,7 @@ fn is_invisible(c: char) -> bool {
 /// Disconnecting clients that send nothing for a while (PXL's `disconnectInactiveClients`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct InactiveClientsConfig {
     /// Default `false`. Env: `PXL_WS_INACTIVE_ENABLED`.
     pub enabled: bool,
@@ -250,6 +254,7 @@ impl Default for InactiveClientsConfig {
 /// no frame at all (pong included) for `interval + timeout` is closed with 1011.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct HeartbeatConfig {
     /// Default `true`. Env: `PXL_WS_HEARTBEAT` (`false` turns it off).
     pub enabled: bool,
@@ -274,6 +279,7 @@ impl Default for HeartbeatConfig {
 /// Diagnostics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct DebugConfig {
     /// Log the route table at start. Default `false`. Env: `PXL_WS_PRINT_ROUTES`.
     pub print_routes: bool,
@@ -283,6 +289,7 @@ pub struct DebugConfig {
 /// client sees when it hits it are listed in `docs/security.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LimitsConfig {
     /// Browser origins allowed to open a socket (against cross-site WebSocket hijacking).
     /// Entries are `scheme://host[:port]` (host compared case-insensitively) or `*` for
@@ -368,6 +375,7 @@ impl Default for LimitsConfig {
 /// and a JSON `{error, code}` body; see `docs/security.md` for every code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AuthConfig {
     /// HMAC secret; its UTF-8 bytes are the key. Env: `PXL_WS_JWT_SECRET`.
     pub jwt_secret: Option<Secret>,
@@ -432,6 +440,7 @@ impl Default for AuthConfig {
 /// `rate limit exceeded`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RateLimitConfig {
     /// Default `true`. Env: `PXL_WS_RATE_LIMIT` (`false` turns it off).
     pub enabled: bool,
@@ -517,6 +526,7 @@ impl From<String> for Secret {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ClusterConfig {
     /// Redis to fan out through, e.g. `redis://10.0.0.5:6379/0`. Default none (in-memory
     /// bus). Env: `PXL_WS_REDIS_URL`, else `REDIS_URL`.

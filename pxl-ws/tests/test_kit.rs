@@ -324,10 +324,8 @@ async fn limits_apply_to_test_clients() {
 
 #[tokio::test]
 async fn connects_without_the_connected_frame() {
-    let config = WsConfig {
-        connected_frame: false,
-        ..WsConfig::default()
-    };
+    let mut config = WsConfig::default();
+    config.connected_frame = false;
     let kit = TestServer::new(app(&Arc::default()).config(config)).await;
     let mut alice = kit.connect().await;
     let mut bob = kit.connect().await;

@@ -42,10 +42,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 ///
 /// ```no_run
 /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
-/// let cluster = pxl_ws::config::ClusterConfig {
-///     redis_url: Some("redis://127.0.0.1:6379".into()),
-///     ..Default::default()
-/// };
+/// let mut cluster = pxl_ws::config::ClusterConfig::default();
+/// cluster.redis_url = Some("redis://127.0.0.1:6379".into());
 /// let bus = pxl_ws::bus::RedisBus::new(&cluster)?;
 /// let server = pxl_ws::WsServer::builder().bus(bus).build()?;
 /// # drop(server); Ok(()) }

@@ -20,9 +20,10 @@ use tokio::sync::mpsc;
 use crate::app::builder;
 
 fn config() -> WsConfig {
-    WsConfig {
-        shutdown_timeout: Duration::from_millis(500),
-        ..Default::default()
+    {
+        let mut cfg = WsConfig::default();
+        cfg.shutdown_timeout = Duration::from_millis(500);
+        cfg
     }
 }
 
@@ -349,14 +350,10 @@ async fn first_connect_fails_with_an_error_instead_of_hanging() {
 
 #[tokio::test]
 async fn client_sends_its_token_and_reports_refusals() {
-    let config = WsConfig {
-        auth: pxl_ws::config::AuthConfig {
-            jwt_secret: Some("client-test-secret".into()),
-            required: true,
-            ..Default::default()
-        },
-        ..config()
-    };
+    let mut config = config();
+    config.auth = pxl_ws::config::AuthConfig::default();
+    config.auth.jwt_secret = Some("client-test-secret".into());
+    config.auth.required = true;
     let srv = TestServer::start(builder(config)).await;
     let err = WsClient::connect(srv.url()).await.unwrap_err();
     assert!(

@@ -36,10 +36,8 @@ async fn unrouted_messages_reach_the_fallback_and_routes_still_work() {
 
 #[tokio::test]
 async fn without_the_connected_frame_the_first_frame_is_the_echo() {
-    let config = WsConfig {
-        connected_frame: false,
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.connected_frame = false;
     let srv = echo_server(config).await;
     let mut sock = RawSocket::connect(srv.addr, "/ws", "").await;
     sock.send(&pxl_ws_tests::raw::text(b"first")).await;

@@ -18,10 +18,8 @@ async fn server(config: WsConfig) -> TestServer {
 
 #[tokio::test]
 async fn oversize_message_closes_with_1009_and_others_keep_working() {
-    let config = WsConfig {
-        max_message_size: 1024,
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.max_message_size = 1024;
     let srv = server(config).await;
     let mut big = srv.connect().await;
     let mut bystander = srv.connect().await;
@@ -103,10 +101,8 @@ async fn binary_garbage_gets_an_error_frame_not_a_crash() {
 
 #[tokio::test]
 async fn a_client_that_does_not_read_is_closed_with_1008() {
-    let config = WsConfig {
-        outbound_queue: 8,
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.outbound_queue = 8;
     let srv = server(config).await;
     let mut slow = srv.connect().await;
     let mut bystander = srv.connect().await;

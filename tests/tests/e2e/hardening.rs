@@ -103,10 +103,8 @@ fn binary_header(len: u64) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_client_still_sending_an_oversize_message_reads_the_1009_close() {
-    let config = WsConfig {
-        max_message_size: 64 * 1024,
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.max_message_size = 64 * 1024;
     let srv = TestServer::start(builder(config)).await;
     let (stream, buf) = upgrade(TcpStream::connect(srv.addr).await.unwrap(), srv.addr).await;
     let (mut r, mut w) = stream.into_split();
@@ -204,16 +202,11 @@ async fn served_from(local: [u8; 4], srv: &TestServer) {
 
 #[tokio::test]
 async fn half_sent_requests_fill_the_pending_cap_and_the_next_connection_is_closed() {
-    let config = WsConfig {
-        limits: pxl_ws::config::LimitsConfig {
-            max_pending_connections: Some(80),
-            max_pending_connections_per_ip: Some(50),
-            // Long enough that the half-open connections are still there when checked.
-            header_read_timeout: Duration::from_secs(60),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    // Long enough that the half-open connections are still there when checked.
+    config.limits.max_pending_connections = Some(80);
+    config.limits.max_pending_connections_per_ip = Some(50);
+    config.limits.header_read_timeout = Duration::from_secs(60);
     let srv = TestServer::start(builder(config)).await;
     let mut slow = Vec::new();
     for _ in 0..50 {
@@ -256,13 +249,8 @@ async fn half_sent_requests_fill_the_pending_cap_and_the_next_connection_is_clos
 
 #[tokio::test]
 async fn half_requests_and_idle_connections_are_closed_after_the_header_timeout() {
-    let config = WsConfig {
-        limits: pxl_ws::config::LimitsConfig {
-            header_read_timeout: Duration::from_millis(300),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.limits.header_read_timeout = Duration::from_millis(300);
     // The app's own routes go through the same accept loop.
     let page = axum::Router::new().route("/hello", axum::routing::get(|| async { "hello" }));
     let srv = TestServer::start(builder(config).routes(page)).await;
@@ -363,22 +351,11 @@ async fn a_ping_flood_that_never_reads_is_closed_and_server_memory_stays_bounded
     }
     // The rate limit off: the write buffer bound must hold alone. The heartbeat finds
     // the buffer full, waits `write_timeout` for it to drain, and closes.
-    let config = WsConfig {
-        heartbeat: pxl_ws::config::HeartbeatConfig {
-            interval: Duration::from_millis(500),
-            timeout: Duration::from_secs(60),
-            ..Default::default()
-        },
-        limits: pxl_ws::config::LimitsConfig {
-            rate_limit: pxl_ws::config::RateLimitConfig {
-                enabled: false,
-                ..Default::default()
-            },
-            write_timeout: Duration::from_millis(500),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.heartbeat.interval = Duration::from_millis(500);
+    config.heartbeat.timeout = Duration::from_secs(60);
+    config.limits.rate_limit.enabled = false;
+    config.limits.write_timeout = Duration::from_millis(500);
     let srv = TestServer::start(builder(config)).await;
     let mut bystander = srv.connect().await;
     let before = proc_status_kib("VmHWM");
@@ -410,18 +387,10 @@ async fn a_ping_flood_that_never_reads_is_closed_and_server_memory_stays_bounded
 
 #[tokio::test]
 async fn pings_count_against_the_rate_limit() {
-    let config = WsConfig {
-        limits: pxl_ws::config::LimitsConfig {
-            rate_limit: pxl_ws::config::RateLimitConfig {
-                per_second: 0.001,
-                burst: 10,
-                max_violations: 5,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.limits.rate_limit.per_second = 0.001;
+    config.limits.rate_limit.burst = 10;
+    config.limits.rate_limit.max_violations = 5;
     let srv = TestServer::start(builder(config)).await;
     let (mut stream, buf) = upgrade(TcpStream::connect(srv.addr).await.unwrap(), srv.addr).await;
     let pings: Vec<u8> = std::iter::repeat_n(big_ping(), 40).flatten().collect();
@@ -438,10 +407,8 @@ async fn pings_count_against_the_rate_limit() {
 
 #[tokio::test]
 async fn a_frame_larger_than_the_write_buffer_arrives_whole() {
-    let config = WsConfig {
-        max_message_size: 4 << 20,
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.max_message_size = 4 << 20;
     let srv = TestServer::start(builder(config)).await;
     let mut c = srv.connect().await;
     let big = "x".repeat(3 << 20);

@@ -3,10 +3,7 @@
 //! every row the same servers still serve a well-behaved client (one that stayed
 //! connected throughout, and a new one).
 
-use pxl_ws::{
-    WsConfig,
-    config::{AuthConfig, LimitsConfig, RateLimitConfig},
-};
+use pxl_ws::WsConfig;
 use pxl_ws_tests::jwt::{self, claims, hs256, now};
 use pxl_ws_tests::raw::{self, RawSocket, frame, op};
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT, http};
@@ -844,58 +841,25 @@ impl Servers {
 }
 
 async fn servers() -> Servers {
-    let main = WsConfig {
-        max_message_size: MAX,
-        auth: AuthConfig {
-            jwt_secret: Some(std::str::from_utf8(SECRET).unwrap().into()),
-            issuer: vec![ISS.into()],
-            audience: vec![AUD.into()],
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut main = WsConfig::default();
+    main.max_message_size = MAX;
+    main.auth.jwt_secret = Some(std::str::from_utf8(SECRET).unwrap().into());
+    main.auth.issuer = vec![ISS.into()];
+    main.auth.audience = vec![AUD.into()];
     let rsa = public_key_config(jwt::RSA_PUBLIC_PEM, "RS256");
-    let limited = WsConfig {
-        limits: LimitsConfig {
-            rate_limit: RateLimitConfig {
-                per_second: 0.001,
-                burst: 10,
-                max_violations: 5,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let tight = WsConfig {
-        limits: LimitsConfig {
-            max_connections: Some(3),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let per_ip = WsConfig {
-        limits: LimitsConfig {
-            max_connections_per_ip: Some(2),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let pending = WsConfig {
-        limits: LimitsConfig {
-            max_pending_connections_per_ip: Some(5),
-            header_read_timeout: std::time::Duration::from_secs(60),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let slow_headers = WsConfig {
-        limits: LimitsConfig {
-            header_read_timeout: std::time::Duration::from_millis(300),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut limited = WsConfig::default();
+    limited.limits.rate_limit.per_second = 0.001;
+    limited.limits.rate_limit.burst = 10;
+    limited.limits.rate_limit.max_violations = 5;
+    let mut tight = WsConfig::default();
+    tight.limits.max_connections = Some(3);
+    let mut per_ip = WsConfig::default();
+    per_ip.limits.max_connections_per_ip = Some(2);
+    let mut pending = WsConfig::default();
+    pending.limits.max_pending_connections_per_ip = Some(5);
+    pending.limits.header_read_timeout = std::time::Duration::from_secs(60);
+    let mut slow_headers = WsConfig::default();
+    slow_headers.limits.header_read_timeout = std::time::Duration::from_millis(300);
     Servers {
         main: TestServer::start(builder(main).controller(MeController)).await,
         rsa: TestServer::start(builder(rsa).controller(MeController)).await,

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use pxl_ws::{WsConfig, config::LimitsConfig};
+use pxl_ws::WsConfig;
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,12 +40,10 @@ async fn upgrade_with_host(addr: SocketAddr, host: &str) -> (u16, Option<HttpRes
 }
 
 fn hosts(list: &[&str]) -> WsConfig {
-    WsConfig {
-        limits: LimitsConfig {
-            allowed_hosts: list.iter().map(|h| h.to_string()).collect(),
-            ..Default::default()
-        },
-        ..Default::default()
+    {
+        let mut cfg = WsConfig::default();
+        cfg.limits.allowed_hosts = list.iter().map(|h| h.to_string()).collect();
+        cfg
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pxl_ws::{AuthUser, WsConfig, config::AuthConfig, ws_controller};
+use pxl_ws::{AuthUser, WsConfig, ws_controller};
 use pxl_ws_tests::jwt::{self, claims, hs256, now};
 use pxl_ws_tests::{TestClient, TestServer};
 use serde_json::{Value, json};
@@ -27,26 +27,22 @@ impl MeController {
 }
 
 pub(crate) fn hs_config(required: bool) -> WsConfig {
-    WsConfig {
-        auth: AuthConfig {
-            jwt_secret: Some(std::str::from_utf8(SECRET).unwrap().into()),
-            required,
-            ..Default::default()
-        },
-        ..Default::default()
+    {
+        let mut cfg = WsConfig::default();
+        cfg.auth.jwt_secret = Some(std::str::from_utf8(SECRET).unwrap().into());
+        cfg.auth.required = required;
+        cfg
     }
 }
 
 /// Auth required, one asymmetric algorithm with its public key.
 pub(crate) fn public_key_config(pem: &str, alg: &str) -> WsConfig {
-    WsConfig {
-        auth: AuthConfig {
-            jwt_public_key_pem: Some(pem.into()),
-            algorithms: vec![alg.into()],
-            required: true,
-            ..Default::default()
-        },
-        ..Default::default()
+    {
+        let mut cfg = WsConfig::default();
+        cfg.auth.jwt_public_key_pem = Some(pem.into());
+        cfg.auth.algorithms = vec![alg.into()];
+        cfg.auth.required = true;
+        cfg
     }
 }
 

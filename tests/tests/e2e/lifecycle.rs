@@ -3,10 +3,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pxl_ws::{
-    WsConfig,
-    config::{HeartbeatConfig, InactiveClientsConfig},
-};
+use pxl_ws::WsConfig;
 use pxl_ws_tests::raw::RawSocket;
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT, http_get};
 use serde_json::json;
@@ -28,15 +25,11 @@ async fn system_ping_answers_pong() {
 
 #[tokio::test]
 async fn inactive_clients_are_disconnected_and_active_ones_are_not() {
-    let config = WsConfig {
-        disconnect_inactive_clients: InactiveClientsConfig {
-            enabled: true,
-            inactive_time: Duration::from_millis(400),
-            interval_check_time: Duration::from_millis(50),
-            log: true,
-        },
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.disconnect_inactive_clients.enabled = true;
+    config.disconnect_inactive_clients.inactive_time = Duration::from_millis(400);
+    config.disconnect_inactive_clients.interval_check_time = Duration::from_millis(50);
+    config.disconnect_inactive_clients.log = true;
     let srv = TestServer::start(builder(config)).await;
     // Before the idle client connects: its inactivity counts from its connection.
     let started = Instant::now();
@@ -64,14 +57,9 @@ async fn inactive_clients_are_disconnected_and_active_ones_are_not() {
 
 #[tokio::test]
 async fn heartbeat_pings_and_drops_silent_peers() {
-    let config = WsConfig {
-        heartbeat: HeartbeatConfig {
-            interval: Duration::from_millis(100),
-            timeout: Duration::from_millis(150),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.heartbeat.interval = Duration::from_millis(100);
+    config.heartbeat.timeout = Duration::from_millis(150);
     let srv = TestServer::start(builder(config)).await;
 
     // A client that keeps reading answers pings (tungstenite replies automatically):
@@ -134,10 +122,8 @@ async fn graceful_shutdown_closes_every_socket_with_1001() {
 async fn shutdown_sends_the_frames_already_queued_before_1001() {
     // Far more than the socket buffers hold: most of it is still queued at shutdown.
     const FRAMES: usize = 4000;
-    let config = WsConfig {
-        outbound_queue: 2 * FRAMES,
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.outbound_queue = 2 * FRAMES;
     let srv = TestServer::start(builder(config)).await;
     let mut c = TestClient::connect(&srv.url()).await;
     let id = c.id.parse().unwrap();
@@ -163,10 +149,8 @@ async fn shutdown_sends_the_frames_already_queued_before_1001() {
 #[tokio::test]
 async fn shutdown_stops_waiting_for_a_client_that_never_answers_at_the_shutdown_timeout() {
     let logs = pxl_ws_tests::logs::LogCapture::start();
-    let config = WsConfig {
-        shutdown_timeout: Duration::from_millis(200),
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.shutdown_timeout = Duration::from_millis(200);
     let srv = TestServer::start(builder(config)).await;
     // Reads nothing and never answers the close.
     let mut mute = RawSocket::connect(srv.addr, "/ws", "").await;
@@ -196,10 +180,8 @@ async fn shutdown_stops_waiting_for_a_client_that_never_answers_at_the_shutdown_
 
 #[tokio::test]
 async fn health_reports_counts_and_is_served_when_configured() {
-    let config = WsConfig {
-        health_path: Some("/health".into()),
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.health_path = Some("/health".into());
     let srv = TestServer::start(builder(config)).await;
     let mut c = srv.connect().await;
     c.join("x").await;

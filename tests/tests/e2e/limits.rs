@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use pxl_ws::{
     WsConfig, WsServer,
-    config::{LimitsConfig, RateLimitConfig, RoomNameChars, RoomsConfig},
+    config::{LimitsConfig, RoomNameChars, RoomsConfig},
 };
 use pxl_ws_tests::raw::{KEY, VALID_HANDSHAKE, upgrade_request};
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, WAIT, poll_until};
@@ -74,9 +74,10 @@ async fn connect_eventually(srv: &TestServer, refused: &str) -> TestClient {
 }
 
 fn limits(l: LimitsConfig) -> WsConfig {
-    WsConfig {
-        limits: l,
-        ..Default::default()
+    {
+        let mut cfg = WsConfig::default();
+        cfg.limits = l;
+        cfg
     }
 }
 
@@ -111,9 +112,10 @@ async fn limits_cross_site_origin_gets_403_and_same_origin_connects() {
 
 #[tokio::test]
 async fn limits_allowed_origins_list_and_wildcard() {
-    let config = limits(LimitsConfig {
-        allowed_origins: vec!["https://app.example.com".into()],
-        ..Default::default()
+    let config = limits({
+        let mut cfg = LimitsConfig::default();
+        cfg.allowed_origins = vec!["https://app.example.com".into()];
+        cfg
     });
     let srv = TestServer::start(builder(config)).await;
     let mut ws = connect_from(&srv, "127.0.0.1", Some("https://APP.example.com"))
@@ -139,9 +141,10 @@ async fn limits_allowed_origins_list_and_wildcard() {
     drop(ws);
     srv.stop().await;
 
-    let any = limits(LimitsConfig {
-        allowed_origins: vec!["*".into()],
-        ..Default::default()
+    let any = limits({
+        let mut cfg = LimitsConfig::default();
+        cfg.allowed_origins = vec!["*".into()];
+        cfg
     });
     let srv = TestServer::start(builder(any)).await;
     let mut ws = connect_from(&srv, "127.0.0.1", Some("https://anywhere.example"))
@@ -157,9 +160,10 @@ async fn limits_allowed_origins_list_and_wildcard() {
 
 #[tokio::test]
 async fn limits_max_connections_answers_503_and_frees_slots() {
-    let config = limits(LimitsConfig {
-        max_connections: Some(2),
-        ..Default::default()
+    let config = limits({
+        let mut cfg = LimitsConfig::default();
+        cfg.max_connections = Some(2);
+        cfg
     });
     let srv = TestServer::start(builder(config)).await;
     let c1 = srv.connect().await;
@@ -225,9 +229,10 @@ async fn limits_max_connections_answers_503_and_frees_slots() {
 
 #[tokio::test]
 async fn limits_max_connections_per_ip_answers_429_to_that_address_only() {
-    let config = limits(LimitsConfig {
-        max_connections_per_ip: Some(2),
-        ..Default::default()
+    let config = limits({
+        let mut cfg = LimitsConfig::default();
+        cfg.max_connections_per_ip = Some(2);
+        cfg
     });
     let srv = TestServer::start(builder(config)).await;
     let mut a1 = srv.connect().await;
@@ -263,14 +268,13 @@ async fn limits_max_connections_per_ip_answers_429_to_that_address_only() {
 
 /// A bucket that refills one token per 1000 s: nothing refills during a test.
 fn rate(burst: u32, max_violations: u32) -> WsConfig {
-    limits(LimitsConfig {
-        rate_limit: RateLimitConfig {
-            enabled: true,
-            per_second: 0.001,
-            burst,
-            max_violations,
-        },
-        ..Default::default()
+    limits({
+        let mut cfg = LimitsConfig::default();
+        cfg.rate_limit.enabled = true;
+        cfg.rate_limit.per_second = 0.001;
+        cfg.rate_limit.burst = burst;
+        cfg.rate_limit.max_violations = max_violations;
+        cfg
     })
 }
 
@@ -352,12 +356,10 @@ async fn limits_without_max_violations_a_limited_client_stays_connected() {
 
 #[tokio::test]
 async fn limits_rate_limit_off_routes_every_message() {
-    let config = limits(LimitsConfig {
-        rate_limit: RateLimitConfig {
-            enabled: false,
-            ..Default::default()
-        },
-        ..Default::default()
+    let config = limits({
+        let mut cfg = LimitsConfig::default();
+        cfg.rate_limit.enabled = false;
+        cfg
     });
     let srv = TestServer::start(builder(config)).await;
     let mut c = srv.connect().await;
@@ -379,17 +381,19 @@ async fn limits_rate_limit_off_routes_every_message() {
 // Rooms
 
 fn rooms(r: RoomsConfig) -> WsConfig {
-    WsConfig {
-        rooms: r,
-        ..Default::default()
+    {
+        let mut cfg = WsConfig::default();
+        cfg.rooms = r;
+        cfg
     }
 }
 
 #[tokio::test]
 async fn limits_max_rooms_per_client_counts_distinct_client_joins() {
-    let config = rooms(RoomsConfig {
-        max_rooms_per_client: Some(2),
-        ..Default::default()
+    let config = rooms({
+        let mut cfg = RoomsConfig::default();
+        cfg.max_rooms_per_client = Some(2);
+        cfg
     });
     let srv = TestServer::start(builder(config)).await;
     let mut c = srv.connect().await;
@@ -425,10 +429,11 @@ async fn limits_max_rooms_per_client_counts_distinct_client_joins() {
     srv.stop().await;
 
     // In single-room mode a join replaces the current room, so a limit of 1 is no obstacle.
-    let config = rooms(RoomsConfig {
-        max_rooms_per_client: Some(1),
-        client_can_join_multiple_rooms: false,
-        ..Default::default()
+    let config = rooms({
+        let mut cfg = RoomsConfig::default();
+        cfg.max_rooms_per_client = Some(1);
+        cfg.client_can_join_multiple_rooms = false;
+        cfg
     });
     let srv = TestServer::start(builder(config)).await;
     let mut c = srv.connect().await;
@@ -480,10 +485,11 @@ async fn limits_room_names_follow_the_configured_rules() {
     assert_eq!(srv.handle.rooms().len(), 2);
     srv.stop().await;
 
-    let config = rooms(RoomsConfig {
-        max_name_length: 10,
-        name_chars: RoomNameChars::Ascii("-_".into()),
-        ..Default::default()
+    let config = rooms({
+        let mut cfg = RoomsConfig::default();
+        cfg.max_name_length = 10;
+        cfg.name_chars = RoomNameChars::Ascii("-_".into());
+        cfg
     });
     let srv = TestServer::start(builder(config)).await;
     let mut c = srv.connect().await;

@@ -10,18 +10,17 @@ use serde_json::json;
 use crate::app::builder;
 
 async fn server(rooms: RoomsConfig) -> TestServer {
-    let config = WsConfig {
-        rooms,
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.rooms = rooms;
     TestServer::start(builder(config)).await
 }
 
 fn rooms(multiple: bool, presence: bool) -> RoomsConfig {
-    RoomsConfig {
-        client_can_join_multiple_rooms: multiple,
-        presence_events: presence,
-        ..Default::default()
+    {
+        let mut cfg = RoomsConfig::default();
+        cfg.client_can_join_multiple_rooms = multiple;
+        cfg.presence_events = presence;
+        cfg
     }
 }
 
@@ -245,10 +244,8 @@ async fn presence_is_off_by_default() {
 async fn a_member_that_does_not_read_does_not_stall_a_room_broadcast() {
     const BATCH: u64 = 16;
     const MAX_FRAMES: u64 = 4000;
-    let config = WsConfig {
-        outbound_queue: 64,
-        ..Default::default()
-    };
+    let mut config = WsConfig::default();
+    config.outbound_queue = 64;
     let srv = TestServer::start(builder(config)).await;
     let mut fast = Vec::new();
     for _ in 0..2 {
