@@ -29,7 +29,7 @@ use crate::handles::Client;
 use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
-use crate::router::{MessageContext, Reply};
+use crate::router::{MessageContext, Reply, Router};
 use crate::service::{RawMessage, Server, Shared};
 use crate::util::panic::{isolate, isolate_async};
 use crate::util::time::now_ms;
@@ -115,19 +115,21 @@ const DRAIN_IDLE: Duration = Duration::from_millis(200);
 /// Runs one connection to its end.
 pub(crate) async fn run(
     shared: Arc<Shared>,
+    router: Arc<Router>,
     socket: Socket,
     remote: Option<SocketAddr>,
     verified: Option<Verified>,
 ) {
     let id = ClientId::random();
     let span = tracing::info_span!("ws", client = %id, user = tracing::field::Empty);
-    serve(shared, socket, remote, id, verified)
+    serve(shared, &router, socket, remote, id, verified)
         .instrument(span)
         .await;
 }
 
 async fn serve(
     shared: Arc<Shared>,
+    router: &Router,
     socket: Socket,
     remote: Option<SocketAddr>,
     id: ClientId,
@@ -164,7 +166,7 @@ async fn serve(
     }
     sh.hooks.connected(&client);
 
-    let (end, stream) = read_loop(&client, stream).await;
+    let (end, stream) = read_loop(&client, router, stream).await;
 
     // Cleanup: registry and rooms first, so nothing is sent to a dead socket.
     let rooms = sh.hub.unregister(&state);
@@ -198,7 +200,11 @@ struct End {
     fault: bool,
 }
 
-async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> (End, SplitStream<Socket>) {
+async fn read_loop(
+    client: &Client,
+    router: &Router,
+    mut stream: SplitStream<Socket>,
+) -> (End, SplitStream<Socket>) {
     let state = &client.state;
     let sh = &client.server.shared;
     let mut peer_close: Option<u16> = None;
@@ -259,7 +265,7 @@ async fn read_loop(client: &Client, mut stream: SplitStream<Socket>) -> (End, Sp
         match msg {
             data @ (Message::Text(_) | Message::Binary(_)) => {
                 state.touch_activity(now);
-                if !data_message(client, limiter.as_mut(), data).await {
+                if !data_message(client, router, limiter.as_mut(), data).await {
                     break;
                 }
                 expiry.sync(state);
@@ -420,7 +426,12 @@ fn control_frame(client: &Client, limiter: Option<&mut RateLimiter>) -> bool {
 }
 
 /// One data frame: the rate limit, then [`handle`]. `false`: stop reading (closing).
-async fn data_message(client: &Client, limiter: Option<&mut RateLimiter>, msg: Message) -> bool {
+async fn data_message(
+    client: &Client,
+    router: &Router,
+    limiter: Option<&mut RateLimiter>,
+    msg: Message,
+) -> bool {
     let (bytes, binary) = match &msg {
         Message::Text(t) => (t.as_bytes(), false),
         Message::Binary(b) => (&b[..], true),
@@ -428,7 +439,7 @@ async fn data_message(client: &Client, limiter: Option<&mut RateLimiter>, msg: M
     };
     match rate_limit(client, limiter, bytes) {
         Verdict::Allow => {
-            if !handle(client, bytes, binary).await {
+            if !handle(client, router, bytes, binary).await {
                 fallback(client, msg);
             }
         }
@@ -449,7 +460,7 @@ fn fallback(client: &Client, msg: Message) {
 
 /// Parses, routes and answers one data frame. `false`: no route takes it and the
 /// fallback handler should (only when one is set; otherwise an error frame answers).
-async fn handle(client: &Client, bytes: &[u8], binary: bool) -> bool {
+async fn handle(client: &Client, router: &Router, bytes: &[u8], binary: bool) -> bool {
     let sh = &client.server.shared;
     sh.metrics.count_message_in();
     let has_fallback = sh.hooks.fallback.is_some();
@@ -481,7 +492,7 @@ async fn handle(client: &Client, bytes: &[u8], binary: bool) -> bool {
     }
     let span = tracing::debug_span!("message", r#type = %env.ty, action = %env.action);
     let ctx = MessageContext::on_server(&env, client, &client.server);
-    let Some(fut) = sh.router.dispatch(&ctx) else {
+    let Some(fut) = router.dispatch(&ctx) else {
         if has_fallback {
             return false;
         }

@@ -114,6 +114,7 @@ mod lock;
 mod outbox;
 pub mod protocol;
 mod rooms;
+mod route;
 mod router;
 mod server;
 mod service;

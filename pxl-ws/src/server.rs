@@ -302,7 +302,7 @@ impl WsServerBuilder {
         };
         let shared = Shared {
             hub: Hub::new(cluster, metrics.clone(), rules),
-            router,
+            routes: router.routes().to_vec(),
             state: self.state,
             hooks: self.hooks,
             metrics,
@@ -319,6 +319,7 @@ impl WsServerBuilder {
             server: Server {
                 shared: Arc::new(shared),
             },
+            router: Arc::new(router),
             browser_client: self.browser_client,
             routes: self.routes,
         })
@@ -349,6 +350,8 @@ fn default_bus(config: &WsConfig) -> Result<Arc<dyn Bus>, BuildError> {
 /// ```
 pub struct WsServer {
     server: Server,
+    /// Dispatches every connection's messages (handed to the endpoint).
+    router: Arc<Router>,
     browser_client: bool,
     routes: Option<AxumRouter>,
 }
@@ -407,7 +410,14 @@ impl WsServer {
     pub fn into_router(self) -> AxumRouter {
         start(&self.server);
         let shared = self.server.shared.clone();
-        let mut router = AxumRouter::new().route(&shared.config.path, any(upgrade::endpoint));
+        let endpoint = Arc::new(upgrade::Endpoint {
+            shared: shared.clone(),
+            router: self.router,
+        });
+        let socket = AxumRouter::new()
+            .route(&shared.config.path, any(upgrade::endpoint))
+            .with_state(endpoint);
+        let mut router = AxumRouter::new();
         if let Some(path) = &shared.config.health_path {
             router = router.route(path, get(health_route));
         }
@@ -424,7 +434,7 @@ impl WsServer {
                     }),
                 );
         }
-        let router = router.with_state(shared);
+        let router = router.with_state(shared).merge(socket);
         match self.routes {
             Some(routes) => router.merge(routes),
             None => router,

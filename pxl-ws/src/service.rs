@@ -22,7 +22,7 @@ use crate::health::{Health, HealthStatus, LimitCounts, Metrics};
 use crate::hooks::Hooks;
 use crate::hub::Hub;
 use crate::limits::Limits;
-use crate::router::Router;
+use crate::route::RouteInfo;
 use crate::state::StateMap;
 
 /// Everything the server shares between connections and handles.
@@ -30,7 +30,9 @@ pub(crate) struct Shared {
     pub(crate) config: WsConfig,
     /// Registry, rooms, the cluster layer and the membership lock.
     pub(crate) hub: Hub,
-    pub(crate) router: Router,
+    /// The route table (the built-in `system` routes first); the router that dispatches
+    /// by it travels with the endpoint (`upgrade::Endpoint`).
+    pub(crate) routes: Vec<RouteInfo>,
     pub(crate) state: StateMap,
     pub(crate) hooks: Hooks,
     /// Shared with the hub and the cluster layer.
@@ -100,8 +102,8 @@ impl Server {
     }
 
     /// The route table (the built-in `system` routes first).
-    pub fn routes(&self) -> Vec<crate::router::RouteInfo> {
-        self.shared.router.routes().to_vec()
+    pub fn routes(&self) -> Vec<RouteInfo> {
+        self.shared.routes.clone()
     }
 
     /// State registered on the builder.

@@ -20,6 +20,7 @@ use crate::auth::{TokenError, Verified, token_from_request};
 use crate::connection;
 use crate::limits::parse_host;
 use crate::protocol::http_error;
+use crate::router::Router;
 use crate::service::Shared;
 
 fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
@@ -154,7 +155,15 @@ fn single(headers: &HeaderMap, name: header::HeaderName) -> Single<'_> {
 }
 
 /// The endpoint handler.
-pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
+/// What the endpoint needs: the server's shared state and the router that dispatches
+/// its connections' messages.
+pub(crate) struct Endpoint {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) router: Arc<Router>,
+}
+
+pub(crate) async fn endpoint(State(endpoint): State<Arc<Endpoint>>, mut req: Request) -> Response {
+    let shared = endpoint.shared.clone();
     if shared.shutdown.is_cancelled() {
         return http_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -185,13 +194,14 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, mut req: Request
     let config = socket_config(&shared);
     let write_timeout = shared.config.limits.write_timeout;
     let tasks = shared.tasks.clone();
+    let router = endpoint.router.clone();
     tasks.spawn(async move {
         let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let io = connection::Io::new(TokioIo::new(upgraded), write_timeout);
                 let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                connection::run(shared, socket, remote, verified).await;
+                connection::run(shared, router, socket, remote, verified).await;
             }
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }
