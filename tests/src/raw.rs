@@ -92,6 +92,34 @@ impl Transcript {
     }
 }
 
+/// Upgrades an already connected `stream` on `path` (with `extra` header lines, each
+/// ending in `\r\n`) and returns it with the bytes that followed the 101 response.
+/// Panics on any other answer.
+pub async fn upgrade_on(mut stream: TcpStream, path: &str, extra: &str) -> (TcpStream, Vec<u8>) {
+    let req = upgrade_request("GET", path, &format!("{VALID_HANDSHAKE}{extra}"));
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("101 in time")
+            .expect("read");
+        assert!(n > 0, "connection closed during the handshake");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    assert!(
+        head.starts_with("HTTP/1.1 101"),
+        "expected 101, got: {head}"
+    );
+    buf.drain(..end);
+    (stream, buf)
+}
+
 /// A client socket after a successful upgrade.
 pub struct RawSocket {
     stream: TcpStream,
@@ -102,28 +130,8 @@ impl RawSocket {
     /// Upgrades on `path` (with `extra` header lines, each ending in `\r\n`) and
     /// consumes the 101 response. Panics on any other answer.
     pub async fn connect(addr: SocketAddr, path: &str, extra: &str) -> Self {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let req = upgrade_request("GET", path, &format!("{VALID_HANDSHAKE}{extra}"));
-        stream.write_all(req.as_bytes()).await.expect("write");
-        let mut buf = Vec::new();
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
-                .await
-                .expect("101 in time")
-                .expect("read");
-            assert!(n > 0, "connection closed during the handshake");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        assert!(
-            head.starts_with("HTTP/1.1 101"),
-            "expected 101, got: {head}"
-        );
-        buf.drain(..end);
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let (stream, buf) = upgrade_on(stream, path, extra).await;
         Self { stream, buf }
     }
 

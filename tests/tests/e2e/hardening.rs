@@ -6,38 +6,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pxl_ws::WsConfig;
+use pxl_ws_tests::raw::upgrade_on;
 use pxl_ws_tests::{TestServer, WAIT};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::app::builder;
-
-/// Upgrades a raw TCP connection on `/ws` and returns it with the bytes read after the
-/// 101 response.
-async fn upgrade(mut stream: TcpStream, addr: SocketAddr) -> (TcpStream, Vec<u8>) {
-    let req = format!(
-        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
-    stream.write_all(req.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    let end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
-            .await
-            .expect("101 in time")
-            .expect("read");
-        assert!(n > 0, "connection closed during the handshake");
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    assert!(buf.starts_with(b"HTTP/1.1 101"), "expected 101: {buf:?}");
-    buf.drain(..end);
-    (stream, buf)
-}
 
 /// How a server's frames ended, read off a raw stream.
 #[derive(Debug, PartialEq, Eq)]
@@ -106,7 +81,7 @@ async fn a_client_still_sending_an_oversize_message_reads_the_1009_close() {
     let mut config = WsConfig::default();
     config.max_message_size = 64 * 1024;
     let srv = TestServer::start(builder(config)).await;
-    let (stream, buf) = upgrade(TcpStream::connect(srv.addr).await.unwrap(), srv.addr).await;
+    let (stream, buf) = upgrade_on(TcpStream::connect(srv.addr).await.unwrap(), "/ws", "").await;
     let (mut r, mut w) = stream.into_split();
     // 1 MiB announced against a 64 KiB limit: the header alone gets the close frame.
     let len = 1 << 20;
@@ -306,7 +281,7 @@ fn big_ping() -> Vec<u8> {
 /// Floods `srv` with `total` bytes of pings from a client that never reads. Returns
 /// whether the server cut the connection (a write failed) before the flood was out.
 async fn ping_flood(srv: &TestServer, total: usize) -> (bool, TcpStream) {
-    let (mut stream, _) = upgrade(TcpStream::connect(srv.addr).await.unwrap(), srv.addr).await;
+    let (mut stream, _) = upgrade_on(TcpStream::connect(srv.addr).await.unwrap(), "/ws", "").await;
     let batch: Vec<u8> = std::iter::repeat_n(big_ping(), 512).flatten().collect();
     let mut sent = 0;
     while sent < total {
@@ -392,7 +367,8 @@ async fn pings_count_against_the_rate_limit() {
     config.limits.rate_limit.burst = 10;
     config.limits.rate_limit.max_violations = 5;
     let srv = TestServer::start(builder(config)).await;
-    let (mut stream, buf) = upgrade(TcpStream::connect(srv.addr).await.unwrap(), srv.addr).await;
+    let (mut stream, buf) =
+        upgrade_on(TcpStream::connect(srv.addr).await.unwrap(), "/ws", "").await;
     let pings: Vec<u8> = std::iter::repeat_n(big_ping(), 40).flatten().collect();
     stream.write_all(&pings).await.unwrap();
     assert_eq!(
