@@ -37,23 +37,25 @@ pub(crate) const PXL_EVENTS: [&str; 11] = [
 
 /// Every event name, PXL's eleven first.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) const EVENTS: [&str; 15] = [
-    CLIENT_CONNECTED,
-    CLIENT_DISCONNECTED,
-    DISCONNECT_CLIENT,
-    CLIENT_JOINED_ROOM,
-    CLIENT_LEFT_ROOM,
-    SEND_MESSAGE,
-    SEND_MESSAGE_TO_ALL,
-    MESSAGE_ERROR,
-    QUEUE_JOB_COMPLETED,
-    QUEUE_JOB_ERROR,
-    CUSTOM,
-    INSTANCE_HEARTBEAT,
-    SNAPSHOT_REQUEST,
-    SNAPSHOT,
-    CHANNEL_MESSAGE,
-];
+pub(crate) const EVENTS: [&str; 15] = {
+    let ours = [
+        INSTANCE_HEARTBEAT,
+        SNAPSHOT_REQUEST,
+        SNAPSHOT,
+        CHANNEL_MESSAGE,
+    ];
+    let mut all = [""; 15];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = if i < PXL_EVENTS.len() {
+            PXL_EVENTS[i]
+        } else {
+            ours[i - PXL_EVENTS.len()]
+        };
+        i += 1;
+    }
+    all
+};
 
 /// Whether `event` is one of PXL's eleven (the ones subscribers see by name).
 pub(crate) fn is_builtin(event: &str) -> bool {

@@ -193,6 +193,8 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError<'_>> {
         reason,
         id,
     };
+    // A field that is not valid JSON text (e.g. a lone surrogate escape).
+    let invalid_json = |id| fail(codes::INVALID_JSON, texts::FAILED_TO_PARSE_JSON, None, id);
     let fields: RawFields<'_> = match serde_json::from_slice(bytes) {
         // serde also accepts a struct written as an array; the protocol does not.
         Ok(_) if bytes.trim_ascii_start().first() == Some(&b'[') => {
@@ -233,14 +235,7 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError<'_>> {
         FieldStr::Missing => {
             return Err(fail(codes::MISSING_TYPE, texts::MISSING_TYPE, None, id));
         }
-        FieldStr::Invalid => {
-            return Err(fail(
-                codes::INVALID_JSON,
-                texts::FAILED_TO_PARSE_JSON,
-                None,
-                id,
-            ));
-        }
+        FieldStr::Invalid => return Err(invalid_json(id)),
         FieldStr::NotString => {
             return Err(fail(
                 codes::MISSING_TYPE,
@@ -255,14 +250,7 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError<'_>> {
         FieldStr::Missing => {
             return Err(fail(codes::MISSING_ACTION, texts::MISSING_ACTION, None, id));
         }
-        FieldStr::Invalid => {
-            return Err(fail(
-                codes::INVALID_JSON,
-                texts::FAILED_TO_PARSE_JSON,
-                None,
-                id,
-            ));
-        }
+        FieldStr::Invalid => return Err(invalid_json(id)),
         FieldStr::NotString => {
             return Err(fail(
                 codes::MISSING_ACTION,

@@ -5,16 +5,8 @@
 use std::fs;
 use std::path::Path;
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+mod common;
+use common::rust_files;
 
 /// The `("Variant", "channelName")` pairs of the macro crate's `EVENTS` table.
 fn macro_events() -> Vec<(String, String)> {

@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
+mod common;
+use common::rust_files;
+
 /// Layers, lowest first. A module is placed by the longest prefix listed.
 const LAYERS: &[(&str, &[&str])] = &[
     (
@@ -81,17 +84,6 @@ fn module_path(src: &Path, file: &Path) -> String {
         parts.pop();
     }
     parts.join("::")
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// The text without `//` comments (doc comments and their examples included) and

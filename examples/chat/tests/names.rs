@@ -2,38 +2,20 @@
 //! take another name; names follow the server's room-name character rules; every message
 //! carries the verified `userId` (null for anonymous senders).
 
-use std::process::Stdio;
-
+use pxl_ws_tests::TestClient;
 use pxl_ws_tests::jwt::{claims, hs256};
-use pxl_ws_tests::{TestClient, WAIT};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
+
+mod common;
+use common::spawn_chat;
 
 const SECRET: &str = "chat names test secret, thirty-two bytes or more";
 
 /// Starts `example-chat` with token authentication on (optional); returns it and its
 /// socket URL.
 async fn chat() -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_example-chat"))
-        .env("PXL_WS_PORT", "0")
-        .env("PXL_WS_JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .env_remove("REDIS_URL")
-        .env_remove("PXL_WS_REDIS_URL")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn example-chat");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // "Open http://127.0.0.1:PORT/ in a browser (Ctrl-C to stop)"
-    let line = tokio::time::timeout(WAIT, lines.next_line())
-        .await
-        .expect("chat prints its address")
-        .unwrap()
-        .expect("chat exited early");
-    let http = line.split_whitespace().nth(1).expect("address").to_owned();
-    (child, http.replacen("http://", "ws://", 1) + "ws")
+    spawn_chat(&[("PXL_WS_JWT_SECRET", SECRET)]).await
 }
 
 /// Connects as `user` with a token and reads `auth/authenticated`.

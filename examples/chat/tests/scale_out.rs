@@ -1,33 +1,16 @@
 //! The chat scales out unchanged: two processes on two ports sharing one Redis
 //! (`REDIS_URL`), a user on each, see each other's presence and messages.
 
-use std::process::Stdio;
-
-use pxl_ws_tests::{RedisServer, TestClient, WAIT};
+use pxl_ws_tests::{RedisServer, TestClient};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
+
+mod common;
+use common::spawn_chat;
 
 /// Starts `example-chat` on a free port against `redis_url`; returns it and its socket URL.
 async fn chat(redis_url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_example-chat"))
-        .env("PXL_WS_PORT", "0")
-        .env("REDIS_URL", redis_url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn example-chat");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // "Open http://127.0.0.1:PORT/ in a browser (Ctrl-C to stop)"
-    let line = tokio::time::timeout(WAIT, lines.next_line())
-        .await
-        .expect("chat prints its address")
-        .unwrap()
-        .expect("chat exited early");
-    let http = line.split_whitespace().nth(1).expect("address").to_owned();
-    let ws = http.replacen("http://", "ws://", 1) + "ws";
-    (child, ws)
+    spawn_chat(&[("REDIS_URL", redis_url)]).await
 }
 
 #[tokio::test]
