@@ -119,6 +119,64 @@ pub struct RoomsConfig {
     /// Env: `PXL_WS_ROOM_NAME_CHARS` (`printable`, `ascii`, or `ascii:` followed by the
     /// allowed punctuation, e.g. `ascii:-_:.`).
     pub name_chars: RoomNameChars,
+    /// Room history and recovery on rejoin (`stream` on every frame sent to such a room,
+    /// `since` / `history` on `system/joinRoom`). Off by default; see [`HistoryConfig`].
+    pub history: HistoryConfig,
+    /// Most members `system/presence` lists; the answer says `truncated` when there are
+    /// more. Default 1000. Env: `PXL_WS_PRESENCE_MAX_MEMBERS`.
+    pub presence_max_members: usize,
+    /// Send `room/userJoined` and `room/userLeft` to a room's members when a user's first
+    /// connection joins it and its last one leaves (two tabs of one user are one presence),
+    /// across the cluster. Default `false`. Env: `PXL_WS_USER_PRESENCE_EVENTS`.
+    pub user_presence_events: bool,
+}
+
+/// Room history: a bounded stream per room with an offset and an epoch, replayed to a
+/// client that rejoins with `since` (see `docs/protocol.md`).
+///
+/// ```
+/// let mut config = pxl_ws::WsConfig::default();
+/// config.rooms.history.size = 50;                          // last 50 messages per room
+/// config.rooms.history.ttl = Some(std::time::Duration::from_secs(600));
+/// config.rooms.history.rooms = Some("^chat:".into());      // only rooms matching this regex
+/// config.validate().unwrap();
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HistoryConfig {
+    /// Messages kept per room; `0` turns history off. Default `0`. At most 100 000.
+    /// Env: `PXL_WS_HISTORY_SIZE` (`0` or unset: off).
+    pub size: usize,
+    /// How long a message stays in the history (and a room's stream lives after its last
+    /// message); `None`: no expiry. Default `None`. Env: `PXL_WS_HISTORY_TTL_MS`
+    /// (`0`: no expiry).
+    #[serde(with = "opt_duration_ms")]
+    pub ttl: Option<Duration>,
+    /// Only rooms whose name matches this regex have history; `None`: every room.
+    /// Default `None`. Env: `PXL_WS_HISTORY_ROOMS`.
+    pub rooms: Option<String>,
+}
+
+/// Largest `rooms.history.size`.
+pub(crate) const MAX_HISTORY_SIZE: usize = 100_000;
+
+mod opt_duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
 }
 
 impl Default for RoomsConfig {
@@ -129,6 +187,9 @@ impl Default for RoomsConfig {
             max_rooms_per_client: Some(100),
             max_name_length: 128,
             name_chars: RoomNameChars::Printable,
+            history: HistoryConfig::default(),
+            presence_max_members: 1000,
+            user_presence_events: false,
         }
     }
 }
@@ -708,6 +769,7 @@ impl WsConfig {
             "a size in bytes",
         )?;
         env.room_name_chars("PXL_WS_ROOM_NAME_CHARS", &mut c.rooms.name_chars)?;
+        Self::history_from_env(&env, &mut c.rooms)?;
         Self::limits_from_env(&env, &mut c.limits)?;
         let auth = &mut c.auth;
         env.secret("PXL_WS_JWT_SECRET", &mut auth.jwt_secret);
@@ -726,6 +788,27 @@ impl WsConfig {
         c.cluster.read_env(&env)?;
         c.validate()?;
         Ok(c)
+    }
+
+    fn history_from_env(env: &Env<'_>, r: &mut RoomsConfig) -> Result<(), ConfigError> {
+        env.parse(
+            "PXL_WS_HISTORY_SIZE",
+            &mut r.history.size,
+            "a message count (0: off)",
+        )?;
+        let mut ttl = r.history.ttl.unwrap_or_default();
+        env.millis("PXL_WS_HISTORY_TTL_MS", &mut ttl)?;
+        r.history.ttl = (!ttl.is_zero()).then_some(ttl);
+        if let Some(p) = (env.0)("PXL_WS_HISTORY_ROOMS") {
+            r.history.rooms = (!p.is_empty()).then_some(p);
+        }
+        env.parse(
+            "PXL_WS_PRESENCE_MAX_MEMBERS",
+            &mut r.presence_max_members,
+            "a member count",
+        )?;
+        env.bool("PXL_WS_USER_PRESENCE_EVENTS", &mut r.user_presence_events)?;
+        Ok(())
     }
 
     fn limits_from_env(env: &Env<'_>, l: &mut LimitsConfig) -> Result<(), ConfigError> {
@@ -840,6 +923,26 @@ impl WsConfig {
                 "rooms.name_chars",
                 format!("{c:?} is not ASCII punctuation (letters and digits are always allowed)"),
             );
+        }
+        if r.history.size > MAX_HISTORY_SIZE {
+            return bad(
+                "rooms.history.size",
+                format!("must be at most {MAX_HISTORY_SIZE} messages (0 turns history off)"),
+            );
+        }
+        if r.history.ttl.is_some_and(|t| t < Duration::from_millis(1)) {
+            return bad(
+                "rooms.history.ttl",
+                "must be at least 1 ms (`None` for no expiry)",
+            );
+        }
+        if let Some(p) = &r.history.rooms
+            && let Err(e) = regex::Regex::new(p)
+        {
+            return bad("rooms.history.rooms", format!("not a valid regex: {e}"));
+        }
+        if r.presence_max_members == 0 {
+            return bad("rooms.presence_max_members", "must be at least 1");
         }
         let l = &self.limits;
         for o in &l.allowed_origins {

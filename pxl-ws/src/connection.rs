@@ -523,6 +523,8 @@ async fn handle(client: &Client, router: &Router, bytes: &[u8], binary: bool) ->
             send_error(client, &err, &env, ErrorKind::Panic);
         }
     }
+    // A `joinRoom` that read a room's history held that room's live frames: they follow the reply.
+    sh.hub.release_gates(&client.state);
     true
 }
 

@@ -20,6 +20,7 @@ use crate::clients::{ClientId, ClientState, Registry};
 use crate::cluster::{Cluster, LocalNode, RemoteView};
 use crate::frame::{Frame, Target, To};
 use crate::health::Metrics;
+use crate::history::{Appended, Held, History};
 use crate::lock::{Membership, MembershipLock};
 use crate::protocol;
 use crate::rooms::RoomTable;
@@ -41,6 +42,7 @@ pub(crate) struct Hub {
     membership: MembershipLock,
     metrics: Arc<Metrics>,
     rules: RoomRules,
+    history: Option<History>,
 }
 
 impl Hub {
@@ -52,7 +54,19 @@ impl Hub {
             membership: MembershipLock::default(),
             metrics,
             rules,
+            history: None,
         }
+    }
+
+    /// Turns room history on.
+    pub(crate) fn with_history(mut self, history: Option<History>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The room history, when it is on.
+    pub(crate) fn history(&self) -> Option<&History> {
+        self.history.as_ref()
     }
 
     fn lock(&self) -> Membership<'_> {
@@ -119,6 +133,9 @@ impl Hub {
         let left = {
             let g = self.lock();
             self.clients.remove(&g, c.id);
+            if let Some(h) = &self.history {
+                h.gates.release(c.id, drop);
+            }
             let left = self.rooms.leave_all(&g, c);
             for room in &left {
                 self.cluster.left(&g, c.id, room);
@@ -254,7 +271,7 @@ impl Hub {
         let username = c.metadata_str("username");
         let user = c.user_id();
         if let Some(f) = protocol::presence_frame(action, room, c.id, user.as_deref(), username) {
-            self.send(&Target::room(room).except(c.id), &f);
+            self.send_unrecorded(&Target::room(room).except(c.id), &f);
         }
     }
 
@@ -264,6 +281,25 @@ impl Hub {
     /// (unless it went to the one client it names, found here). Returns how many clients
     /// of *this* instance got it.
     pub(crate) fn send(&self, target: &Target, frame: &Frame) -> usize {
+        if let Some(h) = &self.history
+            && let To::Rooms { rooms } = &target.to
+            && let [room] = rooms.as_slice()
+            && h.covers(room)
+        {
+            let mut n = 0;
+            let appended = h.engine().append(room, frame.as_str(), &mut |stamped| {
+                n = self.deliver_local(target, Message::Text(stamped.clone()));
+                self.cluster.publish_send(target, stamped.as_str());
+            });
+            if appended != Appended::NotRecorded {
+                return n;
+            }
+        }
+        self.send_unrecorded(target, frame)
+    }
+
+    /// [`send`](Self::send) without history: for presence, which is state, not messages.
+    fn send_unrecorded(&self, target: &Target, frame: &Frame) -> usize {
         let n = self.deliver_local(target, frame.to_message());
         let delivered_to_the_one_client = matches!(target.to, To::Client { .. }) && n > 0;
         if !delivered_to_the_one_client {
@@ -275,8 +311,36 @@ impl Hub {
     /// Delivers to this instance's clients only.
     pub(crate) fn deliver_local(&self, target: &Target, msg: Message) -> usize {
         let mut n = 0;
+        // Checked per member: a member seen in the room opened its gate (if any) before
+        // it joined, so the gate is visible here.
+        let mut gated: Option<Option<(&History, &str, u64)>> = None;
         let mut push = |c: &Arc<ClientState>| {
-            if Some(c.id) != target.except && c.push(msg.clone(), &self.metrics) {
+            if Some(c.id) == target.except {
+                return;
+            }
+            let gate = match gated {
+                Some(g) => g,
+                None if self.history.as_ref().is_some_and(|h| h.gates.any()) => {
+                    *gated.insert(self.gated(target, &msg))
+                }
+                None => None,
+            };
+            if let Some((h, room, offset)) = gate {
+                match h.gates.hold(c.id, room, offset, &msg) {
+                    Held::Yes => {
+                        n += 1;
+                        return;
+                    }
+                    Held::Overflow => {
+                        if c.request_close(1008, "outbound queue full", false) {
+                            self.metrics.count_slow_client_dropped();
+                        }
+                        return;
+                    }
+                    Held::No => {}
+                }
+            }
+            if c.push(msg.clone(), &self.metrics) {
                 n += 1;
             }
         };
@@ -303,6 +367,34 @@ impl Hub {
             }
         }
         n
+    }
+
+    /// For a stamped frame to one history room while some join is reading a history: the
+    /// history, the room and the frame's offset, to check the members' gates.
+    fn gated<'a>(
+        &'a self,
+        target: &'a Target,
+        msg: &Message,
+    ) -> Option<(&'a History, &'a str, u64)> {
+        let h = self.history.as_ref()?;
+        let To::Rooms { rooms } = &target.to else {
+            return None;
+        };
+        let [room] = rooms.as_slice() else {
+            return None;
+        };
+        let Message::Text(t) = msg else { return None };
+        Some((h, room, crate::history::offset_of(t)?))
+    }
+
+    /// Ends a client's history reads once its reply is queued: the live frames held
+    /// meanwhile follow it, without those the reply carried.
+    pub(crate) fn release_gates(&self, c: &ClientState) {
+        if let Some(h) = &self.history {
+            h.gates.release(c.id, |m| {
+                c.push(m, &self.metrics);
+            });
+        }
     }
 
     /// Queues `msg` for one local client; `false` if there is none (or its queue is full).

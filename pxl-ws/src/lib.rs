@@ -107,6 +107,7 @@ mod events;
 mod frame;
 mod handles;
 pub mod health;
+mod history;
 pub mod hooks;
 mod hub;
 mod limits;

@@ -288,9 +288,11 @@ impl WsServerBuilder {
         };
         let metrics = Arc::new(Metrics::default());
         let subscribers = Arc::new(subscribers);
+        let instance_id = format!("{:016x}", rand::random::<u64>());
+        let history = crate::history::build(&self.config, &instance_id)?;
         let cluster = Cluster::new(
             &self.config.cluster.prefix,
-            format!("{:016x}", rand::random::<u64>()),
+            instance_id,
             self.config.cluster.liveness_ttl,
             bus,
             subscribers.clone(),
@@ -301,7 +303,7 @@ impl WsServerBuilder {
             presence_events: self.config.rooms.presence_events,
         };
         let shared = Shared {
-            hub: Hub::new(cluster, metrics.clone(), rules),
+            hub: Hub::new(cluster, metrics.clone(), rules).with_history(history),
             routes: router.routes().to_vec(),
             state: self.state,
             hooks: self.hooks,
@@ -502,6 +504,18 @@ fn start(server: &Server) {
     let stop = sh.shutdown.clone();
 
     sh.subscribers.clone().spawn(server);
+
+    if let Some(h) = sh.hub.history() {
+        let weak = Arc::downgrade(&server.shared);
+        h.set_fallback(Box::new(move |room, frame| {
+            if let Some(sh) = weak.upgrade() {
+                sh.hub.deliver_local(
+                    &crate::frame::Target::room(room),
+                    tokio_tungstenite::tungstenite::Message::Text(frame),
+                );
+            }
+        }));
+    }
 
     let mut stream = sh.hub.bus().subscribe();
     let s = server.clone();

@@ -20,10 +20,12 @@
 
 use serde::Deserialize;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use crate::auth::session;
 use crate::config::RoomsConfig;
 use crate::handles::Client;
+use crate::history::{Position, Since};
 use crate::protocol::{ActionError, codes};
 use crate::router::{BoxFuture, Controller, Data, FromMessage, MessageContext, Reply, RouteInfo};
 use crate::util::time::{iso8601, now_ms};
@@ -38,6 +40,12 @@ struct RoomRequest {
     /// Display name offered by the client (PXL accepts one); ids in the payload are ignored.
     #[serde(default)]
     username: Option<String>,
+    /// `joinRoom` in a history room: resume after this position.
+    #[serde(default)]
+    since: Option<Position>,
+    /// `joinRoom` in a history room: the last this many frames.
+    #[serde(default)]
+    history: Option<usize>,
 }
 
 const ROUTES: &[RouteInfo] = &[
@@ -188,35 +196,82 @@ async fn may_join(client: &Client, room: &str) -> Result<(), Reply> {
 }
 
 async fn join_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
-    let (room, req) = match room_request(ctx, client) {
+    let (room, mut req) = match room_request(ctx, client) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
     if let Err(reply) = check_room_name(&client.server.shared.config.rooms, &room) {
         return reply;
     }
-    if !client.in_room(&room) {
-        if let Err(reply) = may_join(client, &room).await {
-            return reply;
+    let since = match (req.since.take(), req.history) {
+        (Some(_), Some(_)) => {
+            return Reply::Error(
+                ActionError::new(
+                    codes::INVALID_PAYLOAD,
+                    "invalid payload: give `since` or `history`, not both",
+                )
+                .with_detail("path", "since"),
+            );
         }
+        (Some(p), None) => Since::Position(p),
+        (None, Some(0)) | (None, None) => Since::Nothing,
+        (None, Some(k)) => Since::Last(k),
+    };
+    let joining = !client.in_room(&room);
+    if joining && let Err(reply) = may_join(client, &room).await {
+        return reply;
+    }
+    let history = client.server().hub().history().filter(|h| h.covers(&room));
+    if let Some(h) = history {
+        // Live frames of this room wait until the reply is out (`Hub::release_gates`).
+        h.gates.open(client.id(), &room);
+    }
+    if joining {
         client.join(&room);
     }
+    let stream = match history {
+        None => None,
+        Some(h) => Some(match h.engine().read(&room, since).await {
+            Ok(r) => {
+                h.gates.read_upto(client.id(), &room, r.position.offset);
+                let missed: Vec<Box<RawValue>> = r
+                    .missed
+                    .iter()
+                    .filter_map(|f| RawValue::from_string(f.as_str().to_owned()).ok())
+                    .collect();
+                json!({
+                    "offset": r.position.offset,
+                    "epoch": r.position.epoch,
+                    "recovered": r.recovered,
+                    "missed": missed,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(room = %room, error = %e, "room history unreadable; joined without recovery");
+                json!({"recovered": false, "missed": [], "unavailable": true})
+            }
+        }),
+    };
     let id = client.id().to_string();
     let username = client
         .state
         .metadata_str("username")
         .or(req.username)
         .unwrap_or_else(|| format!("user_{}", &id[..8]));
+    let mut data = json!({
+        "userId": client.user_id().unwrap_or(id),
+        "userType": "user",
+        "username": username,
+        "roomName": room,
+        "joinedAt": iso8601(now_ms()),
+    });
+    if let Some(stream) = stream {
+        data["stream"] = stream;
+    }
     Reply::value(&json!({
         "success": true,
         "message": format!("Successfully joined room: {room}"),
-        "data": {
-            "userId": client.user_id().unwrap_or(id),
-            "userType": "user",
-            "username": username,
-            "roomName": room,
-            "joinedAt": iso8601(now_ms()),
-        }
+        "data": data,
     }))
 }
 

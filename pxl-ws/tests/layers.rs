@@ -37,7 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "util",
         ],
     ),
-    ("bus/cluster", &["bus", "cluster"]),
+    ("bus/cluster", &["bus", "cluster", "history"]),
     ("hub", &["hub"]),
     ("handles", &["handles", "hooks", "service", "ws_service"]),
     (

@@ -193,6 +193,7 @@ impl WsClientBuilder {
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             rooms: Mutex::new(BTreeMap::new()),
+            positions: Mutex::new(HashMap::new()),
             joining: Mutex::new(HashMap::new()),
             client_id: Mutex::new(None),
             connection: state_tx,
@@ -305,6 +306,8 @@ struct Inner {
     rooms: Mutex<BTreeMap<String, Value>>,
     /// `joinRoom` data sent, by room, until the reply says whether it worked.
     joining: Mutex<HashMap<String, Value>>,
+    /// The last stream position seen in each history room: resumed from on rejoin.
+    positions: Mutex<HashMap<String, StreamPosition>>,
     client_id: Mutex<Option<String>>,
     connection: watch::Sender<ConnectionState>,
     events: broadcast::Sender<ConnectionEvent>,
@@ -516,6 +519,31 @@ impl WsClient {
         refused(&r, "JOIN_REFUSED")
     }
 
+    /// Joins history room `room` and gets its last `last` frames: they come as pushes
+    /// (to the controllers and [`frames`](Self::frames)) before this returns, like live
+    /// ones. Returns the join's `stream` answer.
+    pub async fn join_room_with_history(
+        &self,
+        room: &str,
+        last: usize,
+    ) -> Result<JoinStream, ClientError> {
+        let r: Value = self
+            .request(
+                "system",
+                "joinRoom",
+                serde_json::json!({ "roomName": room, "history": last }),
+            )
+            .await?;
+        refused(&r, "JOIN_REFUSED")?;
+        Ok(JoinStream::of(&r))
+    }
+
+    /// The last position seen in history room `room` (from its frames' `stream` and
+    /// `joinRoom` replies): where a rejoin resumes.
+    pub fn stream_position(&self, room: &str) -> Option<StreamPosition> {
+        lock(&self.inner.positions).get(room).cloned()
+    }
+
     /// Leaves `room` (`system/leaveRoom`); it is no longer rejoined. Leaving a room the
     /// client is not in is a [`ClientError::Server`] with code `LEAVE_REFUSED`.
     pub async fn leave_room(&self, room: &str) -> Result<(), ClientError> {
@@ -662,12 +690,17 @@ pub enum ConnectionEvent {
         /// Why.
         error: String,
     },
-    /// Connected again, rooms rejoined.
+    /// Connected again, rooms rejoined. History rooms were resumed from the last position
+    /// seen: the frames missed meanwhile came as pushes, in order, before this event.
     Reconnected {
         /// The server's id for the new connection.
         client_id: String,
         /// The rooms rejoined.
         rooms: Vec<String>,
+        /// History rooms whose gap could not be filled (older than the history, or the
+        /// stream was lost: another epoch). What there was came as pushes; the app should
+        /// reload these rooms' state.
+        not_recovered: Vec<String>,
     },
     /// A room could not be rejoined after a reconnect; it is forgotten.
     RejoinFailed {
@@ -683,6 +716,40 @@ pub enum ConnectionEvent {
     },
     /// The client is closed.
     Closed,
+}
+
+/// A position in a history room's stream: the offset of the last frame seen and the
+/// stream's epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct StreamPosition {
+    /// Offset of the last frame seen (+1 per frame in the room).
+    pub offset: u64,
+    /// The stream's epoch; another one means the stream was lost.
+    pub epoch: String,
+}
+
+/// What a `joinRoom` in a history room answered (`data.stream`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JoinStream {
+    /// The room's current position; `None` when the history could not be read.
+    pub position: Option<StreamPosition>,
+    /// Whether every frame asked for was there.
+    pub recovered: bool,
+    /// How many frames came with the reply (delivered as pushes).
+    pub missed: usize,
+}
+
+impl JoinStream {
+    fn of(reply: &Value) -> Self {
+        let s = &reply["data"]["stream"];
+        Self {
+            position: serde_json::from_value(s.clone()).ok(),
+            recovered: s["recovered"] == true,
+            missed: s["missed"].as_array().map_or(0, Vec::len),
+        }
+    }
 }
 
 /// A frame from the server, as it came: `{type, action, data?, response?, id?}`.

@@ -219,7 +219,14 @@ async fn rejoin(inner: &Inner) {
         .map(|(room, data)| (room.clone(), data.clone()))
         .collect();
     let mut rejoined = Vec::new();
-    for (room, data) in rooms {
+    let mut not_recovered = Vec::new();
+    for (room, mut data) in rooms {
+        // A history room resumes after the last frame seen.
+        let since = lock(&inner.positions).get(&room).cloned();
+        if let (Some(p), Some(obj)) = (since, data.as_object_mut()) {
+            obj.remove("history");
+            obj.insert("since".into(), serde_json::json!(p));
+        }
         let result = inner
             .request_raw("system", "joinRoom", &data, inner.request_timeout)
             .await
@@ -228,10 +235,18 @@ async fn rejoin(inner: &Inner) {
                     .as_ref()
                     .and_then(|r| serde_json::from_str(r.get()).ok())
                     .unwrap_or(Value::Null);
-                super::refused(&reply, "JOIN_REFUSED")
+                super::refused(&reply, "JOIN_REFUSED")?;
+                Ok(reply)
             });
         match result {
-            Ok(()) => rejoined.push(room),
+            Ok(reply) => {
+                if reply["data"]["stream"].is_object()
+                    && reply["data"]["stream"]["recovered"] != true
+                {
+                    not_recovered.push(room.clone());
+                }
+                rejoined.push(room)
+            }
             Err(ClientError::Disconnected | ClientError::NotConnected) => return,
             Err(e) => {
                 tracing::warn!(%room, error = %e, "pxl-ws client: could not rejoin a room");
@@ -248,6 +263,7 @@ async fn rejoin(inner: &Inner) {
     inner.emit(ConnectionEvent::Reconnected {
         client_id,
         rooms: rejoined,
+        not_recovered,
     });
 }
 
@@ -307,6 +323,27 @@ struct RawFrame<'a> {
     response: Option<&'a RawValue>,
     #[serde(default)]
     id: Option<Value>,
+    /// Frames sent to a history room: their place in its stream.
+    #[serde(default)]
+    stream: Option<Stamp>,
+}
+
+#[derive(serde::Deserialize)]
+struct Stamp {
+    room: String,
+    offset: u64,
+    epoch: String,
+}
+
+/// A `joinRoom` reply's `data.stream`.
+#[derive(serde::Deserialize)]
+struct JoinStreamIn<'a> {
+    #[serde(default)]
+    offset: Option<u64>,
+    #[serde(default)]
+    epoch: Option<String>,
+    #[serde(borrow, default)]
+    missed: Vec<&'a RawValue>,
 }
 
 /// Routes one inbound frame: the answer to a pending request, or a push for the
@@ -320,6 +357,15 @@ async fn on_text(inner: &Inner, text: &str) {
             return;
         }
     };
+    if let Some(st) = &frame.stream
+        && !advance(inner, &st.room, st.offset, &st.epoch)
+    {
+        // Already seen (it came with a `joinRoom` reply): not twice.
+        return;
+    }
+    if frame.ty == "system" && frame.action == "joinRoom" {
+        replay_missed(inner, &frame).await;
+    }
     track_rooms(inner, &frame);
     if let Some(id) = frame.id.as_ref().and_then(Value::as_u64) {
         let waiting = lock(&inner.pending).remove(&id);
@@ -337,12 +383,109 @@ async fn on_text(inner: &Inner, text: &str) {
             return;
         }
     }
-    if frame.id.is_none()
-        && frame.response.is_none()
-        && let Some(dispatch) = &inner.dispatch
-    {
+    if frame.id.is_none() && frame.response.is_none() {
+        push(inner, text, frame).await;
+        return;
+    }
+    publish_frame(inner, frame);
+}
+
+/// A push: to the controllers, then to the frames stream.
+async fn push(inner: &Inner, text: &str, frame: RawFrame<'_>) {
+    if let Some(dispatch) = &inner.dispatch {
         let _ = dispatch.send(text.to_owned()).await;
     }
+    publish_frame(inner, frame);
+}
+
+/// Moves `room`'s remembered position to `offset`; `false` if the frame there was seen
+/// already (same epoch, not past the position).
+fn advance(inner: &Inner, room: &str, offset: u64, epoch: &str) -> bool {
+    let mut positions = lock(&inner.positions);
+    match positions.get_mut(room) {
+        Some(p) if p.epoch == epoch && offset <= p.offset => false,
+        Some(p) => {
+            p.offset = offset;
+            p.epoch = epoch.to_owned();
+            true
+        }
+        None => {
+            positions.insert(
+                room.to_owned(),
+                super::StreamPosition {
+                    offset,
+                    epoch: epoch.to_owned(),
+                },
+            );
+            true
+        }
+    }
+}
+
+/// A history room's `joinRoom` reply: its missed frames go out as pushes, in order,
+/// before the reply resolves the request, then the position moves to the reply's.
+async fn replay_missed(inner: &Inner, frame: &RawFrame<'_>) {
+    #[derive(serde::Deserialize)]
+    struct Resp<'a> {
+        #[serde(borrow)]
+        data: Data<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data<'a> {
+        #[serde(rename = "roomName")]
+        room: String,
+        #[serde(borrow)]
+        stream: Option<JoinStreamIn<'a>>,
+    }
+    let Some(resp) = frame
+        .response
+        .and_then(|r| serde_json::from_str::<Resp<'_>>(r.get()).ok())
+    else {
+        return;
+    };
+    let Some(stream) = resp.data.stream else {
+        return;
+    };
+    let (Some(offset), Some(epoch)) = (stream.offset, stream.epoch) else {
+        return;
+    };
+    // A new epoch (or a first join): what the reply carries starts a new sequence.
+    {
+        let mut positions = lock(&inner.positions);
+        if positions
+            .get(&resp.data.room)
+            .is_some_and(|p| p.epoch != epoch)
+        {
+            positions.remove(&resp.data.room);
+        }
+    }
+    for m in stream.missed {
+        let text = m.get();
+        let Ok(f) = serde_json::from_str::<RawFrame<'_>>(text) else {
+            continue;
+        };
+        if let Some(st) = &f.stream
+            && !advance(inner, &st.room, st.offset, &st.epoch)
+        {
+            continue;
+        }
+        push(inner, text, f).await;
+    }
+    let mut positions = lock(&inner.positions);
+    let p = positions
+        .entry(resp.data.room)
+        .or_insert_with(|| super::StreamPosition {
+            offset,
+            epoch: epoch.clone(),
+        });
+    if p.epoch != epoch || p.offset < offset {
+        p.offset = offset;
+        p.epoch = epoch;
+    }
+}
+
+/// Hands a frame to the frames stream (when anyone listens).
+fn publish_frame(inner: &Inner, frame: RawFrame<'_>) {
     if inner.frames.receiver_count() > 0 {
         let parse = |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str(r.get()).ok());
         let _ = inner.frames.send(ServerFrame {

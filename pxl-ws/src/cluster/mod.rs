@@ -165,6 +165,10 @@ struct SendIn<'a> {
     target: Target,
     #[serde(borrow)]
     frame: &'a RawValue,
+    /// Published by the room history's append script: every instance delivers it, the
+    /// publishing one too (so all deliver in the stream's order).
+    #[serde(default)]
+    history: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -571,7 +575,7 @@ impl Cluster {
             let Some(ev) = parse::<SendIn<'_>>(msg) else {
                 return;
             };
-            if ev.origin == self.instance_id {
+            if ev.origin == self.instance_id && !ev.history {
                 return;
             }
             self.dispatch_remote(event, msg);

@@ -433,7 +433,10 @@ async fn client_reconnects_after_a_restart_on_the_same_port_and_rejoins_its_room
         matches!(e, ConnectionEvent::Reconnected { .. })
     })
     .await;
-    let ConnectionEvent::Reconnected { client_id, rooms } = e else {
+    let ConnectionEvent::Reconnected {
+        client_id, rooms, ..
+    } = e
+    else {
         unreachable!()
     };
     assert_ne!(client_id, first_id, "a new connection has a new id");
@@ -659,7 +662,10 @@ async fn a_room_refused_on_rejoin_is_reported_and_forgotten() {
         matches!(e, ConnectionEvent::Reconnected { .. })
     })
     .await;
-    let ConnectionEvent::Reconnected { client_id, rooms } = e else {
+    let ConnectionEvent::Reconnected {
+        client_id, rooms, ..
+    } = e
+    else {
         unreachable!()
     };
     assert_eq!(rooms, ["lobby"]);

@@ -8,6 +8,7 @@ mod fallback;
 mod faults;
 mod fuzz;
 mod hardening;
+mod history;
 mod hooks;
 mod hostile;
 mod hosts;

@@ -1,0 +1,469 @@
+//! Room history: a bounded stream per room with an offset (+1 per message, cluster-wide)
+//! and an epoch (changes when the stream is lost), replayed to a client that rejoins with
+//! `since`. Opt-in per room through `rooms.history`.
+//!
+//! - [`HistoryEngine`]: where streams live. [`memory::MemoryHistory`] (one process) or
+//!   [`redis::RedisHistory`] (feature `redis`; one Lua script appends and publishes, so
+//!   the offset order is the delivery order on every instance).
+//! - [`stamp`]: every frame sent to a history room carries a top-level
+//!   `"stream": {"room", "offset", "epoch"}`, added after the frame was serialised.
+//! - [`Gates`]: while a client's `joinRoom` reads the history, live frames of that room
+//!   for that client are held; after the reply went out they follow it, without those
+//!   the reply already carried. So no frame is both in `missed` and delivered live, and
+//!   none is skipped between them.
+
+pub(crate) mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::clients::ClientId;
+use crate::config::HistoryConfig;
+
+/// A position in a room's stream: the offset of the last message seen and the stream's
+/// epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Position {
+    pub(crate) offset: u64,
+    pub(crate) epoch: String,
+}
+
+/// What a join asks of the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Since {
+    /// Only the current position.
+    Nothing,
+    /// The frames after this position.
+    Position(Position),
+    /// The last `n` frames.
+    Last(usize),
+}
+
+/// What a join gets back: the current position, whether the gap was filled, the frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Recovery {
+    pub(crate) position: Position,
+    pub(crate) recovered: bool,
+    /// Frames, oldest first, exactly as they were sent live (with their `stream`).
+    pub(crate) missed: Vec<Utf8Bytes>,
+}
+
+/// What [`HistoryEngine::append`] did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appended {
+    /// Recorded and handed, stamped, to `deliver` (under the stream's lock).
+    Delivered,
+    /// Queued: the engine records and publishes it; every instance, this one too,
+    /// delivers it from the bus.
+    Queued,
+    /// Not recorded (engine unavailable or queue full): deliver it as a plain send.
+    NotRecorded,
+}
+
+/// A history backend failure.
+#[derive(Debug, thiserror::Error)]
+#[error("history unavailable: {0}")]
+pub(crate) struct HistoryError(pub(crate) String);
+
+/// Where room streams live.
+pub(crate) trait HistoryEngine: Send + Sync + 'static {
+    /// Records `frame` (serialised, without `stream`) in `room`'s stream. An engine that
+    /// records synchronously stamps it and calls `deliver` with the stamped frame while
+    /// it still holds the stream, so concurrent sends are delivered in offset order.
+    fn append(&self, room: &str, frame: &str, deliver: &mut dyn FnMut(Utf8Bytes)) -> Appended;
+
+    /// Where frames go whose asynchronous append failed: (room, frame as sent). Engines
+    /// that record synchronously ignore it.
+    fn set_fallback(&self, f: Fallback) {
+        let _ = f;
+    }
+
+    /// The current position and the frames `since` asks for.
+    fn read<'a>(
+        &'a self,
+        room: &'a str,
+        since: Since,
+    ) -> BoxFuture<'a, Result<Recovery, HistoryError>>;
+}
+
+/// A server's history: which rooms have one, the engine, and the join gates.
+pub(crate) struct History {
+    rooms: Option<regex::Regex>,
+    engine: Arc<dyn HistoryEngine>,
+    pub(crate) gates: Gates,
+}
+
+impl History {
+    /// `None` when `config.size` is 0 (history off).
+    pub(crate) fn new(
+        config: &HistoryConfig,
+        engine: Arc<dyn HistoryEngine>,
+        gate_cap: usize,
+    ) -> Option<Self> {
+        if config.size == 0 {
+            return None;
+        }
+        Some(Self {
+            // Validated by `WsConfig::validate`.
+            rooms: config
+                .rooms
+                .as_deref()
+                .and_then(|p| regex::Regex::new(p).ok()),
+            engine,
+            gates: Gates::new(gate_cap),
+        })
+    }
+
+    /// Whether `room` has a history.
+    pub(crate) fn covers(&self, room: &str) -> bool {
+        self.rooms.as_ref().is_none_or(|r| r.is_match(room))
+    }
+
+    pub(crate) fn engine(&self) -> &dyn HistoryEngine {
+        &*self.engine
+    }
+
+    /// See [`HistoryEngine::set_fallback`].
+    pub(crate) fn set_fallback(&self, f: Fallback) {
+        self.engine.set_fallback(f);
+    }
+}
+
+/// Called with (room, frame) for an append that failed after `append` returned: the
+/// frame is delivered to this instance's members without a stream position.
+pub(crate) type Fallback = Box<dyn Fn(&str, Utf8Bytes) + Send + Sync>;
+
+/// The history `config.rooms.history` asks for: none when its size is 0; the Redis
+/// engine when `cluster.redis_url` is set (offsets are cluster-wide), else the memory one.
+pub(crate) fn build(
+    config: &crate::config::WsConfig,
+    instance_id: &str,
+) -> Result<Option<History>, crate::config::ConfigError> {
+    let h = &config.rooms.history;
+    if h.size == 0 {
+        return Ok(None);
+    }
+    let cap = config.outbound_queue;
+    #[cfg(feature = "redis")]
+    if let Some(url) = &config.cluster.redis_url {
+        let engine = redis::RedisHistory::new(
+            url,
+            &config.cluster.prefix,
+            instance_id,
+            h.size,
+            h.ttl,
+            config.cluster.publish_buffer,
+        )
+        .map_err(|e| crate::config::ConfigError::invalid("cluster.redis_url", e))?;
+        tracing::info!(size = h.size, "room history in redis");
+        return Ok(History::new(h, Arc::new(engine), cap));
+    }
+    let _ = instance_id;
+    Ok(History::new(
+        h,
+        Arc::new(memory::MemoryHistory::new(h.size, h.ttl)),
+        cap,
+    ))
+}
+
+/// A fresh epoch: 16 hex digits.
+pub(crate) fn new_epoch() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The frame text up to where the offset goes: `{...,"stream":{"room":R,"offset":`.
+/// `None` for a frame that is not a JSON object (it is sent without history).
+pub(crate) fn stamp_head(frame: &str, room: &str) -> Option<String> {
+    let body = frame.trim_end();
+    let body = body.strip_suffix('}')?;
+    if !frame.trim_start().starts_with('{') {
+        return None;
+    }
+    let room = serde_json::to_string(room).ok()?;
+    let empty = body.trim_start().trim_start_matches('{').trim().is_empty();
+    let mut s = String::with_capacity(body.len() + room.len() + 48);
+    s.push_str(body);
+    if !empty {
+        s.push(',');
+    }
+    s.push_str("\"stream\":{\"room\":");
+    s.push_str(&room);
+    s.push_str(",\"offset\":");
+    Some(s)
+}
+
+/// What follows the offset: `,"epoch":"E"}}`.
+pub(crate) fn stamp_tail(epoch: &str) -> String {
+    format!(",\"epoch\":\"{epoch}\"}}}}")
+}
+
+/// `frame` with `"stream": {"room", "offset", "epoch"}` added at its end.
+pub(crate) fn stamp(frame: &str, room: &str, offset: u64, epoch: &str) -> Option<String> {
+    let mut s = stamp_head(frame, room)?;
+    s.push_str(&offset.to_string());
+    s.push_str(&stamp_tail(epoch));
+    Some(s)
+}
+
+#[derive(Deserialize)]
+struct StreamTag {
+    offset: u64,
+}
+
+/// The offset of a stamped frame (its `stream` is the last key, added by [`stamp`]).
+pub(crate) fn offset_of(frame: &str) -> Option<u64> {
+    let at = frame.rfind("\"stream\":{")?;
+    let rest = &frame[at + "\"stream\":".len()..];
+    serde_json::Deserializer::from_str(rest)
+        .into_iter::<StreamTag>()
+        .next()?
+        .ok()
+        .map(|t| t.offset)
+}
+
+/// The answer to a join from a stream's state: `entries` are the retained frames after
+/// the position asked for (all of them when `since` names another epoch), oldest first,
+/// with their offsets.
+pub(crate) fn recover(
+    epoch: &str,
+    last: u64,
+    mut entries: Vec<(u64, Utf8Bytes)>,
+    since: &Since,
+) -> Recovery {
+    let position = Position {
+        offset: last,
+        epoch: epoch.to_owned(),
+    };
+    let (recovered, missed) = match since {
+        Since::Nothing => (true, Vec::new()),
+        Since::Last(n) => {
+            let skip = entries.len().saturating_sub(*n);
+            (true, entries.drain(skip..).map(|(_, f)| f).collect())
+        }
+        Since::Position(p) if p.epoch != epoch => {
+            (false, entries.into_iter().map(|(_, f)| f).collect())
+        }
+        Since::Position(p) if p.offset > last => (false, Vec::new()),
+        Since::Position(p) => {
+            entries.retain(|(o, _)| *o > p.offset);
+            let filled =
+                p.offset == last || entries.first().is_some_and(|(o, _)| *o == p.offset + 1);
+            (filled, entries.into_iter().map(|(_, f)| f).collect())
+        }
+    };
+    Recovery {
+        position,
+        recovered,
+        missed,
+    }
+}
+
+/// Whether a stream entry written at `at_ms` has outlived `ttl` at `now_ms`.
+pub(crate) fn expired(at_ms: u64, ttl: Option<Duration>, now_ms: u64) -> bool {
+    ttl.is_some_and(|t| at_ms.saturating_add(t.as_millis() as u64) <= now_ms)
+}
+
+// ---- join gates ----------------------------------------------------------------------
+
+struct Gate {
+    /// Set once the join read the history: held frames up to here were in its reply.
+    upto: Option<u64>,
+    held: Vec<(u64, Message)>,
+}
+
+/// Live frames held for clients whose `joinRoom` is reading a room's history. Its mutex
+/// is taken alone or under a room-table shard's read lock; only an outbox mutex is taken
+/// under it (releasing pushes the held frames before the gate goes).
+pub(crate) struct Gates {
+    active: AtomicUsize,
+    cap: usize,
+    open: Mutex<HashMap<(ClientId, Arc<str>), Gate>>,
+}
+
+/// What [`Gates::hold`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// No gate: push it.
+    No,
+    /// Held until the reply is out.
+    Yes,
+    /// The gate is full: the client is too far behind (close it like a full queue).
+    Overflow,
+}
+
+impl Gates {
+    fn new(cap: usize) -> Self {
+        Self {
+            active: AtomicUsize::new(0),
+            cap,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether any gate is open (one atomic load on the send path).
+    pub(crate) fn any(&self) -> bool {
+        self.active.load(Ordering::Acquire) > 0
+    }
+
+    /// Starts holding `room`'s live frames for `id`.
+    pub(crate) fn open(&self, id: ClientId, room: &str) {
+        let mut open = self.open.lock().expect("gates lock");
+        if open
+            .insert(
+                (id, Arc::from(room)),
+                Gate {
+                    upto: None,
+                    held: Vec::new(),
+                },
+            )
+            .is_none()
+        {
+            self.active.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Records what the join's reply carries: frames up to `offset`.
+    pub(crate) fn read_upto(&self, id: ClientId, room: &str, offset: u64) {
+        let mut open = self.open.lock().expect("gates lock");
+        if let Some(g) = open.get_mut(&(id, Arc::from(room))) {
+            g.upto = Some(offset);
+        }
+    }
+
+    /// Holds `msg` (at `offset` in `room`) if `id` has a gate open on `room`.
+    pub(crate) fn hold(&self, id: ClientId, room: &str, offset: u64, msg: &Message) -> Held {
+        let mut open = self.open.lock().expect("gates lock");
+        let Some(g) = open.get_mut(&(id, Arc::from(room))) else {
+            return Held::No;
+        };
+        if g.held.len() >= self.cap {
+            return Held::Overflow;
+        }
+        g.held.push((offset, msg.clone()));
+        Held::Yes
+    }
+
+    /// Closes `id`'s gates, handing the held frames its replies did not carry to `push`,
+    /// in order, before the gate goes: a live frame delivered after this queues behind them.
+    pub(crate) fn release(&self, id: ClientId, mut push: impl FnMut(Message)) {
+        if !self.any() {
+            return;
+        }
+        let mut open = self.open.lock().expect("gates lock");
+        let keys: Vec<_> = open.keys().filter(|(c, _)| *c == id).cloned().collect();
+        for k in keys {
+            if let Some(g) = open.remove(&k) {
+                self.active.fetch_sub(1, Ordering::AcqRel);
+                for (o, m) in g.held {
+                    if g.upto.is_none_or(|upto| o > upto) {
+                        push(m);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(range: std::ops::RangeInclusive<u64>) -> Vec<(u64, Utf8Bytes)> {
+        range.map(|o| (o, Utf8Bytes::from(o.to_string()))).collect()
+    }
+
+    fn at(offset: u64, epoch: &str) -> Since {
+        Since::Position(Position {
+            offset,
+            epoch: epoch.into(),
+        })
+    }
+
+    #[test]
+    fn stamping_adds_the_stream_as_the_last_key() {
+        let f = stamp(
+            r#"{"type":"chat","action":"m","data":{"t":"}"}}"#,
+            "lo\"bby",
+            7,
+            "e1",
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&f).unwrap();
+        assert_eq!(
+            v["stream"],
+            serde_json::json!({"room": "lo\"bby", "offset": 7, "epoch": "e1"})
+        );
+        assert_eq!(v["data"]["t"], "}");
+        assert_eq!(offset_of(&f), Some(7));
+        assert_eq!(
+            stamp("{}", "r", 1, "e").unwrap(),
+            r#"{"stream":{"room":"r","offset":1,"epoch":"e"}}"#
+        );
+        assert_eq!(stamp("[1]", "r", 1, "e"), None);
+        assert_eq!(stamp("not json", "r", 1, "e"), None);
+        assert_eq!(offset_of(r#"{"type":"x"}"#), None);
+    }
+
+    #[test]
+    fn recovery_fills_a_gap_only_from_the_same_epoch_and_within_the_history() {
+        let r = recover("e", 10, entries(6..=10), &at(7, "e"));
+        assert!(r.recovered);
+        assert_eq!(r.missed, vec!["8", "9", "10"]);
+        assert_eq!(
+            r.position,
+            Position {
+                offset: 10,
+                epoch: "e".into()
+            }
+        );
+        // Up to date.
+        let r = recover("e", 10, entries(6..=10), &at(10, "e"));
+        assert!(r.recovered && r.missed.is_empty());
+        // Older than the history: what there is, and recovered false.
+        let r = recover("e", 10, entries(6..=10), &at(3, "e"));
+        assert!(!r.recovered);
+        assert_eq!(r.missed.len(), 5);
+        // Another epoch.
+        let r = recover("e", 10, entries(6..=10), &at(7, "old"));
+        assert!(!r.recovered);
+        assert_eq!(r.missed.len(), 5);
+        // A position this stream never reached.
+        let r = recover("e", 10, entries(6..=10), &at(12, "e"));
+        assert!(!r.recovered && r.missed.is_empty());
+        // The last K.
+        let r = recover("e", 10, entries(1..=10), &Since::Last(3));
+        assert!(r.recovered);
+        assert_eq!(r.missed, vec!["8", "9", "10"]);
+        let r = recover("e", 10, entries(1..=10), &Since::Nothing);
+        assert!(r.recovered && r.missed.is_empty());
+    }
+
+    #[test]
+    fn a_gate_holds_live_frames_and_releases_those_the_reply_did_not_carry() {
+        let gates = Gates::new(3);
+        let id = ClientId::random();
+        let msg = |o: u64| Message::Text(o.to_string().into());
+        assert_eq!(gates.hold(id, "r", 1, &msg(1)), Held::No);
+        gates.open(id, "r");
+        assert!(gates.any());
+        assert_eq!(gates.hold(id, "other", 1, &msg(1)), Held::No);
+        assert_eq!(gates.hold(id, "r", 4, &msg(4)), Held::Yes);
+        assert_eq!(gates.hold(id, "r", 5, &msg(5)), Held::Yes);
+        assert_eq!(gates.hold(id, "r", 6, &msg(6)), Held::Yes);
+        assert_eq!(gates.hold(id, "r", 7, &msg(7)), Held::Overflow);
+        gates.read_upto(id, "r", 4);
+        let mut out = Vec::new();
+        gates.release(id, |m| out.push(m));
+        assert_eq!(out, vec![msg(5), msg(6)]);
+        assert!(!gates.any());
+        assert_eq!(gates.hold(id, "r", 8, &msg(8)), Held::No);
+    }
+}
