@@ -4,6 +4,7 @@
 
 mod delivery;
 mod events;
+mod history;
 mod liveness;
 mod membership;
 mod outage;
