@@ -23,6 +23,8 @@ pub(crate) struct Hooks {
     pub(crate) error: Vec<Hook<ErrorEvent>>,
     /// `authorize_join` checks; a join needs every one of them to allow it.
     pub(crate) authorize_join: Vec<JoinCheck>,
+    /// `authorize_presence` checks; none: only the room's members may ask.
+    pub(crate) authorize_presence: Vec<JoinCheck>,
     /// Takes data messages no route takes, instead of the error frame.
     pub(crate) fallback: Option<Fallback>,
 }
@@ -65,6 +67,26 @@ impl Hooks {
         for h in &self.error {
             guarded("on_error", || h(e));
         }
+    }
+
+    /// Whether `c` may see `room`'s presence: the `authorize_presence` checks when there
+    /// are any (all must allow; a panic denies), else whether it is a member.
+    pub(crate) async fn authorize_presence(&self, c: &Client, room: &str) -> bool {
+        if self.authorize_presence.is_empty() {
+            return c.in_room(room);
+        }
+        for check in &self.authorize_presence {
+            let decision = isolate_async(async { check(c.clone(), room.to_owned()).await }).await;
+            match decision {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(panic) => {
+                    tracing::error!(hook = "authorize_presence", %panic, "presence check panicked; denying");
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Runs the `authorize_join` checks in order; the first `false` denies. A check

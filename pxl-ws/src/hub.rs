@@ -32,6 +32,8 @@ pub(crate) struct RoomRules {
     pub(crate) multiple_rooms: bool,
     /// `room/memberJoined` and `room/memberLeft` to the other members.
     pub(crate) presence_events: bool,
+    /// `room/userJoined` and `room/userLeft`: a user's first connection in, last one out.
+    pub(crate) user_presence_events: bool,
 }
 
 /// A server's membership state and the only code that changes it.
@@ -219,6 +221,9 @@ impl Hub {
         if joined && self.rules.presence_events {
             self.presence(c, room, "memberJoined");
         }
+        if joined {
+            self.user_presence(c, room, "userJoined");
+        }
         joined
     }
 
@@ -234,6 +239,9 @@ impl Hub {
         };
         if left && self.rules.presence_events {
             self.presence(c, room, "memberLeft");
+        }
+        if left {
+            self.user_presence(c, room, "userLeft");
         }
         left
     }
@@ -264,6 +272,23 @@ impl Hub {
             for room in left {
                 self.presence(c, room, "memberLeft");
             }
+        }
+        for room in left {
+            self.user_presence(c, room, "userLeft");
+        }
+    }
+
+    /// `room/userJoined` / `room/userLeft` when `c` is its user's only connection in
+    /// `room` (after it joined, or once it left).
+    fn user_presence(&self, c: &ClientState, room: &str, action: &str) {
+        if !self.rules.user_presence_events || crate::presence::user_has_another(self, room, c) {
+            return;
+        }
+        let user = crate::presence::user_of(c);
+        if let Some(f) =
+            protocol::user_presence_frame(action, room, &user, c.metadata_str("username"))
+        {
+            self.send_unrecorded(&Target::room(room).except(c.id), &f);
         }
     }
 

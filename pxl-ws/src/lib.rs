@@ -113,6 +113,7 @@ mod hub;
 mod limits;
 mod lock;
 mod outbox;
+mod presence;
 pub mod protocol;
 mod rooms;
 mod route;

@@ -405,6 +405,18 @@ pub(crate) fn presence_frame(
     crate::frame::Frame::new("room", action, &data).ok()
 }
 
+/// `{"type":"room","action":"userJoined"|"userLeft","data":{"roomName","userId","username"}}`:
+/// user-level presence (a user's first connection joined, its last one left), to the room.
+pub(crate) fn user_presence_frame(
+    action: &str,
+    room: &str,
+    user_id: &str,
+    username: Option<String>,
+) -> Option<crate::frame::Frame> {
+    let data = serde_json::json!({ "roomName": room, "userId": user_id, "username": username });
+    crate::frame::Frame::new("room", action, &data).ok()
+}
+
 /// Serialises the reply to a routed request: `{"type","action","response"?,"id"?}`.
 pub(crate) fn reply_frame(
     ty: &str,

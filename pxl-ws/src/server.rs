@@ -239,6 +239,35 @@ impl WsServerBuilder {
         self
     }
 
+    /// Decides who may ask for a room's presence (`system/presence`,
+    /// `system/presenceStats`). Without any check only the room's members may; with
+    /// checks, every one must allow (membership is not required then). A panicking check
+    /// denies.
+    ///
+    /// ```
+    /// use pxl_ws::{Client, WsServer};
+    /// // Moderators may look into any room; others only into rooms they are in.
+    /// let server = WsServer::builder()
+    ///     .authorize_presence(|client: Client, room: String| {
+    ///         std::future::ready(
+    ///             client.in_room(&room)
+    ///                 || client.auth_user().is_some_and(|u| u.has_role("moderator")),
+    ///         )
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), pxl_ws::BuildError>(())
+    /// ```
+    pub fn authorize_presence<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(Client, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.hooks
+            .authorize_presence
+            .push(Arc::new(move |client, room| Box::pin(check(client, room))));
+        self
+    }
+
     /// Validates the configuration and the route table (every collision reported at
     /// once) and checks that every extractor can be satisfied.
     pub fn build(self) -> Result<WsServer, BuildError> {
@@ -301,6 +330,7 @@ impl WsServerBuilder {
         let rules = RoomRules {
             multiple_rooms: self.config.rooms.client_can_join_multiple_rooms,
             presence_events: self.config.rooms.presence_events,
+            user_presence_events: self.config.rooms.user_presence_events,
         };
         let shared = Shared {
             hub: Hub::new(cluster, metrics.clone(), rules).with_history(history),

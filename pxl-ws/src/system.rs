@@ -10,6 +10,11 @@
 //! - A missing or empty `roomName` answers `{"success":false,"error":"Room name is required","clientId"}`;
 //!   leaving a room the client is not in answers `success: false` too.
 //! - `ping` → `"pong"`.
+//! - `presence {roomName}` → `{roomName, count, members: [{clientId, userId, username}], truncated}`
+//!   and `presenceStats {roomName}` → `{roomName, clients, users}`, across the cluster; only
+//!   members may ask unless the builder's `authorize_presence` decides (`FORBIDDEN`).
+//! - In a history room (`rooms.history`), `joinRoom` also takes `since {offset, epoch}` or
+//!   `history: K` and its `data` gains `stream {offset, epoch, recovered, missed}`.
 //! - `refreshToken {token}` → see [`session::refresh_token`].
 //!
 //! `joinRoom` enforces, in order: the room-name rules (`rooms.max_name_length`,
@@ -68,6 +73,22 @@ const ROUTES: &[RouteInfo] = &[
     RouteInfo::new("system", "ping", "ping", None, file!(), line!()),
     RouteInfo::new(
         "system",
+        "presence",
+        "presence",
+        Some("RoomRequest"),
+        file!(),
+        line!(),
+    ),
+    RouteInfo::new(
+        "system",
+        "presenceStats",
+        "presence_stats",
+        Some("RoomRequest"),
+        file!(),
+        line!(),
+    ),
+    RouteInfo::new(
+        "system",
         "refreshToken",
         "refresh_token",
         Some("RefreshRequest"),
@@ -96,12 +117,16 @@ impl Controller for SystemController {
             Leave,
             Ping,
             Refresh,
+            Presence,
+            PresenceStats,
         }
         let act = match action {
             "joinRoom" => Act::Join,
             "leaveRoom" => Act::Leave,
             "ping" => Act::Ping,
             "refreshToken" => Act::Refresh,
+            "presence" => Act::Presence,
+            "presenceStats" => Act::PresenceStats,
             _ => return None,
         };
         Some(Box::pin(async move {
@@ -114,6 +139,8 @@ impl Controller for SystemController {
                 Act::Leave => leave_room(ctx, client),
                 Act::Ping => Reply::value("pong"),
                 Act::Refresh => session::refresh_token(ctx, client, server),
+                Act::Presence => presence(ctx, client, false).await,
+                Act::PresenceStats => presence(ctx, client, true).await,
             }
         }))
     }
@@ -294,5 +321,41 @@ fn leave_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
         "message": format!("Successfully left room: {room}"),
         "data": { "roomName": room, "leftAt": iso8601(now_ms()) },
         "clientId": client.id(),
+    }))
+}
+
+/// `presence {roomName}` → `{roomName, count, members, truncated}`;
+/// `presenceStats {roomName}` → `{roomName, clients, users}`. Across the cluster; only
+/// members may ask unless the builder's `authorize_presence` says otherwise.
+async fn presence(ctx: &MessageContext<'_>, client: &Client, stats: bool) -> Reply {
+    let (room, _) = match room_request(ctx, client) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let sh = &client.server.shared;
+    if !sh.hooks.authorize_presence(client, &room).await {
+        return Reply::Error(
+            ActionError::new(
+                codes::FORBIDDEN,
+                format!("Not allowed to see the presence of room: {room}"),
+            )
+            .with_detail("roomName", &room),
+        );
+    }
+    let hub = client.server().hub();
+    if stats {
+        let (clients, users) = crate::presence::stats(hub, &room);
+        return Reply::value(&json!({ "roomName": room, "clients": clients, "users": users }));
+    }
+    let mut members = crate::presence::members(hub, &room);
+    let count = members.len();
+    let max = sh.config.rooms.presence_max_members;
+    let truncated = count > max;
+    members.truncate(max);
+    Reply::value(&json!({
+        "roomName": room,
+        "count": count,
+        "members": members,
+        "truncated": truncated,
     }))
 }

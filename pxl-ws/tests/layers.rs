@@ -38,7 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("bus/cluster", &["bus", "cluster", "history"]),
-    ("hub", &["hub"]),
+    ("hub", &["hub", "presence"]),
     ("handles", &["handles", "hooks", "service", "ws_service"]),
     (
         "router/system/connection",

@@ -8,6 +8,7 @@ mod history;
 mod liveness;
 mod membership;
 mod outage;
+mod presence;
 mod subscribers;
 mod tokens;
 

@@ -15,6 +15,7 @@ mod hosts;
 mod jwt;
 mod lifecycle;
 mod limits;
+mod presence;
 mod rooms;
 mod routing;
 mod subscribers;

@@ -1,0 +1,86 @@
+//! Room presence across the cluster: who is in a room (`system/presence`), how many
+//! connections and users (`system/presenceStats`), and whether a connection is its
+//! user's first or last one in a room (for `room/userJoined` / `room/userLeft`).
+//!
+//! Members are this instance's (the room table) plus the other instances' (the cluster
+//! view, kept by membership events and purged when an instance's liveness lapses). A
+//! connection without a user id is its own user (its client id stands for the user).
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::clients::{ClientId, ClientState};
+use crate::hub::Hub;
+
+/// One connection in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Member {
+    pub(crate) client_id: ClientId,
+    pub(crate) user_id: String,
+    pub(crate) username: Option<String>,
+}
+
+/// The user a connection stands for: its user id, else its client id.
+pub(crate) fn user_of(c: &ClientState) -> String {
+    c.user_id()
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| c.id.to_string())
+}
+
+/// Every connection in `room`, on every instance, sorted by client id.
+pub(crate) fn members(hub: &Hub, room: &str) -> Vec<Member> {
+    let mut out = Vec::new();
+    hub.rooms().for_each_member(room, |c| {
+        out.push(Member {
+            client_id: c.id,
+            user_id: user_of(c),
+            username: c.metadata_str("username"),
+        });
+    });
+    let view = hub.view();
+    for id in view.members(room) {
+        if let Some(info) = view.client(id) {
+            out.push(Member {
+                client_id: id,
+                user_id: info.user_id.unwrap_or_else(|| id.to_string()),
+                username: info
+                    .metadata
+                    .get("username")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+            });
+        }
+    }
+    out.sort_by_key(|m| m.client_id.to_string());
+    out.dedup_by_key(|m| m.client_id);
+    out
+}
+
+/// (connections, distinct users) in `room`.
+pub(crate) fn stats(hub: &Hub, room: &str) -> (usize, usize) {
+    let members = members(hub, room);
+    let users: HashSet<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
+    (members.len(), users.len())
+}
+
+/// Whether another connection of `c`'s user (here or elsewhere) is in `room`.
+pub(crate) fn user_has_another(hub: &Hub, room: &str, c: &ClientState) -> bool {
+    let Some(user) = c.user_id() else {
+        return false; // anonymous: the connection is the user
+    };
+    let mut found = false;
+    hub.rooms().for_each_member(room, |m| {
+        if m.id != c.id && m.user_id().as_deref() == Some(&*user) {
+            found = true;
+        }
+    });
+    if found {
+        return true;
+    }
+    let view = hub.view();
+    view.members(room)
+        .into_iter()
+        .any(|id| id != c.id && view.user_of(id).as_deref() == Some(&*user))
+}
