@@ -1252,6 +1252,47 @@ mod tests {
     }
 
     #[test]
+    fn history_and_presence_from_env_and_their_errors_name_the_setting() {
+        let c = WsConfig::default();
+        assert_eq!(c.rooms.history.size, 0, "history is off by default");
+        assert_eq!(c.rooms.presence_max_members, 1000);
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            WsConfig::from_lookup(move |k| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let c = env(&[
+            ("PXL_WS_HISTORY_SIZE", "50"),
+            ("PXL_WS_HISTORY_TTL_MS", "60000"),
+            ("PXL_WS_HISTORY_ROOMS", "^chat:"),
+            ("PXL_WS_PRESENCE_MAX_MEMBERS", "10"),
+            ("PXL_WS_USER_PRESENCE_EVENTS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.rooms.history.size, 50);
+        assert_eq!(c.rooms.history.ttl, Some(Duration::from_secs(60)));
+        assert_eq!(c.rooms.history.rooms.as_deref(), Some("^chat:"));
+        assert_eq!(c.rooms.presence_max_members, 10);
+        assert!(c.rooms.user_presence_events);
+        let c = env(&[("PXL_WS_HISTORY_SIZE", "0"), ("PXL_WS_HISTORY_TTL_MS", "0")]).unwrap();
+        assert_eq!((c.rooms.history.size, c.rooms.history.ttl), (0, None));
+        let e = env(&[("PXL_WS_HISTORY_SIZE", "lots")]).unwrap_err();
+        assert!(e.to_string().contains("PXL_WS_HISTORY_SIZE"), "{e}");
+        let e = env(&[("PXL_WS_HISTORY_SIZE", "100001")]).unwrap_err();
+        assert!(e.to_string().contains("rooms.history.size"), "{e}");
+        let e = env(&[("PXL_WS_HISTORY_ROOMS", "(")]).unwrap_err();
+        assert!(e.to_string().contains("rooms.history.rooms"), "{e}");
+        let e = env(&[("PXL_WS_PRESENCE_MAX_MEMBERS", "0")]).unwrap_err();
+        assert!(e.to_string().contains("rooms.presence_max_members"), "{e}");
+        let c: WsConfig =
+            serde_json::from_str(r#"{"rooms":{"history":{"size":5,"ttl":1000}}}"#).unwrap();
+        assert_eq!(c.rooms.history.ttl, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
     fn limits_from_env() {
         let c = WsConfig::default();
         assert_eq!(c.limits.max_connections, Some(10_000));

@@ -115,6 +115,9 @@ pub struct Target {
     pub(crate) to: To,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) except: Option<ClientId>,
+    /// Not kept in a history room's stream (see [`Target::unrecorded`]); local only.
+    #[serde(skip)]
+    pub(crate) unrecorded: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,8 +171,25 @@ impl Target {
         self
     }
 
+    /// Not kept in the room's history and sent without a `stream` position, for
+    /// ephemeral frames such as typing indicators (only sends to one history room are
+    /// recorded at all).
+    ///
+    /// ```
+    /// let typing = pxl_ws::Target::room("lobby").unrecorded();
+    /// # let _ = typing;
+    /// ```
+    pub fn unrecorded(mut self) -> Self {
+        self.unrecorded = true;
+        self
+    }
+
     fn new(to: To) -> Self {
-        Self { to, except: None }
+        Self {
+            to,
+            except: None,
+            unrecorded: false,
+        }
     }
 }
 

@@ -307,6 +307,7 @@ impl Hub {
     /// of *this* instance got it.
     pub(crate) fn send(&self, target: &Target, frame: &Frame) -> usize {
         if let Some(h) = &self.history
+            && !target.unrecorded
             && let To::Rooms { rooms } = &target.to
             && let [room] = rooms.as_slice()
             && h.covers(room)

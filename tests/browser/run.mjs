@@ -1,6 +1,7 @@
 // End-to-end test of the chat example in real headless Chromium, through the pxl-ws
 // browser client (/pxl-ws.js): two pages join a room, chat, see each other typing, then
-// the server restarts on the same port and both pages reconnect and keep chatting.
+// the server restarts on the same port and both pages reconnect and keep chatting. Bob's
+// page also loses its connection while alice sends: it shows what it missed, once.
 //
 //   cargo build -p example-chat && (cd tests/browser && npm ci && node run.mjs)
 //
@@ -170,6 +171,41 @@ async function main() {
       await bob.waitForFunction(() => document.querySelector("#typing").hidden, null, { timeout: WAIT });
     });
 
+    await check("the page lists the room's members from presence", async () => {
+      for (const page of [alice, bob]) {
+        await page.waitForFunction(
+          () => {
+            const names = [...document.querySelectorAll("#members-list li")].map((li) => li.textContent);
+            return names.includes("alice") && names.includes("bob");
+          },
+          null,
+          { timeout: WAIT },
+        );
+      }
+    });
+    await check("bob's page loses its connection while alice sends three messages, then shows all three exactly once", async () => {
+      // Cut bob's socket from inside the page (as a network drop would): the client
+      // reconnects by itself and resumes #lobby from the last position it saw.
+      await bob.evaluate(() => window.__pxlClient._ws.close(4000, "network drop"));
+      await bob.waitForSelector('#status[data-state="offline"]', { timeout: WAIT });
+      for (const text of ["missed one", "missed two", "missed three"]) await say(alice, text);
+      await bob.waitForSelector('#status[data-state="online"]', { timeout: WAIT });
+      for (const text of ["missed one", "missed two", "missed three"]) await seesMessage(bob, "alice", text);
+      // Resuming is not instant: give any duplicate a moment to show up before counting.
+      await say(alice, "after the drop");
+      await seesMessage(bob, "alice", "after the drop");
+      const counts = await bob.evaluate(() => {
+        const texts = [...document.querySelectorAll("#messages li.message .text")].map((t) => t.textContent);
+        return ["missed one", "missed two", "missed three", "after the drop", "hello from alice"].map((t) => texts.filter((x) => x === t).length);
+      });
+      if (counts.some((n) => n !== 1)) throw new Error(`each message should show once, counts: ${JSON.stringify(counts)}`);
+    });
+    await check("a page that joins later sees the room's history", async () => {
+      const carol = await openChat(browser, url, "carol", errors);
+      await seesMessage(carol, "alice", "missed two");
+      await seesMessage(carol, "alice", "hello from alice");
+      await carol.context().close();
+    });
     await check("the server stops (SIGTERM) and both pages show offline", async () => {
       const r = await stopServer(server);
       if (r.code !== 0) throw new Error(`example-chat exited with ${JSON.stringify(r)}`);

@@ -32,7 +32,8 @@ use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
 use pxl_ws::{
-    ActionError, Client, Data, Frame, Server, WsConfig, WsServer, WsServerBuilder, ws_controller,
+    ActionError, Client, Data, Frame, Server, Target, WsConfig, WsServer, WsServerBuilder,
+    ws_controller,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -162,7 +163,11 @@ impl ChatController {
             }),
         )
         .map_err(ActionError::internal)?;
-        server.send_to_room(&t.room, &frame, Some(client.id()));
+        // Typing is ephemeral: not kept in the room's history.
+        server.send(
+            &Target::room(&t.room).except(client.id()).unrecorded(),
+            &frame,
+        );
         Ok(())
     }
 }
@@ -260,6 +265,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Presence lines ("bob joined") need room events; an explicit env setting wins.
     if std::env::var_os("PXL_WS_PRESENCE_EVENTS").is_none() {
         config.rooms.presence_events = true;
+    }
+    // A user joining sees the room's last 50 messages, and a reconnecting page gets what
+    // it missed; `PXL_WS_HISTORY_SIZE` wins (`0` turns it off).
+    if std::env::var_os("PXL_WS_HISTORY_SIZE").is_none() {
+        config.rooms.history.size = 50;
     }
     let addr = config.addr();
     let dev_tokens = std::env::var("CHAT_DEV_TOKENS").is_ok_and(|v| v == "1" || v == "true");

@@ -55,6 +55,33 @@ export interface Frame<D = unknown, R = unknown> {
   data?: D;
   response?: R;
   id?: string | number;
+  /** Frames sent to a history room: their place in the room's stream. */
+  stream?: StreamStamp;
+}
+
+/** Where a frame sits in a history room's stream. */
+export interface StreamStamp {
+  room: string;
+  offset: number;
+  epoch: string;
+}
+
+/** A position in a history room's stream: the last frame seen. */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+/** `data.stream` of a system/joinRoom reply in a history room. */
+export interface JoinStream {
+  offset?: number;
+  epoch?: string;
+  /** false: the gap could not be filled (older than the history, or another epoch). */
+  recovered: boolean;
+  /** The frames missed (or the last `history` ones), as sent live; also handled as pushes. */
+  missed: Frame[];
+  /** Set when the history could not be read. */
+  unavailable?: true;
 }
 
 export type ConnectionEvent =
@@ -63,7 +90,7 @@ export type ConnectionEvent =
   | { type: "disconnected"; code: number; reason: string }
   | { type: "reconnecting"; attempt: number; delay: number }
   | { type: "reconnectAttemptFailed"; attempt: number; error: string }
-  | { type: "reconnected"; clientId: string; rooms: string[] }
+  | { type: "reconnected"; clientId: string; rooms: string[]; notRecovered: string[] }
   | { type: "rejoinFailed"; room: string; error: string }
   | { type: "reconnectFailed"; attempts: number }
   | { type: "closed" };
@@ -72,7 +99,7 @@ export type ConnectionEvent =
 export interface RoomReply {
   success: true;
   message: string;
-  data: Record<string, unknown>;
+  data: Record<string, unknown> & { stream?: JoinStream };
 }
 
 export class PxlWsClient {
@@ -83,6 +110,8 @@ export class PxlWsClient {
   readonly state: ConnectionState;
   /** The server's id for the current connection (changes with every reconnect). */
   readonly clientId: string | null;
+  /** The last position seen in a history room (resumed from on rejoin). */
+  streamPosition(room: string): StreamPosition | undefined;
   /** Rooms joined, rejoined after every reconnect. */
   readonly rooms: string[];
   /** Resolves with the client id; rejects with CONNECT_FAILED if the first connect fails (unless retryFirstConnect). */

@@ -70,6 +70,7 @@ export class PxlWsClient {
     this._pending = new Map();    // id -> { resolve, reject, timer, type, action }
     this._rooms = new Map();      // room -> joinRoom data (resent after a reconnect)
     this._joining = new Map();    // room -> joinRoom data sent, until the reply
+    this._positions = new Map();  // history room -> { offset, epoch } of the last frame seen
     this._handlers = new Map();   // "type/action" -> Set(handler)
     this._frameHandlers = new Set();
     this._eventHandlers = new Set();
@@ -290,12 +291,18 @@ export class PxlWsClient {
       console.warn("pxl-ws: onReconnect failed", e);
     }
     const rejoined = [];
-    for (const [room, data] of [...this._rooms]) {
+    const notRecovered = [];
+    for (const [room, stored] of [...this._rooms]) {
       if (this._ws !== ws) return;
       try {
+        // A history room resumes after the last frame seen.
+        const data = { ...stored };
+        const since = this._positions.get(room);
+        if (since) { delete data.history; data.since = { offset: since.offset, epoch: since.epoch }; }
         const r = await this.request("system", "joinRoom", data);
         if (!r || r.success !== true) throw new PxlWsError("JOIN_REFUSED", (r && r.error) || "could not rejoin");
         rejoined.push(room);
+        if (r.data && r.data.stream && r.data.stream.recovered !== true) notRecovered.push(room);
       } catch (e) {
         if (e.code === "DISCONNECTED" || e.code === "NOT_CONNECTED") return;
         this._rooms.delete(room);
@@ -305,7 +312,7 @@ export class PxlWsClient {
     if (this._ws !== ws) return;
     this._attempt = 0;
     this._setState("connected");
-    this._emit({ type: "reconnected", clientId, rooms: rejoined });
+    this._emit({ type: "reconnected", clientId, rooms: rejoined, notRecovered });
   }
 
   _onMessage(ws, raw) {
@@ -323,6 +330,9 @@ export class PxlWsClient {
     if (!this.clientId && frame.type === "system" && frame.action === "connected") {
       this._onConnected(ws, String(frame.data && frame.data.clientId));
     }
+    // A frame of a history room already seen (it came with a joinRoom reply): not twice.
+    if (frame.stream && !this._advance(frame.stream)) return;
+    if (frame.type === "system" && frame.action === "joinRoom") this._replayMissed(frame);
     this._trackRooms(frame);
     if (frame.id !== undefined && this._pending.has(frame.id)) {
       const p = this._pending.get(frame.id);
@@ -336,6 +346,10 @@ export class PxlWsClient {
       }
       return;
     }
+    this._dispatch(frame);
+  }
+
+  _dispatch(frame) {
     for (const h of [...this._frameHandlers]) {
       try { h(frame); } catch (e) { console.error("pxl-ws: frame handler failed", e); }
     }
@@ -343,6 +357,40 @@ export class PxlWsClient {
     if (frame.id !== undefined || "response" in frame) return;
     for (const h of [...(this._handlers.get(`${frame.type}/${frame.action}`) || [])]) {
       try { h(frame.data, frame); } catch (e) { console.error(`pxl-ws: handler for ${frame.type}/${frame.action} failed`, e); }
+    }
+  }
+
+  /** The last stream position seen in a history room ({offset, epoch}), or undefined. */
+  streamPosition(room) {
+    const p = this._positions.get(room);
+    return p ? { ...p } : undefined;
+  }
+
+  // Moves a room's position to a frame's; false if that frame was seen already.
+  _advance({ room, offset, epoch }) {
+    if (typeof room !== "string" || typeof offset !== "number") return true;
+    const p = this._positions.get(room);
+    if (p && p.epoch === epoch && offset <= p.offset) return false;
+    this._positions.set(room, { offset, epoch });
+    return true;
+  }
+
+  // A history room's joinRoom reply: its missed frames are handled as pushes, in order,
+  // before the reply resolves the request; then the position moves to the reply's.
+  _replayMissed(frame) {
+    const r = frame.response;
+    const s = r && r.success === true && r.data && r.data.stream;
+    const room = r && r.data && r.data.roomName;
+    if (!s || typeof room !== "string" || typeof s.offset !== "number") return;
+    const p = this._positions.get(room);
+    if (p && p.epoch !== s.epoch) this._positions.delete(room);
+    for (const m of s.missed || []) {
+      if (!m || typeof m.type !== "string" || (m.stream && !this._advance(m.stream))) continue;
+      this._dispatch(m);
+    }
+    const now = this._positions.get(room);
+    if (!now || now.epoch !== s.epoch || now.offset < s.offset) {
+      this._positions.set(room, { offset: s.offset, epoch: s.epoch });
     }
   }
 
