@@ -92,6 +92,9 @@ pub(crate) fn keys(prefix: &str, room: &str) -> (String, String) {
 
 type Conn = redis::aio::MultiplexedConnection;
 
+/// The read script's answer: epoch, last offset, Redis time (ms), entries (id, fields).
+type ReadReply = (String, u64, u64, Vec<(String, Vec<String>)>);
+
 #[derive(Clone)]
 struct Loaded {
     conn: Conn,
@@ -338,19 +341,18 @@ impl HistoryEngine for RedisHistory {
                     Since::Position(p) => ("since", p.offset.min(MAX_SAFE), p.epoch.clone()),
                     Since::Last(k) => ("last", (*k).min(h.size) as u64, String::new()),
                 };
-                let got: Result<(String, u64, u64, Vec<(String, Vec<String>)>), _> =
-                    redis::cmd("EVALSHA")
-                        .arg(&loaded.read)
-                        .arg(2)
-                        .arg(stream)
-                        .arg(meta)
-                        .arg(mode)
-                        .arg(n)
-                        .arg(epoch)
-                        .arg(new_epoch())
-                        .arg(ttl_ms(h.ttl))
-                        .query_async(&mut loaded.conn)
-                        .await;
+                let got: redis::RedisResult<ReadReply> = redis::cmd("EVALSHA")
+                    .arg(&loaded.read)
+                    .arg(2)
+                    .arg(stream)
+                    .arg(meta)
+                    .arg(mode)
+                    .arg(n)
+                    .arg(epoch)
+                    .arg(new_epoch())
+                    .arg(ttl_ms(h.ttl))
+                    .query_async(&mut loaded.conn)
+                    .await;
                 let (epoch, last, now, mut raw) = match got {
                     Ok(v) => v,
                     Err(e) => {
