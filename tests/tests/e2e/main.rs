@@ -14,6 +14,7 @@ mod hosts;
 mod jwt;
 mod lifecycle;
 mod limits;
+mod pxl_client;
 mod rooms;
 mod routing;
 mod subscribers;
