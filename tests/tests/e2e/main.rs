@@ -16,6 +16,8 @@ mod jwt;
 mod lifecycle;
 mod limits;
 mod presence;
+mod pxl_client;
+mod pxl_server;
 mod rooms;
 mod routing;
 mod subscribers;
