@@ -201,6 +201,9 @@ async fn join_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
         }
         client.join(&room);
     }
+    // Answer once sends to the room from other instances reach this one: everything
+    // published after the reply is delivered.
+    client.server().hub().room_ready(&room).await;
     let id = client.id().to_string();
     let username = client
         .state

@@ -76,6 +76,23 @@ impl RedisServer {
         n - 1
     }
 
+    /// Runs one command and returns its reply flattened to strings: an array's items
+    /// (bulk strings, integers as text), or the one item of a plain reply. A Redis
+    /// error fails the test.
+    pub fn command(&self, args: &[&str]) -> Vec<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut cmd = format!("*{}\r\n", args.len());
+        for a in args {
+            cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(cmd.as_bytes()).expect("write command");
+        let mut r = std::io::BufReader::new(s);
+        let mut out = Vec::new();
+        read_reply(&mut r, &mut out, args);
+        out
+    }
+
     /// Kills the server with SIGKILL (connections drop at once).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -131,6 +148,33 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Reads one RESP reply into `out`, arrays flattened.
+fn read_reply(r: &mut impl std::io::BufRead, out: &mut Vec<String>, args: &[&str]) {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("read redis reply");
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(1);
+    match kind {
+        "*" => {
+            let n: i64 = rest.parse().expect("array length");
+            for _ in 0..n.max(0) {
+                read_reply(r, out, args);
+            }
+        }
+        "$" => {
+            let len: i64 = rest.parse().expect("bulk length");
+            if len >= 0 {
+                let mut buf = vec![0u8; len as usize + 2];
+                r.read_exact(&mut buf).expect("read bulk string");
+                buf.truncate(len as usize);
+                out.push(String::from_utf8_lossy(&buf).into_owned());
+            }
+        }
+        ":" | "+" => out.push(rest.to_owned()),
+        _ => panic!("redis answered {args:?} with {line:?}"),
     }
 }
 
