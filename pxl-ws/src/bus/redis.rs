@@ -602,6 +602,24 @@ mod tests {
         assert!(!bus.status().connected);
     }
 
+    #[tokio::test]
+    async fn waiting_for_a_subscription_never_blocks_while_redis_is_unreachable() {
+        let bus = RedisBus::new(&ClusterConfig {
+            redis_url: Some(dead_url()),
+            ..Default::default()
+        })
+        .unwrap();
+        let _sub = bus.subscribe();
+        bus.watch("pxl-ws:{room:a}:send");
+        // Not connected: the join it holds up is answered at once (local delivery only).
+        assert!(bus.watching("pxl-ws:{room:a}:send").now_or_never().is_some());
+        // A channel not watched has nothing to wait for.
+        assert!(bus.watching("pxl-ws:{room:b}:send").now_or_never().is_some());
+        bus.unwatch("pxl-ws:{room:a}:send");
+        let d = bus.inner.dynamic();
+        assert!(d.wanted.is_empty() && d.confirmed.is_empty() && d.waiters.is_empty());
+    }
+
     #[test]
     fn bad_urls_are_configuration_errors() {
         let err = RedisBus::new(&ClusterConfig::default()).err().unwrap();

@@ -690,6 +690,7 @@ impl Cluster {
         // Any membership event from an instance proves it alive (heartbeats carry their
         // own TTL, below).
         let proves_liveness = !origin.is_empty()
+            && EVENTS.contains(&event)
             && !matches!(
                 event,
                 QUEUE_JOB_COMPLETED
@@ -1042,6 +1043,103 @@ mod tests {
             },
         );
         assert_eq!(node.delivered.lock().unwrap().len(), 1);
+    }
+
+    fn raw(channel: &str, payload: &str) -> BusMessage {
+        BusMessage {
+            channel: channel.into(),
+            payload: Bytes::from(payload.to_owned()),
+        }
+    }
+
+    #[test]
+    fn room_and_direct_channels_deliver_what_is_theirs_and_drop_the_rest() {
+        let bus = MemoryBus::new();
+        let c = cluster(&bus);
+        let node = FakeNode {
+            served: vec!["b".into(), "c".into()],
+            ..FakeNode::default()
+        };
+        let frame = r#"{"type":"t","action":"a"}"#;
+        let send = |to: &str| format!(r#"{{"origin":"{PEER}",{to},"frame":{frame}}}"#);
+        let rooms = send(r#""to":"rooms","rooms":["a","b","c"]"#);
+        // The copy on `c` is delivered for `c` (index 2); `b` is served here too, so the
+        // subscribers' event comes with the copy on `b`.
+        c.receive(&node, &raw("t:{room:c}:send", &rooms));
+        c.receive(&node, &raw("t:{room:b}:send", &rooms));
+        assert_eq!(*node.via.lock().unwrap(), vec![2, 1]);
+        // A direct send for us is delivered as it says.
+        let user = send(r#""to":"user","userId":"u1""#);
+        c.receive(&node, &raw(&format!("t:{{instance:{US}}}:direct"), &user));
+        assert_eq!(node.delivered.lock().unwrap().len(), 3);
+        assert_eq!(node.delivered.lock().unwrap()[2].0, Target::user("u1"));
+        // Malformed, misdirected or echoed traffic delivers nothing and counts nothing.
+        let ours = format!(r#"{{"origin":"{US}","to":"rooms","rooms":["b"],"frame":{frame}}}"#);
+        for (channel, payload) in [
+            ("t:{room:b}:send", "not json"),
+            ("t:{room:b}:send", "{}"),
+            ("t:{room:b}:send", &send(r#""to":"all""#)),
+            ("t:{room:zz}:send", &rooms),
+            ("t:{room:b}:send", &ours),
+            ("t:{room:b}:send", &send(r#""to":"rooms","rooms":"b""#)),
+            ("t:{instance:00000000000000c3}:direct", &user),
+            (&format!("t:{{instance:{US}}}:direct"), "[1,2]"),
+            ("t:{room:b}:send}", &rooms),
+        ] {
+            c.receive(&node, &raw(channel, payload));
+        }
+        assert_eq!(node.delivered.lock().unwrap().len(), 3);
+        assert_eq!(Metrics::get(&c.metrics.bus_messages_in), 3);
+        // None of it made up an instance.
+        assert!(c.view().instances().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sends_are_published_on_the_channels_of_their_recipients() {
+        let bus = MemoryBus::new();
+        let mut stream = bus.subscribe();
+        let _peer = bus.subscribe();
+        let c = cluster(&bus);
+        let node = FakeNode::default();
+        let (known, unknown) = (id(1), id(2));
+        c.receive(
+            &node,
+            &bus_msg(
+                CLIENT_CONNECTED,
+                serde_json::json!({"origin": PEER, "clientId": known.to_string(), "userId": "u1",
+                                   "connectedAt": 5}),
+            ),
+        );
+        let frame = r#"{"type":"t","action":"a"}"#;
+        c.publish_send(&Target::rooms(["x", "y", "x"]), frame);
+        c.publish_send(&Target::user("u1"), frame);
+        c.publish_send(&Target::user("nobody"), frame);
+        c.publish_send(&Target::client(known), frame);
+        c.publish_send(&Target::client(unknown), frame);
+        c.publish_send(&Target::all(), frame);
+        let mut channels = Vec::new();
+        while channels.len() < 6 {
+            let m = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .unwrap()
+                .unwrap();
+            // The resync marker, and what the cluster published about itself.
+            if !m.is_resync() && m.channel != "t:snapshotRequest" {
+                channels.push(m.channel);
+            }
+        }
+        let direct = format!("t:{{instance:{PEER}}}:direct");
+        assert_eq!(
+            channels,
+            [
+                "t:{room:x}:send",
+                "t:{room:y}:send",
+                &direct,
+                &direct,
+                "t:sendMessage",
+                "t:sendMessageToAll"
+            ]
+        );
     }
 
     #[test]
