@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pxl_ws::{ClientId, Frame, Target};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
-use pxl_ws_tests::{RedisServer, TestClient, TestServer, eventually, poll_until};
+use pxl_ws_tests::{RedisServer, SlowLink, TestClient, TestServer, eventually, poll_until};
 use serde_json::{Value, json};
 
 const PREFIX: &str = "scale";
@@ -160,6 +160,31 @@ async fn room_and_direct_sends_reach_only_the_instances_serving_them() {
     for s in [s1, s2, s3] {
         s.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_reply_waits_for_the_subscription_even_over_a_slow_link() {
+    let redis = RedisServer::start().await;
+    // Instance 2 reaches Redis through a link adding 100 ms each way: its SUBSCRIBE is
+    // confirmed 200 ms after it is sent, while instance 1 publishes straight away.
+    let link = SlowLink::start(redis.port(), Duration::from_millis(100)).await;
+    let ttl = Duration::from_secs(5);
+    let s1 = TestServer::start(probe_builder(cluster_config(&redis.url(), PREFIX, ttl))).await;
+    let s2 = TestServer::start(probe_builder(cluster_config(&link.url(), PREFIX, ttl))).await;
+    eventually("the instances see each other", || {
+        s1.handle.instances().len() == 2 && s2.handle.instances().len() == 2
+    })
+    .await;
+    let mut b = s2.connect().await;
+    for i in 0..5 {
+        let room = format!("far-{i}");
+        b.join(&room).await;
+        s1.handle.send(&Target::room(&room), &msg(i));
+        assert_eq!(next_seq(&mut b).await, i, "the first send to {room}");
+    }
+    drop(b);
+    s1.stop().await;
+    s2.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
