@@ -160,6 +160,7 @@ for round in $(seq 1 "$ROUNDS"); do
       done
       # Their CPU with no traffic at all first (timers, heartbeats), over BASELINE_S.
       baseline_s=${BASELINE_S:-5}
+      [ -n "$QUICK" ] && baseline_s=${BASELINE_S:-1}
       idle_before=()
       for pid in "${idle_pids[@]}"; do idle_before+=("$(cpu_ns "$pid")"); done
       sleep "$baseline_s"

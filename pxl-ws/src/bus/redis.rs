@@ -612,9 +612,17 @@ mod tests {
         let _sub = bus.subscribe();
         bus.watch("pxl-ws:{room:a}:send");
         // Not connected: the join it holds up is answered at once (local delivery only).
-        assert!(bus.watching("pxl-ws:{room:a}:send").now_or_never().is_some());
+        assert!(
+            bus.watching("pxl-ws:{room:a}:send")
+                .now_or_never()
+                .is_some()
+        );
         // A channel not watched has nothing to wait for.
-        assert!(bus.watching("pxl-ws:{room:b}:send").now_or_never().is_some());
+        assert!(
+            bus.watching("pxl-ws:{room:b}:send")
+                .now_or_never()
+                .is_some()
+        );
         bus.unwatch("pxl-ws:{room:a}:send");
         let d = bus.inner.dynamic();
         assert!(d.wanted.is_empty() && d.confirmed.is_empty() && d.waiters.is_empty());
