@@ -270,6 +270,9 @@ async fn join_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
     if joining {
         client.join(&room);
     }
+    // Answer (and read the history) once sends to the room from other instances reach
+    // this one: everything published after the read is delivered live.
+    client.server().hub().room_ready(&room).await;
     let stream = match history {
         None => None,
         Some(h) => Some(match h.engine().read(&room, since).await {

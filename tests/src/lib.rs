@@ -4,7 +4,7 @@
 pub mod cluster;
 mod redis;
 
-pub use redis::RedisServer;
+pub use redis::{RedisServer, SlowLink};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};

@@ -22,7 +22,6 @@ use super::{
     Appended, Fallback, HistoryEngine, HistoryError, Recovery, Since, expired, new_epoch, recover,
     stamp_head,
 };
-use crate::events::SEND_MESSAGE;
 
 /// Appends a stamped frame and publishes it, atomically.
 ///
@@ -76,10 +75,10 @@ end
 return {epoch, last, tostring(now), entries}
 "#;
 
-/// The channel a history send is published on: the one the bus uses for room sends
-/// today. A per-room channel later changes only this function.
-pub(crate) fn send_channel(prefix: &str, _room: &str) -> String {
-    format!("{prefix}:{SEND_MESSAGE}")
+/// The channel a history send is published on: the room's own channel, which shares
+/// the room's hash slot with its keys.
+pub(crate) fn send_channel(prefix: &str, room: &str) -> String {
+    crate::cluster::channels::room(prefix, room)
 }
 
 /// A room's keys: `<prefix>:{room:<name>}:stream` and `…:meta`.
@@ -398,6 +397,6 @@ mod tests {
         let (s, m) = keys("app", "lobby");
         assert_eq!(s, "app:{room:lobby}:stream");
         assert_eq!(m, "app:{room:lobby}:meta");
-        assert_eq!(send_channel("app", "lobby"), "app:sendMessage");
+        assert_eq!(send_channel("app", "lobby"), "app:{room:lobby}:send");
     }
 }

@@ -9,6 +9,7 @@ mod liveness;
 mod membership;
 mod outage;
 mod presence;
+mod rooms;
 mod subscribers;
 mod tokens;
 
