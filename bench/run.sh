@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark suite in one go: every case on pxl-ws (examples/bench-server) and on the
 # floor (bench-floor, bare axum), plus Node `ws` when bench/node is installed
-# (`npm ci --prefix bench/node`), and the two-instance Redis cluster when redis-server is
-# there. Server pinned to one core, load generator to the other, servers alternating in
+# (`npm ci --prefix bench/node`), and the Redis cluster when redis-server is there: two
+# instances serving the room plus IDLE_INSTANCES (default 2) with no member of it, whose
+# CPU per published message goes to $OUT/idle.jsonl. Server pinned to one core, load generator to the other, servers alternating in
 # order from round to round, a fresh server process per run.
 #
 #   bench/run.sh                 # the full suite (about 5 minutes with ROUNDS=2)
@@ -23,6 +24,7 @@ PORT=${PORT:-19100}
 OUT=${OUT:-target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 CASES=${CASES:-"connect echo broadcast-1room broadcast-100rooms cluster"}
 PROFILE=${PROFILE:-release}
+IDLE_INSTANCES=${IDLE_INSTANCES:-2}
 
 # name -> load generator arguments (issue 7's targets)
 declare -A ARGS=(
@@ -30,7 +32,7 @@ declare -A ARGS=(
   [echo]="echo -n 1000 -k 4 -d 10"
   [broadcast-1room]="broadcast -n 1000 -r 1 -p 1 -k 4 -d 10"
   [broadcast-100rooms]="broadcast -n 10000 -r 100 -p 4 --rate 200 -d 10 --source-ips 8"
-  [cluster]="cluster -n 1000 -r 1 -p 1 -k 4 -d 10"
+  [cluster]="${CLUSTER_ARGS:-cluster -n 1000 -r 1 -p 1 -k 4 -d 10}"
 )
 
 mkdir -p "$OUT"
@@ -110,6 +112,16 @@ stop_all() {
 }
 trap stop_all EXIT
 
+# CPU nanoseconds used so far by every thread of process $1 (/proc/PID/task/*/schedstat).
+cpu_ns() {
+  local total=0 run _rest f
+  for f in /proc/"$1"/task/*/schedstat; do
+    read -r run _rest <"$f" 2>/dev/null || continue
+    total=$((total + run))
+  done
+  echo "$total"
+}
+
 loadgen() {
   local label=$1
   shift
@@ -153,9 +165,49 @@ for round in $(seq 1 "$ROUNDS"); do
       pid_a=$server_pid
       start_server pxl-ws "$b" REDIS_URL="redis://127.0.0.1:$rport"
       pid_b=$server_pid
-      echo "# round $round, cluster on pxl-ws x2 + redis (pids $pid_a $pid_b $redis_pid)" >&2
+      # Instances with no member of the room: they should hear none of its traffic.
+      idle_pids=()
+      for _ in $(seq 1 "$IDLE_INSTANCES"); do
+        port=$((port + 1))
+        start_server pxl-ws "$port" REDIS_URL="redis://127.0.0.1:$rport"
+        idle_pids+=("$server_pid")
+      done
+      # Their CPU with no traffic at all first (timers, heartbeats), over BASELINE_S.
+      baseline_s=${BASELINE_S:-5}
+      [ -n "$QUICK" ] && baseline_s=${BASELINE_S:-1}
+      idle_before=()
+      for pid in "${idle_pids[@]}"; do idle_before+=("$(cpu_ns "$pid")"); done
+      sleep "$baseline_s"
+      idle_base=()
+      for i in "${!idle_pids[@]}"; do
+        idle_base+=("$(($(cpu_ns "${idle_pids[$i]}") - ${idle_before[$i]}))")
+      done
+      idle_before=()
+      for pid in "${idle_pids[@]}"; do idle_before+=("$(cpu_ns "$pid")"); done
+      started_ns=$(date +%s%N)
+      echo "# round $round, cluster on pxl-ws x2 (+${#idle_pids[@]} idle) + redis (pids $pid_a $pid_b $redis_pid; idle ${idle_pids[*]})" >&2
       loadgen pxl-ws/cluster "${args[@]}" --url "ws://127.0.0.1:$a/ws" --url "ws://127.0.0.1:$b/ws" \
         --server-pid "$pid_a,$pid_b,$redis_pid" | sed "s/^/  /" >&2
+      idle_ns=()
+      for i in "${!idle_pids[@]}"; do
+        idle_ns+=("$(($(cpu_ns "${idle_pids[$i]}") - ${idle_before[$i]}))")
+      done
+      window_ns=$(($(date +%s%N) - started_ns))
+      published=$(tail -n 1 "$results" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("published", 0))')
+      python3 - "$round" "$published" "$window_ns" "$baseline_s" "${idle_base[*]}" "${idle_ns[*]}" \
+        >>"$OUT/idle.jsonl" <<'PY'
+import json, sys
+rnd, published, window_ns, base_s = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+base = [int(v) for v in sys.argv[5].split()]
+ns = [int(v) for v in sys.argv[6].split()]
+# The traffic's share: CPU in the window minus the no-traffic rate over the same time.
+extra = [n - b * window_ns / (base_s * 1e9) for n, b in zip(ns, base)]
+print(json.dumps({"label": "pxl-ws/cluster-idle", "round": rnd, "published": published,
+                  "window_s": window_ns / 1e9, "baseline_cpu_ms_per_s": [b / 1e6 / base_s for b in base],
+                  "window_cpu_ms_per_s": [n / 1e6 / (window_ns / 1e9) for n in ns],
+                  "idle_cpu_us_per_msg": [max(e, 0) / 1e3 / max(published, 1) for e in extra]}))
+PY
+      tail -n 1 "$OUT/idle.jsonl" >&2
       stop_all
       sleep 1
     fi

@@ -36,7 +36,6 @@ pub(crate) const PXL_EVENTS: [&str; 11] = [
 ];
 
 /// Every event name, PXL's eleven first.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) const EVENTS: [&str; 15] = {
     let ours = [
         INSTANCE_HEARTBEAT,

@@ -120,9 +120,7 @@ impl Hub {
             let g = self.lock();
             self.clients.remove(&g, c.id);
             let left = self.rooms.leave_all(&g, c);
-            for room in &left {
-                self.cluster.left(&g, c.id, room);
-            }
+            self.announce_left(&g, c.id, &left);
             left
         };
         self.presence_left(c, &left);
@@ -195,6 +193,9 @@ impl Hub {
             let g = self.lock();
             let joined = self.rooms.join(&g, c, room);
             if joined {
+                if self.rooms.member_count(room) == 1 {
+                    self.cluster.serve_room(&g, room);
+                }
                 self.cluster.joined(&g, c.id, room);
             }
             joined
@@ -211,7 +212,7 @@ impl Hub {
             let g = self.lock();
             let left = self.rooms.leave(&g, c, room);
             if left {
-                self.cluster.left(&g, c.id, room);
+                self.announce_left(&g, c.id, &[room]);
             }
             left
         };
@@ -226,13 +227,29 @@ impl Hub {
         let left = {
             let g = self.lock();
             let left = self.rooms.leave_all(&g, c);
-            for room in &left {
-                self.cluster.left(&g, c.id, room);
-            }
+            self.announce_left(&g, c.id, &left);
             left
         };
         self.presence_left(c, &left);
         left.iter().map(|r| r.to_string()).collect()
+    }
+
+    /// Announces that `id` left `rooms`; a room left with no local member is no longer
+    /// served here.
+    fn announce_left(&self, g: &Membership<'_>, id: ClientId, rooms: &[impl AsRef<str>]) {
+        for room in rooms {
+            let room = room.as_ref();
+            if !self.rooms.contains(room) {
+                self.cluster.unserve_room(g, room);
+            }
+            self.cluster.left(g, id, room);
+        }
+    }
+
+    /// Resolves once sends to `room` from other instances reach this one (the
+    /// `joinRoom` reply waits for it; bounded, see [`Bus::watching`]).
+    pub(crate) fn room_ready(&self, room: &str) -> futures_util::future::BoxFuture<'_, ()> {
+        self.cluster.room_ready(room)
     }
 
     /// Tells a client it left a room (`user/leftRoom`).
@@ -305,6 +322,33 @@ impl Hub {
         n
     }
 
+    /// A rooms send that came on the channel of `rooms[via]`: its local members that are
+    /// in none of the rooms before it (those got their copy on that room's channel).
+    fn deliver_via(&self, target: &Target, via: usize, msg: Message) -> usize {
+        let To::Rooms { rooms } = &target.to else {
+            return 0;
+        };
+        let Some(room) = rooms.get(via) else {
+            return 0;
+        };
+        let mut earlier = HashSet::new();
+        for r in &rooms[..via] {
+            self.rooms.for_each_member(r, |c| {
+                earlier.insert(c.id);
+            });
+        }
+        let mut n = 0;
+        self.rooms.for_each_member(room, |c| {
+            if Some(c.id) != target.except
+                && !earlier.contains(&c.id)
+                && c.push(msg.clone(), &self.metrics)
+            {
+                n += 1;
+            }
+        });
+        n
+    }
+
     /// Queues `msg` for one local client; `false` if there is none (or its queue is full).
     pub(crate) fn push_to(&self, id: ClientId, msg: Message) -> bool {
         match self.clients.get(id) {
@@ -344,6 +388,14 @@ impl Hub {
 impl LocalNode for Hub {
     fn deliver(&self, target: &Target, msg: Message) -> usize {
         self.deliver_local(target, msg)
+    }
+
+    fn deliver_via(&self, target: &Target, via: usize, msg: Message) -> usize {
+        Hub::deliver_via(self, target, via, msg)
+    }
+
+    fn serves(&self, room: &str) -> bool {
+        self.rooms.contains(room)
     }
 
     fn push_to(&self, id: ClientId, msg: Message) -> bool {

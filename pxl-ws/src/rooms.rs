@@ -213,6 +213,16 @@ impl RoomTable {
         self.rooms.len()
     }
 
+    /// Whether `room` has members here.
+    pub(crate) fn contains(&self, room: &str) -> bool {
+        self.rooms.contains_key(room)
+    }
+
+    /// How many members `room` has here.
+    pub(crate) fn member_count(&self, room: &str) -> usize {
+        self.rooms.get(room).map_or(0, |m| m.len())
+    }
+
     pub(crate) fn summary(&self) -> Vec<(String, usize)> {
         let mut v: Vec<(String, usize)> = self
             .rooms

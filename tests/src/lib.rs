@@ -4,7 +4,7 @@
 pub mod cluster;
 mod redis;
 
-pub use redis::RedisServer;
+pub use redis::{RedisServer, SlowLink};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
@@ -22,6 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod jwt;
 pub mod logs;
+pub mod pxl;
 pub mod raw;
 pub mod record;
 

@@ -76,6 +76,23 @@ impl RedisServer {
         n - 1
     }
 
+    /// Runs one command and returns its reply flattened to strings: an array's items
+    /// (bulk strings, integers as text), or the one item of a plain reply. A Redis
+    /// error fails the test.
+    pub fn command(&self, args: &[&str]) -> Vec<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut cmd = format!("*{}\r\n", args.len());
+        for a in args {
+            cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(cmd.as_bytes()).expect("write command");
+        let mut r = std::io::BufReader::new(s);
+        let mut out = Vec::new();
+        read_reply(&mut r, &mut out, args);
+        out
+    }
+
     /// Kills the server with SIGKILL (connections drop at once).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -131,6 +148,33 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Reads one RESP reply into `out`, arrays flattened.
+fn read_reply(r: &mut impl std::io::BufRead, out: &mut Vec<String>, args: &[&str]) {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("read redis reply");
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(1);
+    match kind {
+        "*" => {
+            let n: i64 = rest.parse().expect("array length");
+            for _ in 0..n.max(0) {
+                read_reply(r, out, args);
+            }
+        }
+        "$" => {
+            let len: i64 = rest.parse().expect("bulk length");
+            if len >= 0 {
+                let mut buf = vec![0u8; len as usize + 2];
+                r.read_exact(&mut buf).expect("read bulk string");
+                buf.truncate(len as usize);
+                out.push(String::from_utf8_lossy(&buf).into_owned());
+            }
+        }
+        ":" | "+" => out.push(rest.to_owned()),
+        _ => panic!("redis answered {args:?} with {line:?}"),
     }
 }
 
@@ -246,4 +290,76 @@ impl RedisTap {
         assert!(n > 0, "redis closed the tap connection");
         line.trim_end().to_owned()
     }
+}
+
+/// A TCP proxy on a free loopback port that holds every chunk, in both directions, for
+/// `delay` before passing it on: a Redis far away, for tests that must not depend on a
+/// round trip being fast.
+pub struct SlowLink {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SlowLink {
+    /// Proxies to `127.0.0.1:target_port` with `delay` each way.
+    pub async fn start(target_port: u16, delay: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the slow link");
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
+                else {
+                    continue;
+                };
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = outbound.into_split();
+                tokio::spawn(delayed_copy(ri, wo, delay));
+                tokio::spawn(delayed_copy(ro, wi, delay));
+            }
+        });
+        Self { port, task }
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SlowLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read, in order.
+async fn delayed_copy(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((at, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(at + delay).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
 }

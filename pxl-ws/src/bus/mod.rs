@@ -99,4 +99,27 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Current state.
     fn status(&self) -> BusStatus;
+
+    /// Adds `channel` to this instance's subscription, besides the fixed
+    /// `<prefix>:<event>` channels (a room's channel while the instance has members of
+    /// it; its own direct channel). Never waits; calls for one channel take effect in
+    /// the order made, and the set survives reconnects. A bus that carries every
+    /// channel to every subscriber, like [`MemoryBus`], ignores it (the default).
+    fn watch(&self, channel: &str) {
+        let _ = channel;
+    }
+
+    /// Takes `channel` out of the subscription again (see [`watch`](Self::watch)).
+    fn unwatch(&self, channel: &str) {
+        let _ = channel;
+    }
+
+    /// Resolves once messages published on a [watched](Self::watch) `channel` from now
+    /// on reach this instance, or at once when that cannot be known soon (the bus is
+    /// disconnected; it resubscribes by itself). A bounded wait: the server awaits it
+    /// before answering a `joinRoom`. The default resolves at once.
+    fn watching(&self, channel: &str) -> futures_util::future::BoxFuture<'_, ()> {
+        let _ = channel;
+        Box::pin(std::future::ready(()))
+    }
 }

@@ -1,13 +1,16 @@
 //! The Redis bus: one multiplexed publisher connection and one subscriber connection per
-//! instance, each reconnecting by itself with backoff.
+//! instance, each reconnecting by itself with backoff. The subscriber connection holds
+//! the fixed channels plus the dynamic set ([`Bus::watch`]: rooms served here, this
+//! instance's direct channel), changed in batched SUBSCRIBE / UNSUBSCRIBE commands.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::{Bus, BusMessage, BusStatus, BusStream};
@@ -22,6 +25,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Channels named in one SUBSCRIBE or UNSUBSCRIBE command.
+const SUBSCRIBE_BATCH: usize = 1024;
 
 /// Fan-out through Redis pub/sub, for several instances (processes, hosts) of one app.
 ///
@@ -78,6 +83,35 @@ struct Inner {
     lost: AtomicU64,
     /// Drops not yet logged (one log line per burst).
     unlogged_drops: AtomicU64,
+    /// The dynamic channel set.
+    dynamic: Mutex<Dynamic>,
+    /// Wakes the subscriber task: the wanted set changed.
+    changed: Notify,
+}
+
+/// The dynamic part of the subscription: what the server wants, what the current
+/// subscriber connection has confirmed, and who waits for a confirmation.
+#[derive(Default)]
+struct Dynamic {
+    wanted: HashSet<String>,
+    confirmed: HashSet<String>,
+    waiters: Vec<(String, oneshot::Sender<()>)>,
+}
+
+impl Dynamic {
+    /// Releases the waiters whose channel is confirmed (or no longer wanted).
+    fn release(&mut self) {
+        let (wanted, confirmed) = (&self.wanted, &self.confirmed);
+        self.waiters
+            .retain(|(ch, _)| wanted.contains(ch) && !confirmed.contains(ch));
+        // Dropping a sender resolves its waiter.
+    }
+
+    /// The connection is gone: nothing is confirmed, and nobody waits for it.
+    fn lost(&mut self) {
+        self.confirmed.clear();
+        self.waiters.clear();
+    }
 }
 
 impl RedisBus {
@@ -110,6 +144,8 @@ impl RedisBus {
                 lost: AtomicU64::new(0),
                 busy: AtomicBool::new(false),
                 unlogged_drops: AtomicU64::new(0),
+                dynamic: Mutex::new(Dynamic::default()),
+                changed: Notify::new(),
             }),
         })
     }
@@ -128,6 +164,10 @@ impl RedisBus {
 }
 
 impl Inner {
+    fn dynamic(&self) -> std::sync::MutexGuard<'_, Dynamic> {
+        self.dynamic.lock().expect("dynamic channels lock")
+    }
+
     fn drop_messages(&self, n: u64, why: &str) {
         if n == 0 {
             return;
@@ -186,6 +226,44 @@ impl Bus for RedisBus {
                 && (i.tx.capacity() < i.tx.max_capacity() || i.busy.load(Ordering::Acquire))
             {
                 tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    }
+
+    fn watch(&self, channel: &str) {
+        let mut d = self.inner.dynamic();
+        if d.wanted.insert(channel.to_owned()) {
+            self.inner.changed.notify_one();
+        }
+    }
+
+    fn unwatch(&self, channel: &str) {
+        let mut d = self.inner.dynamic();
+        if d.wanted.remove(channel) {
+            d.release();
+            self.inner.changed.notify_one();
+        }
+    }
+
+    fn watching(&self, channel: &str) -> BoxFuture<'_, ()> {
+        let rx = {
+            let mut d = self.inner.dynamic();
+            if !self.inner.sub_connected.load(Ordering::Acquire)
+                || !d.wanted.contains(channel)
+                || d.confirmed.contains(channel)
+            {
+                None
+            } else {
+                let (tx, rx) = oneshot::channel();
+                d.waiters.push((channel.to_owned(), tx));
+                Some(rx)
+            }
+        };
+        Box::pin(async move {
+            if let Some(rx) = rx
+                && tokio::time::timeout(RESPONSE_TIMEOUT, rx).await.is_err()
+            {
+                tracing::warn!("redis bus: a subscription was not confirmed in time");
             }
         })
     }
@@ -355,6 +433,37 @@ async fn connect_subscriber(inner: &Inner) -> redis::RedisResult<redis::aio::Pub
     Ok(ps)
 }
 
+/// Brings the connection's dynamic subscriptions in line with the wanted set, in
+/// batches; releases the waiters of what got confirmed.
+async fn sync_dynamic(inner: &Inner, sink: &mut redis::aio::PubSubSink) -> redis::RedisResult<()> {
+    let timed_out = || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+    let (add, remove): (Vec<String>, Vec<String>) = {
+        let d = inner.dynamic();
+        (
+            d.wanted.difference(&d.confirmed).cloned().collect(),
+            d.confirmed.difference(&d.wanted).cloned().collect(),
+        )
+    };
+    for chunk in add.chunks(SUBSCRIBE_BATCH) {
+        tokio::time::timeout(RESPONSE_TIMEOUT, sink.subscribe(chunk))
+            .await
+            .map_err(|_| timed_out())??;
+        let mut d = inner.dynamic();
+        d.confirmed.extend(chunk.iter().cloned());
+        d.release();
+    }
+    for chunk in remove.chunks(SUBSCRIBE_BATCH) {
+        tokio::time::timeout(RESPONSE_TIMEOUT, sink.unsubscribe(chunk))
+            .await
+            .map_err(|_| timed_out())??;
+        let mut d = inner.dynamic();
+        for ch in chunk {
+            d.confirmed.remove(ch);
+        }
+    }
+    Ok(())
+}
+
 /// Keeps one subscriber connection up for `out`; ends when `out`'s receiver is dropped.
 async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
     let mut backoff = Backoff::new();
@@ -378,12 +487,24 @@ async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
                 }
             }
         };
+        let (mut sink, mut stream) = ps.split();
+        // The dynamic set is subscribed again before the resync marker: after it, every
+        // room served here hears everything published on it.
+        if let Err(e) = sync_dynamic(&inner, &mut sink).await {
+            tracing::warn!(error = %e, "redis bus could not resubscribe its channels; retrying");
+            inner.dynamic().lost();
+            failures += 1;
+            tokio::select! {
+                _ = out.closed() => return,
+                _ = tokio::time::sleep(backoff.next()) => continue,
+            }
+        }
         if failures > 0 {
             tracing::info!("redis bus subscriber reconnected and resubscribed");
             crate::metrics::bus_reconnect();
         }
         backoff.reset();
-        inner.sub_connected.store(true, Ordering::Relaxed);
+        inner.sub_connected.store(true, Ordering::Release);
         // The subscription is live: anything published from now on reaches us. Let the
         // publisher reconnect too before the server resyncs, so its snapshot and
         // requests go out instead of being dropped.
@@ -395,10 +516,15 @@ async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
         if out.send(BusMessage::resync()).await.is_err() {
             return;
         }
-        let mut stream = ps.into_on_message();
         loop {
             tokio::select! {
                 _ = out.closed() => return,
+                _ = inner.changed.notified() => {
+                    if let Err(e) = sync_dynamic(&inner, &mut sink).await {
+                        tracing::warn!(error = %e, "redis bus subscription change failed");
+                        break;
+                    }
+                }
                 // The server publishes a heartbeat every third of the TTL and receives its
                 // own: a subscription silent for a whole TTL is a dead connection.
                 _ = tokio::time::sleep(inner.idle_limit) => {
@@ -419,7 +545,8 @@ async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
                 },
             }
         }
-        inner.sub_connected.store(false, Ordering::Relaxed);
+        inner.sub_connected.store(false, Ordering::Release);
+        inner.dynamic().lost();
         inner.lost.fetch_add(1, Ordering::Relaxed);
         tracing::warn!("redis bus subscriber connection lost; reconnecting");
         failures = 1;
@@ -476,6 +603,32 @@ mod tests {
         // (that needs a connection).
         assert!(sub.next().now_or_never().is_none());
         assert!(!bus.status().connected);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_subscription_never_blocks_while_redis_is_unreachable() {
+        let bus = RedisBus::new(&ClusterConfig {
+            redis_url: Some(dead_url()),
+            ..Default::default()
+        })
+        .unwrap();
+        let _sub = bus.subscribe();
+        bus.watch("pxl-ws:{room:a}:send");
+        // Not connected: the join it holds up is answered at once (local delivery only).
+        assert!(
+            bus.watching("pxl-ws:{room:a}:send")
+                .now_or_never()
+                .is_some()
+        );
+        // A channel not watched has nothing to wait for.
+        assert!(
+            bus.watching("pxl-ws:{room:b}:send")
+                .now_or_never()
+                .is_some()
+        );
+        bus.unwatch("pxl-ws:{room:a}:send");
+        let d = bus.inner.dynamic();
+        assert!(d.wanted.is_empty() && d.confirmed.is_empty() && d.waiters.is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! from PXL. The recommended way to pass application events between instances is
 //! [`Server::publish`](crate::Server::publish) with `#[subscriber]` functions.
 
+pub(crate) mod channels;
 mod view;
 
 use std::sync::Arc;
@@ -39,6 +40,12 @@ pub(crate) use view::RemoteView;
 pub(crate) trait LocalNode {
     /// Delivers to this node's clients that `target` selects; how many got it.
     fn deliver(&self, target: &Target, msg: Message) -> usize;
+    /// Delivers a rooms send that arrived on the channel of `rooms[via]`: to the local
+    /// members of that room who are in none of `rooms[..via]` (those got it on an
+    /// earlier room's channel, since this node serves that room too).
+    fn deliver_via(&self, target: &Target, via: usize, msg: Message) -> usize;
+    /// Whether this node has local members of `room` (and so listens on its channel).
+    fn serves(&self, room: &str) -> bool;
     /// Queues `msg` for one local client; `false` if there is none (or it is full).
     fn push_to(&self, id: ClientId, msg: Message) -> bool;
     /// Closes one local client; `false` if there is none.
@@ -114,6 +121,8 @@ impl Cluster {
         events: Arc<dyn EventSink>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        // This instance's direct channel, for sends to its clients and users.
+        bus.watch(&channels::instance(prefix, &instance_id));
         Self {
             prefix: prefix.to_owned(),
             instance_id,
@@ -400,10 +409,64 @@ impl Cluster {
         if !peers {
             return;
         }
-        match serde_json::to_vec(&body) {
-            Ok(payload) => self.publish_raw(event, payload),
-            Err(e) => tracing::error!(error = %e, "could not encode a bus event"),
+        let payload = match serde_json::to_vec(&body) {
+            Ok(p) => Bytes::from(p),
+            Err(e) => return tracing::error!(error = %e, "could not encode a bus event"),
+        };
+        for channel in self.send_channels(target) {
+            self.bus.publish(BusMessage {
+                channel,
+                payload: payload.clone(),
+            });
         }
+    }
+
+    /// The channels a send to `target` is published on, so that it reaches exactly the
+    /// instances that may hold a recipient: a room's channel per target room (heard by
+    /// the instances serving it), the direct channel of each instance holding the
+    /// client or one of the user's connections, the global channel for everyone. A
+    /// client this instance does not know of (its `clientConnected` is still on the
+    /// way) falls back to the global `sendMessage`, so it is not lost.
+    fn send_channels(&self, target: &Target) -> Vec<String> {
+        match &target.to {
+            To::All => vec![self.channel(SEND_MESSAGE_TO_ALL)],
+            To::Rooms { rooms } => {
+                let mut out: Vec<String> = Vec::with_capacity(rooms.len());
+                for r in rooms {
+                    let ch = channels::room(&self.prefix, r);
+                    if !out.contains(&ch) {
+                        out.push(ch);
+                    }
+                }
+                out
+            }
+            To::User { user_id } => self
+                .view
+                .user_instances(user_id)
+                .iter()
+                .map(|i| channels::instance(&self.prefix, i))
+                .collect(),
+            To::Client { client_id } => match self.view.origin_of(*client_id) {
+                Some(i) => vec![channels::instance(&self.prefix, &i)],
+                None => vec![self.channel(SEND_MESSAGE)],
+            },
+        }
+    }
+
+    /// The first local member of `room` joined: listen on its channel.
+    pub(crate) fn serve_room(&self, _: &Membership<'_>, room: &str) {
+        self.bus.watch(&channels::room(&self.prefix, room));
+    }
+
+    /// The last local member of `room` left: stop listening on its channel.
+    pub(crate) fn unserve_room(&self, _: &Membership<'_>, room: &str) {
+        self.bus.unwatch(&channels::room(&self.prefix, room));
+    }
+
+    /// Resolves once sends to `room` published from now on reach this instance (at
+    /// once if that cannot be known soon: see [`Bus::watching`]).
+    pub(crate) fn room_ready(&self, room: &str) -> futures_util::future::BoxFuture<'_, ()> {
+        self.bus.watching(&channels::room(&self.prefix, room))
     }
 
     /// A local client connected, or its user id or username changed (an upsert).
@@ -555,32 +618,66 @@ impl Cluster {
         }
     }
 
+    /// A send on a room's channel: delivered here to the members this channel is for
+    /// (see [`LocalNode::deliver_via`]), and handed to the subscribers once per send.
+    fn receive_room_send(&self, node: &dyn LocalNode, room: &str, msg: &BusMessage) {
+        let Some(ev) = parse::<SendIn<'_>>(msg) else {
+            return;
+        };
+        if ev.origin == self.instance_id {
+            return;
+        }
+        let To::Rooms { rooms } = &ev.target.to else {
+            return tracing::warn!(channel = %msg.channel, "dropping a room send with another target");
+        };
+        let Some(via) = rooms.iter().position(|r| r == room) else {
+            return tracing::warn!(channel = %msg.channel, "dropping a room send not for this room");
+        };
+        // A send to several rooms served here arrives once per room: only the copy on
+        // the first of them is an event for the subscribers.
+        if rooms.iter().position(|r| node.serves(r)) == Some(via) {
+            self.dispatch_remote(SEND_MESSAGE, msg);
+        }
+        self.metrics.count_bus_message_in();
+        if let Some(m) = frame_message(&msg.payload, ev.frame) {
+            node.deliver_via(&ev.target, via, m);
+        }
+    }
+
+    /// A send on a fixed channel or this instance's direct channel.
+    fn receive_send(&self, node: &dyn LocalNode, event: &str, msg: &BusMessage) {
+        let Some(ev) = parse::<SendIn<'_>>(msg) else {
+            return;
+        };
+        if ev.origin == self.instance_id {
+            return;
+        }
+        self.dispatch_remote(event, msg);
+        self.metrics.count_bus_message_in();
+        if let Some(m) = frame_message(&msg.payload, ev.frame) {
+            node.deliver(&ev.target, m);
+        }
+    }
+
     /// Acts on one message from the bus.
     pub(crate) fn receive(&self, node: &dyn LocalNode, msg: &BusMessage) {
         if msg.is_resync() {
             self.resync(node);
             return;
         }
-        let Some(event) = msg
-            .channel
-            .strip_prefix(self.prefix.as_str())
-            .and_then(|c| c.strip_prefix(':'))
-        else {
-            return;
+        let event = match channels::route(&self.prefix, &msg.channel) {
+            None => return,
+            Some(channels::Route::Event(event)) => event,
+            Some(channels::Route::Room(room)) => return self.receive_room_send(node, room, msg),
+            Some(channels::Route::Instance(id)) => {
+                if id == self.instance_id {
+                    self.receive_send(node, SEND_MESSAGE, msg);
+                }
+                return;
+            }
         };
         if event == SEND_MESSAGE || event == SEND_MESSAGE_TO_ALL {
-            let Some(ev) = parse::<SendIn<'_>>(msg) else {
-                return;
-            };
-            if ev.origin == self.instance_id {
-                return;
-            }
-            self.dispatch_remote(event, msg);
-            self.metrics.count_bus_message_in();
-            if let Some(m) = frame_message(&msg.payload, ev.frame) {
-                node.deliver(&ev.target, m);
-            }
-            return;
+            return self.receive_send(node, event, msg);
         }
         let Some(FromInstance { origin }) = parse::<FromInstance<'_>>(msg) else {
             return;
@@ -594,6 +691,7 @@ impl Cluster {
         // Any membership event from an instance proves it alive (heartbeats carry their
         // own TTL, below).
         let proves_liveness = !origin.is_empty()
+            && EVENTS.contains(&event)
             && !matches!(
                 event,
                 QUEUE_JOB_COMPLETED
@@ -817,6 +915,8 @@ mod tests {
         pushed: Mutex<Vec<(ClientId, String)>>,
         closed: Mutex<Vec<(ClientId, u16, String)>>,
         snapshots: Mutex<usize>,
+        served: Vec<String>,
+        via: Mutex<Vec<usize>>,
     }
 
     fn text(msg: Message) -> String {
@@ -833,6 +933,13 @@ mod tests {
                 .unwrap()
                 .push((target.clone(), text(msg)));
             1
+        }
+        fn deliver_via(&self, target: &Target, via: usize, msg: Message) -> usize {
+            self.via.lock().unwrap().push(via);
+            self.deliver(target, msg)
+        }
+        fn serves(&self, room: &str) -> bool {
+            self.served.iter().any(|r| r == room)
         }
         fn push_to(&self, id: ClientId, msg: Message) -> bool {
             let known = self.local.iter().any(|c| c.id == id);
@@ -937,6 +1044,103 @@ mod tests {
             },
         );
         assert_eq!(node.delivered.lock().unwrap().len(), 1);
+    }
+
+    fn raw(channel: &str, payload: &str) -> BusMessage {
+        BusMessage {
+            channel: channel.into(),
+            payload: Bytes::from(payload.to_owned()),
+        }
+    }
+
+    #[test]
+    fn room_and_direct_channels_deliver_what_is_theirs_and_drop_the_rest() {
+        let bus = MemoryBus::new();
+        let c = cluster(&bus);
+        let node = FakeNode {
+            served: vec!["b".into(), "c".into()],
+            ..FakeNode::default()
+        };
+        let frame = r#"{"type":"t","action":"a"}"#;
+        let send = |to: &str| format!(r#"{{"origin":"{PEER}",{to},"frame":{frame}}}"#);
+        let rooms = send(r#""to":"rooms","rooms":["a","b","c"]"#);
+        // The copy on `c` is delivered for `c` (index 2); `b` is served here too, so the
+        // subscribers' event comes with the copy on `b`.
+        c.receive(&node, &raw("t:{room:c}:send", &rooms));
+        c.receive(&node, &raw("t:{room:b}:send", &rooms));
+        assert_eq!(*node.via.lock().unwrap(), vec![2, 1]);
+        // A direct send for us is delivered as it says.
+        let user = send(r#""to":"user","userId":"u1""#);
+        c.receive(&node, &raw(&format!("t:{{instance:{US}}}:direct"), &user));
+        assert_eq!(node.delivered.lock().unwrap().len(), 3);
+        assert_eq!(node.delivered.lock().unwrap()[2].0, Target::user("u1"));
+        // Malformed, misdirected or echoed traffic delivers nothing and counts nothing.
+        let ours = format!(r#"{{"origin":"{US}","to":"rooms","rooms":["b"],"frame":{frame}}}"#);
+        for (channel, payload) in [
+            ("t:{room:b}:send", "not json"),
+            ("t:{room:b}:send", "{}"),
+            ("t:{room:b}:send", &send(r#""to":"all""#)),
+            ("t:{room:zz}:send", &rooms),
+            ("t:{room:b}:send", &ours),
+            ("t:{room:b}:send", &send(r#""to":"rooms","rooms":"b""#)),
+            ("t:{instance:00000000000000c3}:direct", &user),
+            (&format!("t:{{instance:{US}}}:direct"), "[1,2]"),
+            ("t:{room:b}:send}", &rooms),
+        ] {
+            c.receive(&node, &raw(channel, payload));
+        }
+        assert_eq!(node.delivered.lock().unwrap().len(), 3);
+        assert_eq!(Metrics::get(&c.metrics.bus_messages_in), 3);
+        // None of it made up an instance.
+        assert!(c.view().instances().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sends_are_published_on_the_channels_of_their_recipients() {
+        let bus = MemoryBus::new();
+        let mut stream = bus.subscribe();
+        let _peer = bus.subscribe();
+        let c = cluster(&bus);
+        let node = FakeNode::default();
+        let (known, unknown) = (id(1), id(2));
+        c.receive(
+            &node,
+            &bus_msg(
+                CLIENT_CONNECTED,
+                serde_json::json!({"origin": PEER, "clientId": known.to_string(), "userId": "u1",
+                                   "connectedAt": 5}),
+            ),
+        );
+        let frame = r#"{"type":"t","action":"a"}"#;
+        c.publish_send(&Target::rooms(["x", "y", "x"]), frame);
+        c.publish_send(&Target::user("u1"), frame);
+        c.publish_send(&Target::user("nobody"), frame);
+        c.publish_send(&Target::client(known), frame);
+        c.publish_send(&Target::client(unknown), frame);
+        c.publish_send(&Target::all(), frame);
+        let mut channels = Vec::new();
+        while channels.len() < 6 {
+            let m = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .unwrap()
+                .unwrap();
+            // The resync marker, and what the cluster published about itself.
+            if !m.is_resync() && m.channel != "t:snapshotRequest" {
+                channels.push(m.channel);
+            }
+        }
+        let direct = format!("t:{{instance:{PEER}}}:direct");
+        assert_eq!(
+            channels,
+            [
+                "t:{room:x}:send",
+                "t:{room:y}:send",
+                &direct,
+                &direct,
+                "t:sendMessage",
+                "t:sendMessageToAll"
+            ]
+        );
     }
 
     #[test]

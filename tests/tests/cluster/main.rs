@@ -7,6 +7,7 @@ mod events;
 mod liveness;
 mod membership;
 mod outage;
+mod rooms;
 mod subscribers;
 mod tokens;
 
