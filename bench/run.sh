@@ -9,6 +9,7 @@
 #   bench/run.sh                 # the full suite (about 5 minutes with ROUNDS=2)
 #   QUICK=1 bench/run.sh         # a fraction of a second per case: checks the script
 #   ROUNDS=3 CASES="echo connect" bench/run.sh
+#   SERVERS="pxl-ws pxl-ws-metrics" CASES=echo bench/run.sh   # metrics on vs off
 #
 # Writes $OUT/results.jsonl (one line per run, as pxl-ws-bench printed it) and
 # $OUT/results.md (medians per server and the pxl-ws / floor ratios), and prints the table.
@@ -44,7 +45,19 @@ if [ "$(ulimit -n)" -lt 20000 ]; then
   echo "warning: ulimit -n is $(ulimit -n); the connect case needs about 10 100 descriptors" >&2
 fi
 
+servers=${SERVERS:-"pxl-ws floor"}
 if [ -z "${SKIP_BUILD:-}" ]; then
+  if [[ " $servers " == *" pxl-ws-metrics "* ]]; then
+    # The same server with the `metrics` feature, kept under its own name.
+    if [ "$PROFILE" = release ]; then
+      cargo build --release -p example-bench-server --features metrics
+    else
+      cargo build -p example-bench-server --features metrics
+    fi
+    d=target/$PROFILE
+    [ "$PROFILE" = dev ] && d=target/debug
+    cp "$d/example-bench-server" "$d/example-bench-server-metrics"
+  fi
   if [ "$PROFILE" = release ]; then
     cargo build --release -p pxl-ws-bench -p example-bench-server
   else
@@ -54,14 +67,15 @@ fi
 bin=target/$PROFILE
 [ "$PROFILE" = dev ] && bin=target/debug
 
-servers="pxl-ws floor"
-if [ -d bench/node/node_modules/ws ] && command -v node >/dev/null; then
+if [ -z "${SERVERS:-}" ] && [ -d bench/node/node_modules/ws ] && command -v node >/dev/null; then
   servers="$servers node-ws"
 fi
 
 server_cmd() {
   case "$1" in
     pxl-ws) echo "$bin/example-bench-server" ;;
+    # Metrics recorded and served at /metrics (scraped by nobody: the recording cost).
+    pxl-ws-metrics) echo "env PXL_WS_METRICS_PATH=/metrics $bin/example-bench-server-metrics" ;;
     floor) echo "$bin/bench-floor" ;;
     node-ws) echo "node bench/node/server.js" ;;
   esac

@@ -73,11 +73,15 @@ def main(path):
     for case, _ in rows:
         if case not in cases:
             cases.append(case)
-    servers = ["pxl-ws", "floor", "node-ws"]
+    servers = ["pxl-ws", "pxl-ws-metrics", "floor", "node-ws"]
     present = [s for s in servers if any(srv == s for _, srv in rows)]
-    head = ["case", "metric"] + present + ["pxl-ws / floor"]
+    head = ["case", "metric"] + present
+    if "floor" in present:
+        head.append("pxl-ws / floor")
     if "node-ws" in present:
         head.append("pxl-ws / node-ws")
+    if "pxl-ws-metrics" in present:
+        head.append("metrics on / off")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for case in cases:
@@ -90,10 +94,14 @@ def main(path):
                 med[server] = statistics.median(values) if values else None
             cells = [case, title] + [fmt(med[s]) for s in present]
             p, f = med.get("pxl-ws"), med.get("floor")
-            cells.append(f"{p / f:.2f}" if p is not None and f else "—")
+            if "floor" in present:
+                cells.append(f"{p / f:.2f}" if p is not None and f else "—")
             if "node-ws" in present:
                 n = med.get("node-ws")
                 cells.append(f"{p / n:.2f}" if p is not None and n else "—")
+            if "pxl-ws-metrics" in present:
+                m = med.get("pxl-ws-metrics")
+                cells.append(f"{m / p:.3f}" if m is not None and p else "—")
             print("| " + " | ".join(cells) + " |")
     single = [get(r, "deliveries_per_s") for r in rows.get(("broadcast-1room", "pxl-ws"), [])]
     cluster = [get(r, "deliveries_per_s") for r in rows.get(("cluster", "pxl-ws"), [])]

@@ -59,6 +59,11 @@ pub struct WsConfig {
     /// Serve a JSON health report at this path (e.g. `/health`). Default off.
     /// Env: `PXL_WS_HEALTH_PATH`.
     pub health_path: Option<String>,
+    /// Serve Prometheus metrics at this path (e.g. `/metrics`; needs the `metrics`
+    /// feature). Default off. Setting it installs pxl-ws's Prometheus recorder as the
+    /// process's global `metrics` recorder; leave it unset to record into the app's
+    /// own recorder instead (see `docs/metrics.md`). Env: `PXL_WS_METRICS_PATH`.
+    pub metrics_path: Option<String>,
     /// Room behaviour.
     pub rooms: RoomsConfig,
     /// Disconnecting clients that send nothing for a while.
@@ -90,6 +95,7 @@ impl Default for WsConfig {
             shutdown_timeout: Duration::from_secs(10),
             connected_frame: true,
             health_path: None,
+            metrics_path: None,
             rooms: RoomsConfig::default(),
             disconnect_inactive_clients: InactiveClientsConfig::default(),
             heartbeat: HeartbeatConfig::default(),
@@ -750,6 +756,9 @@ impl WsConfig {
         if let Some(p) = lookup("PXL_WS_HEALTH_PATH") {
             c.health_path = (!p.is_empty()).then_some(p);
         }
+        if let Some(p) = lookup("PXL_WS_METRICS_PATH") {
+            c.metrics_path = (!p.is_empty()).then_some(p);
+        }
         env.bool(
             "PXL_WS_ROOMS_MULTIPLE",
             &mut c.rooms.client_can_join_multiple_rooms,
@@ -886,6 +895,20 @@ impl WsConfig {
             }
             if *h == self.path {
                 return bad("health_path", "must differ from `path`");
+            }
+        }
+        if let Some(m) = &self.metrics_path {
+            if !cfg!(feature = "metrics") {
+                return bad(
+                    "metrics_path",
+                    "needs the `metrics` feature of pxl-ws (features = [\"metrics\"])",
+                );
+            }
+            if !m.starts_with('/') {
+                return bad("metrics_path", "must start with `/`");
+            }
+            if *m == self.path || Some(m) == self.health_path.as_ref() {
+                return bad("metrics_path", "must differ from `path` and `health_path`");
             }
         }
         if self.max_message_size < 16 {

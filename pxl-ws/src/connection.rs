@@ -185,6 +185,7 @@ async fn serve(
         Err(_) => writer.abort(),
     }
     state.outbox.close();
+    crate::metrics::connection_closed(end.code);
     tracing::debug!(reason = %end.reason, code = ?end.code, "disconnected");
     sh.hooks.disconnected(&DisconnectInfo {
         client_id: id,
@@ -472,6 +473,7 @@ async fn handle(client: &Client, router: &Router, bytes: &[u8], binary: bool) ->
         Err(pe) => {
             send_text(client, protocol::parse_error_frame(&pe));
             sh.metrics.count_error_sent();
+            router.meters.unrouted(pe.code);
             sh.hooks.error(&ErrorEvent {
                 client_id: client.state.id,
                 kind: ErrorKind::InvalidMessage,
@@ -511,9 +513,16 @@ async fn handle(client: &Client, router: &Router, bytes: &[u8], binary: bool) ->
             ),
         );
         send_error(client, &err, &env, ErrorKind::UnknownRoute);
+        router.meters.unrouted(codes::UNKNOWN_ROUTE);
         return true;
     };
+    let timer = router.meters.start(&env.ty, &env.action);
     let reply = isolate_async(fut).instrument(span).await;
+    timer.finish(match &reply {
+        Ok(Reply::Error(e)) => Some(e.code()),
+        Err(_) => Some(codes::INTERNAL_ERROR),
+        Ok(_) => None,
+    });
     match reply {
         Ok(Reply::Empty) => send_text(
             client,

@@ -24,6 +24,8 @@ pub(crate) struct Metrics {
     pub(crate) rate_limit_closes: AtomicU64,
     pub(crate) auth_rejected: AtomicU64,
     pub(crate) tokens_expired: AtomicU64,
+    /// The same events for Prometheus (feature `metrics`; empty without it).
+    pub(crate) meters: crate::metrics::Meters,
 }
 
 impl Metrics {
@@ -34,21 +36,25 @@ impl Metrics {
     /// A send or event from another instance was received.
     pub(crate) fn count_bus_message_in(&self) {
         self.bus_messages_in.fetch_add(1, Ordering::Relaxed);
+        self.meters.bus_received();
     }
 
     /// A socket was upgraded and registered.
     pub(crate) fn count_connection(&self) {
         self.connections_total.fetch_add(1, Ordering::Relaxed);
+        self.meters.connection_opened();
     }
 
     /// A data frame was read.
     pub(crate) fn count_message_in(&self) {
         self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.meters.message_in();
     }
 
     /// A frame was queued for a client.
     pub(crate) fn count_message_out(&self) {
         self.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.meters.message_out();
     }
 
     /// An error frame was queued for a client.
@@ -59,47 +65,56 @@ impl Metrics {
     /// A socket was closed for a protocol fault.
     pub(crate) fn count_protocol_error(&self) {
         self.protocol_errors.fetch_add(1, Ordering::Relaxed);
+        self.meters.protocol_error();
     }
 
     /// A client was closed because its queue was full.
     pub(crate) fn count_slow_client_dropped(&self) {
         self.slow_clients_dropped.fetch_add(1, Ordering::Relaxed);
+        self.meters.slow_consumer_close();
     }
 
     /// An upgrade was refused for its `Host`.
     pub(crate) fn count_host_rejected(&self) {
         self.host_rejected.fetch_add(1, Ordering::Relaxed);
+        self.meters.limit(crate::metrics::Limit::Host);
     }
 
     /// An upgrade was refused for its `Origin`.
     pub(crate) fn count_origin_rejected(&self) {
         self.origin_rejected.fetch_add(1, Ordering::Relaxed);
+        self.meters.limit(crate::metrics::Limit::Origin);
     }
 
     /// An upgrade was refused by the total connection cap.
     pub(crate) fn count_connection_rejected(&self) {
         self.connections_rejected.fetch_add(1, Ordering::Relaxed);
+        self.meters.limit(crate::metrics::Limit::Connections);
     }
 
     /// An upgrade was refused by the per-IP connection cap.
     pub(crate) fn count_connection_rejected_per_ip(&self) {
         self.connections_rejected_per_ip
             .fetch_add(1, Ordering::Relaxed);
+        self.meters.limit(crate::metrics::Limit::ConnectionsPerIp);
     }
 
     /// A connection was closed at accept by the pending caps.
     pub(crate) fn count_pending_rejected(&self) {
         self.pending_rejected.fetch_add(1, Ordering::Relaxed);
+        self.meters.limit(crate::metrics::Limit::Pending);
     }
 
     /// A data frame was over the rate limit.
     pub(crate) fn count_rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        self.meters.limit(crate::metrics::Limit::Rate);
     }
 
     /// A client was closed for repeated rate-limit violations.
     pub(crate) fn count_rate_limit_close(&self) {
         self.rate_limit_closes.fetch_add(1, Ordering::Relaxed);
+        self.meters.limit(crate::metrics::Limit::RateClose);
     }
 
     /// An upgrade was refused for its token.

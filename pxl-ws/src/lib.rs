@@ -60,6 +60,7 @@
 //! | `macros` | yes | `#[ws_controller]`, `#[action]` and `#[subscriber]` (re-exported from `pxl-ws-macros`), and `subscribers!` |
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
 //! | `redis` | yes | [`bus::RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
+//! | `metrics` | no | Prometheus metrics through the `metrics` facade: `serve_metrics("/metrics")` (or `metrics_path`, `PXL_WS_METRICS_PATH`), or the app's own recorder; see `docs/metrics.md`. Off, recording compiles to nothing |
 //! | `test-util` | no | `pxl_ws::test`: a test kit for controllers — an in-process server without TCP, test clients through the real connection path, users with roles without a JWT; works with `tokio::time::pause` |
 //!
 //! ## The crate root and its modules
@@ -113,12 +114,15 @@ pub mod hooks;
 mod hub;
 mod limits;
 mod lock;
+mod metrics;
 mod outbox;
 mod presence;
 pub mod protocol;
 mod rooms;
 mod route;
 mod router;
+#[cfg(feature = "metrics")]
+mod scrape;
 mod server;
 mod service;
 mod state;

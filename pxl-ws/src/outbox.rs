@@ -23,7 +23,14 @@ pub(crate) struct Outbox {
 
 struct Inner {
     queue: VecDeque<Message>,
+    /// Payload bytes of the queued frames.
+    bytes: usize,
     closed: bool,
+}
+
+/// A queued frame's payload size.
+fn size(msg: &Message) -> usize {
+    msg.len()
 }
 
 /// Why a push failed.
@@ -40,6 +47,7 @@ impl Outbox {
         Self {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
+                bytes: 0,
                 closed: false,
             }),
             ready: Notify::new(),
@@ -57,6 +65,7 @@ impl Outbox {
             return Err(PushError::Full);
         }
         let was_empty = inner.queue.is_empty();
+        inner.bytes += size(&msg);
         inner.queue.push_back(msg);
         drop(inner);
         // The writer only waits after it found the queue empty; `notify_one` keeps a
@@ -72,6 +81,7 @@ impl Outbox {
     pub(crate) fn pop(&self) -> Option<Message> {
         let mut inner = self.inner.lock().expect("outbox lock");
         let msg = inner.queue.pop_front();
+        inner.bytes -= msg.as_ref().map_or(0, size);
         if inner.queue.is_empty() && inner.queue.capacity() > KEEP_CAPACITY {
             inner.queue = VecDeque::new();
         }
@@ -88,12 +98,31 @@ impl Outbox {
         let mut inner = self.inner.lock().expect("outbox lock");
         inner.closed = true;
         inner.queue = VecDeque::new();
+        inner.bytes = 0;
+    }
+
+    /// Payload bytes waiting in the queue.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn bytes(&self) -> usize {
+        self.inner.lock().expect("outbox lock").bytes
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queued_bytes_follow_pushes_pops_and_close() {
+        let o = Outbox::new(10);
+        o.push(Message::Text("hello".into())).unwrap();
+        o.push(Message::Binary(vec![0u8; 100].into())).unwrap();
+        assert_eq!(o.bytes(), 105);
+        o.pop().unwrap();
+        assert_eq!(o.bytes(), 100);
+        o.close();
+        assert_eq!(o.bytes(), 0);
+    }
 
     #[test]
     fn bounded_fifo_that_releases_memory_when_emptied() {

@@ -74,6 +74,22 @@ pub struct WsServerBuilder {
 }
 
 impl WsServerBuilder {
+    /// Serves Prometheus metrics at `path` (e.g. `"/metrics"`; sets
+    /// [`WsConfig::metrics_path`], env `PXL_WS_METRICS_PATH`). Needs the `metrics`
+    /// feature: without it, [`build`](Self::build) fails naming `metrics_path`. The
+    /// metrics and their labels are listed in `docs/metrics.md`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = pxl_ws::WsServer::builder().serve_metrics("/metrics").build()?;
+    /// server.serve("127.0.0.1:3000").await?; // GET /metrics next to the socket at /ws
+    /// # Ok(()) }
+    /// ```
+    pub fn serve_metrics(mut self, path: impl Into<String>) -> Self {
+        self.config.metrics_path = Some(path.into());
+        self
+    }
+
     /// Replaces the configuration (default: [`WsConfig::default`]).
     pub fn config(mut self, config: WsConfig) -> Self {
         self.config = config;
@@ -272,6 +288,9 @@ impl WsServerBuilder {
     /// once) and checks that every extractor can be satisfied.
     pub fn build(self) -> Result<WsServer, BuildError> {
         let verifier = self.config.validate_with_verifier()?;
+        // Before any metric handle is registered (the router's, the counters').
+        #[cfg(feature = "metrics")]
+        let prometheus = crate::scrape::install(self.config.metrics_path.as_deref())?;
         let mut controllers: Vec<Arc<dyn Controller>> = vec![Arc::new(SystemController)];
         controllers.extend(self.controllers);
         let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;
@@ -354,6 +373,8 @@ impl WsServerBuilder {
             router: Arc::new(router),
             browser_client: self.browser_client,
             routes: self.routes,
+            #[cfg(feature = "metrics")]
+            prometheus,
         })
     }
 }
@@ -386,6 +407,9 @@ pub struct WsServer {
     router: Arc<Router>,
     browser_client: bool,
     routes: Option<AxumRouter>,
+    /// The Prometheus recorder served at `metrics_path`.
+    #[cfg(feature = "metrics")]
+    prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl WsServer {
@@ -468,7 +492,14 @@ impl WsServer {
                     }),
                 );
         }
-        let router = router.with_state(shared).merge(socket);
+        let router = router.with_state(shared.clone()).merge(socket);
+        #[cfg(feature = "metrics")]
+        let router = match (&shared.config.metrics_path, self.prometheus) {
+            (Some(path), Some(handle)) => {
+                router.merge(crate::scrape::route(path, shared.clone(), handle))
+            }
+            _ => router,
+        };
         match self.routes {
             Some(routes) => router.merge(routes),
             None => router,

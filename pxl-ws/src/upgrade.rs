@@ -59,6 +59,7 @@ fn authenticate(
     };
     if let Err(e) = &result {
         shared.metrics.count_auth_rejected();
+        crate::metrics::auth_rejected(e.code());
         tracing::info!(remote = ?remote, code = e.code(), reason = e.message(), "authentication failed");
     }
     result

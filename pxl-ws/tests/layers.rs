@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "health",
             "limits",
             "lock",
+            "metrics",
             "outbox",
             "protocol",
             "rooms",
@@ -53,7 +54,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "upgrade",
         ],
     ),
-    ("server", &["accept", "server"]),
+    ("server", &["accept", "scrape", "server"]),
     ("test", &["test"]),
 ];
 

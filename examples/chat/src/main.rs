@@ -19,6 +19,8 @@
 //! `chat/setName` answers `NAME_FROM_TOKEN`; anonymous names follow the room-name
 //! character rules (`INVALID_NAME` otherwise).
 //!
+//! Prometheus metrics: `PXL_WS_METRICS_PATH=/metrics` serves them at `/metrics`.
+//!
 //! With auth: set `PXL_WS_JWT_SECRET` (and `PXL_WS_AUTH_REQUIRED=true` to refuse anonymous
 //! sockets). For local trials `CHAT_DEV_TOKENS=1` adds `GET /dev/token?user=NAME`, which
 //! mints an HS256 token for NAME valid one hour — a development aid only: anyone who can

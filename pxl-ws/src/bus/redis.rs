@@ -173,6 +173,7 @@ impl Inner {
             return;
         }
         self.dropped.fetch_add(n, Ordering::Relaxed);
+        crate::metrics::bus_dropped(n);
         let before = self.unlogged_drops.fetch_add(n, Ordering::Relaxed);
         if before == 0 {
             tracing::warn!(dropped = n, reason = why, "redis bus dropped messages");
@@ -338,6 +339,7 @@ async fn reconnect(
                 bus.pub_connected.store(true, Ordering::Release);
                 if failures > 0 {
                     tracing::info!("redis bus publisher reconnected");
+                    crate::metrics::bus_reconnect();
                 }
                 bus.log_drops();
                 return Some((c, epoch));
@@ -499,6 +501,7 @@ async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
         }
         if failures > 0 {
             tracing::info!("redis bus subscriber reconnected and resubscribed");
+            crate::metrics::bus_reconnect();
         }
         backoff.reset();
         inner.sub_connected.store(true, Ordering::Release);

@@ -308,6 +308,7 @@ impl Cluster {
     }
 
     fn publish_raw(&self, event: &str, payload: Vec<u8>) {
+        self.metrics.meters.bus_published();
         self.bus.publish(BusMessage {
             channel: self.channel(event),
             payload: Bytes::from(payload),

@@ -186,6 +186,8 @@ pub trait Controller: Send + Sync + 'static {
 pub(crate) struct Router {
     by_type: HashMap<&'static str, Arc<dyn Controller>>,
     routes: Vec<RouteInfo>,
+    /// Per-route metrics, labelled from `routes` (feature `metrics`).
+    pub(crate) meters: crate::metrics::Routes,
 }
 
 impl Router {
@@ -235,7 +237,12 @@ impl Router {
         for (ty, list) in types_with_several {
             by_type.insert(ty, Arc::new(Merged(list)));
         }
-        Ok(Self { by_type, routes })
+        let meters = crate::metrics::Routes::new(&routes);
+        Ok(Self {
+            by_type,
+            routes,
+            meters,
+        })
     }
 
     pub(crate) fn routes(&self) -> &[RouteInfo] {

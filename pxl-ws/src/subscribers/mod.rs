@@ -358,6 +358,7 @@ async fn run(e: &Entry, ctx: &SubscriberContext) {
         .await
         .unwrap_or_else(|p| Err(SubscriberError::msg(format!("panicked: {p}"))));
     let elapsed = started.elapsed();
+    crate::metrics::subscriber_run(&e.name, elapsed, outcome.is_ok());
     match outcome {
         Ok(()) => {
             for m in &e.middleware {
