@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::bus::{Bus, BusMessage};
 use crate::clients::{ClientId, ClientState, Registry};
 use crate::cluster::{Cluster, LocalNode, RemoteView};
+use crate::flow::Overflow;
 use crate::frame::{Frame, Target, To};
 use crate::health::Metrics;
 use crate::lock::{Membership, MembershipLock};
@@ -264,7 +265,7 @@ impl Hub {
     /// (unless it went to the one client it names, found here). Returns how many clients
     /// of *this* instance got it.
     pub(crate) fn send(&self, target: &Target, frame: &Frame) -> usize {
-        let n = self.deliver_local(target, frame.to_message());
+        let n = self.deliver_local(target, frame.to_message(), frame.overflow());
         let delivered_to_the_one_client = matches!(target.to, To::Client { .. }) && n > 0;
         if !delivered_to_the_one_client {
             self.cluster.publish_send(target, frame.as_str());
@@ -273,10 +274,10 @@ impl Hub {
     }
 
     /// Delivers to this instance's clients only.
-    pub(crate) fn deliver_local(&self, target: &Target, msg: Message) -> usize {
+    pub(crate) fn deliver_local(&self, target: &Target, msg: Message, policy: &Overflow) -> usize {
         let mut n = 0;
         let mut push = |c: &Arc<ClientState>| {
-            if Some(c.id) != target.except && c.push(msg.clone(), &self.metrics) {
+            if Some(c.id) != target.except && c.push_with(msg.clone(), policy, &self.metrics) {
                 n += 1;
             }
         };
@@ -343,7 +344,7 @@ impl Hub {
 
 impl LocalNode for Hub {
     fn deliver(&self, target: &Target, msg: Message) -> usize {
-        self.deliver_local(target, msg)
+        self.deliver_local(target, msg, &Overflow::Keep)
     }
 
     fn push_to(&self, id: ClientId, msg: Message) -> bool {

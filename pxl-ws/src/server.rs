@@ -312,6 +312,7 @@ impl WsServerBuilder {
             started_at: Instant::now(),
             started: AtomicBool::new(false),
             limits: Limits::new(&self.config.limits),
+            flow: Arc::new(crate::flow::Flow::new(&self.config.limits.outbound)),
             subscribers,
             config: self.config,
         };

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "limits",
             "lock",
             "outbox",
+            "flow",
             "protocol",
             "rooms",
             "route",

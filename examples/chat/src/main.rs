@@ -161,10 +161,18 @@ impl ChatController {
                 "typing": t.typing,
             }),
         )
-        .map_err(ActionError::internal)?;
+        .map_err(ActionError::internal)?
+        // Only the latest state matters: a member that is behind gets one typing frame
+        // per sender and room, not every keystroke's.
+        .coalesce(typing_key(&t.room, client.id()));
         server.send_to_room(&t.room, &frame, Some(client.id()));
         Ok(())
     }
+}
+
+/// The coalescing key of `client`'s typing frames in `room`.
+fn typing_key(room: &str, client: pxl_ws::ClientId) -> String {
+    format!("typing:{room}:{client}")
 }
 
 /// `NOT_IN_ROOM` unless the client has joined `room` (with `system/joinRoom`).
@@ -383,6 +391,15 @@ mod tests {
             (&json!("alice"), &json!(true))
         );
         alice.refute_push("chat", "typing").await;
+    }
+
+    #[test]
+    fn typing_frames_coalesce_per_sender_and_room() {
+        let a = pxl_ws::ClientId::random();
+        let b = pxl_ws::ClientId::random();
+        assert_eq!(typing_key("lobby", a), format!("typing:lobby:{a}"));
+        assert_ne!(typing_key("lobby", a), typing_key("lobby", b));
+        assert_ne!(typing_key("lobby", a), typing_key("help", a));
     }
 
     #[tokio::test]
