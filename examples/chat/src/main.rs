@@ -19,6 +19,9 @@
 //! `chat/setName` answers `NAME_FROM_TOKEN`; anonymous names follow the room-name
 //! character rules (`INVALID_NAME` otherwise).
 //!
+//! Typing frames are coalesced (`Frame::coalesce`, key `typing:<room>:<client>`): a member
+//! who falls behind gets each sender's latest typing state, not every keystroke.
+//!
 //! With auth: set `PXL_WS_JWT_SECRET` (and `PXL_WS_AUTH_REQUIRED=true` to refuse anonymous
 //! sockets). For local trials `CHAT_DEV_TOKENS=1` adds `GET /dev/token?user=NAME`, which
 //! mints an HS256 token for NAME valid one hour — a development aid only: anyone who can
