@@ -156,6 +156,7 @@ async fn a_stalled_reader_is_closed_with_1008_and_its_queue_stays_under_the_limi
     config.limits.outbound.queue_bytes = LIMIT;
     config.limits.outbound.soft_bytes = 16 * 1024;
     config.limits.outbound.grace = Duration::ZERO;
+    config.limits.write_timeout = Duration::from_secs(600);
     let srv = TestServer::start(builder(config)).await;
     let mut c = srv.connect().await;
     c.join("r").await;
@@ -310,6 +311,9 @@ async fn the_process_budget_holds_with_many_stalled_clients() {
     config.limits.outbound.soft_bytes = SOFT;
     config.limits.outbound.budget_bytes = BUDGET;
     config.limits.outbound.grace = Duration::from_secs(600);
+    // The close frames wait behind the unread output until each client reads again,
+    // however long the loop below takes on a loaded machine.
+    config.limits.write_timeout = Duration::from_secs(600);
     let srv = TestServer::start(builder(config)).await;
     let mut c = srv.connect().await;
     c.join("r").await;
