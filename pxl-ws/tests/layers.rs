@@ -46,6 +46,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "auth",
             "client",
+            "client_list",
             "connection",
             "router",
             "subscribers",
