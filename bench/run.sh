@@ -22,7 +22,10 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 PORT=${PORT:-19100}
 OUT=${OUT:-target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
-CASES=${CASES:-"connect echo broadcast-1room broadcast-100rooms cluster"}
+CASES=${CASES:-"connect echo echo-open broadcast-1room broadcast-100rooms cluster"}
+# The open-loop echo's total request rate: about half of what the floor answers in the
+# closed-loop echo on this machine (≈ 80 000/s, load generator bound).
+OPEN_RATE=${OPEN_RATE:-40000}
 PROFILE=${PROFILE:-release}
 IDLE_INSTANCES=${IDLE_INSTANCES:-2}
 
@@ -30,6 +33,7 @@ IDLE_INSTANCES=${IDLE_INSTANCES:-2}
 declare -A ARGS=(
   [connect]="connect -n 10000 --source-ips 8"
   [echo]="echo -n 1000 -k 4 -d 10"
+  [echo-open]="echo -n 1000 --rate $OPEN_RATE -d 10"
   [broadcast-1room]="broadcast -n 1000 -r 1 -p 1 -k 4 -d 10"
   [broadcast-100rooms]="broadcast -n 10000 -r 100 -p 4 --rate 200 -d 10 --source-ips 8"
   [cluster]="${CLUSTER_ARGS:-cluster -n 1000 -r 1 -p 1 -k 4 -d 10}"

@@ -21,6 +21,7 @@ METRICS = {
         ("latency p50 (µs)", "latency_us.p50", "lower"),
         ("latency p99 (µs)", "latency_us.p99", "lower"),
         ("latency p99.9 (µs)", "latency_us.p999", "lower"),
+        ("unanswered (open loop)", "unanswered", "lower"),
         ("server CPU busy", "server_cpu_util", None),
         ("load generator CPU busy", "loadgen_cpu_util", None),
         ("load generator waiting for a CPU", "loadgen_runq_wait_util", None),

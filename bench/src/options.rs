@@ -65,7 +65,8 @@ pub struct Options {
     pub rooms: usize,
     /// Publisher connections.
     pub publishers: usize,
-    /// Total publish rate in messages/s; `None` publishes as fast as acknowledged.
+    /// Total publish rate in messages/s (`broadcast`), or request rate (`echo`: the
+    /// open loop); `None` publishes as fast as acknowledged (the closed loop).
     pub rate: Option<f64>,
     /// Extra bytes of padding in each message's `data`.
     pub payload: usize,
@@ -194,7 +195,8 @@ pub fn usage() -> &'static str {
   -k, --in-flight K    requests in flight per connection (echo: 4) or per publisher (1)
   -d, --duration S     measured seconds (10)          --warmup S   echo warm-up (1)
   -r, --rooms R        rooms for the subscribers (1)  -p, --publishers P (1)
-  --rate M|max         total publish rate in messages/s, or max (default)
+  --rate M|max         total publish rate in messages/s, or max (default); echo: M
+                       requests/s in total on a fixed schedule (the open loop)
   --payload B          extra bytes of padding per message (0)
   --concurrency C      handshakes in flight (200)
   --source-ips X       bind client sockets to 127.0.0.1..=127.0.0.X in turn (0: off)

@@ -12,7 +12,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::procstat::{CpuWindow, rss_kib};
 use crate::wire::{
-    Incoming, Target, Ws, broadcast_frame, echo_frame, join, now_ns, open, room_name, source_for,
+    Incoming, Target, Ws, broadcast_frame, echo_frame, echo_frame_at, join, now_ns, open,
+    room_name, source_for,
 };
 use crate::{Error, Options};
 
@@ -120,11 +121,17 @@ pub async fn connect(options: &Options) -> Result<Value, Error> {
 struct EchoOutcome {
     completed: u64,
     errors: u64,
+    /// Open loop: requests sent in the measured window and never answered.
+    unanswered: u64,
     histogram: Histogram<u64>,
 }
 
-/// `echo`: N sockets × K requests in flight; requests/s and latency.
+/// `echo`: N sockets × K requests in flight (closed loop), or with `--rate M` M requests/s
+/// in total on a fixed schedule whatever the replies (open loop); requests/s and latency.
 pub async fn echo(options: &Options) -> Result<Value, Error> {
+    if let Some(rate) = options.rate {
+        return echo_open(options, rate).await;
+    }
     let targets = targets(options)?;
     let sockets = open_all(options, &targets, options.connections, None).await?;
     let pad = Arc::new(pad(options));
@@ -174,6 +181,7 @@ async fn echo_connection(
     let mut outcome = EchoOutcome {
         completed: 0,
         errors: 0,
+        unanswered: 0,
         histogram: histogram(),
     };
     let (mut tx, mut rx) = ws.split();
@@ -215,6 +223,147 @@ async fn echo_connection(
             _ => outcome.errors += 1,
         }
     }
+    let _ = tx.send(Message::Close(None)).await;
+    outcome
+}
+
+/// The open-loop echo: each of N sockets sends one request every N / `rate` seconds (the
+/// sockets staggered over that period), never waiting for replies, so queueing in the
+/// server shows in the latency instead of slowing the load down. Latency runs from the
+/// time a request was due to its reply; requests due in the measured window count.
+async fn echo_open(options: &Options, rate: f64) -> Result<Value, Error> {
+    let targets = targets(options)?;
+    let sockets = open_all(options, &targets, options.connections, None).await?;
+    let n = sockets.len().max(1);
+    let period_ns = (n as f64 / rate * 1e9) as u64;
+    let pad = Arc::new(pad(options));
+    let start = now_ns() + 50_000_000;
+    let measure_from = start + options.warmup.as_nanos() as u64;
+    let measure_to = measure_from + options.duration.as_nanos() as u64;
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, ws)| {
+            let plan = OpenPlan {
+                first_ns: start + period_ns * i as u64 / n as u64,
+                period_ns,
+                measure_from,
+                measure_to,
+                pad: Arc::clone(&pad),
+            };
+            tokio::spawn(echo_open_connection(ws, plan))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_nanos(measure_from.saturating_sub(now_ns()))).await;
+    let cpu = CpuWindow::start(&options.server_pids);
+    tokio::time::sleep(Duration::from_nanos(measure_to.saturating_sub(now_ns()))).await;
+    let cpu_use = cpu.stop();
+    let mut histogram = histogram();
+    let (mut completed, mut errors, mut unanswered) = (0, 0, 0);
+    for task in tasks {
+        let outcome = task.await?;
+        completed += outcome.completed;
+        errors += outcome.errors;
+        unanswered += outcome.unanswered;
+        histogram.add(&outcome.histogram)?;
+    }
+    let mut result = json!({
+        "mode": "open",
+        "connections": options.connections,
+        "rate": rate,
+        "payload_bytes": options.payload,
+        "seconds": options.duration.as_secs_f64(),
+        "requests": completed,
+        "errors": errors,
+        "unanswered": unanswered,
+        "requests_per_s": completed as f64 / options.duration.as_secs_f64().max(1e-9),
+        "latency_us": latency_json(&histogram),
+    });
+    merge(&mut result, cpu_use.json(completed));
+    Ok(result)
+}
+
+struct OpenPlan {
+    first_ns: u64,
+    period_ns: u64,
+    measure_from: u64,
+    measure_to: u64,
+    pad: Arc<String>,
+}
+
+/// How long the open loop waits for the last replies after the measured window.
+const OPEN_DRAIN: Duration = Duration::from_secs(5);
+
+async fn echo_open_connection(ws: Ws, plan: OpenPlan) -> EchoOutcome {
+    let mut outcome = EchoOutcome {
+        completed: 0,
+        errors: 0,
+        unanswered: 0,
+        histogram: histogram(),
+    };
+    let (mut tx, mut rx) = ws.split();
+    let mut due = plan.first_ns;
+    let mut id = 0u64;
+    // Requests due in the measured window and not answered yet.
+    let mut waiting = 0u64;
+    let drain_until = plan.measure_to + OPEN_DRAIN.as_nanos() as u64;
+    loop {
+        let now = now_ns();
+        if due >= plan.measure_to && (waiting == 0 || now >= drain_until) {
+            break;
+        }
+        let sleep = if due < plan.measure_to {
+            Duration::from_nanos(due.saturating_sub(now))
+        } else {
+            Duration::from_nanos(drain_until.saturating_sub(now))
+        };
+        tokio::select! {
+            biased;
+            msg = rx.next() => {
+                let text = match msg {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                        outcome.errors += 1;
+                        break;
+                    }
+                    Some(Ok(_)) => continue,
+                };
+                let now = now_ns();
+                match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
+                    Ok(frame) if frame.kind == "bench" && frame.action == "echo" => {
+                        let sent = frame.response.map_or(now, |r| r.t);
+                        if (plan.measure_from..plan.measure_to).contains(&sent) {
+                            waiting -= 1;
+                            outcome.completed += 1;
+                            outcome.histogram.saturating_record(now.saturating_sub(sent));
+                        }
+                    }
+                    _ => outcome.errors += 1,
+                }
+            }
+            _ = tokio::time::sleep(sleep), if due < plan.measure_to => {
+                // Every request that is due by now (a late wake-up sends the backlog).
+                let now = now_ns();
+                while due <= now && due < plan.measure_to {
+                    id += 1;
+                    if tx.feed(echo_frame_at(id, &plan.pad, due)).await.is_err() {
+                        outcome.errors += 1;
+                        return outcome;
+                    }
+                    if (plan.measure_from..plan.measure_to).contains(&due) {
+                        waiting += 1;
+                    }
+                    due += plan.period_ns;
+                }
+                if tx.flush().await.is_err() {
+                    outcome.errors += 1;
+                    return outcome;
+                }
+            }
+            _ = tokio::time::sleep(sleep), if due >= plan.measure_to => {}
+        }
+    }
+    outcome.unanswered = waiting;
     let _ = tx.send(Message::Close(None)).await;
     outcome
 }

@@ -114,7 +114,12 @@ pub(crate) struct Stamp {
 
 /// `bench/echo {t, p?}` with request id `id`.
 pub(crate) fn echo_frame(id: u64, pad: &str) -> Message {
-    let t = now_ns();
+    echo_frame_at(id, pad, now_ns())
+}
+
+/// `bench/echo {t, p?}` stamped with `t` (the time it was due: the open loop measures
+/// from there, so a late send counts against the server that made it late).
+pub(crate) fn echo_frame_at(id: u64, pad: &str, t: u64) -> Message {
     Message::text(if pad.is_empty() {
         format!(r#"{{"type":"bench","action":"echo","data":{{"t":{t}}},"id":{id}}}"#)
     } else {

@@ -47,6 +47,23 @@ async fn all_scenarios(url: &str) {
     assert!(echo["requests"].as_u64().unwrap() > 10, "{echo}");
     assert!(echo["latency_us"]["p99"].as_f64().unwrap() > 0.0, "{echo}");
 
+    // The open loop: 10 sockets, 500 requests/s in total (the quick run caps the rate).
+    let open = run(Scenario::Echo, &[url], |o| {
+        o.connections = 10;
+        o.rate = Some(500.0);
+    })
+    .await;
+    assert_eq!(open["mode"], "open", "{open}");
+    assert_eq!(
+        (open["errors"].as_u64(), open["unanswered"].as_u64()),
+        (Some(0), Some(0)),
+        "{open}"
+    );
+    // 300 ms at 500/s: 150 requests due in the window, give or take the edges.
+    let requests = open["requests"].as_u64().unwrap();
+    assert!((140..=160).contains(&requests), "{open}");
+    assert!(open["latency_us"]["p99"].as_f64().unwrap() > 0.0, "{open}");
+
     for rate in [None, Some(500.0)] {
         let broadcast = run(Scenario::Broadcast, &[url], |o| {
             o.connections = 20;

@@ -13,9 +13,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::user::AuthUser;
+use crate::flow::{Flow, Overflow};
 use crate::health::Metrics;
 use crate::lock::Membership;
-use crate::outbox::{Outbox, PushError};
+use crate::outbox::{Outbox, Pushed};
 use crate::util::time::now_ms;
 
 /// A client id: 128 random bits, written as 32 lowercase hex characters (PXL's format).
@@ -135,11 +136,11 @@ pub(crate) struct ClientState {
 }
 
 impl ClientState {
-    pub(crate) fn new(id: ClientId, outbox_cap: usize, remote_addr: Option<SocketAddr>) -> Self {
+    pub(crate) fn new(id: ClientId, flow: Arc<Flow>, remote_addr: Option<SocketAddr>) -> Self {
         let now = now_ms();
         Self {
             id,
-            outbox: Outbox::new(outbox_cap),
+            outbox: Outbox::new(flow),
             close: OnceLock::new(),
             closing: CancellationToken::new(),
             connected_at_ms: now,
@@ -154,21 +155,52 @@ impl ClientState {
         }
     }
 
-    /// Queues a frame without waiting. A full queue closes the client with 1008.
+    /// Queues a kept frame without waiting (see [`push_with`](Self::push_with)).
     pub(crate) fn push(&self, msg: Message, metrics: &Metrics) -> bool {
-        match self.outbox.push(msg) {
-            Ok(()) => {
+        self.push_with(msg, &Overflow::Keep, metrics)
+    }
+
+    /// Queues a frame under its overflow rule without waiting. `true` when the client
+    /// will get it (queued, or in place of a queued one with its key). A client behind
+    /// is logged once per client for each thing that happens to it; over its limit
+    /// (`outbox::Pushed::OverLimit`) it is closed with 1008, its queue dropped unsent.
+    pub(crate) fn push_with(&self, msg: Message, policy: &Overflow, metrics: &Metrics) -> bool {
+        match self.outbox.push(msg, policy) {
+            Pushed::Queued { first_over } => {
+                metrics.count_message_out();
+                if first_over {
+                    tracing::info!(
+                        client = %self.id,
+                        "outbound queue over limits.outbound.queue_bytes; the client is closed if it stays over for the grace period"
+                    );
+                }
+                true
+            }
+            Pushed::Coalesced => {
                 metrics.count_message_out();
                 true
             }
-            Err(PushError::Full) => {
-                if self.request_close(1008, "outbound queue full", false) {
-                    metrics.count_slow_client_dropped();
-                    tracing::warn!(client = %self.id, "outbound queue full; closing with 1008");
+            Pushed::Dropped { first } => {
+                if first {
+                    tracing::info!(
+                        client = %self.id,
+                        "client behind (outbound queue over limits.outbound.soft_bytes): dropping its droppable frames; further drops are counted in health only"
+                    );
                 }
                 false
             }
-            Err(PushError::Closed) => false,
+            Pushed::OverLimit(why) => {
+                if self.request_close(1008, why.reason(), false) {
+                    // Nothing queued will be sent: give the memory and the budget back
+                    // now, and refuse what comes until the writer closes the socket.
+                    self.outbox.close();
+                    metrics.count_slow_client_dropped();
+                    self.outbox.count_closed(why);
+                    tracing::warn!(client = %self.id, reason = why.reason(), "slow client closed with 1008");
+                }
+                false
+            }
+            Pushed::Closed => false,
         }
     }
 

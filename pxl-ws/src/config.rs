@@ -44,10 +44,6 @@ pub struct WsConfig {
     /// each read clears. A larger message still arrives whole, in more reads. Default
     /// 2 KiB, sized for small JSON messages. Env: `PXL_WS_READ_BUFFER_SIZE`.
     pub read_buffer_size: usize,
-    /// Frames each client's outbound queue holds. A client that falls this far behind is
-    /// closed with 1008 (and counted) instead of growing memory. Default 1024.
-    /// Env: `PXL_WS_OUTBOUND_QUEUE`.
-    pub outbound_queue: usize,
     /// How long graceful shutdown waits for sockets to finish their close handshake.
     /// Default 10 s. Env: `PXL_WS_SHUTDOWN_TIMEOUT_MS`.
     #[serde(with = "duration_ms")]
@@ -91,7 +87,6 @@ impl Default for WsConfig {
             path: "/ws".into(),
             max_message_size: 1024 * 1024,
             read_buffer_size: 2 * 1024,
-            outbound_queue: 1024,
             shutdown_timeout: Duration::from_secs(10),
             connected_frame: true,
             health_path: None,
@@ -421,6 +416,50 @@ pub struct LimitsConfig {
     pub write_timeout: Duration,
     /// Per-client message rate limit.
     pub rate_limit: RateLimitConfig,
+    /// What the server queues for each client, in bytes, and for all of them.
+    pub outbound: OutboundConfig,
+}
+
+/// Flow control of the frames the server sends (`limits.outbound`): each client's queue
+/// is limited in bytes, each frame says what happens to it when its client is behind
+/// ([`Frame::droppable`](crate::Frame::droppable), [`Frame::coalesce`](crate::Frame::coalesce);
+/// kept by default), and one budget bounds all queues of the process. A frame costs its
+/// length plus 64 bytes, counted for each client it is queued for (a broadcast's
+/// buffer is shared, so this overstates memory). See `docs/performance.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OutboundConfig {
+    /// The hard limit of one client's queue. A kept frame that finds the queue over it is
+    /// still queued; a client whose queue stays over it for `grace` is closed with 1008
+    /// `outbound queue over limit` (counted in `Health::flow`). Default 1 MiB.
+    /// Env: `PXL_WS_OUTBOUND_QUEUE_BYTES`.
+    pub queue_bytes: usize,
+    /// The soft mark: over it, droppable frames are dropped instead of queued (counted,
+    /// logged once per client). Default 64 KiB. At most `queue_bytes`.
+    /// Env: `PXL_WS_OUTBOUND_SOFT_BYTES`.
+    pub soft_bytes: usize,
+    /// How long a queue may stay over `queue_bytes` (a burst that a reading client is
+    /// still taking) before the client is closed. Default 5 s; zero closes at once.
+    /// Env: `PXL_WS_OUTBOUND_GRACE_MS`.
+    #[serde(with = "duration_ms")]
+    pub grace: Duration,
+    /// What all queues of the process may hold beyond their first 16 KiB each. When it
+    /// is spent, a client whose queue is over `soft_bytes` is closed with 1008
+    /// `server outbound budget exhausted`; clients under it keep getting their frames.
+    /// Default 256 MiB. At least `queue_bytes`. Env: `PXL_WS_OUTBOUND_BUDGET_BYTES`.
+    pub budget_bytes: usize,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            queue_bytes: 1024 * 1024,
+            soft_bytes: 64 * 1024,
+            grace: Duration::from_secs(5),
+            budget_bytes: 256 * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for LimitsConfig {
@@ -436,6 +475,7 @@ impl Default for LimitsConfig {
             max_write_buffer: 256 * 1024,
             write_timeout: Duration::from_secs(10),
             rate_limit: RateLimitConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -746,11 +786,13 @@ impl WsConfig {
             &mut c.read_buffer_size,
             "a size in bytes",
         )?;
-        env.parse(
-            "PXL_WS_OUTBOUND_QUEUE",
-            &mut c.outbound_queue,
-            "a frame count",
-        )?;
+        if lookup("PXL_WS_OUTBOUND_QUEUE").is_some() {
+            return bad(
+                "outbound_queue",
+                "PXL_WS_OUTBOUND_QUEUE (a frame count) is gone: the outbound queue is limited in bytes, \
+                 by PXL_WS_OUTBOUND_QUEUE_BYTES (limits.outbound.queue_bytes)",
+            );
+        }
         env.millis("PXL_WS_SHUTDOWN_TIMEOUT_MS", &mut c.shutdown_timeout)?;
         env.bool("PXL_WS_CONNECTED_FRAME", &mut c.connected_frame)?;
         if let Some(p) = lookup("PXL_WS_HEALTH_PATH") {
@@ -851,6 +893,23 @@ impl WsConfig {
             "a size in bytes",
         )?;
         env.millis("PXL_WS_WRITE_TIMEOUT_MS", &mut l.write_timeout)?;
+        let ob = &mut l.outbound;
+        env.parse(
+            "PXL_WS_OUTBOUND_QUEUE_BYTES",
+            &mut ob.queue_bytes,
+            "a size in bytes",
+        )?;
+        env.parse(
+            "PXL_WS_OUTBOUND_SOFT_BYTES",
+            &mut ob.soft_bytes,
+            "a size in bytes",
+        )?;
+        env.millis("PXL_WS_OUTBOUND_GRACE_MS", &mut ob.grace)?;
+        env.parse(
+            "PXL_WS_OUTBOUND_BUDGET_BYTES",
+            &mut ob.budget_bytes,
+            "a size in bytes",
+        )?;
         let rl = &mut l.rate_limit;
         env.bool("PXL_WS_RATE_LIMIT", &mut rl.enabled)?;
         env.parse(
@@ -916,9 +975,6 @@ impl WsConfig {
         }
         if self.read_buffer_size < 256 {
             return bad("read_buffer_size", "must be at least 256 bytes");
-        }
-        if self.outbound_queue == 0 {
-            return bad("outbound_queue", "must be at least 1");
         }
         let ic = &self.disconnect_inactive_clients;
         if ic.enabled && (ic.inactive_time.is_zero() || ic.interval_check_time.is_zero()) {
@@ -1026,6 +1082,25 @@ impl WsConfig {
         if l.write_timeout.is_zero() {
             return bad("limits.write_timeout", "must be above zero");
         }
+        let ob = &l.outbound;
+        if ob.queue_bytes < MIN_OUTBOUND_QUEUE {
+            return bad(
+                "limits.outbound.queue_bytes",
+                "must be at least 16 KiB (16384)",
+            );
+        }
+        if ob.soft_bytes > ob.queue_bytes {
+            return bad(
+                "limits.outbound.soft_bytes",
+                "must be at most limits.outbound.queue_bytes",
+            );
+        }
+        if ob.budget_bytes < ob.queue_bytes {
+            return bad(
+                "limits.outbound.budget_bytes",
+                "must be at least limits.outbound.queue_bytes",
+            );
+        }
         let rl = &l.rate_limit;
         if rl.enabled {
             if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
@@ -1041,6 +1116,9 @@ impl WsConfig {
         Ok(())
     }
 }
+
+/// The smallest `limits.outbound.queue_bytes`.
+const MIN_OUTBOUND_QUEUE: usize = 16 * 1024;
 
 /// The smallest `limits.max_write_buffer`: tungstenite batches up to 64 KiB before
 /// writing, and the bound must leave room above that for a frame.
@@ -1428,6 +1506,40 @@ mod tests {
         assert!(err(&[("PXL_WS_MAX_WRITE_BUFFER", "65536")]).contains("limits.max_write_buffer"));
         assert!(err(&[("PXL_WS_MAX_WRITE_BUFFER", "big")]).contains("PXL_WS_MAX_WRITE_BUFFER"));
         assert!(err(&[("PXL_WS_WRITE_TIMEOUT_MS", "0")]).contains("limits.write_timeout"));
+        assert_eq!(
+            err(&[("PXL_WS_OUTBOUND_QUEUE_BYTES", "1000")]),
+            "invalid setting `limits.outbound.queue_bytes`: must be at least 16 KiB (16384)"
+        );
+        assert!(
+            err(&[("PXL_WS_OUTBOUND_SOFT_BYTES", "2000000")]).contains(
+                "`limits.outbound.soft_bytes`: must be at most limits.outbound.queue_bytes"
+            )
+        );
+        assert!(
+            err(&[("PXL_WS_OUTBOUND_BUDGET_BYTES", "100000")])
+                .contains("`limits.outbound.budget_bytes`: must be at least")
+        );
+        assert!(err(&[("PXL_WS_OUTBOUND_GRACE_MS", "soon")]).contains("PXL_WS_OUTBOUND_GRACE_MS"));
+        // The frame count is gone; an old setting says what replaced it.
+        assert!(err(&[("PXL_WS_OUTBOUND_QUEUE", "1024")]).contains("PXL_WS_OUTBOUND_QUEUE_BYTES"));
+        let ob = from(&[
+            ("PXL_WS_OUTBOUND_QUEUE_BYTES", "2097152"),
+            ("PXL_WS_OUTBOUND_SOFT_BYTES", "131072"),
+            ("PXL_WS_OUTBOUND_GRACE_MS", "0"),
+            ("PXL_WS_OUTBOUND_BUDGET_BYTES", "1073741824"),
+        ])
+        .unwrap()
+        .limits
+        .outbound;
+        assert_eq!(
+            (ob.queue_bytes, ob.soft_bytes, ob.grace, ob.budget_bytes),
+            (2 << 20, 128 << 10, Duration::ZERO, 1 << 30)
+        );
+        let d = OutboundConfig::default();
+        assert_eq!(
+            (d.queue_bytes, d.soft_bytes, d.grace, d.budget_bytes),
+            (1 << 20, 64 << 10, Duration::from_secs(5), 256 << 20)
+        );
         assert!(err(&[("PXL_WS_MAX_ROOMS_PER_CLIENT", "0")]).contains("max_rooms_per_client"));
         assert!(err(&[("PXL_WS_MAX_ROOM_NAME_LENGTH", "0")]).contains("max_name_length"));
         assert_eq!(

@@ -137,7 +137,7 @@ async fn serve(
     verified: Option<Verified>,
 ) {
     let (sink, stream) = socket.split();
-    let state = Arc::new(ClientState::new(id, shared.config.outbound_queue, remote));
+    let state = Arc::new(ClientState::new(id, shared.flow.clone(), remote));
     let server = Server { shared };
     let client = Client {
         state: state.clone(),

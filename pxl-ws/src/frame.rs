@@ -2,11 +2,13 @@
 //! recipient), [`RawMessage`] and [`Target`]. Data only.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::clients::ClientId;
+use crate::flow::Overflow;
 use crate::protocol::event_frame;
 
 /// A serialised server frame, shared by every recipient of a send.
@@ -15,8 +17,16 @@ use crate::protocol::event_frame;
 /// let frame = pxl_ws::Frame::new("chat", "message", &serde_json::json!({"text": "hi"})).unwrap();
 /// assert_eq!(frame.as_str(), r#"{"type":"chat","action":"message","data":{"text":"hi"}}"#);
 /// ```
+///
+/// A frame also says what happens to it for a client that is behind (its queue over
+/// `limits.outbound.soft_bytes` or `queue_bytes`): kept (the default),
+/// [`droppable`](Self::droppable) or [`coalesce`](Self::coalesce)d by key. The rule
+/// applies on this instance; other instances queue the frame as kept.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Frame(Utf8Bytes);
+pub struct Frame {
+    text: Utf8Bytes,
+    overflow: Overflow,
+}
 
 impl Frame {
     /// Serialises `{"type": ty, "action": action, "data": data}`.
@@ -25,29 +35,89 @@ impl Frame {
         action: &str,
         data: &T,
     ) -> Result<Self, serde_json::Error> {
-        Ok(Self(event_frame(ty, action, data)?.into()))
+        Ok(Self::from_text(event_frame(ty, action, data)?.into()))
+    }
+
+    fn from_text(text: Utf8Bytes) -> Self {
+        Self {
+            text,
+            overflow: Overflow::Keep,
+        }
+    }
+
+    /// Marks the frame droppable: a client whose queue is over
+    /// `limits.outbound.soft_bytes` does not get it, and queued droppable frames are
+    /// the first to go when a kept frame finds the queue over `queue_bytes`. For what a
+    /// client can do without (a live counter's intermediate values, a progress tick).
+    /// Drops are counted in [`Health::flow`](crate::health::Health::flow).
+    ///
+    /// ```
+    /// let tick = pxl_ws::Frame::new("job", "progress", &42).unwrap().droppable();
+    /// # let _ = tick;
+    /// ```
+    pub fn droppable(mut self) -> Self {
+        self.overflow = Overflow::Droppable;
+        self
+    }
+
+    /// Coalesces the frame by `key`: if a frame with the same key is still queued for a
+    /// client, this one takes its place (and its position), so a client that is behind
+    /// holds one such frame per key. For state where only the latest value matters:
+    /// typing indicators, cursor positions, presence counts. Keys are compared per
+    /// client; name the thing and whose it is (`"typing:lobby:alice"`).
+    ///
+    /// ```
+    /// let typing = pxl_ws::Frame::new("chat", "typing", &serde_json::json!({"user": "alice"}))
+    ///     .unwrap()
+    ///     .coalesce("typing:lobby:alice");
+    /// # let _ = typing;
+    /// ```
+    pub fn coalesce(mut self, key: impl Into<Arc<str>>) -> Self {
+        self.overflow = Overflow::Coalesce(key.into());
+        self
+    }
+
+    /// Whether the frame is kept for a client that is behind (neither droppable nor
+    /// coalesced).
+    pub fn is_kept(&self) -> bool {
+        self.overflow == Overflow::Keep
+    }
+
+    pub(crate) fn overflow(&self) -> &Overflow {
+        &self.overflow
     }
 
     /// A frame from text the caller already built, sent as is to local clients. It must
     /// be JSON to reach other instances: a send checks it before publishing and drops
     /// (and logs) one that is not.
     pub fn raw(json: impl Into<String>) -> Self {
-        Self(json.into().into())
+        Self::from_text(json.into().into())
     }
 
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        self.text.as_str()
     }
 
     pub(crate) fn to_message(&self) -> Message {
-        Message::Text(self.0.clone())
+        Message::Text(self.text.clone())
     }
 }
 
 impl fmt::Debug for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Frame").field(&self.as_str()).finish()
+        let mut t = f.debug_tuple("Frame");
+        t.field(&self.as_str());
+        match &self.overflow {
+            Overflow::Keep => {}
+            Overflow::Droppable => {
+                t.field(&"droppable");
+            }
+            Overflow::Coalesce(key) => {
+                t.field(&format_args!("coalesce({key:?})"));
+            }
+        }
+        t.finish()
     }
 }
 

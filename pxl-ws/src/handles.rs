@@ -87,11 +87,22 @@ impl Client {
         self.bind_user_id(id)
     }
 
-    /// Queues `frame` for this client. Returns `false` if the client is gone or its
-    /// queue is full (it is then closed with 1008).
+    /// Queues `frame` for this client under its overflow rule (see [`Frame`]). Returns
+    /// `false` if the client is gone, the frame was droppable and the client is behind,
+    /// or the client was closed with 1008 for staying over its outbound limit.
     pub fn send(&self, frame: &Frame) -> bool {
-        self.state
-            .push(frame.to_message(), self.server.hub().metrics())
+        self.state.push_with(
+            frame.to_message(),
+            frame.overflow(),
+            self.server.hub().metrics(),
+        )
+    }
+
+    /// Bytes queued for this client and not yet handed to its socket (each frame's
+    /// length plus 64): how far behind it is. Compare with
+    /// `limits.outbound.soft_bytes` and `queue_bytes`.
+    pub fn outbound_bytes(&self) -> usize {
+        self.state.outbox.queued_bytes()
     }
 
     /// Queues a raw text or binary message for this client, unchanged (see

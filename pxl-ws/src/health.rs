@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+pub use crate::flow::FlowCounts;
+
 /// Counters updated on the hot path (relaxed atomics).
 #[derive(Default)]
 pub(crate) struct Metrics {
@@ -68,7 +70,7 @@ impl Metrics {
         self.meters.protocol_error();
     }
 
-    /// A client was closed because its queue was full.
+    /// A client was closed for not reading (queue over its limit, budget, write timeout).
     pub(crate) fn count_slow_client_dropped(&self) {
         self.slow_clients_dropped.fetch_add(1, Ordering::Relaxed);
         self.meters.slow_consumer_close();
@@ -191,7 +193,8 @@ pub struct Health {
     pub errors_sent: u64,
     /// Sockets closed for protocol faults (bad UTF-8, oversize, bad framing).
     pub protocol_errors: u64,
-    /// Clients closed with 1008 because their outbound queue was full, or because they
+    /// Clients closed with 1008 because their outbound queue stayed over its limit or the
+    /// process budget was spent (detail in [`flow`](Self::flow)), or because they
     /// took none of their output (or it stayed over `limits.max_write_buffer`) for
     /// `limits.write_timeout`.
     pub slow_clients_dropped: u64,
@@ -211,6 +214,8 @@ pub struct Health {
     pub bus: BusStatus,
     /// What the limits turned away.
     pub limits: LimitCounts,
+    /// What the outbound flow control dropped, coalesced and closed.
+    pub flow: FlowCounts,
 }
 
 /// What the limits (`docs/security.md`) turned away since start, in [`Health::limits`].

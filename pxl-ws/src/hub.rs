@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::bus::{Bus, BusMessage};
 use crate::clients::{ClientId, ClientState, Registry};
 use crate::cluster::{Cluster, LocalNode, RemoteView};
+use crate::flow::Overflow;
 use crate::frame::{Frame, Target, To};
 use crate::health::Metrics;
 use crate::history::{Appended, Held, History};
@@ -331,7 +332,7 @@ impl Hub {
         {
             let mut n = 0;
             let appended = h.engine().append(room, frame.as_str(), &mut |stamped| {
-                n = self.deliver_local(target, Message::Text(stamped.clone()));
+                n = self.deliver_local(target, Message::Text(stamped.clone()), frame.overflow());
                 self.cluster.publish_send(target, stamped.as_str());
             });
             if appended != Appended::NotRecorded {
@@ -343,7 +344,7 @@ impl Hub {
 
     /// [`send`](Self::send) without history: for presence, which is state, not messages.
     fn send_unrecorded(&self, target: &Target, frame: &Frame) -> usize {
-        let n = self.deliver_local(target, frame.to_message());
+        let n = self.deliver_local(target, frame.to_message(), frame.overflow());
         let delivered_to_the_one_client = matches!(target.to, To::Client { .. }) && n > 0;
         if !delivered_to_the_one_client {
             self.cluster.publish_send(target, frame.as_str());
@@ -352,7 +353,7 @@ impl Hub {
     }
 
     /// Delivers to this instance's clients only.
-    pub(crate) fn deliver_local(&self, target: &Target, msg: Message) -> usize {
+    pub(crate) fn deliver_local(&self, target: &Target, msg: Message, policy: &Overflow) -> usize {
         let mut n = 0;
         // Checked per member: a member seen in the room opened its gate (if any) before
         // it joined, so the gate is visible here.
@@ -383,7 +384,7 @@ impl Hub {
                     Held::No => {}
                 }
             }
-            if c.push(msg.clone(), &self.metrics) {
+            if c.push_with(msg.clone(), policy, &self.metrics) {
                 n += 1;
             }
         };
@@ -448,7 +449,7 @@ impl Hub {
         };
         if rooms.len() == 1 {
             // One room (history frames among them, whose members may be gated).
-            return self.deliver_local(target, msg);
+            return self.deliver_local(target, msg, &Overflow::Keep);
         }
         let Some(room) = rooms.get(via) else {
             return 0;
@@ -509,7 +510,7 @@ impl Hub {
 
 impl LocalNode for Hub {
     fn deliver(&self, target: &Target, msg: Message) -> usize {
-        self.deliver_local(target, msg)
+        self.deliver_local(target, msg, &Overflow::Keep)
     }
 
     fn deliver_via(&self, target: &Target, via: usize, msg: Message) -> usize {

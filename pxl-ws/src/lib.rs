@@ -106,6 +106,7 @@ pub mod cluster;
 pub mod config;
 mod connection;
 mod events;
+mod flow;
 mod frame;
 mod handles;
 pub mod health;

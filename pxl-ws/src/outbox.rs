@@ -1,15 +1,23 @@
-//! A client's outbound queue: bounded, filled without waiting by any task (replies,
-//! broadcasts, the heartbeat), drained by the client's writer task.
+//! A client's outbound queue: filled without waiting by any task (replies, broadcasts,
+//! the heartbeat), drained by the client's writer task, held to the byte limits of
+//! [`Flow`] and each frame's [`Overflow`] rule.
 //!
 //! It holds no memory while empty (a `VecDeque` that is released after a burst), where
 //! a channel would keep a preallocated block per client: that block was most of an idle
 //! connection's footprint.
+//!
+//! Queued frames are numbered (`head` is the number of the front one), so a coalescing
+//! key can name its frame's slot; a droppable frame dropped to make room leaves an empty
+//! slot that [`Outbox::pop`] skips, so the numbers stay put.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::flow::{BUDGET_CHUNK, Flow, OverLimit, Overflow, SLOT_OVERHEAD};
 
 /// Capacity above which an emptied queue gives its memory back.
 const KEEP_CAPACITY: usize = 16;
@@ -18,73 +26,182 @@ pub(crate) struct Outbox {
     inner: Mutex<Inner>,
     /// Wakes the writer when the queue goes from empty to non-empty.
     ready: Notify,
-    cap: usize,
+    flow: Arc<Flow>,
 }
 
+#[derive(Default)]
 struct Inner {
-    queue: VecDeque<Message>,
-    /// Payload bytes of the queued frames.
+    queue: VecDeque<Slot>,
+    /// Number of the frame at the front.
+    head: u64,
+    /// What the queued frames cost (payload + [`SLOT_OVERHEAD`] each).
     bytes: usize,
+    /// Drawn from the process budget for the bytes beyond the first [`BUDGET_CHUNK`].
+    reserved: usize,
+    /// Coalescing key → number of its queued frame. Allocated on first use, and boxed
+    /// so that a queue that never coalesces carries one pointer, not an empty map.
+    #[allow(clippy::box_collection)]
+    keys: Option<Box<HashMap<Arc<str>, u64>>>,
+    /// Droppable frames queued.
+    droppable: usize,
+    /// Since when `bytes` has been over the hard limit.
+    over_since: Option<Instant>,
+    /// Already logged: a drop, going over the hard limit (once per client each).
+    logged_drop: bool,
+    logged_over: bool,
     closed: bool,
 }
 
-/// A queued frame's payload size.
-fn size(msg: &Message) -> usize {
-    msg.len()
+struct Slot {
+    /// `None`: dropped to make room.
+    msg: Option<Message>,
+    cost: usize,
+    policy: Overflow,
 }
 
-/// Why a push failed.
+/// What a push did.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum PushError {
-    /// `cap` frames are waiting.
-    Full,
+pub(crate) enum Pushed {
+    /// Queued. `first_over` is set the first time this client's queue goes over the
+    /// hard limit (to log once).
+    Queued { first_over: bool },
+    /// Replaced the queued frame with the same key.
+    Coalesced,
+    /// A droppable frame not queued: the client is behind. `first` is set on this
+    /// client's first drop.
+    Dropped { first: bool },
+    /// Not queued: the client must be closed with 1008.
+    OverLimit(OverLimit),
     /// The writer is gone.
     Closed,
 }
 
+/// The bytes a message costs in the queue.
+fn cost(msg: &Message) -> usize {
+    let payload = match msg {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+        Message::Close(c) => c.as_ref().map_or(0, |c| c.reason.len() + 2),
+        Message::Frame(f) => f.payload().len(),
+    };
+    payload + SLOT_OVERHEAD
+}
+
 impl Outbox {
-    pub(crate) fn new(cap: usize) -> Self {
+    pub(crate) fn new(flow: Arc<Flow>) -> Self {
         Self {
-            inner: Mutex::new(Inner {
-                queue: VecDeque::new(),
-                bytes: 0,
-                closed: false,
-            }),
+            inner: Mutex::new(Inner::default()),
             ready: Notify::new(),
-            cap,
+            flow,
         }
     }
 
-    /// Queues `msg` without waiting.
-    pub(crate) fn push(&self, msg: Message) -> Result<(), PushError> {
+    /// Queues `msg` under `policy` without waiting.
+    pub(crate) fn push(&self, msg: Message, policy: &Overflow) -> Pushed {
+        let flow = &*self.flow;
+        let cost = cost(&msg);
         let mut inner = self.inner.lock().expect("outbox lock");
+        let inner = &mut *inner;
         if inner.closed {
-            return Err(PushError::Closed);
+            return Pushed::Closed;
         }
-        if inner.queue.len() >= self.cap {
-            return Err(PushError::Full);
+        match policy {
+            Overflow::Coalesce(key) => {
+                if let Some(seq) = inner.keys.as_ref().and_then(|k| k.get(key)).copied() {
+                    let slot = &mut inner.queue[(seq - inner.head) as usize];
+                    inner.bytes = inner.bytes - slot.cost + cost;
+                    slot.cost = cost;
+                    slot.msg = Some(msg);
+                    inner.rebalance(flow);
+                    flow.count_coalesced();
+                    return Pushed::Coalesced;
+                }
+            }
+            Overflow::Droppable if inner.bytes > flow.soft_bytes => {
+                flow.count_dropped();
+                let first = !std::mem::replace(&mut inner.logged_drop, true);
+                return Pushed::Dropped { first };
+            }
+            _ => {}
+        }
+        if inner.bytes + cost > flow.queue_bytes && inner.droppable > 0 {
+            inner.make_room(flow, cost);
+        }
+        let bytes = inner.bytes + cost;
+        if !inner.reserve(flow, bytes) && bytes > flow.soft_bytes {
+            inner.rebalance(flow);
+            return Pushed::OverLimit(OverLimit::Budget);
+        }
+        let mut first_over = false;
+        if bytes > flow.queue_bytes {
+            let now = Instant::now();
+            let since = *inner.over_since.get_or_insert(now);
+            if now.duration_since(since) >= flow.grace {
+                inner.rebalance(flow);
+                return Pushed::OverLimit(OverLimit::Grace);
+            }
+            first_over = !std::mem::replace(&mut inner.logged_over, true);
+        }
+        let seq = inner.head + inner.queue.len() as u64;
+        match policy {
+            Overflow::Coalesce(key) => {
+                inner.keys.get_or_insert_default().insert(key.clone(), seq);
+            }
+            Overflow::Droppable => inner.droppable += 1,
+            Overflow::Keep => {}
         }
         let was_empty = inner.queue.is_empty();
-        inner.bytes += size(&msg);
-        inner.queue.push_back(msg);
-        drop(inner);
+        inner.queue.push_back(Slot {
+            msg: Some(msg),
+            cost,
+            policy: policy.clone(),
+        });
+        inner.bytes = bytes;
         // The writer only waits after it found the queue empty; `notify_one` keeps a
         // permit if it is not waiting yet, so no wake-up is lost.
         if was_empty {
             self.ready.notify_one();
         }
-        Ok(())
+        Pushed::Queued { first_over }
     }
 
     /// The oldest queued frame, if any. An emptied queue above [`KEEP_CAPACITY`] gives
     /// its memory back.
     pub(crate) fn pop(&self) -> Option<Message> {
         let mut inner = self.inner.lock().expect("outbox lock");
-        let msg = inner.queue.pop_front();
-        inner.bytes -= msg.as_ref().map_or(0, size);
-        if inner.queue.is_empty() && inner.queue.capacity() > KEEP_CAPACITY {
-            inner.queue = VecDeque::new();
+        let inner = &mut *inner;
+        let msg = loop {
+            let Some(slot) = inner.queue.pop_front() else {
+                break None;
+            };
+            let seq = inner.head;
+            inner.head += 1;
+            inner.bytes -= slot.cost;
+            match &slot.policy {
+                Overflow::Coalesce(key) => {
+                    if let Some(keys) = inner.keys.as_mut()
+                        && keys.get(key) == Some(&seq)
+                    {
+                        keys.remove(key);
+                    }
+                }
+                Overflow::Droppable => inner.droppable -= 1,
+                Overflow::Keep => {}
+            }
+            if slot.msg.is_some() {
+                break slot.msg;
+            }
+        };
+        if inner.bytes <= self.flow.queue_bytes {
+            inner.over_since = None;
         }
+        if inner.queue.is_empty() {
+            if inner.queue.capacity() > KEEP_CAPACITY {
+                inner.queue = VecDeque::new();
+            }
+            inner.keys = None;
+        }
+        inner.rebalance(&self.flow);
         msg
     }
 
@@ -93,56 +210,243 @@ impl Outbox {
         self.ready.notified().await;
     }
 
+    /// Counts a close for being behind.
+    pub(crate) fn count_closed(&self, why: OverLimit) {
+        self.flow.count_closed(why);
+    }
+
+    /// What the queued frames cost now, in bytes.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.inner.lock().expect("outbox lock").bytes
+    }
+
     /// Refuses further pushes and drops what is queued (the writer is gone).
     pub(crate) fn close(&self) {
         let mut inner = self.inner.lock().expect("outbox lock");
         inner.closed = true;
         inner.queue = VecDeque::new();
+        inner.keys = None;
         inner.bytes = 0;
+        inner.droppable = 0;
+        self.flow.release(std::mem::take(&mut inner.reserved));
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let reserved = self.inner.get_mut().map_or(0, |i| i.reserved);
+        self.flow.release(reserved);
+    }
+}
+
+impl Inner {
+    /// Reserves budget for a queue of `bytes`; `false` when the budget is spent (what
+    /// could be reserved is kept).
+    fn reserve(&mut self, flow: &Flow, bytes: usize) -> bool {
+        let needed = bytes.saturating_sub(BUDGET_CHUNK);
+        while self.reserved < needed {
+            if !flow.reserve(BUDGET_CHUNK) {
+                return false;
+            }
+            self.reserved += BUDGET_CHUNK;
+        }
+        true
     }
 
-    /// Payload bytes waiting in the queue.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) fn bytes(&self) -> usize {
-        self.inner.lock().expect("outbox lock").bytes
+    /// Gives back reserved budget more than a chunk beyond what the queue needs.
+    fn rebalance(&mut self, flow: &Flow) {
+        let needed = self
+            .bytes
+            .saturating_sub(BUDGET_CHUNK)
+            .next_multiple_of(BUDGET_CHUNK);
+        let keep = if self.bytes == 0 { 0 } else { needed };
+        if self.reserved > keep + BUDGET_CHUNK || (self.bytes == 0 && self.reserved > 0) {
+            flow.release(self.reserved - keep);
+            self.reserved = keep;
+        }
+    }
+
+    /// Drops queued droppable frames, oldest first, until `incoming` more bytes fit
+    /// under the hard limit or none is left.
+    fn make_room(&mut self, flow: &Flow, incoming: usize) {
+        for slot in self.queue.iter_mut() {
+            if self.bytes + incoming <= flow.queue_bytes || self.droppable == 0 {
+                break;
+            }
+            if slot.policy == Overflow::Droppable && slot.msg.is_some() {
+                slot.msg = None;
+                self.bytes -= slot.cost;
+                slot.cost = 0;
+                slot.policy = Overflow::Keep;
+                self.droppable -= 1;
+                flow.count_dropped();
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::config::OutboundConfig;
+
+    fn flow(queue: usize, soft: usize, grace_ms: u64, budget: usize) -> Arc<Flow> {
+        Arc::new(Flow::new(&OutboundConfig {
+            queue_bytes: queue,
+            soft_bytes: soft,
+            grace: Duration::from_millis(grace_ms),
+            budget_bytes: budget,
+        }))
+    }
+
+    fn text(s: &str) -> Message {
+        Message::text(s.to_owned())
+    }
+
+    fn drain(o: &Outbox) -> Vec<String> {
+        std::iter::from_fn(|| o.pop())
+            .map(|m| m.into_text().unwrap().to_string())
+            .collect()
+    }
+
+    const QUEUED: Pushed = Pushed::Queued { first_over: false };
 
     #[test]
-    fn queued_bytes_follow_pushes_pops_and_close() {
-        let o = Outbox::new(10);
-        o.push(Message::Text("hello".into())).unwrap();
-        o.push(Message::Binary(vec![0u8; 100].into())).unwrap();
-        assert_eq!(o.bytes(), 105);
-        o.pop().unwrap();
-        assert_eq!(o.bytes(), 100);
+    fn fifo_that_counts_bytes_and_releases_memory_when_emptied() {
+        let o = Outbox::new(Arc::new(Flow::default()));
+        for i in 0..100 {
+            assert_eq!(o.push(text(&i.to_string()), &Overflow::Keep), QUEUED);
+        }
+        let payload: usize = (0..100).map(|i: i32| i.to_string().len()).sum();
+        assert_eq!(o.queued_bytes(), payload + 100 * SLOT_OVERHEAD);
+        assert_eq!(
+            drain(&o),
+            (0..100).map(|i| i.to_string()).collect::<Vec<_>>()
+        );
+        assert_eq!(o.queued_bytes(), 0);
+        assert_eq!(o.inner.lock().unwrap().queue.capacity(), 0);
         o.close();
-        assert_eq!(o.bytes(), 0);
+        assert_eq!(o.push(text("late"), &Overflow::Keep), Pushed::Closed);
     }
 
     #[test]
-    fn bounded_fifo_that_releases_memory_when_emptied() {
-        let o = Outbox::new(100);
-        for i in 0..100 {
-            o.push(Message::text(i.to_string())).unwrap();
+    fn a_coalesced_frame_replaces_the_queued_one_with_its_key_in_place() {
+        let f = Arc::new(Flow::default());
+        let o = Outbox::new(f.clone());
+        let a: Overflow = Overflow::Coalesce("typing:a".into());
+        let b: Overflow = Overflow::Coalesce("typing:b".into());
+        o.push(text("m1"), &Overflow::Keep);
+        o.push(text("a1"), &a);
+        o.push(text("b1"), &b);
+        o.push(text("m2"), &Overflow::Keep);
+        assert_eq!(o.push(text("a2"), &a), Pushed::Coalesced);
+        assert_eq!(o.push(text("a3"), &a), Pushed::Coalesced);
+        assert_eq!(o.push(text("b2"), &b), Pushed::Coalesced);
+        assert_eq!(drain(&o), ["m1", "a3", "b2", "m2"]);
+        assert_eq!(f.counts().frames_coalesced, 3);
+        // Once sent, the key starts a new frame.
+        assert_eq!(o.push(text("a4"), &a), QUEUED);
+        assert_eq!(drain(&o), ["a4"]);
+        assert_eq!(o.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn droppable_frames_are_dropped_over_the_soft_mark_and_first_to_make_room() {
+        // Frames of 36 + 64 = 100 bytes: over the soft mark after 3, at the hard limit
+        // after 5.
+        let f = flow(500, 250, 60_000, 1 << 30);
+        let o = Outbox::new(f.clone());
+        let frame = |c: char| text(&c.to_string().repeat(36));
+        for c in ['a', 'b', 'c'] {
+            assert_eq!(o.push(frame(c), &Overflow::Droppable), QUEUED);
         }
-        assert_eq!(o.push(Message::text("x")), Err(PushError::Full));
-        for i in 0..100 {
-            assert_eq!(o.pop(), Some(Message::text(i.to_string())));
+        assert_eq!(
+            o.push(frame('d'), &Overflow::Droppable),
+            Pushed::Dropped { first: true }
+        );
+        assert_eq!(
+            o.push(frame('e'), &Overflow::Droppable),
+            Pushed::Dropped { first: false }
+        );
+        for c in ['f', 'g'] {
+            assert_eq!(o.push(frame(c), &Overflow::Keep), QUEUED);
         }
-        assert_eq!(o.pop(), None);
-        assert_eq!(o.inner.lock().unwrap().queue.capacity(), 0);
-        o.close();
-        assert_eq!(o.push(Message::text("late")), Err(PushError::Closed));
+        // 500 bytes queued: the next kept frame takes the oldest droppable one's room.
+        assert_eq!(o.push(frame('h'), &Overflow::Keep), QUEUED);
+        assert_eq!(o.queued_bytes(), 500);
+        assert_eq!(f.counts().frames_dropped, 3);
+        let got: Vec<char> = drain(&o)
+            .iter()
+            .map(|s| s.chars().next().unwrap())
+            .collect();
+        assert_eq!(got, ['b', 'c', 'f', 'g', 'h']);
+    }
+
+    #[test]
+    fn over_the_hard_limit_frames_are_kept_for_the_grace_period_only() {
+        let f = flow(300, 200, 0, 1 << 30);
+        let o = Outbox::new(f.clone());
+        for _ in 0..3 {
+            assert_eq!(o.push(text(&"x".repeat(36)), &Overflow::Keep), QUEUED);
+        }
+        // A zero grace: the first frame over the limit closes.
+        assert_eq!(
+            o.push(text("y"), &Overflow::Keep),
+            Pushed::OverLimit(OverLimit::Grace)
+        );
+        assert_eq!(o.queued_bytes(), 300);
+
+        let f = flow(300, 200, 60_000, 1 << 30);
+        let o = Outbox::new(f.clone());
+        for _ in 0..3 {
+            o.push(text(&"x".repeat(36)), &Overflow::Keep);
+        }
+        assert_eq!(
+            o.push(text("y"), &Overflow::Keep),
+            Pushed::Queued { first_over: true }
+        );
+        assert_eq!(o.push(text("z"), &Overflow::Keep), QUEUED);
+        assert!(o.inner.lock().unwrap().over_since.is_some());
+        // Back under the limit: the clock stops.
+        o.pop();
+        o.pop();
+        assert!(o.inner.lock().unwrap().over_since.is_none());
+    }
+
+    #[test]
+    fn the_budget_bounds_all_queues_and_is_given_back() {
+        let chunk = BUDGET_CHUNK;
+        // Budget for two chunks; soft mark one chunk.
+        let f = flow(16 * chunk, chunk, 60_000, 2 * chunk);
+        let big = |n: usize| text(&"x".repeat(n - SLOT_OVERHEAD));
+        let a = Outbox::new(f.clone());
+        let b = Outbox::new(f.clone());
+        // The first chunk of each queue is free.
+        assert_eq!(a.push(big(chunk), &Overflow::Keep), QUEUED);
+        assert_eq!(f.counts().budget_reserved_bytes, 0);
+        assert_eq!(a.push(big(chunk), &Overflow::Keep), QUEUED);
+        assert_eq!(b.push(big(chunk), &Overflow::Keep), QUEUED);
+        assert_eq!(b.push(big(chunk), &Overflow::Keep), QUEUED);
+        assert_eq!(f.counts().budget_reserved_bytes, 2 * chunk as u64);
+        // Spent: a queue over its soft mark is refused.
+        assert_eq!(
+            a.push(big(100), &Overflow::Keep),
+            Pushed::OverLimit(OverLimit::Budget)
+        );
+        // One under its soft mark still gets its frames.
+        let c = Outbox::new(f.clone());
+        assert_eq!(c.push(big(100), &Overflow::Keep), QUEUED);
+        drain(&a);
+        assert_eq!(f.counts().budget_reserved_bytes, chunk as u64);
+        b.close();
+        assert_eq!(f.counts().budget_reserved_bytes, 0);
     }
 
     #[tokio::test]
     async fn a_push_wakes_a_waiting_writer_and_none_is_lost() {
-        let o = std::sync::Arc::new(Outbox::new(8));
+        let o = Arc::new(Outbox::new(Arc::new(Flow::default())));
         let writer = {
             let o = o.clone();
             tokio::spawn(async move {
@@ -156,19 +460,17 @@ mod tests {
                 got
             })
         };
-        let mut sent = 0;
-        while sent < 1000 {
-            if o.push(Message::text(sent.to_string())).is_ok() {
-                sent += 1;
-            } else {
+        for sent in 0..1000 {
+            assert_eq!(o.push(text(&sent.to_string()), &Overflow::Keep), QUEUED);
+            if sent % 7 == 0 {
                 tokio::task::yield_now().await;
             }
         }
-        let got = tokio::time::timeout(std::time::Duration::from_secs(5), writer)
+        let got = tokio::time::timeout(Duration::from_secs(5), writer)
             .await
             .expect("writer finished")
             .unwrap();
-        let expected: Vec<Message> = (0..1000).map(|i| Message::text(i.to_string())).collect();
+        let expected: Vec<Message> = (0..1000).map(|i| text(&i.to_string())).collect();
         assert_eq!(got, expected);
     }
 }

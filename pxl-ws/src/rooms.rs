@@ -282,8 +282,16 @@ mod tests {
         let table = RoomTable::default();
         let lock = crate::lock::MembershipLock::default();
         let g = lock.lock();
-        let x = Arc::new(ClientState::new(ClientId::random(), 8, None));
-        let y = Arc::new(ClientState::new(ClientId::random(), 8, None));
+        let x = Arc::new(ClientState::new(
+            ClientId::random(),
+            Default::default(),
+            None,
+        ));
+        let y = Arc::new(ClientState::new(
+            ClientId::random(),
+            Default::default(),
+            None,
+        ));
         assert!(table.join(&g, &x, "lobby"));
         assert!(!table.join(&g, &x, "lobby"));
         assert!(table.join(&g, &y, "lobby"));

@@ -33,7 +33,7 @@ pub(crate) fn sample(shared: &Shared) {
     let (mut memberships, mut queued) = (0, 0);
     for c in &clients {
         memberships += c.rooms.lock().expect("rooms lock").len();
-        queued += c.outbox.bytes();
+        queued += c.outbox.queued_bytes();
     }
     crate::metrics::sample(hub.client_count(), hub.rooms().len(), memberships, queued);
 }

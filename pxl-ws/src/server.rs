@@ -363,6 +363,7 @@ impl WsServerBuilder {
             started_at: Instant::now(),
             started: AtomicBool::new(false),
             limits: Limits::new(&self.config.limits),
+            flow: Arc::new(crate::flow::Flow::new(&self.config.limits.outbound)),
             subscribers,
             config: self.config,
         };
@@ -575,6 +576,7 @@ fn start(server: &Server) {
                 sh.hub.deliver_local(
                     &crate::frame::Target::room(room),
                     tokio_tungstenite::tungstenite::Message::Text(frame),
+                    &crate::flow::Overflow::Keep,
                 );
             }
         }));

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) hooks: Hooks,
     /// Shared with the hub and the cluster layer.
     pub(crate) metrics: Arc<Metrics>,
+    /// The outbound limits and budget, shared by every client's queue.
+    pub(crate) flow: Arc<crate::flow::Flow>,
     /// Token checks, when authentication is configured.
     pub(crate) verifier: Option<crate::auth::token::TokenVerifier>,
     /// Cancelled when graceful shutdown begins.
@@ -157,7 +159,8 @@ impl Server {
     /// got it. For subscribers, which run on every instance: each delivers to its own
     /// clients, so every client gets the frame once.
     pub fn send_local(&self, target: &Target, frame: &Frame) -> usize {
-        self.hub().deliver_local(target, frame.to_message())
+        self.hub()
+            .deliver_local(target, frame.to_message(), frame.overflow())
     }
 
     /// A snapshot of a client's record, wherever it is connected (for a client of
@@ -412,6 +415,7 @@ impl Server {
             uptime_secs: sh.started_at.elapsed().as_secs(),
             bus,
             limits: LimitCounts::from_metrics(m),
+            flow: sh.flow.counts(),
         }
     }
 

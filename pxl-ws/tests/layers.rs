@@ -31,6 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "lock",
             "metrics",
             "outbox",
+            "flow",
             "protocol",
             "rooms",
             "route",

@@ -219,7 +219,7 @@ impl Node {
             .env("PXL_WS_CLUSTER_PREFIX", prefix)
             .env("PXL_WS_CLUSTER_TTL_MS", ttl.as_millis().to_string())
             .env("PXL_WS_HEARTBEAT", "false")
-            .env("PXL_WS_OUTBOUND_QUEUE", "65536")
+            .env("PXL_WS_OUTBOUND_QUEUE_BYTES", "67108864")
             // The test's drivers pipeline thousands of sends from one socket, and every
             // client comes from 127.0.0.1.
             .env("PXL_WS_RATE_LIMIT", "false")

@@ -135,6 +135,17 @@ impl RawSocket {
         Self { stream, buf }
     }
 
+    /// Like [`connect`](Self::connect), with the client's receive buffer set to
+    /// `recv_buffer` bytes before connecting: a socket that stops reading then holds
+    /// little in the kernel, so the server's own queue for it fills soon.
+    pub async fn connect_small(addr: SocketAddr, path: &str, recv_buffer: u32) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(recv_buffer).expect("SO_RCVBUF");
+        let stream = socket.connect(addr).await.expect("connect");
+        let (stream, buf) = upgrade_on(stream, path, "").await;
+        Self { stream, buf }
+    }
+
     /// Writes raw bytes.
     pub async fn send(&mut self, bytes: &[u8]) {
         // The server may already have closed; that is what some tests expect.

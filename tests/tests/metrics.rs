@@ -102,7 +102,10 @@ async fn scrape(srv: &TestServer) -> (String, BTreeMap<String, f64>) {
 #[tokio::test]
 async fn a_scripted_session_is_counted_exactly_and_promtool_accepts_the_text() {
     let mut config = WsConfig::default();
-    config.outbound_queue = 8;
+    // A small outbound limit and no grace: the slow consumer below is closed at once.
+    config.limits.outbound.queue_bytes = 16 * 1024;
+    config.limits.outbound.soft_bytes = 16 * 1024;
+    config.limits.outbound.grace = std::time::Duration::ZERO;
     config.auth.jwt_secret = Some(SECRET.into());
     config.auth.required = false;
     let srv = TestServer::start(
@@ -139,7 +142,7 @@ async fn a_scripted_session_is_counted_exactly_and_promtool_accepts_the_text() {
     bob.leave("lobby").await;
     bob.join("lobby").await;
 
-    // A slow consumer: its handler queues more than its 8-frame queue holds.
+    // A slow consumer: its handler queues more than its 16 KiB queue holds.
     let mut slow = srv.connect().await;
     slow.send("shop", "flood", json!(100_000)).await;
     let (closed, _) = slow.expect_close().await;
@@ -181,8 +184,9 @@ async fn a_scripted_session_is_counted_exactly_and_promtool_accepts_the_text() {
         // alice: join, 3 echo, fail, nope, bad JSON; bob: join, leave, join; slow: flood.
         ("pxl_ws_messages_in_total".to_owned(), 11.0),
         // 3 connected frames; alice 7 answers; bob 3 answers and `user/leftRoom`; the
-        // slow client's 8 queued frames (its flood's 9th push found the queue full).
-        ("pxl_ws_messages_out_total".to_owned(), 22.0),
+        // slow client's 3 queued flood frames (about 4.1 KiB each: the 4th would take its
+        // queue over 16 KiB, and with no grace it is closed).
+        ("pxl_ws_messages_out_total".to_owned(), 17.0),
         (
             format!("pxl_ws_route_handled_total{}", route("shop", "echo")),
             3.0,

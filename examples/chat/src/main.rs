@@ -21,6 +21,9 @@
 //!
 //! Prometheus metrics: `PXL_WS_METRICS_PATH=/metrics` serves them at `/metrics`.
 //!
+//! Typing frames are coalesced (`Frame::coalesce`, key `typing:<room>:<client>`): a member
+//! who falls behind gets each sender's latest typing state, not every keystroke.
+//!
 //! With auth: set `PXL_WS_JWT_SECRET` (and `PXL_WS_AUTH_REQUIRED=true` to refuse anonymous
 //! sockets). For local trials `CHAT_DEV_TOKENS=1` adds `GET /dev/token?user=NAME`, which
 //! mints an HS256 token for NAME valid one hour — a development aid only: anyone who can
@@ -164,7 +167,10 @@ impl ChatController {
                 "typing": t.typing,
             }),
         )
-        .map_err(ActionError::internal)?;
+        .map_err(ActionError::internal)?
+        // Only the latest state matters: a member that is behind gets one typing frame
+        // per sender and room, not every keystroke's.
+        .coalesce(typing_key(&t.room, client.id()));
         // Typing is ephemeral: not kept in the room's history.
         server.send(
             &Target::room(&t.room).except(client.id()).unrecorded(),
@@ -172,6 +178,11 @@ impl ChatController {
         );
         Ok(())
     }
+}
+
+/// The coalescing key of `client`'s typing frames in `room`.
+fn typing_key(room: &str, client: pxl_ws::ClientId) -> String {
+    format!("typing:{room}:{client}")
 }
 
 /// `NOT_IN_ROOM` unless the client has joined `room` (with `system/joinRoom`).
@@ -395,6 +406,15 @@ mod tests {
             (&json!("alice"), &json!(true))
         );
         alice.refute_push("chat", "typing").await;
+    }
+
+    #[test]
+    fn typing_frames_coalesce_per_sender_and_room() {
+        let a = pxl_ws::ClientId::random();
+        let b = pxl_ws::ClientId::random();
+        assert_eq!(typing_key("lobby", a), format!("typing:lobby:{a}"));
+        assert_ne!(typing_key("lobby", a), typing_key("lobby", b));
+        assert_ne!(typing_key("lobby", a), typing_key("help", a));
     }
 
     #[tokio::test]

@@ -1200,7 +1200,7 @@ mod tests {
     fn requests_for_local_clients_reach_the_node_and_others_are_ignored() {
         let bus = MemoryBus::new();
         let c = cluster(&bus);
-        let here = Arc::new(ClientState::new(id(3), 16, None));
+        let here = Arc::new(ClientState::new(id(3), Default::default(), None));
         let node = FakeNode {
             local: vec![here.clone()],
             ..FakeNode::default()
@@ -1253,7 +1253,7 @@ mod tests {
     async fn a_snapshot_request_is_answered_with_the_local_clients_and_rooms() {
         let bus = MemoryBus::new();
         let c = cluster(&bus);
-        let here = Arc::new(ClientState::new(id(5), 16, None));
+        let here = Arc::new(ClientState::new(id(5), Default::default(), None));
         let lock = MembershipLock::default();
         crate::rooms::RoomTable::default().join(&lock.lock(), &here, "lobby");
         let node = FakeNode {
@@ -1308,7 +1308,7 @@ mod tests {
         let _peer = bus.subscribe();
         let c = cluster(&bus);
         let lock = MembershipLock::default();
-        let here = ClientState::new(id(6), 16, None);
+        let here = ClientState::new(id(6), Default::default(), None);
         c.joined(&lock.lock(), here.id, "lobby");
         c.client_disconnected(&lock.lock(), here.id);
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -151,7 +151,9 @@ pub(crate) fn build(
     if h.size == 0 {
         return Ok(None);
     }
-    let cap = config.outbound_queue;
+    // Frames held for one joiner while its history is read: the outbound byte limit
+    // counted at 64 bytes a frame (16 384 at the default 1 MiB), at least 1 024.
+    let cap = (config.limits.outbound.queue_bytes / 64).max(1024);
     #[cfg(feature = "redis")]
     if let Some(url) = &config.cluster.redis_url {
         let engine = redis::RedisHistory::new(

@@ -18,7 +18,7 @@ const TTL: Duration = Duration::from_secs(30);
 fn config(redis: &RedisServer, prefix: &str, size: usize) -> WsConfig {
     let mut c = cluster_config(&redis.url(), prefix, TTL);
     c.rooms.history.size = size;
-    c.outbound_queue = 10_000;
+    c.limits.outbound.queue_bytes = 16 * 1024 * 1024;
     c
 }
 

@@ -102,7 +102,9 @@ async fn binary_garbage_gets_an_error_frame_not_a_crash() {
 #[tokio::test]
 async fn a_client_that_does_not_read_is_closed_with_1008() {
     let mut config = WsConfig::default();
-    config.outbound_queue = 8;
+    config.limits.outbound.queue_bytes = 16 * 1024;
+    config.limits.outbound.soft_bytes = 16 * 1024;
+    config.limits.outbound.grace = std::time::Duration::ZERO;
     let srv = server(config).await;
     let mut slow = srv.connect().await;
     let mut bystander = srv.connect().await;
@@ -114,12 +116,16 @@ async fn a_client_that_does_not_read_is_closed_with_1008() {
     .await;
     let (closed, before) = slow.expect_close().await;
     assert_eq!(closed.code, Some(1008));
-    assert_eq!(closed.reason, "outbound queue full");
+    assert_eq!(closed.reason, "outbound queue over limit");
     // The handler pushes without yielding, so the writer sent nothing meanwhile: the
-    // queue took exactly 8 frames, and a close for a full queue drops them unsent.
+    // queue took the frames that fit in 16 KiB (each costs its length + 64 bytes), and
+    // a close for being over the limit drops them unsent.
     assert_eq!(before, Vec::<serde_json::Value>::new());
-    // Two `system/connected` frames and the 8 queued ones.
-    assert_eq!(srv.handle.health().messages_out, 2 + 8);
+    let frame = pxl_ws::Frame::new("test", "flood", &"x".repeat(4096)).unwrap();
+    let fit = (16 * 1024) / (frame.as_str().len() + 64);
+    // Two `system/connected` frames and the queued ones.
+    assert_eq!(srv.handle.health().messages_out, 2 + fit as u64);
+    assert_eq!(srv.handle.health().flow.closed_over_limit, 1);
     assert_eq!(
         bystander.request("test", "unit", json!(null)).await["action"],
         "unit"

@@ -256,7 +256,7 @@ async fn malformed_resume_requests_are_answered_and_others_keep_being_served() {
 async fn rejoining_while_others_send_never_duplicates_or_skips() {
     const TOTAL: u64 = 3000;
     let mut cfg = config(100_000);
-    cfg.outbound_queue = 100_000; // the reader is slow on purpose
+    cfg.limits.outbound.queue_bytes = 64 * 1024 * 1024; // the reader is slow on purpose
     let srv = server(cfg).await;
     let handle = srv.handle.clone();
     let sender = tokio::spawn(async move {

@@ -123,7 +123,8 @@ async fn shutdown_sends_the_frames_already_queued_before_1001() {
     // Far more than the socket buffers hold: most of it is still queued at shutdown.
     const FRAMES: usize = 4000;
     let mut config = WsConfig::default();
-    config.outbound_queue = 2 * FRAMES;
+    config.limits.outbound.queue_bytes = 2 * FRAMES * 2048;
+    config.limits.outbound.budget_bytes = 2 * FRAMES * 2048;
     let srv = TestServer::start(builder(config)).await;
     let mut c = TestClient::connect(&srv.url()).await;
     let id = c.id.parse().unwrap();

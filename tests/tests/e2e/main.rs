@@ -6,6 +6,7 @@ mod client;
 mod errors;
 mod fallback;
 mod faults;
+mod flow;
 mod fuzz;
 mod hardening;
 mod history;

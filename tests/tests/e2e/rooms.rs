@@ -245,7 +245,9 @@ async fn a_member_that_does_not_read_does_not_stall_a_room_broadcast() {
     const BATCH: u64 = 16;
     const MAX_FRAMES: u64 = 4000;
     let mut config = WsConfig::default();
-    config.outbound_queue = 64;
+    // 64 frames of 16 KiB; closed as soon as it is over that.
+    config.limits.outbound.queue_bytes = 64 * 16 * 1024;
+    config.limits.outbound.grace = std::time::Duration::ZERO;
     let srv = TestServer::start(builder(config)).await;
     let mut fast = Vec::new();
     for _ in 0..2 {
@@ -295,7 +297,7 @@ async fn a_member_that_does_not_read_does_not_stall_a_room_broadcast() {
     let t = slow.read_until_close().await;
     assert_eq!(
         (t.close, t.reason.as_str()),
-        (Some(1008), "outbound queue full")
+        (Some(1008), "outbound queue over limit")
     );
     let got: Vec<u64> = t
         .frames
