@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::auth::user::AuthUser;
 use crate::clients::{ClientId, ClientInfo, ClientState};
 use crate::frame::{Frame, RawMessage};
+use crate::push::ToFrame;
 use crate::service::Server;
 
 /// A handle on one connected client: the `Client` extractor.
@@ -89,7 +90,10 @@ impl Client {
 
     /// Queues `frame` for this client. Returns `false` if the client is gone or its
     /// queue is full (it is then closed with 1008).
-    pub fn send(&self, frame: &Frame) -> bool {
+    pub fn send(&self, frame: &(impl ToFrame + ?Sized)) -> bool {
+        let Some(frame) = frame.to_frame() else {
+            return false;
+        };
         self.state
             .push(frame.to_message(), self.server.hub().metrics())
     }

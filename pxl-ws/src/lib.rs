@@ -103,6 +103,7 @@ mod clients;
 pub mod cluster;
 pub mod config;
 mod connection;
+pub mod contract;
 mod events;
 mod frame;
 mod handles;
@@ -113,6 +114,7 @@ mod limits;
 mod lock;
 mod outbox;
 pub mod protocol;
+pub mod push;
 mod rooms;
 mod route;
 mod router;
@@ -132,6 +134,7 @@ pub use clients::{ClientId, ClientInfo, InvalidClientId};
 pub use config::WsConfig;
 pub use handles::{Client, Rooms};
 pub use protocol::ActionError;
+pub use push::Push;
 pub use router::{Data, State};
 pub use server::{BuildError, ServeError, WsServer, WsServerBuilder};
 pub use service::{Frame, RawMessage, Server, Target};
@@ -160,13 +163,15 @@ pub mod subscriber {
 }
 
 #[cfg(feature = "macros")]
-pub use pxl_ws_macros::{action, subscriber, ws_controller};
+pub use pxl_ws_macros::{Push, action, subscriber, ws_controller};
 
 /// Items used by code that the macros generate. Not a public API: no semver guarantees.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::auth::authorize;
+    pub use crate::contract::schema::{HasSchema, NoSchema, Probe};
     pub use crate::router::{reply_result, reply_result_unit, reply_unit, reply_value};
     pub use regex;
+    pub use serde_json;
     pub use std;
 }

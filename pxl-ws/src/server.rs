@@ -20,6 +20,7 @@ use crate::accept;
 use crate::bus::{Bus, MemoryBus};
 use crate::cluster::Cluster;
 use crate::config::{ConfigError, WsConfig};
+use crate::contract::serve::ContractSetup;
 use crate::handles::Client;
 use crate::health::{HealthStatus, Metrics};
 use crate::hooks::{DisconnectInfo, ErrorEvent, Hooks, MessageInfo};
@@ -71,6 +72,8 @@ pub struct WsServerBuilder {
     browser_client: bool,
     subscribers: Vec<Arc<dyn Subscriber>>,
     routes: Option<AxumRouter>,
+    /// Pushes and contract routes (`contract/serve.rs`).
+    pub(crate) contract: ContractSetup,
 }
 
 impl WsServerBuilder {
@@ -243,6 +246,7 @@ impl WsServerBuilder {
     /// once) and checks that every extractor can be satisfied.
     pub fn build(self) -> Result<WsServer, BuildError> {
         let verifier = self.config.validate_with_verifier()?;
+        self.contract.validate()?;
         let mut controllers: Vec<Arc<dyn Controller>> = vec![Arc::new(SystemController)];
         controllers.extend(self.controllers);
         let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;
@@ -322,6 +326,7 @@ impl WsServerBuilder {
             router: Arc::new(router),
             browser_client: self.browser_client,
             routes: self.routes,
+            contract: self.contract,
         })
     }
 }
@@ -354,6 +359,7 @@ pub struct WsServer {
     router: Arc<Router>,
     browser_client: bool,
     routes: Option<AxumRouter>,
+    contract: ContractSetup,
 }
 
 impl WsServer {
@@ -368,7 +374,16 @@ impl WsServer {
             browser_client: false,
             subscribers: Vec::new(),
             routes: None,
+            contract: ContractSetup::default(),
         }
+    }
+
+    pub(crate) fn router(&self) -> &Router {
+        &self.router
+    }
+
+    pub(crate) fn contract_setup(&self) -> &ContractSetup {
+        &self.contract
     }
 
     /// A handle for sending and inspecting from outside handlers (and for shutdown).
@@ -408,6 +423,7 @@ impl WsServer {
     /// # Ok(()) }
     /// ```
     pub fn into_router(self) -> AxumRouter {
+        let contract = self.contract_routes();
         start(&self.server);
         let shared = self.server.shared.clone();
         let endpoint = Arc::new(upgrade::Endpoint {
@@ -434,7 +450,10 @@ impl WsServer {
                     }),
                 );
         }
-        let router = router.with_state(shared).merge(socket);
+        let mut router = router.with_state(shared).merge(socket);
+        if let Some(contract) = contract {
+            router = router.merge(contract);
+        }
         match self.routes {
             Some(routes) => router.merge(routes),
             None => router,
