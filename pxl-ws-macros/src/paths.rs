@@ -92,10 +92,9 @@ impl Paths {
         self.runtime("contract", "ActionSchema")
     }
 
-    /// `serde_json::Value`, through `__private`.
+    /// `serde_json::Value`, through `__private::JsonValue`.
     pub(crate) fn json_value(&self) -> TokenStream {
-        let alias = alias();
-        quote!(#alias::__private::serde_json::Value)
+        self.private("JsonValue")
     }
 
     pub(crate) fn subscriber(&self) -> TokenStream {

@@ -53,6 +53,11 @@ pub trait Push: Serialize {
 /// What a send takes: a [`Frame`] (sent as it is) or any [`Push`] (serialised once,
 /// here). A push that cannot be serialised (e.g. a map with non-string keys) is sent to
 /// nobody, and the cause is logged.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent: it is neither a `Frame` nor a `Push`",
+    label = "not a frame",
+    note = "derive `pxl_ws::Push` with `#[push(type = \"...\", action = \"...\")]` on the payload type, or build a `Frame` with `Frame::new(type, action, &data)`"
+)]
 pub trait ToFrame {
     /// The frame, or `None` (logged) when the value cannot be serialised.
     fn to_frame(&self) -> Option<Cow<'_, Frame>>;

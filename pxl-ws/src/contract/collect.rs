@@ -37,7 +37,7 @@ pub(crate) fn contract(
     let mut actions: Vec<ActionSpec> = Vec::new();
     let mut app: Vec<ActionSpec> = Vec::new();
     for r in routes {
-        if r.ty == "system" && described.get(&(r.ty, r.action)).is_none() {
+        if r.ty == "system" && !described.contains_key(&(r.ty, r.action)) {
             actions.push(system::action(r));
             continue;
         }

@@ -347,8 +347,23 @@ fn shape(defs: &BTreeMap<String, Value>, v: &Value, depth: usize) -> Value {
     }
 }
 
+/// A type for a message: compact JSON with sorted keys (whatever order the map keeps),
+/// cut at 120 characters.
 fn short(v: &Value) -> String {
-    let s = v.to_string();
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(map) => {
+                let by_key: BTreeMap<&String, Value> =
+                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
+                serde_json::to_value(by_key).expect("JSON")
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    // Built from a sorted map, the rendering is sorted with or without serde_json's
+    // `preserve_order`.
+    let s = sorted(v).to_string();
     if s.len() > 120 {
         format!("{}…", &s[..s.floor_char_boundary(117)])
     } else {
