@@ -8,21 +8,21 @@ use serde::{Deserialize, Serialize};
 
 /// A message to post.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Post {
-    pub room: String,
-    pub text: String,
+pub(crate) struct Post {
+    pub(crate) room: String,
+    pub(crate) text: String,
     /// Optional: defaults to none.
     #[serde(default)]
-    pub reply_to: Option<u64>,
+    pub(crate) reply_to: Option<u64>,
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     #[serde(default)]
-    pub mood: Mood,
+    pub(crate) mood: Mood,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Mood {
+pub(crate) enum Mood {
     #[default]
     Calm,
     Loud,
@@ -31,16 +31,16 @@ pub enum Mood {
 /// The reply to a post.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Posted {
-    pub id: u64,
-    pub delivered: usize,
-    pub echo: Post,
+pub(crate) struct Posted {
+    pub(crate) id: u64,
+    pub(crate) delivered: usize,
+    pub(crate) echo: Post,
 }
 
 /// An attachment: externally tagged enum.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "camelCase")]
-pub enum Attachment {
+pub(crate) enum Attachment {
     Link { url: String },
     Image { width: u32, height: u32 },
 }
@@ -49,41 +49,41 @@ pub enum Attachment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Push)]
 #[push(type = "board", action = "posted")]
 #[serde(rename_all = "camelCase")]
-pub struct PostedPush {
-    pub id: u64,
-    pub post: Post,
-    pub attachment: Option<Attachment>,
-    pub by: pxl_ws::ClientId,
+pub(crate) struct PostedPush {
+    pub(crate) id: u64,
+    pub(crate) post: Post,
+    pub(crate) attachment: Option<Attachment>,
+    pub(crate) by: pxl_ws::ClientId,
 }
 
 /// Pushed to the sender only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Push)]
 #[push(type = "board", action = "receipt")]
-pub struct Receipt {
-    pub id: u64,
+pub(crate) struct Receipt {
+    pub(crate) id: u64,
 }
 
 /// Registered on the builder, not the controller.
 #[derive(Serialize, JsonSchema, Push)]
 #[push(type = "board", action = "notice")]
-pub struct Notice {
-    pub text: String,
+pub(crate) struct Notice {
+    pub(crate) text: String,
 }
 
 /// A push whose payload cannot be serialised to JSON (a map with non-string keys).
 #[derive(Serialize, Push)]
 #[push(type = "board", action = "broken")]
-pub struct Broken {
-    pub map: HashMap<(u8, u8), u8>,
+pub(crate) struct Broken {
+    pub(crate) map: HashMap<(u8, u8), u8>,
 }
 
 /// Untyped: no `JsonSchema`.
 #[derive(Deserialize)]
-pub struct Loose {
-    pub anything: serde_json::Value,
+pub(crate) struct Loose {
+    pub(crate) anything: serde_json::Value,
 }
 
-pub struct Board;
+pub(crate) struct Board;
 
 #[ws_controller(type = "board", pushes = [PostedPush, Receipt])]
 impl Board {
@@ -143,7 +143,7 @@ impl Board {
 }
 
 /// The builder of the board app.
-pub fn board() -> pxl_ws::WsServerBuilder {
+pub(crate) fn board() -> pxl_ws::WsServerBuilder {
     let mut config = pxl_ws::WsConfig::default();
     config.rooms.presence_events = true;
     pxl_ws::WsServer::builder()

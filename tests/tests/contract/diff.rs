@@ -7,45 +7,46 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+#[allow(dead_code, reason = "the payload types exist for their schemas")]
 mod v1 {
     use super::*;
 
     #[derive(Deserialize, JsonSchema)]
-    pub struct Send {
-        pub room: String,
+    pub(crate) struct Send {
+        pub(crate) room: String,
         #[serde(default)]
-        pub text: Option<String>,
-        pub count: u32,
+        pub(crate) text: Option<String>,
+        pub(crate) count: u32,
     }
 
     #[derive(Serialize, JsonSchema)]
-    pub struct Sent {
-        pub id: u64,
-        pub at: u64,
-        pub by: Author,
-        pub note: Option<String>,
+    pub(crate) struct Sent {
+        pub(crate) id: u64,
+        pub(crate) at: u64,
+        pub(crate) by: Author,
+        pub(crate) note: Option<String>,
     }
 
     #[derive(Serialize, JsonSchema)]
-    pub struct Author {
-        pub name: String,
-        pub level: u8,
+    pub(crate) struct Author {
+        pub(crate) name: String,
+        pub(crate) level: u8,
     }
 
     #[derive(Serialize, JsonSchema, Push)]
     #[push(type = "chat", action = "message")]
-    pub struct Message {
-        pub text: String,
-        pub from: String,
+    pub(crate) struct Message {
+        pub(crate) text: String,
+        pub(crate) from: String,
     }
 
     #[derive(Serialize, JsonSchema, Push)]
     #[push(type = "chat", action = "typing")]
-    pub struct Typing {
-        pub from: String,
+    pub(crate) struct Typing {
+        pub(crate) from: String,
     }
 
-    pub struct Chat;
+    pub(crate) struct Chat;
 
     #[ws_controller(type = "chat", pushes = [Message, Typing])]
     impl Chat {
@@ -72,6 +73,7 @@ mod v1 {
     }
 }
 
+#[allow(dead_code, reason = "the payload types exist for their schemas")]
 mod v2 {
     use super::*;
 
@@ -79,46 +81,46 @@ mod v2 {
     /// `count` retyped,
     /// `channel` added as required.
     #[derive(Deserialize, JsonSchema)]
-    pub struct Send {
-        pub room: String,
-        pub text: String,
-        pub count: String,
-        pub channel: String,
+    pub(crate) struct Send {
+        pub(crate) room: String,
+        pub(crate) text: String,
+        pub(crate) count: String,
+        pub(crate) channel: String,
         /// Compatible: an optional field.
         #[serde(default)]
-        pub silent: bool,
+        pub(crate) silent: bool,
     }
 
     /// `at` removed, `id` retyped, `note` no longer always sent, `by.level` retyped;
     /// `extra` added (compatible).
     #[derive(Serialize, JsonSchema)]
-    pub struct Sent {
-        pub id: String,
-        pub by: Author,
+    pub(crate) struct Sent {
+        pub(crate) id: String,
+        pub(crate) by: Author,
         #[serde(skip_serializing_if = "Option::is_none")]
-        pub note: Option<String>,
-        pub extra: bool,
+        pub(crate) note: Option<String>,
+        pub(crate) extra: bool,
     }
 
     #[derive(Serialize, JsonSchema)]
-    pub struct Author {
-        pub name: String,
-        pub level: String,
+    pub(crate) struct Author {
+        pub(crate) name: String,
+        pub(crate) level: String,
     }
 
     /// `from` removed.
     #[derive(Serialize, JsonSchema, Push)]
     #[push(type = "chat", action = "message")]
-    pub struct Message {
-        pub text: String,
+    pub(crate) struct Message {
+        pub(crate) text: String,
     }
 
     #[derive(Deserialize, JsonSchema)]
-    pub struct PingData {
-        pub at: u64,
+    pub(crate) struct PingData {
+        pub(crate) at: u64,
     }
 
-    pub struct Chat;
+    pub(crate) struct Chat;
 
     /// `typing` push removed, `history` removed, `ping` now takes data, `ban` narrowed
     /// to a role, `kick` lost the `moderator` role, `stats` now needs auth; `mute` went
