@@ -55,7 +55,7 @@ impl Schemas {
 
     /// The schema of `T` as a value the server writes (a `$ref` for named types).
     /// Definitions whose output shape differs from their input shape are kept apart
-    /// under `<Name>.Output` by [`finish`](Self::finish).
+    /// under `<Name>.Output` in the contract.
     #[cfg(feature = "schema")]
     pub fn output<T: schemars::JsonSchema + ?Sized>(&mut self) -> Value {
         self.output.subschema_for::<T>().to_value()
