@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod pxl;
+pub use pxl::PxlConfig;
+
 /// Every server setting, with sane defaults.
 ///
 /// Build it in code (`let mut config = WsConfig::default(); config.port = 8080;`: the
@@ -70,6 +73,9 @@ pub struct WsConfig {
     pub auth: AuthConfig,
     /// Running several instances as one app (the Redis bus).
     pub cluster: ClusterConfig,
+    /// PXL's behaviours, each one opt-in, for PXL clients during a migration (see
+    /// [`WsConfig::pxl_compatible`]).
+    pub pxl: PxlConfig,
 }
 
 impl Default for WsConfig {
@@ -91,6 +97,7 @@ impl Default for WsConfig {
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             cluster: ClusterConfig::default(),
+            pxl: PxlConfig::default(),
         }
     }
 }
@@ -658,6 +665,7 @@ impl WsConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut c = Self::default();
         let env = Env(&lookup);
+        pxl::read_env(&env, &mut c)?;
         env.string("PXL_WS_HOST", &mut c.host);
         env.parse("PXL_WS_PORT", &mut c.port, "a port number (0-65535)")?;
         env.string("PXL_WS_PATH", &mut c.path);
@@ -816,7 +824,11 @@ impl WsConfig {
         if self.heartbeat.enabled && (self.heartbeat.interval.is_zero()) {
             return bad("heartbeat.interval", "must be above zero");
         }
-        let verifier = crate::auth::token::TokenVerifier::from_config(&self.auth)?;
+        self.pxl.validate()?;
+        let verifier = crate::auth::token::TokenVerifier::from_config(
+            &self.auth,
+            self.pxl.jwt_secret_base64url,
+        )?;
         self.cluster.validate()?;
         self.validate_limits()?;
         Ok(verifier)

@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use crate::auth::Verified;
 use crate::auth::session::{self, Expiry};
+use crate::client_list;
 use crate::clients::{ClientId, ClientState};
 use crate::handles::Client;
 use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
@@ -164,6 +165,7 @@ async fn serve(
     if let Some(v) = &verified {
         session::send_authenticated(&client, v);
     }
+    client_list::send_on_connect(&client);
     sh.hooks.connected(&client);
 
     let (end, stream) = read_loop(&client, router, stream).await;
@@ -495,6 +497,11 @@ async fn handle(client: &Client, router: &Router, bytes: &[u8], binary: bool) ->
     let Some(fut) = router.dispatch(&ctx) else {
         if has_fallback {
             return false;
+        }
+        if sh.config.pxl.silent_unknown_routes {
+            // PXL only logs it.
+            tracing::debug!(r#type = %env.ty, action = %env.action, "no route; not answered (pxl.silent_unknown_routes)");
+            return true;
         }
         let err = ActionError::new(
             codes::UNKNOWN_ROUTE,

@@ -105,6 +105,7 @@ pub mod auth;
 pub mod bus;
 #[cfg(feature = "client")]
 pub mod client;
+mod client_list;
 mod clients;
 pub mod cluster;
 pub mod config;

@@ -343,6 +343,18 @@ pub(crate) fn connected_frame(client_id: crate::clients::ClientId) -> Option<cra
     .ok()
 }
 
+/// PXL's `{"type":"system","action":"clientList","clientListType":"addClient","data":[…]}`
+/// (the bounded list of `pxl.client_list`).
+pub(crate) fn client_list_frame(entries: &[serde_json::Value]) -> Option<crate::frame::Frame> {
+    let value = serde_json::json!({
+        "type": "system",
+        "action": "clientList",
+        "clientListType": "addClient",
+        "data": entries,
+    });
+    Some(crate::frame::Frame::raw(value.to_string()))
+}
+
 /// PXL's `{"type":"auth","action":"authenticated","data":{"userId","message"}}`.
 /// `user_id` is the token's `sub` as it was (a string or a number).
 pub(crate) fn authenticated_frame(user_id: &serde_json::Value) -> Option<crate::frame::Frame> {

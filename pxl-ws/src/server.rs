@@ -430,9 +430,11 @@ impl WsServer {
             shared: shared.clone(),
             router: self.router,
         });
-        let socket = AxumRouter::new()
-            .route(&shared.config.path, any(upgrade::endpoint))
-            .with_state(endpoint);
+        let mut socket = AxumRouter::new().route(&shared.config.path, any(upgrade::endpoint));
+        if shared.config.pxl.path_prefix {
+            socket = socket.fallback(upgrade::prefix_endpoint);
+        }
+        let socket = socket.with_state(endpoint);
         let mut router = AxumRouter::new();
         if let Some(path) = &shared.config.health_path {
             router = router.route(path, get(health_route));

@@ -4,11 +4,15 @@
 //! - `joinRoom {roomName}` → `{"success":true,"message":"Successfully joined room: R",
 //!   "data":{"userId","userType","username","roomName","joinedAt"}}`, sent after the
 //!   client is in the room. Identity comes from the connection (user id, else client id),
-//!   never from the payload.
+//!   never from the payload — unless `pxl.join_identity` is on and the client has no
+//!   authenticated user: then the payload's `userId` (a string or a number) binds the
+//!   connection's user id and `userType` / `username` are stored as metadata, before
+//!   the join, so presence events carry them (PXL's `joinRoom` fields).
 //! - `leaveRoom {roomName}` → the leaver first gets `user/leftRoom {roomName}`, then
 //!   `{"success":true,"message":"Successfully left room: R","data":{"roomName","leftAt"},"clientId"}`.
 //! - A missing or empty `roomName` answers `{"success":false,"error":"Room name is required","clientId"}`;
-//!   leaving a room the client is not in answers `success: false` too.
+//!   leaving a room the client is not in answers `success: false` too (PXL's
+//!   `success: true` with `pxl.leave_any_room`).
 //! - `ping` → `"pong"`.
 //! - `refreshToken {token}` → see [`session::refresh_token`].
 //!
@@ -38,6 +42,12 @@ struct RoomRequest {
     /// Display name offered by the client (PXL accepts one); ids in the payload are ignored.
     #[serde(default)]
     username: Option<String>,
+    /// PXL's `userId`, honoured only with `pxl.join_identity` for anonymous clients.
+    #[serde(default)]
+    user_id: Option<serde_json::Value>,
+    /// PXL's `userType`, honoured like `userId`.
+    #[serde(default)]
+    user_type: Option<String>,
 }
 
 const ROUTES: &[RouteInfo] = &[
@@ -195,11 +205,17 @@ async fn join_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
     if let Err(reply) = check_room_name(&client.server.shared.config.rooms, &room) {
         return reply;
     }
+    let claimed = client_identity(client, &req);
     if !client.in_room(&room) {
         if let Err(reply) = may_join(client, &room).await {
             return reply;
         }
+        if let Some(identity) = &claimed {
+            identity.apply(client);
+        }
         client.join(&room);
+    } else if let Some(identity) = &claimed {
+        identity.apply(client);
     }
     let id = client.id().to_string();
     let username = client
@@ -207,17 +223,68 @@ async fn join_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
         .metadata_str("username")
         .or(req.username)
         .unwrap_or_else(|| format!("user_{}", &id[..8]));
+    let user_id = match claimed.as_ref().and_then(|c| c.user_id.clone()) {
+        Some(offered) => offered,
+        None => json!(client.user_id().unwrap_or(id)),
+    };
+    let user_type = client
+        .state
+        .metadata_str("userType")
+        .unwrap_or_else(|| "user".into());
     Reply::value(&json!({
         "success": true,
         "message": format!("Successfully joined room: {room}"),
         "data": {
-            "userId": client.user_id().unwrap_or(id),
-            "userType": "user",
+            "userId": user_id,
+            "userType": user_type,
             "username": username,
             "roomName": room,
             "joinedAt": iso8601(now_ms()),
         }
     }))
+}
+
+/// PXL's `joinRoom` identity fields, when `pxl.join_identity` lets this client offer
+/// them (it has no authenticated user).
+struct Identity {
+    /// As sent (PXL echoes a number as a number); bound as the user id's string form.
+    user_id: Option<serde_json::Value>,
+    user_type: Option<String>,
+    username: Option<String>,
+}
+
+fn client_identity(client: &Client, req: &RoomRequest) -> Option<Identity> {
+    if !client.server.shared.config.pxl.join_identity || client.state.auth().is_some() {
+        return None;
+    }
+    let user_id = match &req.user_id {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(json!(s)),
+        Some(serde_json::Value::Number(n)) => Some(json!(n)),
+        _ => None,
+    };
+    Some(Identity {
+        user_id,
+        user_type: req.user_type.clone().filter(|t| !t.is_empty()),
+        username: req.username.clone().filter(|n| !n.is_empty()),
+    })
+}
+
+impl Identity {
+    fn apply(&self, client: &Client) {
+        if let Some(id) = &self.user_id {
+            let id = match id {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            client.set_user_id(id);
+        }
+        if let Some(t) = &self.user_type {
+            client.set_metadata("userType", t.as_str());
+        }
+        if let Some(n) = &self.username {
+            client.set_metadata("username", n.as_str());
+        }
+    }
 }
 
 fn leave_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
@@ -227,6 +294,15 @@ fn leave_room(ctx: &MessageContext<'_>, client: &Client) -> Reply {
     };
     let room = room.as_str();
     if !client.leave(room) {
+        if client.server.shared.config.pxl.leave_any_room {
+            // PXL's answer: success, and no `user/leftRoom` (nothing was left).
+            return Reply::value(&json!({
+                "success": true,
+                "message": format!("Successfully left room: {room}"),
+                "data": { "roomName": room, "leftAt": iso8601(now_ms()) },
+                "clientId": client.id(),
+            }));
+        }
         return Reply::value(&json!({
             "success": false,
             "error": format!("Not a member of room: {room}"),

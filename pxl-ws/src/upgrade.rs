@@ -154,7 +154,6 @@ fn single(headers: &HeaderMap, name: header::HeaderName) -> Single<'_> {
     }
 }
 
-/// The endpoint handler.
 /// What the endpoint needs: the server's shared state and the router that dispatches
 /// its connections' messages.
 pub(crate) struct Endpoint {
@@ -162,6 +161,17 @@ pub(crate) struct Endpoint {
     pub(crate) router: Arc<Router>,
 }
 
+/// With `pxl.path_prefix`, the router's fallback: a request whose path starts with
+/// `path` (PXL's `/ws` prefix match, so `/ws2` and `/ws/x` too) is the endpoint; any
+/// other gets axum's plain 404, as without the setting.
+pub(crate) async fn prefix_endpoint(state: State<Arc<Endpoint>>, req: Request) -> Response {
+    if req.uri().path().starts_with(&state.shared.config.path) {
+        return endpoint(state, req).await;
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// The endpoint handler.
 pub(crate) async fn endpoint(State(endpoint): State<Arc<Endpoint>>, mut req: Request) -> Response {
     let shared = endpoint.shared.clone();
     if shared.shutdown.is_cancelled() {

@@ -47,6 +47,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "auth",
             "client",
+            "client_list",
             "connection",
             "contract::collect",
             "router",

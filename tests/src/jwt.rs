@@ -58,3 +58,14 @@ pub fn unsigned(claims: &Value) -> String {
         b64(claims)
     )
 }
+
+/// A token as PXL's `generateJwtToken` makes it: HS256 with the key
+/// `importJWK({kty: "oct", k: jwt_secret_key})`, i.e. the base64url-decoding of the
+/// configured secret string, not its UTF-8 bytes.
+pub fn pxl_hs256(jwt_secret_key: &str, claims: &Value) -> String {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwt_secret_key.trim_end_matches('='))
+        .expect("PXL secrets are base64url");
+    hs256(&key, claims)
+}

@@ -22,6 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod jwt;
 pub mod logs;
+pub mod pxl;
 pub mod raw;
 pub mod record;
 

@@ -28,16 +28,23 @@ pub(crate) const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 /// it to the other instances; whether the user id changed.
 pub(crate) fn bind(client: &Client, verified: &Verified) -> bool {
     let changed = client.bind_auth_user(verified.user.clone());
-    client
-        .state
-        .set_auth_expires_ms(verified.expires_at_ms.unwrap_or(0));
+    // `pxl.keep_expired_sessions`: `exp` was checked at connect; no live expiry.
+    let keep = client.server.shared.config.pxl.keep_expired_sessions;
+    let expires = if keep { None } else { verified.expires_at_ms };
+    client.state.set_auth_expires_ms(expires.unwrap_or(0));
     tracing::Span::current().record("user", verified.user.user_id());
     changed
 }
 
 /// Sends PXL's `auth/authenticated {userId, message}`.
 pub(crate) fn send_authenticated(client: &Client, verified: &Verified) {
-    if let Some(f) = protocol::authenticated_frame(&verified.subject) {
+    let user_id = client
+        .server
+        .shared
+        .config
+        .pxl
+        .user_id_value(&verified.subject);
+    if let Some(f) = protocol::authenticated_frame(&user_id) {
         client.send(&f);
     }
 }
@@ -192,7 +199,7 @@ pub(crate) fn refresh_token(ctx: &MessageContext<'_>, client: &Client, server: &
     }
     Reply::value(&json!({
         "success": true,
-        "userId": verified.subject,
+        "userId": client.server.shared.config.pxl.user_id_value(&verified.subject),
         "expiresAt": verified.expires_at_ms.map(iso8601),
     }))
 }

@@ -66,6 +66,9 @@ pub(crate) struct Verified {
 /// Checks tokens against the configured key and rules.
 pub(crate) struct TokenVerifier {
     key: DecodingKey,
+    /// `jwt_secret` read the other way (UTF-8 bytes vs PXL's base64url), to explain a
+    /// signature failure in the log.
+    other_reading: Option<SecretHint>,
     validation: Validation,
     roles_claim: String,
     pub(crate) required: bool,
@@ -73,8 +76,13 @@ pub(crate) struct TokenVerifier {
 }
 
 impl TokenVerifier {
-    /// The verifier `config` describes, `None` when no key is set.
-    pub(crate) fn from_config(config: &AuthConfig) -> Result<Option<Self>, ConfigError> {
+    /// The verifier `config` describes, `None` when no key is set. With
+    /// `secret_base64url` (`pxl.jwt_secret_base64url`), `jwt_secret` is decoded as PXL
+    /// decodes `auth.jwtSecretKey`.
+    pub(crate) fn from_config(
+        config: &AuthConfig,
+        secret_base64url: bool,
+    ) -> Result<Option<Self>, ConfigError> {
         let keys = [
             config.jwt_secret.is_some(),
             config.jwt_secret_base64.is_some(),
@@ -121,6 +129,7 @@ impl TokenVerifier {
                 "all algorithms must use the same kind of key (HMAC, RSA, EC or Ed25519)",
             ));
         }
+        let mut other_reading = None;
         let key = if let Some(pem) = &config.jwt_public_key_pem {
             let pem = pem.as_bytes();
             let parsed = match family {
@@ -148,6 +157,14 @@ impl TokenVerifier {
                 ));
             }
             let bytes = match (&config.jwt_secret, &config.jwt_secret_base64) {
+                (Some(s), _) if secret_base64url => {
+                    decode_base64(s.expose()).ok_or_else(|| {
+                        ConfigError::invalid(
+                            "auth.jwt_secret",
+                            "is not valid base64url, which pxl.jwt_secret_base64url requires (PXL could not use it either)",
+                        )
+                    })?
+                }
                 (Some(s), _) => s.expose().as_bytes().to_vec(),
                 (None, Some(b64)) => decode_base64(b64.expose()).ok_or_else(|| {
                     ConfigError::invalid("auth.jwt_secret_base64", "is not valid base64")
@@ -156,6 +173,9 @@ impl TokenVerifier {
             };
             if bytes.is_empty() {
                 return Err(ConfigError::invalid("auth.jwt_secret", "must not be empty"));
+            }
+            if let Some(s) = &config.jwt_secret {
+                other_reading = SecretHint::for_secret(s.expose(), secret_base64url);
             }
             DecodingKey::from_secret(&bytes)
                 .map_err(|e| ConfigError::invalid("auth.jwt_secret", e.to_string()))?
@@ -183,6 +203,7 @@ impl TokenVerifier {
         }
         Ok(Some(Self {
             key,
+            other_reading,
             validation,
             roles_claim: config.roles_claim.clone(),
             required: config.required,
@@ -193,7 +214,14 @@ impl TokenVerifier {
     /// Verifies `token` and reads the user from it.
     pub(crate) fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
-            .map_err(|e| self.refusal(token, e.kind()))?;
+            .map_err(|e| {
+            if matches!(e.kind(), JwtErrorKind::InvalidSignature)
+                && let Some(hint) = &self.other_reading
+            {
+                hint.explain(token, &self.validation);
+            }
+            self.refusal(token, e.kind())
+        })?;
         let claims = data.claims;
         let subject = claims.get("sub").cloned().unwrap_or(Value::Null);
         let user_id = match &subject {
@@ -248,6 +276,52 @@ impl TokenVerifier {
             );
         }
         map_error(kind)
+    }
+}
+
+/// The other reading of `auth.jwt_secret`: a token refused for its signature that
+/// verifies with it was signed by a peer that reads the secret the other way (PXL's
+/// `generateJwtToken` signs with the base64url-decoding). Logged once per server, at
+/// warn level, naming the setting; the client's 401 is unchanged.
+struct SecretHint {
+    key: DecodingKey,
+    advice: &'static str,
+    logged: std::sync::atomic::AtomicBool,
+}
+
+impl SecretHint {
+    fn for_secret(secret: &str, base64url: bool) -> Option<Self> {
+        let (bytes, advice) = if base64url {
+            (
+                secret.as_bytes().to_vec(),
+                "a token was signed with the UTF-8 bytes of auth.jwt_secret, but                  pxl.jwt_secret_base64url reads the secret as base64url (as PXL does):                  turn pxl.jwt_secret_base64url off (PXL_WS_PXL_JWT_SECRET_BASE64URL=false)                  if the token issuer uses the secret as it is",
+            )
+        } else {
+            (
+                decode_base64(secret).filter(|b| !b.is_empty())?,
+                "a token was signed with the base64url-decoding of auth.jwt_secret, as PXL's                  generateJwtToken does with auth.jwtSecretKey: set pxl.jwt_secret_base64url                  (PXL_WS_PXL_JWT_SECRET_BASE64URL=true), or give the same secret as                  jwt_secret_base64 (PXL_WS_JWT_SECRET_BASE64)",
+            )
+        };
+        Some(Self {
+            key: DecodingKey::from_secret(&bytes).ok()?,
+            advice,
+            logged: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn explain(&self, token: &str, validation: &Validation) {
+        use std::sync::atomic::Ordering;
+        if self.logged.load(Ordering::Relaxed) {
+            return;
+        }
+        let verifies =
+            match jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, validation) {
+                Ok(_) => true,
+                Err(e) => !matches!(e.kind(), JwtErrorKind::InvalidSignature),
+            };
+        if verifies && !self.logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(code = codes::TOKEN_SIGNATURE_INVALID, "{}", self.advice);
+        }
     }
 }
 
@@ -338,7 +412,7 @@ mod tests {
     }
 
     fn err(config: &AuthConfig) -> String {
-        match TokenVerifier::from_config(config) {
+        match TokenVerifier::from_config(config, false) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("config accepted"),
         }
@@ -347,7 +421,7 @@ mod tests {
     #[test]
     fn no_key_means_no_verifier_unless_required() {
         assert!(
-            TokenVerifier::from_config(&AuthConfig::default())
+            TokenVerifier::from_config(&AuthConfig::default(), false)
                 .unwrap()
                 .is_none()
         );
@@ -396,7 +470,9 @@ mod tests {
 
     #[test]
     fn token_errors_never_echo_the_token() {
-        let v = TokenVerifier::from_config(&hs("secret")).unwrap().unwrap();
+        let v = TokenVerifier::from_config(&hs("secret"), false)
+            .unwrap()
+            .unwrap();
         let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
         let e = v.verify(token).unwrap_err();
         assert_eq!(e.code(), codes::TOKEN_SIGNATURE_INVALID);

@@ -1,9 +1,11 @@
-//! The Rust client (feature `client`): talks to a pxl-ws server (or PXL) over
+//! The Rust client (feature `client`): talks to a pxl-ws server or a PXL server over
 //! tokio-tungstenite.
 //!
-//! - [`WsClient::connect`] opens the connection and waits for the server's
-//!   `system/connected`; when the server cannot be reached it fails within the connect
-//!   timeout instead of hanging.
+//! - [`WsClient::connect`] opens the connection and reads the server's greeting
+//!   (`system/connected` from pxl-ws, which names the client id; PXL's
+//!   `system/clientList`; or none within [`WsClientBuilder::greeting_timeout`]); when
+//!   the server cannot be reached it fails within the connect timeout instead of
+//!   hanging.
 //! - [`WsClient::request`] sends `{type, action, data, id}` and resolves with the typed
 //!   `response`, or with [`ClientError::Server`] carrying the server's error frame.
 //!   [`WsClient::send`] is fire-and-forget.
@@ -62,6 +64,19 @@
 //! action finishes (so a very slow action slows the connection rather than growing
 //! memory).
 //!
+//! ## Against a PXL server
+//!
+//! PXL's replies carry no `id`. A server that does not echo ids (its greeting is not
+//! `system/connected`, and no reply so far came with an id) has its replies matched by
+//! `(type, action)`, oldest request first, and its error frames without an id go to the
+//! oldest pending request of the route they name, else to the oldest pending request.
+//! PXL reads the token only from `?token=`: use
+//! [`WsClientBuilder::pxl_compatible`] (or [`WsClientBuilder::token_in_query`]). PXL
+//! never tells a client its id, so [`WsClient::client_id`] stays `None` there until a
+//! `system/leaveRoom` reply names it. PXL's own `system/joinRoom` looks the `userId` up
+//! in its database (and, in v1.0.57, stops the process when that fails): pass the
+//! user's real id with [`WsClient::join_room_with`]. See `docs/migrating-from-pxl.md`.
+//!
 //! ## Not included
 //!
 //! `wss://` needs TLS, which this build of tokio-tungstenite does not include: put the
@@ -69,6 +84,7 @@
 //! automatically; send `system/refreshToken` when `auth/expired` arrives.
 
 mod error;
+mod pending;
 mod reconnect;
 mod socket;
 
@@ -87,6 +103,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{ClientError, ServerError};
+use pending::Pending;
 pub use reconnect::ReconnectPolicy;
 
 use crate::protocol::ActionError;
@@ -107,8 +124,10 @@ const EVENTS_BUFFER: usize = 256;
 pub struct WsClientBuilder {
     url: String,
     token: Option<String>,
+    token_in_query: bool,
     headers: Vec<(String, String)>,
     connect_timeout: Duration,
+    greeting_timeout: Duration,
     request_timeout: Duration,
     reconnect: ReconnectPolicy,
     controllers: Vec<Arc<dyn Controller>>,
@@ -116,10 +135,27 @@ pub struct WsClientBuilder {
 }
 
 impl WsClientBuilder {
-    /// Sends `Authorization: Bearer TOKEN` with every connect (and reconnect).
+    /// Sends `Authorization: Bearer TOKEN` with every connect (and reconnect), or
+    /// `?token=TOKEN` with [`token_in_query`](Self::token_in_query).
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
+    }
+
+    /// Sends the [`token`](Self::token) as the URL's `token` query parameter instead of
+    /// an `Authorization` header (default: `false`). PXL servers read only the query
+    /// parameter; pxl-ws servers read both. The URL may then end up in access logs.
+    pub fn token_in_query(mut self, in_query: bool) -> Self {
+        self.token_in_query = in_query;
+        self
+    }
+
+    /// Settings for a PXL server: the token goes in `?token=`
+    /// ([`token_in_query`](Self::token_in_query)). Replies without an `id`, PXL's
+    /// greeting and its error frames are handled whatever the server (see the
+    /// [module docs](crate::client#against-a-pxl-server)).
+    pub fn pxl_compatible(self) -> Self {
+        self.token_in_query(true)
     }
 
     /// Adds a request header to every connect (e.g. `Origin`).
@@ -132,6 +168,15 @@ impl WsClientBuilder {
     /// `system/connected` (default: 10 s). Applies to reconnect attempts too.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a connect waits, after the upgrade, for the server's first frame
+    /// (default: 2 s, within the connect timeout). A pxl-ws server greets with
+    /// `system/connected` at once, a PXL server with `system/clientList`; a server that
+    /// sends nothing is connected to after this wait, with no client id.
+    pub fn greeting_timeout(mut self, timeout: Duration) -> Self {
+        self.greeting_timeout = timeout;
         self
     }
 
@@ -167,6 +212,7 @@ impl WsClientBuilder {
         let endpoint = Endpoint {
             url: self.url,
             token: self.token,
+            token_in_query: self.token_in_query,
             headers: self.headers,
         };
         endpoint.request()?;
@@ -184,13 +230,14 @@ impl WsClientBuilder {
         let inner = Arc::new(Inner {
             endpoint,
             connect_timeout: self.connect_timeout,
+            greeting_timeout: self.greeting_timeout,
             request_timeout: self.request_timeout,
             reconnect: self.reconnect,
             router,
             state: self.state,
             outbound: Mutex::new(None),
             dispatch,
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
             next_id: AtomicU64::new(1),
             rooms: Mutex::new(BTreeMap::new()),
             joining: Mutex::new(HashMap::new()),
@@ -200,15 +247,14 @@ impl WsClientBuilder {
             frames: broadcast::channel(FRAMES_BUFFER).0,
             closing: CancellationToken::new(),
         });
-        let (ws, client_id) = socket::open(&inner).await?;
-        *lock(&inner.client_id) = Some(client_id);
+        let opened = socket::open(&inner).await?;
         let guard = Arc::new(CloseOnDrop(inner.closing.clone()));
         if let Some(rx) = dispatch_rx {
             tokio::spawn(socket::dispatch(inner.clone(), Arc::downgrade(&guard), rx));
         }
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         *lock(&inner.outbound) = Some(tx);
-        tokio::spawn(socket::supervise(inner.clone(), ws, rx));
+        tokio::spawn(socket::supervise(inner.clone(), opened, rx));
         Ok(WsClient {
             inner,
             _guard: guard,
@@ -243,6 +289,7 @@ fn client_router(
 struct Endpoint {
     url: String,
     token: Option<String>,
+    token_in_query: bool,
     headers: Vec<(String, String)>,
 }
 
@@ -264,14 +311,18 @@ impl Endpoint {
                 self.url
             )));
         }
-        let mut req = self
-            .url
+        let url = match (&self.token, self.token_in_query) {
+            (Some(token), true) => with_query_token(&self.url, token),
+            _ => self.url.clone(),
+        };
+        let mut req = url
             .as_str()
             .into_client_request()
             .map_err(|e| ClientError::Invalid(format!("bad URL `{}`: {e}", self.url)))?;
         let auth = self
             .token
             .as_ref()
+            .filter(|_| !self.token_in_query)
             .map(|t| ("authorization".to_owned(), format!("Bearer {t}")));
         for (name, value) in self.headers.iter().cloned().chain(auth) {
             let header = http::HeaderName::from_bytes(name.as_bytes())
@@ -284,6 +335,31 @@ impl Endpoint {
     }
 }
 
+/// `url` with `token=TOKEN` added to its query (before any `#fragment`), the token
+/// percent-encoded.
+fn with_query_token(url: &str, token: &str) -> String {
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let mut out = String::with_capacity(url.len() + token.len() + 8);
+    out.push_str(base);
+    out.push(if base.contains('?') { '&' } else { '?' });
+    out.push_str("token=");
+    for b in token.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
 /// What a pending request resolves with: the raw `response` (if any) or an error.
 type Answer = Result<Option<Box<RawValue>>, ClientError>;
 
@@ -291,6 +367,7 @@ type Answer = Result<Option<Box<RawValue>>, ClientError>;
 struct Inner {
     endpoint: Endpoint,
     connect_timeout: Duration,
+    greeting_timeout: Duration,
     request_timeout: Duration,
     reconnect: ReconnectPolicy,
     router: Router,
@@ -299,7 +376,7 @@ struct Inner {
     outbound: Mutex<Option<mpsc::Sender<Message>>>,
     /// The queue of the controllers' task; `None` without controllers.
     dispatch: Option<mpsc::Sender<String>>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    pending: Mutex<Pending>,
     next_id: AtomicU64,
     /// Joined rooms and the `joinRoom` data to send again after a reconnect.
     rooms: Mutex<BTreeMap<String, Value>>,
@@ -377,9 +454,9 @@ impl Inner {
     ) -> Result<Option<Box<RawValue>>, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(id, tx);
+        lock(&self.pending).insert(id, ty, action, tx);
         if let Err(e) = self.send_frame(ty, action, data, id).await {
-            lock(&self.pending).remove(&id);
+            lock(&self.pending).remove(id);
             return Err(e);
         }
         match tokio::time::timeout(timeout, rx).await {
@@ -387,7 +464,7 @@ impl Inner {
             // The sender went away without an answer: the connection ended.
             Ok(Err(_)) => Err(ClientError::Disconnected),
             Err(_) => {
-                lock(&self.pending).remove(&id);
+                lock(&self.pending).remove(id);
                 Err(ClientError::Timeout(timeout))
             }
         }
@@ -395,8 +472,8 @@ impl Inner {
 
     /// Fails every pending request (the connection is gone).
     fn fail_pending(&self) {
-        let pending: Vec<_> = lock(&self.pending).drain().collect();
-        for (_, tx) in pending {
+        let pending = lock(&self.pending).drain();
+        for tx in pending {
             let _ = tx.send(Err(ClientError::Disconnected));
         }
         lock(&self.joining).clear();
@@ -445,8 +522,10 @@ impl WsClient {
         WsClientBuilder {
             url: url.into(),
             token: None,
+            token_in_query: false,
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(10),
+            greeting_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(30),
             reconnect: ReconnectPolicy::default(),
             controllers: Vec::new(),
@@ -506,12 +585,29 @@ impl WsClient {
     /// until it leaves. A refusal (`success: false`) is a [`ClientError::Server`] with
     /// code `JOIN_REFUSED`.
     pub async fn join_room(&self, room: &str) -> Result<(), ClientError> {
+        self.join_room_with(room, serde_json::Map::new()).await
+    }
+
+    /// [`join_room`](Self::join_room) with more `joinRoom` fields next to `roomName`,
+    /// e.g. PXL's `{"userId", "userType", "username"}`; the same data is sent again
+    /// when the room is rejoined. `fields` must serialise to a JSON object.
+    pub async fn join_room_with(
+        &self,
+        room: &str,
+        fields: impl Serialize,
+    ) -> Result<(), ClientError> {
+        let mut data = match serde_json::to_value(fields)? {
+            Value::Object(map) => map,
+            Value::Null => serde_json::Map::new(),
+            other => {
+                return Err(ClientError::Invalid(format!(
+                    "join_room_with: the fields must be a JSON object, got {other}"
+                )));
+            }
+        };
+        data.insert("roomName".into(), Value::String(room.to_owned()));
         let r: Value = self
-            .request(
-                "system",
-                "joinRoom",
-                serde_json::json!({ "roomName": room }),
-            )
+            .request("system", "joinRoom", Value::Object(data))
             .await?;
         refused(&r, "JOIN_REFUSED")
     }
@@ -536,7 +632,8 @@ impl WsClient {
     }
 
     /// The server's id for the current connection (from `system/connected`); it changes
-    /// with every reconnect.
+    /// with every reconnect. `None` while the server has not named it (a PXL server
+    /// names it only in `system/leaveRoom` replies).
     pub fn client_id(&self) -> Option<String> {
         lock(&self.inner.client_id).clone()
     }
@@ -756,5 +853,22 @@ async fn recv<T: Clone>(rx: &mut broadcast::Receiver<T>, what: &str) -> Option<T
             }
             Err(broadcast::error::RecvError::Closed) => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_query_token;
+
+    #[test]
+    fn the_query_token_is_appended_and_percent_encoded() {
+        assert_eq!(
+            with_query_token("ws://h/ws", "a.b-c_d"),
+            "ws://h/ws?token=a.b-c_d"
+        );
+        assert_eq!(
+            with_query_token("ws://h/ws?room=x#top", "a b&c=d"),
+            "ws://h/ws?room=x&token=a%20b%26c%3Dd#top"
+        );
     }
 }

@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -26,9 +26,20 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How long a closing socket waits for the server's close reply.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
-/// One connect: TCP, the upgrade, and the server's first frame, `system/connected`,
-/// all within the connect timeout. Returns the socket and the client id.
-pub(super) async fn open(inner: &Inner) -> Result<(Socket, String), ClientError> {
+/// An open socket, with what its greeting told.
+pub(super) struct Opened {
+    ws: Socket,
+    /// The first frame when it was not `system/connected` (e.g. PXL's
+    /// `system/clientList`): handled like any frame once the socket runs.
+    first: Option<String>,
+}
+
+/// One connect: TCP and the upgrade within the connect timeout, then the server's first
+/// frame, waited for up to the greeting timeout. `system/connected` names the client id
+/// and says the server echoes ids; any other first frame (PXL's `system/clientList`), or
+/// none, leaves the client id unknown and replies matched by route until a reply
+/// carries an id.
+pub(super) async fn open(inner: &Inner) -> Result<Opened, ClientError> {
     let request = inner.endpoint.request()?;
     let deadline = tokio::time::Instant::now() + inner.connect_timeout;
     let (mut ws, _) =
@@ -38,46 +49,51 @@ pub(super) async fn open(inner: &Inner) -> Result<(Socket, String), ClientError>
         };
     let greeting = async {
         loop {
-            let text = match ws.next().await {
-                Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
-                Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
-                Some(Ok(Message::Close(frame))) => {
-                    return Err(ClientError::Connect(format!(
-                        "the server closed the connection before `system/connected` ({})",
-                        close_text(frame.as_ref())
-                    )));
-                }
+            return match ws.next().await {
+                Some(Ok(Message::Text(t))) => Ok(t.as_str().to_owned()),
+                Some(Ok(Message::Binary(b))) => Ok(String::from_utf8_lossy(&b).into_owned()),
+                Some(Ok(Message::Close(frame))) => Err(ClientError::Connect(format!(
+                    "the server closed the connection before its first frame ({})",
+                    close_text(frame.as_ref())
+                ))),
                 Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(ClientError::Connect(e.to_string())),
-                None => {
-                    return Err(ClientError::Connect(
-                        "the connection ended before `system/connected`".into(),
-                    ));
-                }
+                Some(Err(e)) => Err(ClientError::Connect(e.to_string())),
+                None => Err(ClientError::Connect(
+                    "the connection ended before the server's first frame".into(),
+                )),
             };
-            let frame: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            if frame["type"] == "system" && frame["action"] == "connected" {
-                let id = match &frame["data"]["clientId"] {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                return Ok(id);
-            }
-            return Err(ClientError::Connect(format!(
-                "expected `system/connected` as the first frame, got {}",
-                truncate(&text)
-            )));
         }
     };
-    match tokio::time::timeout_at(deadline, greeting).await {
-        Ok(id) => Ok((ws, id?)),
-        // The upgrade worked; the server just never greeted.
-        Err(_) => Err(ClientError::Connect(format!(
-            "upgraded, but no `system/connected` frame within {:?}: the client needs a server \
-             with `connected_frame` on (the default)",
-            inner.connect_timeout
-        ))),
+    let greeting_deadline = deadline.min(tokio::time::Instant::now() + inner.greeting_timeout);
+    let first = match tokio::time::timeout_at(greeting_deadline, greeting).await {
+        Ok(text) => Some(text?),
+        Err(_) => {
+            tracing::debug!(
+                wait = ?inner.greeting_timeout,
+                "pxl-ws client: no greeting from the server; connected without a client id"
+            );
+            None
+        }
+    };
+    let connected_id = first.as_deref().and_then(connected_client_id);
+    lock(&inner.pending).set_echoes_ids(connected_id.is_some());
+    *lock(&inner.client_id) = connected_id.clone();
+    Ok(Opened {
+        ws,
+        first: if connected_id.is_some() { None } else { first },
+    })
+}
+
+/// The client id of a `system/connected` frame.
+fn connected_client_id(text: &str) -> Option<String> {
+    let frame: Value = serde_json::from_str(text).ok()?;
+    if frame["type"] != "system" || frame["action"] != "connected" {
+        return None;
     }
+    Some(match &frame["data"]["clientId"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
 }
 
 fn connect_error(e: WsError) -> ClientError {
@@ -123,7 +139,7 @@ fn truncate(text: &str) -> &str {
 /// returned (so the caller can send at once).
 pub(super) async fn supervise(
     inner: Arc<Inner>,
-    first: Socket,
+    first: Opened,
     first_queue: mpsc::Receiver<Message>,
 ) {
     let mut ws = first;
@@ -170,7 +186,7 @@ fn finish(inner: &Inner) {
 }
 
 /// Reconnect attempts with backoff; `None` when closed or out of attempts.
-async fn reconnect(inner: &Inner) -> Option<Socket> {
+async fn reconnect(inner: &Inner) -> Option<Opened> {
     let policy = &inner.reconnect;
     let mut attempt: u32 = 0;
     loop {
@@ -197,10 +213,7 @@ async fn reconnect(inner: &Inner) -> Option<Socket> {
             r = open(inner) => r,
         };
         match result {
-            Ok((ws, client_id)) => {
-                *lock(&inner.client_id) = Some(client_id);
-                return Some(ws);
-            }
+            Ok(opened) => return Some(opened),
             Err(e) => {
                 tracing::debug!(attempt, error = %e, "pxl-ws client: reconnect attempt failed");
                 inner.emit(ConnectionEvent::ReconnectAttemptFailed {
@@ -253,7 +266,11 @@ async fn rejoin(inner: &Inner) {
 
 /// One socket: writes queued frames, reads and routes inbound frames, closes on
 /// request. Returns why it ended.
-async fn run(inner: Arc<Inner>, mut ws: Socket, mut outbound: mpsc::Receiver<Message>) -> String {
+async fn run(inner: Arc<Inner>, opened: Opened, mut outbound: mpsc::Receiver<Message>) -> String {
+    let Opened { mut ws, first } = opened;
+    if let Some(text) = first {
+        on_text(&inner, &text).await;
+    }
     loop {
         tokio::select! {
             _ = inner.closing.cancelled() => {
@@ -321,21 +338,25 @@ async fn on_text(inner: &Inner, text: &str) {
         }
     };
     track_rooms(inner, &frame);
-    if let Some(id) = frame.id.as_ref().and_then(Value::as_u64) {
-        let waiting = lock(&inner.pending).remove(&id);
-        if let Some(tx) = waiting {
-            let answer = if frame.ty == "error" {
-                let data = frame
-                    .data
-                    .and_then(|d| serde_json::from_str(d.get()).ok())
-                    .unwrap_or(Value::Null);
-                Err(ClientError::Server(ServerError::from_data(&data)))
-            } else {
-                Ok(frame.response.map(|r| r.to_owned()))
-            };
-            let _ = tx.send(answer);
-            return;
+    if frame.ty == "system" && frame.action == "connected" {
+        // A greeting that came late (after the greeting timeout).
+        if let Some(id) = connected_client_id(text) {
+            lock(&inner.pending).set_echoes_ids(true);
+            *lock(&inner.client_id) = Some(id);
         }
+    }
+    if let Some(tx) = answered(inner, &frame) {
+        let answer = if frame.ty == "error" {
+            let data = frame
+                .data
+                .and_then(|d| serde_json::from_str(d.get()).ok())
+                .unwrap_or(Value::Null);
+            Err(ClientError::Server(ServerError::from_data(&data)))
+        } else {
+            Ok(frame.response.map(|r| r.to_owned()))
+        };
+        let _ = tx.send(answer);
+        return;
     }
     if frame.id.is_none()
         && frame.response.is_none()
@@ -355,10 +376,49 @@ async fn on_text(inner: &Inner, text: &str) {
     }
 }
 
+/// The pending request `frame` answers, if any (see [`super::pending`]): by `id`; or,
+/// from a server that does not echo ids, a reply (no `data`) by its route and an error
+/// frame by the route its `data` names, else the oldest request.
+fn answered(inner: &Inner, frame: &RawFrame<'_>) -> Option<oneshot::Sender<super::Answer>> {
+    let mut pending = lock(&inner.pending);
+    if let Some(id) = &frame.id {
+        return id.as_u64().and_then(|id| pending.take_id(id));
+    }
+    if frame.ty == "error" {
+        let data: Value = frame
+            .data
+            .and_then(|d| serde_json::from_str(d.get()).ok())
+            .unwrap_or(Value::Null);
+        if let (Some(ty), Some(action)) = (data["type"].as_str(), data["action"].as_str())
+            && let Some(tx) = pending.take_route(ty, action)
+        {
+            return Some(tx);
+        }
+        return pending.take_oldest();
+    }
+    if frame.data.is_some() {
+        // A push (`{type, action, data}`), never a reply.
+        return None;
+    }
+    pending.take_route(&frame.ty, &frame.action)
+}
+
 /// Keeps the set of rooms to rejoin: a successful `system/joinRoom` reply adds its
-/// room (with the data that was sent), `user/leftRoom` removes one.
+/// room (with the data that was sent), `user/leftRoom` removes one. A server that has
+/// not named the client id (PXL) names it in its `leaveRoom` reply (`clientId`).
 fn track_rooms(inner: &Inner, frame: &RawFrame<'_>) {
     match (frame.ty.as_str(), frame.action.as_str()) {
+        ("system", "leaveRoom") => {
+            let mut id = lock(&inner.client_id);
+            if id.is_none()
+                && let Some(named) = frame
+                    .response
+                    .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+                    .and_then(|r| r["clientId"].as_str().map(str::to_owned))
+            {
+                *id = Some(named);
+            }
+        }
         ("system", "joinRoom") => {
             let Some(response) = frame
                 .response

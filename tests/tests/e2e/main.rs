@@ -14,6 +14,8 @@ mod hosts;
 mod jwt;
 mod lifecycle;
 mod limits;
+mod pxl_client;
+mod pxl_server;
 mod rooms;
 mod routing;
 mod subscribers;
