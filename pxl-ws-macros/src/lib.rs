@@ -17,6 +17,7 @@ mod controller;
 mod diag;
 mod handler;
 mod paths;
+mod push;
 mod subscriber;
 
 use proc_macro::TokenStream;
@@ -321,4 +322,35 @@ pub fn action(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn subscriber(args: TokenStream, input: TokenStream) -> TokenStream {
     subscriber::subscriber(args.into(), input.into()).into()
+}
+
+/// Binds a payload type to the `(type, action)` of the frames that carry it: implements
+/// `pxl_ws::Push`, so sends take the value itself
+/// (`server.send_to_room(room, &ChatMessage { .. }, None)`) and the contract lists it.
+///
+/// ```
+/// use pxl_ws::Push;
+///
+/// #[derive(serde::Serialize, Push)]
+/// #[push(type = "chat", action = "message")]
+/// struct ChatMessage { room: String, text: String }
+///
+/// assert_eq!(<ChatMessage as Push>::TYPE, "chat");
+/// assert_eq!(<ChatMessage as Push>::ACTION, "message");
+/// ```
+///
+/// # Attribute keys
+///
+/// | key | required | meaning |
+/// |---|---|---|
+/// | `type = "chat"` | yes | the frame's `type` |
+/// | `action = "message"` | yes | the frame's `action` |
+/// | `crate = "path::to::pxl_ws"` | no | where the runtime is (default `::pxl_ws`) |
+///
+/// Both names follow the rule of controller types and action names. The type must also
+/// implement `serde::Serialize`; with the `schema` feature of pxl-ws and
+/// `schemars::JsonSchema`, its schema is in the contract (without, it is untyped there).
+#[proc_macro_derive(Push, attributes(push))]
+pub fn derive_push(input: TokenStream) -> TokenStream {
+    push::derive(input.into()).into()
 }

@@ -76,6 +76,27 @@ impl Paths {
         self.runtime("controller", "StateMap")
     }
 
+    pub(crate) fn push_trait(&self) -> TokenStream {
+        self.runtime("push", "Push")
+    }
+
+    pub(crate) fn push_info(&self) -> TokenStream {
+        self.runtime("push", "PushInfo")
+    }
+
+    pub(crate) fn schemas(&self) -> TokenStream {
+        self.runtime("contract", "Schemas")
+    }
+
+    pub(crate) fn action_schema(&self) -> TokenStream {
+        self.runtime("contract", "ActionSchema")
+    }
+
+    /// `serde_json::Value`, through `__private::JsonValue`.
+    pub(crate) fn json_value(&self) -> TokenStream {
+        self.private("JsonValue")
+    }
+
     pub(crate) fn subscriber(&self) -> TokenStream {
         self.runtime("subscriber", "Subscriber")
     }

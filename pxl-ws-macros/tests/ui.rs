@@ -11,4 +11,6 @@ fn ui() {
     t.compile_fail("tests/ui/action/fail/*.rs");
     t.pass("tests/ui/subscriber/pass/*.rs");
     t.compile_fail("tests/ui/subscriber/fail/*.rs");
+    t.pass("tests/ui/push/pass/*.rs");
+    t.compile_fail("tests/ui/push/fail/*.rs");
 }

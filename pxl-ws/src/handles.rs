@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::auth::user::AuthUser;
 use crate::clients::{ClientId, ClientInfo, ClientState};
 use crate::frame::{Frame, RawMessage};
+use crate::push::ToFrame;
 use crate::service::Server;
 
 /// A handle on one connected client: the `Client` extractor.
@@ -87,10 +88,14 @@ impl Client {
         self.bind_user_id(id)
     }
 
-    /// Queues `frame` for this client under its overflow rule (see [`Frame`]). Returns
-    /// `false` if the client is gone, the frame was droppable and the client is behind,
-    /// or the client was closed with 1008 for staying over its outbound limit.
-    pub fn send(&self, frame: &Frame) -> bool {
+    /// Queues `frame` (a [`Frame`] or a typed push) for this client under its overflow
+    /// rule (see [`Frame`]). Returns `false` if the client is gone, the frame was
+    /// droppable and the client is behind, the client was closed with 1008 for staying
+    /// over its outbound limit, or a push could not be serialised (logged).
+    pub fn send(&self, frame: &(impl ToFrame + ?Sized)) -> bool {
+        let Some(frame) = frame.to_frame() else {
+            return false;
+        };
         self.state.push_with(
             frame.to_message(),
             frame.overflow(),

@@ -5,7 +5,7 @@
 //! tables generated and checked at compile time.
 //!
 //! ```no_run
-//! use pxl_ws::{ws_controller, ActionError, Client, Data, Frame, Server, WsConfig, WsServer};
+//! use pxl_ws::{ws_controller, ActionError, Client, Data, Push, Server, WsConfig, WsServer};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Deserialize)]
@@ -14,18 +14,21 @@
 //! #[derive(Serialize)]
 //! struct Ack { delivered: bool }
 //!
+//! /// A typed push: `{"type":"chat","action":"message","data":{"text":..}}`.
+//! #[derive(Serialize, Push)]
+//! #[push(type = "chat", action = "message")]
+//! struct ChatMessage { text: String }
+//!
 //! struct ChatController;
 //!
-//! #[ws_controller(type = "chat")]
+//! #[ws_controller(type = "chat", pushes = [ChatMessage])]
 //! impl ChatController {
-//!     #[action("send")]
+//!     #[action("send", errors = ["NOT_IN_ROOM"])]
 //!     async fn send(&self, client: Client, server: Server, Data(msg): Data<SendMsg>) -> Result<Ack, ActionError> {
 //!         if !client.in_room(&msg.room) {
 //!             return Err(ActionError::new("NOT_IN_ROOM", "join the room first"));
 //!         }
-//!         let frame = Frame::new("chat", "message", &serde_json::json!({ "text": msg.text }))
-//!             .map_err(ActionError::internal)?;
-//!         server.send_to_room(&msg.room, &frame, None);
+//!         server.send_to_room(&msg.room, &ChatMessage { text: msg.text }, None);
 //!         Ok(Ack { delivered: true })
 //!     }
 //! }
@@ -61,6 +64,7 @@
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
 //! | `redis` | yes | [`bus::RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
 //! | `metrics` | no | Prometheus metrics through the `metrics` facade: `serve_metrics("/metrics")` (or `metrics_path`, `PXL_WS_METRICS_PATH`), or the app's own recorder; see `docs/metrics.md`. Off, recording compiles to nothing |
+//! | `schema` | no | JSON Schemas (schemars) of every `Data<T>`, response and push whose type implements `JsonSchema`, in [`contract`] (AsyncAPI, TypeScript, the breaking-change check); without it nothing requires `JsonSchema` and the contract is untyped |
 //! | `test-util` | no | `pxl_ws::test`: a test kit for controllers — an in-process server without TCP, test clients through the real connection path, users with roles without a JWT; works with `tokio::time::pause` |
 //!
 //! ## The crate root and its modules
@@ -69,7 +73,7 @@
 //! the settings ([`WsConfig`]), the handles ([`Server`], [`Client`], [`Rooms`],
 //! [`WsService`] — PXL's `WebSocketService`), the extractors ([`Data`], [`State`],
 //! [`AuthUser`]), the frames ([`Frame`], [`RawMessage`]), who a send reaches ([`Target`],
-//! [`ClientId`]), [`ActionError`] and the macros. The rest is namespaced by concept:
+//! [`ClientId`]), [`ActionError`], [`Push`] (typed pushes) and the macros. The rest is namespaced by concept:
 //!
 //! | module | what is in it |
 //! |---|---|
@@ -82,6 +86,8 @@
 //! | [`hooks`] | what the builder's event hooks receive |
 //! | [`health`] | the [`Health`](health::Health) snapshot |
 //! | [`protocol`] | the wire format and error codes |
+//! | [`push`] | typed pushes: [`Push`] (and `#[derive(Push)]`), [`ToFrame`](push::ToFrame), what sends take |
+//! | [`contract`] | the protocol contract from the code: [`WsServer::contract`], AsyncAPI 3.0, TypeScript, [`diff`](contract::diff) (see `docs/contract.md`) |
 //! | `client` | (feature `client`) the Rust client, `WsClient` |
 //! | `test` | (feature `test-util`) the test kit for controllers: `TestServer`, `TestClient` |
 //!
@@ -105,6 +111,7 @@ mod clients;
 pub mod cluster;
 pub mod config;
 mod connection;
+pub mod contract;
 mod events;
 mod flow;
 mod frame;
@@ -119,6 +126,7 @@ mod metrics;
 mod outbox;
 mod presence;
 pub mod protocol;
+pub mod push;
 mod rooms;
 mod route;
 mod router;
@@ -140,6 +148,7 @@ pub use clients::{ClientId, ClientInfo, InvalidClientId};
 pub use config::WsConfig;
 pub use handles::{Client, Rooms};
 pub use protocol::ActionError;
+pub use push::Push;
 pub use router::{Data, State};
 pub use server::{BuildError, ServeError, WsServer, WsServerBuilder};
 pub use service::{Frame, RawMessage, Server, Target};
@@ -168,13 +177,17 @@ pub mod subscriber {
 }
 
 #[cfg(feature = "macros")]
-pub use pxl_ws_macros::{action, subscriber, ws_controller};
+pub use pxl_ws_macros::{Push, action, subscriber, ws_controller};
 
 /// Items used by code that the macros generate. Not a public API: no semver guarantees.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::auth::authorize;
+    pub use crate::contract::schema::{HasSchema, NoSchema, Probe};
     pub use crate::router::{reply_result, reply_result_unit, reply_unit, reply_value};
     pub use regex;
     pub use std;
+    /// `serde_json::Value`, as an alias: a re-export of the crate would change how
+    /// rustc names serde_json's types in users' error messages.
+    pub type JsonValue = serde_json::Value;
 }

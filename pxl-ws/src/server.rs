@@ -20,6 +20,7 @@ use crate::accept;
 use crate::bus::{Bus, MemoryBus};
 use crate::cluster::Cluster;
 use crate::config::{ConfigError, WsConfig};
+use crate::contract::serve::ContractSetup;
 use crate::handles::Client;
 use crate::health::{HealthStatus, Metrics};
 use crate::hooks::{DisconnectInfo, ErrorEvent, Hooks, MessageInfo};
@@ -71,6 +72,8 @@ pub struct WsServerBuilder {
     browser_client: bool,
     subscribers: Vec<Arc<dyn Subscriber>>,
     routes: Option<AxumRouter>,
+    /// Pushes and contract routes (`contract/serve.rs`).
+    pub(crate) contract: ContractSetup,
 }
 
 impl WsServerBuilder {
@@ -291,6 +294,7 @@ impl WsServerBuilder {
         // Before any metric handle is registered (the router's, the counters').
         #[cfg(feature = "metrics")]
         let prometheus = crate::scrape::install(self.config.metrics_path.as_deref())?;
+        self.contract.validate()?;
         let mut controllers: Vec<Arc<dyn Controller>> = vec![Arc::new(SystemController)];
         controllers.extend(self.controllers);
         let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;
@@ -376,6 +380,7 @@ impl WsServerBuilder {
             routes: self.routes,
             #[cfg(feature = "metrics")]
             prometheus,
+            contract: self.contract,
         })
     }
 }
@@ -411,6 +416,7 @@ pub struct WsServer {
     /// The Prometheus recorder served at `metrics_path`.
     #[cfg(feature = "metrics")]
     prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    contract: ContractSetup,
 }
 
 impl WsServer {
@@ -425,7 +431,16 @@ impl WsServer {
             browser_client: false,
             subscribers: Vec::new(),
             routes: None,
+            contract: ContractSetup::default(),
         }
+    }
+
+    pub(crate) fn router(&self) -> &Router {
+        &self.router
+    }
+
+    pub(crate) fn contract_setup(&self) -> &ContractSetup {
+        &self.contract
     }
 
     /// A handle for sending and inspecting from outside handlers (and for shutdown).
@@ -465,6 +480,7 @@ impl WsServer {
     /// # Ok(()) }
     /// ```
     pub fn into_router(self) -> AxumRouter {
+        let contract = self.contract_routes();
         start(&self.server);
         let shared = self.server.shared.clone();
         let endpoint = Arc::new(upgrade::Endpoint {
@@ -493,14 +509,14 @@ impl WsServer {
                     }),
                 );
         }
-        let router = router.with_state(shared.clone()).merge(socket);
+        let mut router = router.with_state(shared.clone()).merge(socket);
         #[cfg(feature = "metrics")]
-        let router = match (&shared.config.metrics_path, self.prometheus) {
-            (Some(path), Some(handle)) => {
-                router.merge(crate::scrape::route(path, shared.clone(), handle))
-            }
-            _ => router,
-        };
+        if let (Some(path), Some(handle)) = (&shared.config.metrics_path, self.prometheus) {
+            router = router.merge(crate::scrape::route(path, shared.clone(), handle));
+        }
+        if let Some(contract) = contract {
+            router = router.merge(contract);
+        }
         match self.routes {
             Some(routes) => router.merge(routes),
             None => router,

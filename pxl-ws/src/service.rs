@@ -22,6 +22,7 @@ use crate::health::{Health, HealthStatus, LimitCounts, Metrics};
 use crate::hooks::Hooks;
 use crate::hub::Hub;
 use crate::limits::Limits;
+use crate::push::ToFrame;
 use crate::route::RouteInfo;
 use crate::state::StateMap;
 
@@ -115,20 +116,28 @@ impl Server {
 
     /// Sends `frame` to `target`. Returns how many clients of *this* instance got it (the
     /// other instances deliver to theirs and report nothing back).
-    pub fn send(&self, target: &Target, frame: &Frame) -> usize {
-        self.hub().send(target, frame)
+    pub fn send(&self, target: &Target, frame: &(impl ToFrame + ?Sized)) -> usize {
+        let Some(frame) = frame.to_frame() else {
+            return 0;
+        };
+        self.hub().send(target, &frame)
     }
 
     /// Sends to every client, optionally except one. Returns the local deliveries, as
     /// [`send`](Self::send).
-    pub fn send_to_all(&self, frame: &Frame, except: Option<ClientId>) -> usize {
+    pub fn send_to_all(&self, frame: &(impl ToFrame + ?Sized), except: Option<ClientId>) -> usize {
         self.send(&with_except(Target::all(), except), frame)
     }
 
     /// Sends to the members of `room`, optionally except one. Returns how many of *this*
     /// instance's clients got it: members on other instances get it too but are not
     /// counted.
-    pub fn send_to_room(&self, room: &str, frame: &Frame, except: Option<ClientId>) -> usize {
+    pub fn send_to_room(
+        &self,
+        room: &str,
+        frame: &(impl ToFrame + ?Sized),
+        except: Option<ClientId>,
+    ) -> usize {
         self.send(&with_except(Target::room(room), except), frame)
     }
 
@@ -137,7 +146,7 @@ impl Server {
     pub fn send_to_rooms<S: AsRef<str>>(
         &self,
         rooms: &[S],
-        frame: &Frame,
+        frame: &(impl ToFrame + ?Sized),
         except: Option<ClientId>,
     ) -> usize {
         let t = Target::rooms(rooms.iter().map(|r| r.as_ref().to_owned()));
@@ -146,19 +155,22 @@ impl Server {
 
     /// Sends to every connection of `user_id`. Returns the local deliveries, as
     /// [`send`](Self::send).
-    pub fn send_to_user(&self, user_id: &str, frame: &Frame) -> usize {
+    pub fn send_to_user(&self, user_id: &str, frame: &(impl ToFrame + ?Sized)) -> usize {
         self.send(&Target::user(user_id), frame)
     }
 
     /// Sends to one client, wherever it is connected.
-    pub fn send_to_client(&self, id: ClientId, frame: &Frame) -> usize {
+    pub fn send_to_client(&self, id: ClientId, frame: &(impl ToFrame + ?Sized)) -> usize {
         self.send(&Target::client(id), frame)
     }
 
     /// Sends `frame` to `target`'s clients on *this* instance only, returning how many
     /// got it. For subscribers, which run on every instance: each delivers to its own
     /// clients, so every client gets the frame once.
-    pub fn send_local(&self, target: &Target, frame: &Frame) -> usize {
+    pub fn send_local(&self, target: &Target, frame: &(impl ToFrame + ?Sized)) -> usize {
+        let Some(frame) = frame.to_frame() else {
+            return 0;
+        };
         self.hub()
             .deliver_local(target, frame.to_message(), frame.overflow())
     }

@@ -14,6 +14,13 @@
 //! | `chat/send {room, text}` | `{delivered}` | `chat/message {room, from, userId, clientId, text, at}` (sender too) |
 //! | `chat/typing {room, typing}` | (empty reply) | `chat/typing {room, from, userId, clientId, typing}` |
 //!
+//! Every payload, reply and push is typed (`#[derive(JsonSchema)]`, `#[derive(Push)]`), so
+//! the server knows its contract: `cargo run -p example-chat -- contract ts > chat.ts`
+//! prints the TypeScript (types and a typed facade over `/pxl-ws.js`), `contract asyncapi`
+//! the AsyncAPI 3.0 document, `contract json` the snapshot committed as `contract.json`
+//! (a test fails on an incompatible change to it). With `PXL_WS_CONTRACT=true` the server
+//! also serves them at `GET /asyncapi.json` and `GET /contract.ts`.
+//!
 //! `from` is the display name; `userId` is the sender's verified user id (null for an
 //! anonymous sender). A signed-in user's display name is the token's user id, and
 //! `chat/setName` answers `NAME_FROM_TOKEN`; anonymous names follow the room-name
@@ -37,40 +44,71 @@ use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
 use pxl_ws::{
-    ActionError, Client, Data, Frame, Server, Target, WsConfig, WsServer, WsServerBuilder,
-    ws_controller,
+    ActionError, Client, ClientId, Data, Frame, Push, Server, Target, WsConfig, WsServer,
+    WsServerBuilder, ws_controller,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 // ---- payloads (the `data` of each message and the `response` of each reply) -----------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct SetName {
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct NameSet {
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct SendMsg {
     room: String,
     text: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Sent {
     /// How many clients of this instance (the sender included) the message reached;
     /// members on other instances get it through the bus.
     delivered: usize,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct Typing {
     room: String,
+    typing: bool,
+}
+
+// ---- pushes (frames the server sends), each bound to its `(type, action)` -------------
+
+/// A message in a room, sent to every member (the sender too).
+#[derive(Serialize, JsonSchema, Push)]
+#[push(type = "chat", action = "message")]
+#[serde(rename_all = "camelCase")]
+struct ChatMessage {
+    room: String,
+    /// The sender's display name.
+    from: String,
+    /// The sender's verified user id; null for an anonymous sender.
+    user_id: Option<String>,
+    client_id: ClientId,
+    text: String,
+    /// Unix milliseconds.
+    at: u64,
+}
+
+/// Someone in the room started or stopped typing (not sent to them).
+#[derive(Serialize, JsonSchema, Push)]
+#[push(type = "chat", action = "typing")]
+#[serde(rename_all = "camelCase")]
+struct TypingNotice {
+    room: String,
+    from: String,
+    user_id: Option<String>,
+    client_id: ClientId,
     typing: bool,
 }
 
@@ -78,14 +116,14 @@ struct Typing {
 
 struct ChatController;
 
-#[ws_controller(type = "chat")]
+#[ws_controller(type = "chat", pushes = [ChatMessage, TypingNotice])]
 impl ChatController {
     /// `chat/setName {name}`: remembers the display name on this connection. A signed-in
     /// user (a token on connect or `system/refreshToken`) is named by the token instead
     /// (`NAME_FROM_TOKEN`), so nobody can post under another user's name. Names follow the
     /// server's room-name character rules (`rooms.name_chars`: by default no control,
     /// bidirectional-override or invisible characters).
-    #[action("setName")]
+    #[action("setName", errors = ["NAME_FROM_TOKEN", "INVALID_NAME"])]
     async fn set_name(
         &self,
         client: Client,
@@ -114,7 +152,7 @@ impl ChatController {
     }
 
     /// `chat/send {room, text}`: broadcasts `chat/message` to the room, sender included.
-    #[action("send")]
+    #[action("send", errors = ["NOT_IN_ROOM", "INVALID_TEXT"])]
     async fn send(
         &self,
         client: Client,
@@ -129,26 +167,21 @@ impl ChatController {
                 "text must be 1 to 2000 characters",
             ));
         }
-        // A frame is serialised once, however many clients receive it.
-        let frame = Frame::new(
-            "chat",
-            "message",
-            &json!({
-                "room": msg.room,
-                "from": username(&client),
-                "userId": client.user_id(),
-                "clientId": client.id(),
-                "text": text,
-                "at": unix_ms(),
-            }),
-        )
-        .map_err(ActionError::internal)?;
-        let delivered = server.send_to_room(&msg.room, &frame, None);
+        // Serialised once, however many clients receive it.
+        let message = ChatMessage {
+            room: msg.room.clone(),
+            from: username(&client),
+            user_id: client.user_id(),
+            client_id: client.id(),
+            text: text.to_owned(),
+            at: unix_ms(),
+        };
+        let delivered = server.send_to_room(&msg.room, &message, None);
         Ok(Sent { delivered })
     }
 
     /// `chat/typing {room, typing}`: tells the rest of the room (not the sender).
-    #[action("typing")]
+    #[action("typing", errors = ["NOT_IN_ROOM"])]
     async fn typing(
         &self,
         client: Client,
@@ -156,21 +189,18 @@ impl ChatController {
         Data(t): Data<Typing>,
     ) -> Result<(), ActionError> {
         require_member(&client, &t.room)?;
-        let frame = Frame::new(
-            "chat",
-            "typing",
-            &json!({
-                "room": t.room,
-                "from": username(&client),
-                "userId": client.user_id(),
-                "clientId": client.id(),
-                "typing": t.typing,
-            }),
-        )
-        .map_err(ActionError::internal)?
-        // Only the latest state matters: a member that is behind gets one typing frame
-        // per sender and room, not every keystroke's.
-        .coalesce(typing_key(&t.room, client.id()));
+        let notice = TypingNotice {
+            room: t.room.clone(),
+            from: username(&client),
+            user_id: client.user_id(),
+            client_id: client.id(),
+            typing: t.typing,
+        };
+        let frame = Frame::push(&notice)
+            .map_err(ActionError::internal)?
+            // Only the latest state matters: a member that is behind gets one typing frame
+            // per sender and room, not every keystroke's.
+            .coalesce(typing_key(&t.room, client.id()));
         // Typing is ephemeral: not kept in the room's history.
         server.send(
             &Target::room(&t.room).except(client.id()).unrecorded(),
@@ -222,6 +252,40 @@ fn chat_server(config: WsConfig) -> WsServerBuilder {
     WsServer::builder()
         .config(config)
         .controller(ChatController)
+        .contract_info("example-chat", env!("CARGO_PKG_VERSION"))
+}
+
+/// `contract ts|asyncapi|json`: the chat's contract on stdout.
+fn print_contract(format: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
+    let contract = chat_server(WsConfig::from_env()?).build()?.contract();
+    let out = match format {
+        Some("ts") => contract.typescript(),
+        Some("asyncapi") => serde_json::to_string_pretty(&contract.asyncapi())? + "\n",
+        Some("json") => contract.to_json(),
+        other => {
+            return Err(format!(
+                "unknown contract format {other:?}: expected `contract ts`, `contract asyncapi` or `contract json`"
+            )
+            .into());
+        }
+    };
+    print!("{out}");
+    Ok(())
+}
+
+/// `PXL_WS_CONTRACT`: serve `/asyncapi.json` and `/contract.ts` (default off).
+fn serve_contract_env() -> Result<bool, String> {
+    match std::env::var("PXL_WS_CONTRACT") {
+        Err(std::env::VarError::NotPresent) => Ok(false),
+        Ok(v) if matches!(v.as_str(), "true" | "1") => Ok(true),
+        Ok(v) if matches!(v.as_str(), "false" | "0" | "") => Ok(false),
+        Ok(v) => Err(format!(
+            "environment variable PXL_WS_CONTRACT={v:?} is invalid: expected true or false"
+        )),
+        Err(e) => Err(format!(
+            "environment variable PXL_WS_CONTRACT is invalid: {e}"
+        )),
+    }
 }
 
 // ---- the HTTP app ---------------------------------------------------------------------
@@ -268,6 +332,10 @@ fn dev_token_route(secret: String) -> Router {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("contract") {
+        return print_contract(args.get(1).map(String::as_str));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -285,6 +353,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.rooms.history.size = 50;
     }
     let addr = config.addr();
+    let serve_contract = serve_contract_env()?;
     let dev_tokens = std::env::var("CHAT_DEV_TOKENS").is_ok_and(|v| v == "1" || v == "true");
     let dev_secret = match (dev_tokens, &config.auth.jwt_secret) {
         (false, _) => None,
@@ -304,9 +373,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         app = app.merge(dev_token_route(secret));
     }
-    let ws = chat_server(config)
+    let mut ws = chat_server(config)
         // The page imports the browser client from /pxl-ws.js.
-        .serve_browser_client(true)
+        .serve_browser_client(true);
+    if serve_contract {
+        ws = ws
+            .serve_contract("/asyncapi.json")
+            .serve_contract_ts("/contract.ts");
+    }
+    let ws = ws
         // The page, served by the server's own accept loop (its connection limits and
         // header timeout cover it too).
         .routes(app)

@@ -22,8 +22,10 @@ pub(super) fn controller(controller: &Controller) -> TokenStream {
         .iter()
         .map(|action| arm(&paths, controller, action))
         .collect();
-    let check_fn = check_fn(&paths, &ty, controller);
-    controller_impl(&paths, controller, &routes, &arms, check_fn)
+    let mut extra = check_fn(&paths, &ty, controller);
+    extra.extend(contract_fn(&paths, controller));
+    extra.extend(pushes_fn(&paths, controller));
+    controller_impl(&paths, controller, &routes, &arms, extra)
 }
 
 /// After an error: a `Controller` impl that routes nothing, so that uses of the
@@ -291,4 +293,73 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             tt
         })
         .collect()
+}
+
+/// `fn contract`: each action's payload and response schemas (through the schema probe:
+/// untyped when the type has no `JsonSchema` or the `schema` feature is off) and error
+/// codes.
+fn contract_fn(paths: &Paths, controller: &Controller) -> TokenStream {
+    let std = paths.std();
+    let schemas = paths.schemas();
+    let action_schema = paths.action_schema();
+    let probe = paths.private("Probe");
+    let has = paths.private("HasSchema");
+    let no = paths.private("NoSchema");
+    let entries = controller.actions.iter().map(|action| {
+        let name = action_name(action);
+        let schema_of = |ty: &syn::Type, method: &str| {
+            let text = LitStr::new(&super::parse::tokens_text(quote!(#ty)), Span::call_site());
+            let schema = if crate::attr::find_impl_trait(ty).is_some() {
+                quote!(#std::option::Option::None)
+            } else {
+                let method = Ident::new(method, Span::call_site());
+                quote!((&#probe::<#ty>::new()).#method(__pxl_schemas))
+            };
+            (text, schema)
+        };
+        let payload = action.payload_ty.as_ref().map(|ty| {
+            let (text, schema) = schema_of(ty, "input_schema");
+            quote!(.payload(#text, #schema))
+        });
+        let response = action.response_ty.as_ref().map(|ty| {
+            let (text, schema) = schema_of(ty, "output_schema");
+            quote!(.response(#text, #schema))
+        });
+        let codes = action
+            .attr
+            .errors
+            .iter()
+            .map(|c| LitStr::new(&c.value(), Span::call_site()));
+        quote! {
+            #action_schema::new(#name) #payload #response .errors(&[#(#codes),*])
+        }
+    });
+    quote! {
+        fn contract(&self, __pxl_schemas: &mut #schemas) -> #std::vec::Vec<#action_schema> {
+            #[allow(unused_imports)]
+            use #has as _;
+            #[allow(unused_imports)]
+            use #no as _;
+            #std::vec![#(#entries),*]
+        }
+    }
+}
+
+/// `fn pushes`: the `pushes = [...]` of the controller, each asserted to be a `Push`
+/// at its own span.
+fn pushes_fn(paths: &Paths, controller: &Controller) -> TokenStream {
+    if controller.attr.pushes.is_empty() {
+        return TokenStream::new();
+    }
+    let std = paths.std();
+    let push_info = paths.push_info();
+    let entries = controller.attr.pushes.iter().map(|ty| {
+        let of = respan(quote!(#push_info::of), ty.span());
+        quote_spanned!(ty.span()=> #of::<#ty>())
+    });
+    quote! {
+        fn pushes(&self) -> #std::vec::Vec<#push_info> {
+            #std::vec![#(#entries),*]
+        }
+    }
 }

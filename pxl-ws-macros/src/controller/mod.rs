@@ -36,6 +36,8 @@ pub(crate) struct ControllerAttr {
     pub(crate) krate: Option<syn::Path>,
     /// `auth` and `roles = [...]`: the default of every action.
     pub(crate) auth: AuthAttr,
+    /// `pushes = [ChatMessage, ...]`: the pushes the controller sends, for the contract.
+    pub(crate) pushes: Vec<Type>,
 }
 
 /// The authorization keys of one attribute (`#[ws_controller]` or `#[action]`).
@@ -62,6 +64,11 @@ pub(crate) struct Action {
     pub(crate) reply: ReplyKind,
     /// The `T` of a `Data<T>` argument, as source text.
     pub(crate) payload: Option<String>,
+    /// The `T` of a `Data<T>` argument, for its schema.
+    pub(crate) payload_ty: Option<Type>,
+    /// The type of the reply's `response` (`T` of `Result<T, E>`, or the return type),
+    /// for its schema; `None` for replies without `response`.
+    pub(crate) response_ty: Option<Type>,
 }
 
 /// `#[action("send", auth, roles = [...])]`.
@@ -71,6 +78,8 @@ pub(crate) struct ActionAttr {
     pub(crate) name: Option<LitStr>,
     /// `auth` and `roles = [...]`, overriding the controller's.
     pub(crate) auth: AuthAttr,
+    /// `errors = ["NOT_IN_ROOM", ...]`: the app's error codes, for the contract.
+    pub(crate) errors: Vec<LitStr>,
 }
 
 impl Action {

@@ -16,20 +16,24 @@ use crate::attr::{self, Attr};
 use crate::diag::Ctxt;
 
 /// The keys `#[ws_controller(...)]` accepts.
-const CONTROLLER_KEYS: &[&str] = &["type", "crate", "auth", "roles"];
+const CONTROLLER_KEYS: &[&str] = &["type", "crate", "auth", "roles", "pushes"];
 
 /// The keys `#[action("name", ...)]` accepts after the name.
-const ACTION_KEYS: &[&str] = &["auth", "roles"];
+const ACTION_KEYS: &[&str] = &["auth", "roles", "errors"];
 
 /// Parses `type = "chat", crate = "...", auth, roles = [...]`.
 pub(super) fn controller_attr(cx: &mut Ctxt, args: TokenStream) -> ControllerAttr {
     let mut ty = Attr::<Option<LitStr>>::none("type");
     let mut krate = Attr::<Option<syn::Path>>::none("crate");
+    let mut pushes = Attr::<Vec<Type>>::none("pushes");
     let mut auth = AuthKeys::new();
     let parser = syn::meta::parser(|meta| {
         let span = meta.path.span();
         if auth.parse(cx, &meta)? {
             // `auth` or `roles`
+        } else if meta.path.is_ident("pushes") {
+            let list = push_types(cx, &meta)?;
+            pushes.set(cx, span, list);
         } else if meta.path.is_ident("type") {
             let lit = attr::parse_lit_str(cx, &meta, "type = \"chat\"")?;
             ty.set(cx, span, lit);
@@ -70,7 +74,69 @@ pub(super) fn controller_attr(cx: &mut Ctxt, args: TokenStream) -> ControllerAtt
         ty,
         krate: krate.get().flatten(),
         auth: auth.finish(),
+        pushes: pushes.get().unwrap_or_default(),
     }
+}
+
+/// Parses `= [ChatMessage, Typing]` after `pushes`: a list of types.
+fn push_types(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Type>> {
+    const EXAMPLE: &str = "e.g. `pushes = [ChatMessage, Typing]`";
+    if !meta.input.peek(Token![=]) {
+        cx.error_at(
+            meta.path.span(),
+            format_args!("expected `pushes = [...]`, {EXAMPLE}"),
+        );
+        attr::skip_value(meta)?;
+        return Ok(Vec::new());
+    }
+    meta.input.parse::<Token![=]>()?;
+    if !meta.input.peek(syn::token::Bracket) {
+        let value: TokenTree = meta.input.parse()?;
+        cx.error_at(
+            value.span(),
+            format_args!("`pushes` must be a list of types, {EXAMPLE}"),
+        );
+        attr::skip_value(meta)?;
+        return Ok(Vec::new());
+    }
+    let content;
+    syn::bracketed!(content in meta.input);
+    let types = syn::punctuated::Punctuated::<Type, Token![,]>::parse_terminated(&content)?;
+    Ok(types.into_iter().collect())
+}
+
+/// Parses `= ["NOT_IN_ROOM", ...]` after `errors`: a list of string literals.
+fn error_codes(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<LitStr>> {
+    const EXAMPLE: &str = "e.g. `errors = [\"NOT_IN_ROOM\"]`";
+    if !meta.input.peek(Token![=]) {
+        cx.error_at(
+            meta.path.span(),
+            format_args!("expected `errors = [...]`, {EXAMPLE}"),
+        );
+        attr::skip_value(meta)?;
+        return Ok(Vec::new());
+    }
+    let value: Expr = meta.value()?.parse()?;
+    let Expr::Array(array) = attr::ungroup_expr(&value) else {
+        cx.error_spanned_by(
+            &value,
+            format_args!("`errors` must be a list of string literals, {EXAMPLE}"),
+        );
+        return Ok(Vec::new());
+    };
+    let mut codes = Vec::new();
+    for elem in &array.elems {
+        match attr::ungroup_expr(elem) {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => codes.push(lit.clone()),
+            other => cx.error_spanned_by(
+                other,
+                format_args!("an error code must be a string literal, {EXAMPLE}"),
+            ),
+        }
+    }
+    Ok(codes)
 }
 
 /// The authorization keys of one attribute, `auth` and `roles = [...]`, collected key by
@@ -313,14 +379,23 @@ fn action(cx: &mut Ctxt, attr: &Attribute, sig: &syn::Signature) -> Action {
             FnArg::Receiver(_) => None,
         })
         .collect();
-    let payload = args.iter().find_map(|arg| data_payload(&arg.ty));
+    let payload_ty = args
+        .iter()
+        .find_map(|arg| data_payload_type(&arg.ty))
+        .cloned();
+    let payload = payload_ty
+        .as_ref()
+        .map(|t| tokens_text(t.to_token_stream()));
+    let reply = reply_kind(&sig.output);
     Action {
         attr: action_attr(cx, attr),
         attr_span: attr.pound_token.span,
         sig: sig.clone(),
-        reply: reply_kind(&sig.output),
+        response_ty: response_type(&sig.output, reply),
+        reply,
         args,
         payload,
+        payload_ty,
     }
 }
 
@@ -342,6 +417,7 @@ fn action_attr(cx: &mut Ctxt, attr: &Attribute) -> ActionAttr {
         let mut name = None;
         let mut name_given = false;
         let mut auth = AuthKeys::new();
+        let mut errors = Attr::<Vec<LitStr>>::none("errors");
         if input.peek(LitStr) {
             name = Some(input.parse::<LitStr>()?);
             name_given = true;
@@ -385,7 +461,11 @@ fn action_attr(cx: &mut Ctxt, attr: &Attribute) -> ActionAttr {
             }
             let rest: TokenStream = input.parse()?;
             syn::meta::parser(|meta| {
-                if !auth.parse(cx, &meta)? {
+                if meta.path.is_ident("errors") {
+                    let span = meta.path.span();
+                    let codes = error_codes(cx, &meta)?;
+                    errors.set(cx, span, codes);
+                } else if !auth.parse(cx, &meta)? {
                     cx.push(attr::unknown_key(&meta, "#[action]", ACTION_KEYS));
                     attr::skip_value(&meta)?;
                 }
@@ -396,6 +476,7 @@ fn action_attr(cx: &mut Ctxt, attr: &Attribute) -> ActionAttr {
         Ok(ActionAttr {
             name,
             auth: auth.finish(),
+            errors: errors.get().unwrap_or_default(),
         })
     };
     match parser.parse2(list.tokens.clone()) {
@@ -432,8 +513,28 @@ fn reply_kind(output: &ReturnType) -> ReplyKind {
     }
 }
 
-/// `T` for an argument of type `Data<T>` (last path segment `Data`), as source text.
-fn data_payload(ty: &Type) -> Option<String> {
+/// The type of the reply's `response`: `T` of `Result<T, E>`, or the return type.
+fn response_type(output: &ReturnType, reply: ReplyKind) -> Option<Type> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    match reply {
+        ReplyKind::Unit | ReplyKind::ResultUnit => None,
+        ReplyKind::Value => Some((**ty).clone()),
+        ReplyKind::Result => match ungroup(ty) {
+            Type::Path(path) => path
+                .path
+                .segments
+                .last()
+                .and_then(|last| first_type_arg(&last.arguments))
+                .cloned(),
+            _ => None,
+        },
+    }
+}
+
+/// `T` for an argument of type `Data<T>` (last path segment `Data`).
+fn data_payload_type(ty: &Type) -> Option<&Type> {
     let Type::Path(path) = ungroup(ty) else {
         return None;
     };
@@ -444,7 +545,7 @@ fn data_payload(ty: &Type) -> Option<String> {
     if last.ident != "Data" {
         return None;
     }
-    first_type_arg(&last.arguments).map(|t| tokens_text(t.to_token_stream()))
+    first_type_arg(&last.arguments)
 }
 
 fn first_type_arg(arguments: &PathArguments) -> Option<&Type> {

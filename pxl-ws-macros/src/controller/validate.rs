@@ -32,6 +32,9 @@ pub(super) fn controller(cx: &mut Ctxt, controller: &Controller) {
             }
         }
         roles(cx, &action.attr.auth);
+        for code in &action.attr.errors {
+            attr::check_name(cx, "error code", code);
+        }
         handler::signature(cx, &action.sig, Handler::Action);
     }
 }

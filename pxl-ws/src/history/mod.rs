@@ -363,12 +363,14 @@ impl Gates {
         let keys: Vec<_> = open.keys().filter(|(c, _)| *c == id).cloned().collect();
         for k in keys {
             if let Some(g) = open.remove(&k) {
-                self.active.fetch_sub(1, Ordering::AcqRel);
                 for (o, m) in g.held {
                     if g.upto.is_none_or(|upto| o > upto) {
                         push(m);
                     }
                 }
+                // Only now: a send that finds no gate open (`any`) pushes without taking
+                // this lock, so it must not overtake the held frames pushed above.
+                self.active.fetch_sub(1, Ordering::AcqRel);
             }
         }
     }
