@@ -307,27 +307,19 @@ fn paren(t: String) -> String {
 
 fn array(map: &Map<String, Value>, indent: &str) -> String {
     match map.get("items") {
-        Some(Value::Array(items)) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(|i| ts(i, indent))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Some(Value::Array(items)) => tuple(items, indent),
         Some(item) => format!("{}[]", paren(ts(item, indent))),
         None => match map.get("prefixItems") {
-            Some(Value::Array(items)) => format!(
-                "[{}]",
-                items
-                    .iter()
-                    .map(|i| ts(i, indent))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Some(Value::Array(items)) => tuple(items, indent),
             _ => "unknown[]".to_owned(),
         },
     }
+}
+
+/// A tuple type: `[A, B, ..]`.
+fn tuple(items: &[Value], indent: &str) -> String {
+    let items: Vec<String> = items.iter().map(|i| ts(i, indent)).collect();
+    format!("[{}]", items.join(", "))
 }
 
 fn object(map: &Map<String, Value>, indent: &str) -> String {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use pxl_ws::health::HealthStatus;
 use pxl_ws::{Frame, Server, Target, WsConfig};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
+use pxl_ws_tests::history::{self, offsets};
 use pxl_ws_tests::record::Recorder;
 use pxl_ws_tests::{RedisServer, TestClient, TestServer, WAIT, eventually};
 use serde_json::{Value, json};
@@ -27,14 +28,9 @@ fn send(server: &Server, room: &str, from: &str, seq: u64) {
     server.send(&Target::room(room), &f);
 }
 
+/// Joins with `extra` (`since`, `history`) and returns the reply's `stream`.
 async fn join_with(c: &mut TestClient, room: &str, extra: Value) -> Value {
-    let mut data = json!({ "roomName": room });
-    data.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let r = c.request("system", "joinRoom", data).await;
-    assert_eq!(r["response"]["success"], true, "{r}");
-    r["response"]["data"]["stream"].clone()
+    history::join_with(c, room, extra).await["data"]["stream"].clone()
 }
 
 /// Waits until both instances see `n` members in `room` (so both subscriptions are live).
@@ -45,13 +41,6 @@ async fn members(a: &TestServer, b: &TestServer, room: &str, n: usize) {
             .all(|s| s.handle.rooms().get(room).is_some_and(|m| m.len() == n))
     })
     .await;
-}
-
-fn offsets(frames: &[Value]) -> Vec<u64> {
-    frames
-        .iter()
-        .map(|f| f["stream"]["offset"].as_u64().unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,7 +41,7 @@ fn fast_reconnect() -> ReconnectPolicy {
 }
 
 /// The next event matching `pred`, failing after [`WAIT`].
-async fn event_where(
+pub(crate) async fn event_where(
     events: &mut Events,
     what: &str,
     pred: impl Fn(&ConnectionEvent) -> bool,

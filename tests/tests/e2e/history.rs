@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use pxl_ws::client::{ConnectionEvent, WsClient};
 use pxl_ws::{Frame, Server, Target, WsConfig, WsServer};
-use pxl_ws_tests::{TestClient, TestServer, WAIT};
+use pxl_ws_tests::history::{join_with, offsets};
+use pxl_ws_tests::{TestServer, WAIT};
 use serde_json::{Value, json};
 
 fn config(size: usize) -> WsConfig {
@@ -28,26 +29,8 @@ fn send(server: &Server, room: &str, seq: u64) {
     server.send(&Target::room(room), &f);
 }
 
-/// `system/joinRoom` with extra fields; returns the reply's `response`.
-async fn join_with(c: &mut TestClient, room: &str, extra: Value) -> Value {
-    let mut data = json!({ "roomName": room });
-    data.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let r = c.request("system", "joinRoom", data).await;
-    assert_eq!(r["response"]["success"], true, "{r}");
-    r["response"].clone()
-}
-
 fn stream(reply: &Value) -> &Value {
     &reply["data"]["stream"]
-}
-
-fn offsets(frames: &[Value]) -> Vec<u64> {
-    frames
-        .iter()
-        .map(|f| f["stream"]["offset"].as_u64().unwrap())
-        .collect()
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use pxl_ws::client::{ClientError, ConnectionEvent, Events, ReconnectPolicy, WsClient};
+use crate::client::event_where;
+use pxl_ws::client::{ClientError, ConnectionEvent, ReconnectPolicy, WsClient};
 use pxl_ws_tests::pxl::PxlServer;
 use pxl_ws_tests::{WAIT, eventually, jwt};
 use serde::Deserialize;
@@ -17,24 +18,6 @@ const PXL_SECRET: &str = "c2VjcmV0LWtleS1mb3ItcHhsLXRlc3Rz";
 #[derive(Debug, Deserialize, PartialEq)]
 struct Sum {
     sum: i64,
-}
-
-async fn event_where(
-    events: &mut Events,
-    what: &str,
-    pred: impl Fn(&ConnectionEvent) -> bool,
-) -> ConnectionEvent {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            match events.recv().await {
-                Some(e) if pred(&e) => return e,
-                Some(_) => continue,
-                None => panic!("event stream ended while waiting for {what}"),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {what} event within {WAIT:?}"))
 }
 
 #[tokio::test]
