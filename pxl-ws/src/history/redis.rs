@@ -23,20 +23,39 @@ use super::{
     stamp_head,
 };
 
+/// The Lua both scripts start with. KEYS[1] is the stream, KEYS[2] the meta hash.
+///
+/// `epoch_or_new(new)`: the stream's epoch, or — when the hash is gone (a Redis restart
+/// without persistence, `FLUSHALL`, expiry) — `new`, with the stream emptied and the
+/// offset reset, and whether it was new. `now_ms()`: Redis's clock in milliseconds.
+macro_rules! lua_prelude {
+    () => {
+        r#"
+local function epoch_or_new(new)
+  local epoch = redis.call('HGET', KEYS[2], 'epoch')
+  if epoch then return epoch, false end
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'epoch', new, 'offset', 0)
+  return new, true
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"#
+    };
+}
+
 /// Appends a stamped frame and publishes it, atomically.
 ///
 /// KEYS: stream, meta. ARGV: size, ttl ms (0: none), a new epoch (used when the stream
 /// has none), channel, payload head, frame head, payload tail.
-const APPEND: &str = r#"
-local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if not epoch then
-  epoch = ARGV[3]
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'epoch', epoch, 'offset', 0)
-end
+const APPEND: &str = concat!(
+    lua_prelude!(),
+    r#"
+local epoch = epoch_or_new(ARGV[3])
 local offset = redis.call('HINCRBY', KEYS[2], 'offset', 1)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local frame = ARGV[6] .. offset .. ',"epoch":"' .. epoch .. '"}}'
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], offset .. '-1', 'f', frame, 't', now)
 local ttl = tonumber(ARGV[2])
@@ -46,24 +65,23 @@ if ttl > 0 then
 end
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. frame .. ARGV[7])
 return offset
-"#;
+"#
+);
 
 /// Reads a stream's position and entries.
 ///
 /// KEYS: stream, meta. ARGV: mode (`none`, `since`, `last`), offset or count, epoch, a new
 /// epoch, ttl ms. Returns `{epoch, last offset, now ms, entries}` (`last`: newest first).
-const READ: &str = r#"
-local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if not epoch then
-  epoch = ARGV[4]
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'epoch', epoch, 'offset', 0)
+const READ: &str = concat!(
+    lua_prelude!(),
+    r#"
+local epoch, new = epoch_or_new(ARGV[4])
+if new then
   local ttl = tonumber(ARGV[5])
   if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 end
 local last = redis.call('HGET', KEYS[2], 'offset')
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local entries = {}
 if ARGV[1] == 'since' and ARGV[3] == epoch then
   entries = redis.call('XRANGE', KEYS[1], (tonumber(ARGV[2]) + 1) .. '-0', '+')
@@ -73,7 +91,8 @@ elseif ARGV[1] == 'last' then
   entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[2])
 end
 return {epoch, last, tostring(now), entries}
-"#;
+"#
+);
 
 /// The channel a history send is published on: the room's own channel, which shares
 /// the room's hash slot with its keys.
