@@ -331,10 +331,17 @@ impl Hub {
             && h.covers(room)
         {
             let mut n = 0;
-            let appended = h.engine().append(room, frame.as_str(), &mut |stamped| {
-                n = self.deliver_local(target, Message::Text(stamped.clone()), frame.overflow());
-                self.cluster.publish_send(target, stamped.as_str());
-            });
+            let stamp = || self.cluster.stamp_fields();
+            let appended = h
+                .engine()
+                .append(room, frame.as_str(), &stamp, &mut |stamped| {
+                    n = self.deliver_local(
+                        target,
+                        Message::Text(stamped.clone()),
+                        frame.overflow(),
+                    );
+                    self.cluster.publish_send(target, stamped.as_str());
+                });
             if appended != Appended::NotRecorded {
                 return n;
             }

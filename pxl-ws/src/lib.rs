@@ -64,6 +64,7 @@
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
 //! | `redis` | yes | [`bus::RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
 //! | `metrics` | no | Prometheus metrics through the `metrics` facade: `serve_metrics("/metrics")` (or `metrics_path`, `PXL_WS_METRICS_PATH`), or the app's own recorder; see `docs/metrics.md`. Off, recording compiles to nothing |
+//! | `otel` | no | [`trace::OtelPropagator`]: a send's OpenTelemetry trace context crosses the bus to the instances that deliver it (`tracing-opentelemetry`); the core carries W3C trace context for any [`trace::Propagator`] without it (see `docs/metrics.md`) |
 //! | `schema` | no | JSON Schemas (schemars) of every `Data<T>`, response and push whose type implements `JsonSchema`, in [`contract`] (AsyncAPI, TypeScript, the breaking-change check); without it nothing requires `JsonSchema` and the contract is untyped |
 //! | `test-util` | no | `pxl_ws::test`: a test kit for controllers — an in-process server without TCP, test clients through the real connection path, users with roles without a JWT; works with `tokio::time::pause` |
 //!
@@ -86,6 +87,7 @@
 //! | [`hooks`] | what the builder's event hooks receive |
 //! | [`health`] | the [`Health`](health::Health) snapshot |
 //! | [`protocol`] | the wire format and error codes |
+//! | [`trace`] | W3C trace context across the bus: [`TraceContext`](trace::TraceContext), the [`Propagator`](trace::Propagator) hook, (feature `otel`) `OtelPropagator` |
 //! | [`push`] | typed pushes: [`Push`] (and `#[derive(Push)]`), [`ToFrame`](push::ToFrame), what sends take |
 //! | [`contract`] | the protocol contract from the code: [`WsServer::contract`], AsyncAPI 3.0, TypeScript, [`diff`](contract::diff) (see `docs/contract.md`) |
 //! | `client` | (feature `client`) the Rust client, `WsClient` |
@@ -139,6 +141,7 @@ mod subscribers;
 mod system;
 #[cfg(feature = "test-util")]
 pub mod test;
+pub mod trace;
 mod upgrade;
 mod util;
 mod ws_service;

@@ -139,6 +139,11 @@ mod imp {
         Ok(handle)
     }
 
+    /// Whether pxl-ws's own Prometheus recorder is the process's recorder.
+    pub(crate) fn prometheus_installed() -> bool {
+        PROMETHEUS.get().is_some()
+    }
+
     /// Describes every metric (name, unit, help) to the current recorder.
     pub(crate) fn describe() {
         use ::metrics::{describe_counter, describe_gauge, describe_histogram};
@@ -208,6 +213,11 @@ mod imp {
             "pxl_ws_bus_reconnects_total",
             "Redis bus reconnections (publisher and subscriber)"
         );
+        describe_histogram!(
+            "pxl_ws_bus_delivery_latency_seconds",
+            Unit::Seconds,
+            "sends from other instances: publish (sender's clock) to delivery here (this clock)"
+        );
         describe_counter!(
             "pxl_ws_subscriber_runs_total",
             "subscriber runs, by subscriber name"
@@ -233,6 +243,7 @@ mod imp {
         protocol_errors: Counter,
         bus_published: Counter,
         bus_received: Counter,
+        bus_delivery: Histogram,
         limits: [Counter; 7],
     }
 
@@ -247,6 +258,7 @@ mod imp {
                 protocol_errors: counter!("pxl_ws_protocol_errors_total"),
                 bus_published: counter!("pxl_ws_bus_published_total"),
                 bus_received: counter!("pxl_ws_bus_received_total"),
+                bus_delivery: histogram!("pxl_ws_bus_delivery_latency_seconds"),
                 limits: Limit::ALL
                     .map(|l| counter!("pxl_ws_limits_hit_total", "kind" => l.label())),
             }
@@ -279,6 +291,13 @@ mod imp {
         }
         pub(crate) fn limit(&self, kind: Limit) {
             self.limits[kind as usize].increment(1);
+        }
+        /// A send published at `published_at_us` (Unix µs, the sender's clock) was
+        /// delivered now; a stamp ahead of this clock (skew) counts as zero.
+        pub(crate) fn bus_delivery_latency(&self, published_at_us: u64) {
+            let now = crate::util::time::now_us();
+            let us = now.saturating_sub(published_at_us);
+            self.bus_delivery.record(us as f64 / 1e6);
         }
     }
 
@@ -479,6 +498,8 @@ mod off {
         pub(crate) fn bus_received(&self) {}
         #[inline(always)]
         pub(crate) fn limit(&self, _: Limit) {}
+        #[inline(always)]
+        pub(crate) fn bus_delivery_latency(&self, _: u64) {}
     }
 
     #[inline(always)]

@@ -31,6 +31,7 @@ use crate::service::{RawMessage, Server, Shared};
 use crate::state::StateMap;
 use crate::subscribers::{Subscriber, Subscribers};
 use crate::system::SystemController;
+use crate::trace::Propagator;
 use crate::upgrade;
 use crate::util::time::now_ms;
 
@@ -69,6 +70,7 @@ pub struct WsServerBuilder {
     state: StateMap,
     hooks: Hooks,
     bus: Option<Arc<dyn Bus>>,
+    propagator: Option<Arc<dyn Propagator>>,
     browser_client: bool,
     subscribers: Vec<Arc<dyn Subscriber>>,
     routes: Option<AxumRouter>,
@@ -162,6 +164,26 @@ impl WsServerBuilder {
     /// Uses `bus` for fan-out between instances (default: a private [`MemoryBus`]).
     pub fn bus(mut self, bus: impl Bus) -> Self {
         self.bus = Some(Arc::new(bus));
+        self
+    }
+
+    /// Carries the trace context of each send across the bus with `propagator`: the
+    /// sending span's W3C `traceparent` (and `tracestate`) goes in the bus payload, and
+    /// the receiving instance delivers the send in a `deliver` span (target
+    /// `pxl_ws::trace`) whose parent it becomes. With feature `otel`,
+    /// [`OtelPropagator`](crate::trace::OtelPropagator) is the one for OpenTelemetry;
+    /// see [`trace`](crate::trace) and `docs/metrics.md`. Default: none, nothing is
+    /// injected and no delivery span is made.
+    ///
+    /// ```
+    /// # #[cfg(feature = "otel")]
+    /// let server = pxl_ws::WsServer::builder()
+    ///     .propagator(pxl_ws::trace::OtelPropagator)
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn propagator(mut self, propagator: impl Propagator) -> Self {
+        self.propagator = Some(Arc::new(propagator));
         self
     }
 
@@ -349,7 +371,8 @@ impl WsServerBuilder {
             bus,
             subscribers.clone(),
             metrics.clone(),
-        );
+        )
+        .with_propagator(self.propagator);
         let rules = RoomRules {
             multiple_rooms: self.config.rooms.client_can_join_multiple_rooms,
             presence_events: self.config.rooms.presence_events,
@@ -428,6 +451,7 @@ impl WsServer {
             state: StateMap::default(),
             hooks: Hooks::default(),
             bus: None,
+            propagator: None,
             browser_client: false,
             subscribers: Vec::new(),
             routes: None,
@@ -575,7 +599,13 @@ pub(crate) async fn shutdown_signal(server: &Server) {
     crate::util::signals::shutdown_signal(&server.shared.shutdown).await;
 }
 
-/// Starts the background tasks once: bus receiver, heartbeat, inactivity sweep.
+/// How often the gauges (connections, rooms, memberships, queued bytes) are sampled
+/// when the metrics go to the app's own recorder (`metrics_path` unset).
+#[cfg(feature = "metrics")]
+const GAUGE_SAMPLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// Starts the background tasks once: bus receiver, heartbeat, inactivity sweep, and
+/// (feature `metrics`, app's own recorder) the gauge sampler.
 fn start(server: &Server) {
     let sh = &server.shared;
     if sh.started.swap(true, Ordering::SeqCst) {
@@ -635,6 +665,18 @@ fn start(server: &Server) {
                     c.push(Message::Ping(Default::default()), &s.shared.metrics);
                 }
             });
+        });
+    }
+
+    // With the app's own recorder nobody scrapes pxl-ws's route, which samples the
+    // gauges: sample them on a timer instead.
+    // (Not when pxl-ws's recorder serves another server of this process: its scrapes
+    // sample that server.)
+    #[cfg(feature = "metrics")]
+    if sh.config.metrics_path.is_none() && !crate::metrics::prometheus_installed() {
+        let s = server.clone();
+        spawn_every(GAUGE_SAMPLE_PERIOD, stop.clone(), move || {
+            crate::scrape::sample(&s.shared)
         });
     }
 

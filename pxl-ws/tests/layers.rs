@@ -38,6 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "rooms",
             "route",
             "state",
+            "trace",
             "util",
         ],
     ),

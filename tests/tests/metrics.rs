@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use pxl_ws::bus::MemoryBus;
 use pxl_ws::subscriber::SubscriberError;
 use pxl_ws::{
-    ActionError, Client, Data, Frame, WsConfig, WsServer, subscriber, subscribers, ws_controller,
+    ActionError, Client, Data, Frame, Server, Target, WsConfig, WsServer, subscriber, subscribers,
+    ws_controller,
 };
 use pxl_ws_tests::jwt::{claims, hs256};
 use pxl_ws_tests::{HttpResponse, TestClient, TestServer, eventually, http_get};
@@ -28,6 +30,15 @@ impl Shop {
     #[action("fail")]
     async fn fail(&self) -> Result<(), ActionError> {
         Err(ActionError::new("OUT_OF_STOCK", "nothing left"))
+    }
+
+    /// Sends `shop/news n` to room `news` (on every instance).
+    #[action("announce")]
+    async fn announce(&self, server: Server, Data(n): Data<u64>) -> usize {
+        server.send(
+            &Target::room("news"),
+            &Frame::new("shop", "news", &n).expect("frame"),
+        )
     }
 
     #[action("flood")]
@@ -108,9 +119,12 @@ async fn a_scripted_session_is_counted_exactly_and_promtool_accepts_the_text() {
     config.limits.outbound.grace = std::time::Duration::ZERO;
     config.auth.jwt_secret = Some(SECRET.into());
     config.auth.required = false;
+    // Shared with a second instance at the end (until then nobody else listens on it).
+    let bus = MemoryBus::new();
     let srv = TestServer::start(
         WsServer::builder()
             .config(config)
+            .bus(bus.clone())
             .serve_metrics("/metrics")
             .controller(Shop)
             .subscribers(subscribers![joins, leaves]),
@@ -305,6 +319,41 @@ async fn a_scripted_session_is_counted_exactly_and_promtool_accepts_the_text() {
     }
     // Label values only from the static table: no client-chosen `nope` anywhere.
     assert!(!text.contains("nope"));
+    // Nothing was received from another instance yet: no delivery latency observed.
+    assert_eq!(m["pxl_ws_bus_delivery_latency_seconds_count"], 0.0);
+
+    // Across instances: a second instance on the bus gets three room sends from this one
+    // and records each one's publish-to-delivery latency (both in this process, so both
+    // record into the one recorder this server renders).
+    let peer = TestServer::start(WsServer::builder().bus(bus.clone())).await;
+    let mut carol = peer.connect().await;
+    carol.join("news").await;
+    for i in 0..3u64 {
+        // No local member of `news` here: 0 delivered locally.
+        assert_eq!(
+            bob.request("shop", "announce", json!(i)).await["response"],
+            0
+        );
+        let got = carol.recv().await;
+        assert_eq!(
+            (got["action"].as_str(), got["data"].as_u64()),
+            (Some("news"), Some(i))
+        );
+    }
+    let (text, m) = scrape(&srv).await;
+    promtool_check(&text);
+    assert_eq!(m["pxl_ws_bus_delivery_latency_seconds_count"], 3.0);
+    assert_eq!(
+        m[r#"pxl_ws_bus_delivery_latency_seconds_bucket{le="+Inf"}"#],
+        3.0
+    );
+    // One process, one clock: each latency is non-negative and well under the 5 s the
+    // requests above took at most.
+    let sum = m["pxl_ws_bus_delivery_latency_seconds_sum"];
+    assert!((0.0..15.0).contains(&sum), "latency sum {sum}");
+    assert!(text.contains("# HELP pxl_ws_bus_delivery_latency_seconds "));
+    carol.close().await;
+    peer.stop().await;
     bob.close().await;
     srv.stop().await;
 }

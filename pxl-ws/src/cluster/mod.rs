@@ -30,6 +30,7 @@ use crate::events::*;
 use crate::frame::{Target, To};
 use crate::health::Metrics;
 use crate::lock::Membership;
+use crate::trace::{Propagator, TraceContext};
 
 use view::ClientRecord;
 pub(crate) use view::RemoteView;
@@ -110,6 +111,7 @@ pub(crate) struct Cluster {
     liveness_ttl: Duration,
     view: RemoteView,
     custom: broadcast::Sender<CustomEvent>,
+    propagator: Option<Arc<dyn Propagator>>,
 }
 
 impl Cluster {
@@ -132,6 +134,41 @@ impl Cluster {
             liveness_ttl,
             view: RemoteView::default(),
             custom: broadcast::channel(1024).0,
+            propagator: None,
+        }
+    }
+
+    /// Carries trace context in sends with `propagator` (the builder's).
+    pub(crate) fn with_propagator(mut self, propagator: Option<Arc<dyn Propagator>>) -> Self {
+        self.propagator = propagator;
+        self
+    }
+
+    /// What a send's payload carries besides its target and frame: the current span's
+    /// trace context (with a propagator) and the publish time (with feature `metrics`).
+    fn stamp(&self) -> Stamp {
+        let trace = self
+            .propagator
+            .as_ref()
+            .and_then(|p| p.inject(&tracing::Span::current()));
+        Stamp {
+            published_at_us: cfg!(feature = "metrics").then(crate::util::time::now_us),
+            traceparent: trace.as_ref().map(|t| t.traceparent().to_owned()),
+            tracestate: trace.and_then(|t| t.tracestate().map(str::to_owned)),
+        }
+    }
+
+    /// [`stamp`](Self::stamp) as JSON object members with a trailing comma (empty when
+    /// there is nothing to stamp), for payloads assembled as text (the Redis history's
+    /// append script).
+    pub(crate) fn stamp_fields(&self) -> String {
+        let stamp = self.stamp();
+        if stamp.is_empty() {
+            return String::new();
+        }
+        match serde_json::to_string(&stamp) {
+            Ok(json) => format!("{},", &json[1..json.len() - 1]),
+            Err(_) => String::new(),
         }
     }
 
@@ -162,8 +199,29 @@ impl Cluster {
 struct SendOut<'a> {
     origin: &'a str,
     #[serde(flatten)]
+    stamp: Stamp,
+    #[serde(flatten)]
     target: &'a Target,
     frame: &'a RawValue,
+}
+
+/// The optional members of a send's payload: the sending span's W3C trace context and
+/// the publish time in Unix microseconds (for the delivery latency metric).
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Stamp {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published_at_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracestate: Option<String>,
+}
+
+impl Stamp {
+    fn is_empty(&self) -> bool {
+        self.published_at_us.is_none() && self.traceparent.is_none()
+    }
 }
 
 #[derive(Deserialize)]
@@ -178,6 +236,28 @@ struct SendIn<'a> {
     /// publishing one too (so all deliver in the stream's order).
     #[serde(default)]
     history: bool,
+    /// Read leniently (any JSON value; anything but what is expected is ignored), so a
+    /// malformed stamp never costs the send.
+    #[serde(borrow, default, rename = "publishedAtUs")]
+    published_at_us: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    traceparent: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tracestate: Option<&'a RawValue>,
+}
+
+impl SendIn<'_> {
+    /// The sender's trace context, if it sent a valid one.
+    fn trace(&self) -> Option<TraceContext> {
+        let text =
+            |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok());
+        TraceContext::new(text(self.traceparent)?, text(self.tracestate))
+    }
+
+    /// The publish time, if the sender stamped one.
+    fn published_at_us(&self) -> Option<u64> {
+        self.published_at_us.and_then(|r| r.get().parse().ok())
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -401,6 +481,11 @@ impl Cluster {
         };
         let body = SendOut {
             origin: &self.instance_id,
+            stamp: if peers {
+                self.stamp()
+            } else {
+                Stamp::default()
+            },
             target,
             frame,
         };
@@ -418,6 +503,7 @@ impl Cluster {
             Err(e) => return tracing::error!(error = %e, "could not encode a bus event"),
         };
         for channel in self.send_channels(target) {
+            self.metrics.meters.bus_published();
             self.bus.publish(BusMessage {
                 channel,
                 payload: payload.clone(),
@@ -645,7 +731,28 @@ impl Cluster {
         }
         self.metrics.count_bus_message_in();
         if let Some(m) = frame_message(&msg.payload, ev.frame) {
+            let _span = self.deliver_span(&ev, msg);
             node.deliver_via(&ev.target, via, m);
+        }
+        self.delivered(&ev);
+    }
+
+    /// The span a received send is delivered in, child of the sender's span: only with
+    /// a propagator and a valid trace context in the payload.
+    fn deliver_span(
+        &self,
+        ev: &SendIn<'_>,
+        msg: &BusMessage,
+    ) -> Option<tracing::span::EnteredSpan> {
+        let p = self.propagator.as_deref()?;
+        let cx = ev.trace()?;
+        Some(crate::trace::deliver_span(p, &cx, &msg.channel, ev.origin).entered())
+    }
+
+    /// A received send was delivered: its latency from the publish stamp.
+    fn delivered(&self, ev: &SendIn<'_>) {
+        if let Some(at) = ev.published_at_us() {
+            self.metrics.meters.bus_delivery_latency(at);
         }
     }
 
@@ -661,8 +768,10 @@ impl Cluster {
         self.dispatch_remote(event, msg);
         self.metrics.count_bus_message_in();
         if let Some(m) = frame_message(&msg.payload, ev.frame) {
+            let _span = self.deliver_span(&ev, msg);
             node.deliver(&ev.target, m);
         }
+        self.delivered(&ev);
     }
 
     /// Acts on one message from the bus.
@@ -821,6 +930,7 @@ mod tests {
         let frame: &RawValue = serde_json::from_str(r#"{"type":"t","action":"a"}"#).unwrap();
         let body = SendOut {
             origin: "00000000000000aa",
+            stamp: Stamp::default(),
             target,
             frame,
         };
@@ -1057,6 +1167,70 @@ mod tests {
             channel: channel.into(),
             payload: Bytes::from(payload.to_owned()),
         }
+    }
+
+    /// Injects one fixed context and records the contexts it is asked to extract.
+    #[derive(Clone, Default)]
+    struct FixedPropagator(Arc<Mutex<Vec<String>>>);
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    impl Propagator for FixedPropagator {
+        fn inject(&self, _: &tracing::Span) -> Option<TraceContext> {
+            TraceContext::new(TRACEPARENT, Some("k=v".into()))
+        }
+        fn extract(&self, cx: &TraceContext, _: &tracing::Span) {
+            self.0.lock().unwrap().push(cx.traceparent().to_owned());
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_carry_the_trace_context_and_a_bad_one_costs_nothing_but_itself() {
+        let bus = MemoryBus::new();
+        let mut stream = bus.subscribe();
+        let _peer = bus.subscribe();
+        let propagator = FixedPropagator::default();
+        let c = cluster(&bus).with_propagator(Some(Arc::new(propagator.clone())));
+        c.publish_send(&Target::all(), r#"{"type":"t","action":"a"}"#);
+        let sent = loop {
+            let m = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .unwrap()
+                .unwrap();
+            if m.channel == "t:sendMessageToAll" {
+                break serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap();
+            }
+        };
+        assert_eq!(sent["traceparent"], TRACEPARENT);
+        assert_eq!(sent["tracestate"], "k=v");
+        assert_eq!(
+            sent["publishedAtUs"].is_u64(),
+            cfg!(feature = "metrics"),
+            "{sent}"
+        );
+        // The rest is the documented contract, unchanged.
+        assert_eq!(sent["to"], "all");
+        assert_eq!(
+            sent["frame"],
+            serde_json::json!({"type": "t", "action": "a"})
+        );
+
+        // Received: a valid context is extracted into the delivery span; a missing or
+        // malformed one (any JSON type) is ignored and the send delivered all the same.
+        let node = FakeNode::default();
+        let frame = r#"{"type":"t","action":"a"}"#;
+        for extra in [
+            format!(r#""traceparent":"{TRACEPARENT}","tracestate":"k=v","publishedAtUs":1,"#),
+            String::new(),
+            r#""traceparent":"00-garbage","tracestate":["x"],"publishedAtUs":-3,"#.into(),
+            r#""traceparent":17,"publishedAtUs":"now","#.into(),
+            r#""traceparent":null,"tracestate":{"a":1},"publishedAtUs":1e99,"#.into(),
+        ] {
+            let payload = format!(r#"{{"origin":"{PEER}",{extra}"to":"all","frame":{frame}}}"#);
+            c.receive(&node, &raw("t:sendMessageToAll", &payload));
+        }
+        assert_eq!(node.delivered.lock().unwrap().len(), 5);
+        assert_eq!(*propagator.0.lock().unwrap(), vec![TRACEPARENT.to_owned()]);
     }
 
     #[test]

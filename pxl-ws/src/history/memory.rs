@@ -83,7 +83,13 @@ impl MemoryHistory {
 }
 
 impl HistoryEngine for MemoryHistory {
-    fn append(&self, room: &str, frame: &str, deliver: &mut dyn FnMut(Utf8Bytes)) -> Appended {
+    fn append(
+        &self,
+        room: &str,
+        frame: &str,
+        _stamp: &dyn Fn() -> String,
+        deliver: &mut dyn FnMut(Utf8Bytes),
+    ) -> Appended {
         let now = now_ms();
         let stream = self.stream(room, now);
         let mut s = stream.lock().expect("stream lock");
@@ -133,7 +139,7 @@ mod tests {
         for i in 1..=5 {
             let f = format!(r#"{{"type":"chat","action":"m","data":{i}}}"#);
             assert_eq!(
-                h.append("r", &f, &mut |s| sent.push(s)),
+                h.append("r", &f, &String::new, &mut |s| sent.push(s)),
                 Appended::Delivered
             );
         }
@@ -153,7 +159,7 @@ mod tests {
         assert!(!r.recovered, "offset 2 fell out of a history of 3");
         assert_eq!(h.rooms(), 1);
         assert_eq!(
-            h.append("r", "not json", &mut |_| panic!()),
+            h.append("r", "not json", &String::new, &mut |_| panic!()),
             Appended::NotRecorded
         );
     }
@@ -161,7 +167,7 @@ mod tests {
     #[test]
     fn an_idle_stream_past_its_ttl_gets_a_new_epoch() {
         let h = MemoryHistory::new(10, Some(Duration::from_millis(1)));
-        h.append("r", "{}", &mut |_| {});
+        h.append("r", "{}", &String::new, &mut |_| {});
         let before = read(&h, "r", Since::Nothing).position;
         std::thread::sleep(Duration::from_millis(3));
         let r = read(&h, "r", Since::Position(before.clone()));

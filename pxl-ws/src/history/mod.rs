@@ -78,7 +78,15 @@ pub(crate) trait HistoryEngine: Send + Sync + 'static {
     /// Records `frame` (serialised, without `stream`) in `room`'s stream. An engine that
     /// records synchronously stamps it and calls `deliver` with the stamped frame while
     /// it still holds the stream, so concurrent sends are delivered in offset order.
-    fn append(&self, room: &str, frame: &str, deliver: &mut dyn FnMut(Utf8Bytes)) -> Appended;
+    /// An engine that publishes the send itself puts `stamp()` (the payload's trace
+    /// context and publish time, as JSON members with a trailing comma) in its payload.
+    fn append(
+        &self,
+        room: &str,
+        frame: &str,
+        stamp: &dyn Fn() -> String,
+        deliver: &mut dyn FnMut(Utf8Bytes),
+    ) -> Appended;
 
     /// Where frames go whose asynchronous append failed: (room, frame as sent). Engines
     /// that record synchronously ignore it.

@@ -305,7 +305,13 @@ impl HistoryEngine for RedisHistory {
         let _ = self.inner.fallback.set(f);
     }
 
-    fn append(&self, room: &str, frame: &str, _deliver: &mut dyn FnMut(Utf8Bytes)) -> Appended {
+    fn append(
+        &self,
+        room: &str,
+        frame: &str,
+        stamp: &dyn Fn() -> String,
+        _deliver: &mut dyn FnMut(Utf8Bytes),
+    ) -> Appended {
         let Some(frame_head) = stamp_head(frame, room) else {
             return Appended::NotRecorded;
         };
@@ -317,8 +323,9 @@ impl HistoryEngine for RedisHistory {
             return Appended::NotRecorded;
         };
         let payload_head = format!(
-            r#"{{"origin":"{}","history":true,"to":"rooms","rooms":[{room_json}],"frame":"#,
-            self.inner.instance_id
+            r#"{{"origin":"{}","history":true,{}"to":"rooms","rooms":[{room_json}],"frame":"#,
+            self.inner.instance_id,
+            stamp()
         );
         let p = Pending {
             room: room.to_owned(),

@@ -10,6 +10,15 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Microseconds since the Unix epoch.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
 /// `2026-11-29T10:36:56.123Z` for a Unix time in milliseconds (proleptic Gregorian, UTC).
 pub(crate) fn iso8601(ms: u64) -> String {
     let secs = ms / 1000;
