@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Instructions per echo, counted by `perf stat` (repeatable under load, unlike CPU time),
+# Instructions per echo, counted by callgrind (repeatable under load, unlike CPU time;
+# `perf stat -e instructions` needs hardware counters, which this machine's VM lacks),
 # for the bench server with the `metrics` feature compiled out, compiled in but not
 # served (nothing installs a recorder: every handle is a no-op), and served at /metrics
 # (pxl-ws's Prometheus recorder records; nobody scrapes).
 #
 #   bench/instructions.sh          # after bench/run.sh built both servers (release)
-#   ROUNDS=2 RATE=10000 SHORT=4 LONG=8 bench/instructions.sh
+#   ROUNDS=2 RATE=400 SHORT=3 LONG=6 bench/instructions.sh
 #
 # Each run serves an open-loop echo (N sockets, RATE requests/s in total, a fixed
 # schedule, 1 s warm-up) for SHORT and for LONG seconds; the server runs under
-# `perf stat -e instructions:u -e instructions:k` from start to exit. The fixed costs
+# `valgrind --tool=callgrind` from start to exit (user-space instructions, all
+# threads). RATE stays low enough for the server to keep up under valgrind. The fixed costs
 # (start-up, connecting, warm-up, shutdown) are the same in both runs, so
 #   instructions per echo = (I_long - I_short) / (requests_long - requests_short),
 # requests being the replies the load generator counted in the measured window.
@@ -19,10 +21,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-2}
-RATE=${RATE:-10000}
-CONNS=${CONNS:-100}
-SHORT=${SHORT:-4}
-LONG=${LONG:-8}
+RATE=${RATE:-400}
+CONNS=${CONNS:-50}
+SHORT=${SHORT:-3}
+LONG=${LONG:-6}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 PORT=${PORT:-19400}
@@ -36,12 +38,12 @@ for b in example-bench-server example-bench-server-metrics pxl-ws-bench; do
   [ -x "$bin/$b" ] || { echo "missing $bin/$b: run bench/run.sh (SERVERS=\"pxl-ws pxl-ws-metrics\") first" >&2; exit 1; }
 done
 
-# name -> command
+# name -> environment and binary
 server_cmd() {
   case "$1" in
-    off) echo "$bin/example-bench-server" ;;
-    compiled) echo "$bin/example-bench-server-metrics" ;;
-    served) echo "env PXL_WS_METRICS_PATH=/metrics $bin/example-bench-server-metrics" ;;
+    off) echo "PXL_WS_BENCH_VARIANT=off $bin/example-bench-server" ;;
+    compiled) echo "PXL_WS_BENCH_VARIANT=compiled $bin/example-bench-server-metrics" ;;
+    served) echo "PXL_WS_METRICS_PATH=/metrics $bin/example-bench-server-metrics" ;;
   esac
 }
 
@@ -49,13 +51,15 @@ server_cmd() {
 run() {
   local variant=$1 secs=$2
   PORT=$((PORT + 1))
-  local log="$OUT/server-$variant-$secs-$PORT.log" stat="$OUT/perf-$variant-$secs-$PORT.csv"
+  local log="$OUT/server-$variant-$secs-$PORT.log" stat="$OUT/callgrind-$variant-$secs-$PORT.out"
   # shellcheck disable=SC2046
-  env PXL_WS_PORT="$PORT" perf stat -x, -e instructions:u -e instructions:k -o "$stat" \
-    taskset -c "$SERVER_CPU" $(server_cmd "$variant") >"$log" 2>&1 &
+  local cmd
+  read -r -a cmd <<<"$(server_cmd "$variant")"
+  env PXL_WS_PORT="$PORT" "${cmd[0]}" taskset -c "$SERVER_CPU" valgrind -q --tool=callgrind \
+    --callgrind-out-file="$stat" "${cmd[1]}" >"$log" 2>&1 &
   local perf_pid=$!
   local pid=""
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 1200); do
     pid=$(awk '/^pid /{print $2; exit}' "$log" 2>/dev/null || true)
     [ -n "$pid" ] && break
     sleep 0.05
@@ -67,18 +71,17 @@ run() {
     --label "$variant/echo-open-${secs}s")
   kill -TERM "$pid"
   wait "$perf_pid" || true
-  local user kernel
-  user=$(awk -F, '$3 ~ /instructions:u/ {print $1}' "$stat")
-  kernel=$(awk -F, '$3 ~ /instructions:k/ {print $1}' "$stat")
-  python3 - "$result" "$variant" "$secs" "$user" "$kernel" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$jsonl" <<'EOF'
+  local user
+  user=$(awk '/^(summary|totals):/ {print $2; exit}' "$stat")
+  [ -n "$user" ] || { echo "no instruction total in $stat" >&2; exit 1; }
+  python3 - "$result" "$variant" "$secs" "$user" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$jsonl" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1])
 r.update(variant=sys.argv[2], window_s=float(sys.argv[3]),
-         instructions_user=int(sys.argv[4]), instructions_kernel=int(sys.argv[5]),
-         loadavg=sys.argv[6])
+         instructions=int(sys.argv[4]), loadavg=sys.argv[5], counter="callgrind Ir")
 print(json.dumps(r, sort_keys=True))
 EOF
-  tail -n 1 "$jsonl" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(f"  {r[\"variant\"]:9} {r[\"window_s\"]:.0f}s: {r[\"requests\"]} requests, {r[\"instructions_user\"]:,} user / {r[\"instructions_kernel\"]:,} kernel instructions, runq {r[\"server_runq_wait_util\"]:.2f}, load {r[\"loadavg\"]}")' >&2
+  tail -n 1 "$jsonl" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("  %-9s %.0fs: %d requests, %d instructions, runq %.2f, load %s" % (r["variant"], r["window_s"], r["requests"], r["instructions"], r["server_runq_wait_util"], r["loadavg"]))' >&2
 }
 
 variants="off compiled served"
@@ -104,14 +107,13 @@ for r in runs:
     if v in pending:
         s = pending.pop(v)
         dr = r["requests"] - s["requests"]
-        pairs[v].append(((r["instructions_user"] - s["instructions_user"]) / dr,
-                         (r["instructions_kernel"] - s["instructions_kernel"]) / dr))
+        pairs[v].append(((r["instructions"] - s["instructions"]) / dr,))
     else:
         pending[v] = r
-print("| variant | user instructions per echo (per round) | kernel instructions per echo (per round) |")
+print("| variant | instructions per echo, per round | ÷ off (round by round) |")
 print("|---|---|---|")
 for v in ["off", "compiled", "served"]:
     u = ", ".join(f"{p[0]:,.0f}" for p in pairs[v])
-    k = ", ".join(f"{p[1]:,.0f}" for p in pairs[v])
-    print(f"| {v} | {u} | {k} |")
+    q = ", ".join(f"{p[0] / o[0]:.3f}" for p, o in zip(pairs[v], pairs["off"]))
+    print(f"| {v} | {u} | {q} |")
 EOF
