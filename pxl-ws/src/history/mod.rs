@@ -279,9 +279,12 @@ pub(crate) fn expired(at_ms: u64, ttl: Option<Duration>, now_ms: u64) -> bool {
 /// mutex is taken under it (a hold parks, and a release unparks, before the gate goes).
 pub(crate) struct Gates {
     active: AtomicUsize,
-    /// (client, room) → the offset the join's reply carries frames up to, once read.
-    open: Mutex<HashMap<(ClientId, Arc<str>), Option<u64>>>,
+    open: Mutex<HashMap<GateKey, Option<u64>>>,
 }
+
+/// A join in progress: (client, room). Its gate's value is the offset the join's reply
+/// carries frames up to, once the history was read.
+type GateKey = (ClientId, Arc<str>);
 
 impl Gates {
     fn new() -> Self {
