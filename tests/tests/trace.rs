@@ -14,7 +14,7 @@ use opentelemetry::trace::{SpanId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use pxl_ws::trace::OtelPropagator;
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
-use pxl_ws_tests::{RedisServer, TestClient, TestServer, WAIT, poll_until};
+use pxl_ws_tests::{RedisServer, TestClient, TestServer, WAIT, eventually, poll_until};
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -67,6 +67,11 @@ async fn a_trace_crosses_two_instances_over_redis() {
     let config = || cluster_config(&redis.url(), PREFIX, Duration::from_secs(15));
     let a = TestServer::start(probe_builder(config()).propagator(OtelPropagator)).await;
     let b = TestServer::start(probe_builder(config()).propagator(OtelPropagator)).await;
+    // Each has heard the other on the bus: both publishers and subscribers are up.
+    eventually("the two instances see each other", || {
+        a.handle.health().cluster_instances == 1 && b.handle.health().cluster_instances == 1
+    })
+    .await;
     let mut sender = a.connect().await;
     let mut receiver = b.connect().await;
     receiver.join("r").await;
