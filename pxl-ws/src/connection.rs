@@ -30,6 +30,7 @@ use crate::handles::Client;
 use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
+use crate::read_stage::ReadStage;
 use crate::router::{MessageContext, Reply, Router};
 use crate::service::{RawMessage, Server, Shared};
 use crate::util::panic::{isolate, isolate_async};
@@ -41,17 +42,24 @@ pub(crate) type Socket = WebSocketStream<Io>;
 /// full (the client takes nothing) for `limits.write_timeout`, it fails with
 /// `TimedOut`, and the writer closes the client with 1008. Any byte written restarts
 /// the clock, so a slow reader that keeps reading is not cut off. The timer exists
-/// only while a write waits.
+/// only while a write waits. Reads go through a [`ReadStage`]: `read_buffer_size` bytes
+/// per system call, no read buffer held while the socket is idle.
 pub(crate) struct Io {
     inner: TokioIo<Upgraded>,
+    read: ReadStage,
     write_timeout: Duration,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Io {
-    pub(crate) fn new(inner: TokioIo<Upgraded>, write_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        inner: TokioIo<Upgraded>,
+        read_buffer_size: usize,
+        write_timeout: Duration,
+    ) -> Self {
         Self {
             inner,
+            read: ReadStage::new(read_buffer_size),
             write_timeout,
             stalled: None,
         }
@@ -64,7 +72,8 @@ impl tokio::io::AsyncRead for Io {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = &mut *self;
+        this.read.poll_read(&mut this.inner, cx, buf)
     }
 }
 
