@@ -224,11 +224,13 @@ async fn read_loop(
     let grace = sh.verifier.as_ref().map(|v| v.refresh_grace);
     let mut expiry = Expiry::new(grace.unwrap_or_default());
     expiry.sync(state);
+    // One wait for a close for the whole loop: it registers once, not on every wake-up.
+    let mut closed = std::pin::pin!(state.closed());
     loop {
         let next = tokio::select! {
             biased;
             m = stream.next() => m,
-            _ = state.closing.cancelled() => break,
+            _ = &mut closed => break,
             _ = expiry.wait() => {
                 expiry.fire(client);
                 continue;
@@ -657,14 +659,15 @@ impl Writer<'_> {
     async fn write_frames(&mut self) {
         let state = self.state;
         let outbox = &state.outbox;
+        let mut closed = std::pin::pin!(state.closed());
         loop {
-            if state.closing.is_cancelled() {
+            if state.is_closing() {
                 break;
             }
             let Some(first) = outbox.pop() else {
                 tokio::select! {
                     biased;
-                    _ = state.closing.cancelled() => break,
+                    _ = &mut closed => break,
                     _ = outbox.ready() => continue,
                 }
             };
