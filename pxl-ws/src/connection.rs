@@ -446,14 +446,14 @@ async fn data_message(
     limiter: Option<&mut RateLimiter>,
     msg: Message,
 ) -> bool {
-    let (bytes, binary) = match &msg {
-        Message::Text(t) => (t.as_bytes(), false),
-        Message::Binary(b) => (&b[..], true),
+    let input = match &msg {
+        Message::Text(t) => Input::Text(t.as_str()),
+        Message::Binary(b) => Input::Binary(&b[..]),
         _ => return true,
     };
-    match rate_limit(client, limiter, bytes) {
+    match rate_limit(client, limiter, input.bytes()) {
         Verdict::Allow => {
-            if !handle(client, router, bytes, binary).await {
+            if !handle(client, router, input).await {
                 fallback(client, msg);
             }
         }
@@ -472,13 +472,36 @@ fn fallback(client: &Client, msg: Message) {
     }
 }
 
+/// A data frame's payload.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    /// A text frame: UTF-8, checked by tungstenite, so parsed without checking again.
+    Text(&'a str),
+    /// A binary frame, which should carry UTF-8 JSON.
+    Binary(&'a [u8]),
+}
+
+impl<'a> Input<'a> {
+    fn bytes(self) -> &'a [u8] {
+        match self {
+            Input::Text(t) => t.as_bytes(),
+            Input::Binary(b) => b,
+        }
+    }
+}
+
 /// Parses, routes and answers one data frame. `false`: no route takes it and the
 /// fallback handler should (only when one is set; otherwise an error frame answers).
-async fn handle(client: &Client, router: &Router, bytes: &[u8], binary: bool) -> bool {
+async fn handle(client: &Client, router: &Router, input: Input<'_>) -> bool {
     let sh = &client.server.shared;
     sh.metrics.count_message_in();
     let has_fallback = sh.hooks.fallback.is_some();
-    let env = match parse_envelope(bytes) {
+    let (bytes, binary) = (input.bytes(), matches!(input, Input::Binary(_)));
+    let parsed = match input {
+        Input::Text(text) => protocol::parse_envelope_str(text),
+        Input::Binary(bytes) => parse_envelope(bytes),
+    };
+    let env = match parsed {
         Ok(env) => env,
         Err(_) if has_fallback => return false,
         Err(pe) => {
