@@ -177,7 +177,45 @@ impl ClientState {
     /// [`push_with`](Self::push_with) without counting `messages_out`: a fan-out counts
     /// its deliveries once, when it is done.
     pub(crate) fn queue(&self, msg: Message, policy: &Overflow, metrics: &Metrics) -> bool {
-        match self.outbox.push(msg, policy) {
+        let pushed = self.outbox.push(msg, policy);
+        self.pushed(pushed, metrics)
+    }
+
+    /// Holds a frame back while a `joinRoom` of this client reads `gate`'s history (see
+    /// `Outbox::park`): counted against the client's outbound limits like a queued
+    /// frame, with the same outcomes as [`push_with`](Self::push_with) (a client over its
+    /// limit for the grace period is closed with 1008 `outbound queue over limit`).
+    pub(crate) fn park_with(
+        &self,
+        gate: &Arc<str>,
+        position: u64,
+        msg: Message,
+        policy: &Overflow,
+        metrics: &Metrics,
+    ) -> bool {
+        let pushed = self.outbox.park(gate, position, msg, policy);
+        let parked = self.pushed(pushed, metrics);
+        if parked {
+            metrics.count_messages_out(1);
+        }
+        parked
+    }
+
+    /// Ends `gate`: its held frames after `after` go to the writer, behind the queued
+    /// ones; the others are discarded.
+    pub(crate) fn unpark(&self, gate: &str, after: Option<u64>) {
+        self.outbox.unpark(gate, after);
+    }
+
+    /// Discards `gate`'s held frames.
+    pub(crate) fn discard_parked(&self, gate: &str) {
+        self.outbox.discard_parked(gate);
+    }
+
+    /// Logs and closes for what a push or park did (without counting `messages_out`);
+    /// `true` when the client will get the frame.
+    fn pushed(&self, pushed: Pushed, metrics: &Metrics) -> bool {
+        match pushed {
             Pushed::Queued { first_over } => {
                 if first_over {
                     tracing::info!(
