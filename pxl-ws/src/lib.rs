@@ -127,6 +127,8 @@ mod outbox;
 mod presence;
 pub mod protocol;
 pub mod push;
+#[cfg(feature = "redis")]
+mod redis_target;
 mod rooms;
 mod route;
 mod router;

@@ -2,6 +2,11 @@
 //! instance, each reconnecting by itself with backoff. The subscriber connection holds
 //! the fixed channels plus the dynamic set ([`Bus::watch`]: rooms served here, this
 //! instance's direct channel), changed in batched SUBSCRIBE / UNSUBSCRIBE commands.
+//!
+//! On a Redis Cluster (`cluster.redis_cluster_urls`) both are cluster connections (one
+//! socket per node behind each): the dynamic set is sharded pub/sub (`SSUBSCRIBE` /
+//! `SPUBLISH`, each channel on the node owning its hash slot), the fixed channels plain
+//! pub/sub; every command and pipeline stays within one slot.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +20,9 @@ use tokio::time::Instant;
 
 use super::{Bus, BusMessage, BusStatus, BusStream};
 use crate::config::{ClusterConfig, ConfigError};
+use crate::redis_target::{RedisTarget, by_slot, timed_out};
+
+mod cluster_subscriber;
 use futures_util::future::BoxFuture;
 
 /// Messages sent to Redis in one pipeline.
@@ -31,7 +39,7 @@ const SUBSCRIBE_BATCH: usize = 1024;
 /// Fan-out through Redis pub/sub, for several instances (processes, hosts) of one app.
 ///
 /// Built by [`WsServerBuilder::build`](crate::WsServerBuilder::build) when
-/// [`ClusterConfig::redis_url`] is set; build one yourself to pass to
+/// [`ClusterConfig::redis_url`] or [`ClusterConfig::redis_cluster_urls`] is set; build one yourself to pass to
 /// [`WsServerBuilder::bus`](crate::WsServerBuilder::bus). Channels are
 /// `<prefix>:<event>` (see `docs/cluster.md`).
 ///
@@ -59,7 +67,8 @@ pub struct RedisBus {
 }
 
 struct Inner {
-    client: redis::Client,
+    target: RedisTarget,
+    prefix: String,
     channels: Vec<String>,
     /// A subscription silent this long is taken as dead (the server's own heartbeats
     /// come back every third of it).
@@ -115,22 +124,16 @@ impl Dynamic {
 }
 
 impl RedisBus {
-    /// A bus for `config.redis_url` and `config.prefix`. Connects once the server
-    /// starts; fails only if the URL cannot be parsed.
+    /// A bus for `config.redis_url` (or the Redis Cluster of
+    /// `config.redis_cluster_urls`) and `config.prefix`. Connects once the server starts;
+    /// fails only if a URL cannot be parsed, or neither or both are set.
     pub fn new(config: &ClusterConfig) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid {
-            field: "cluster.redis_url",
-            reason,
-        };
-        let url = config
-            .redis_url
-            .as_deref()
-            .ok_or_else(|| invalid("is not set".into()))?;
-        let client = redis::Client::open(url).map_err(|e| invalid(e.to_string()))?;
+        let target = RedisTarget::new(config)?;
         let (tx, rx) = mpsc::channel(config.publish_buffer.max(1));
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                target,
+                prefix: config.prefix.clone(),
                 channels: crate::events::channels(&config.prefix),
                 idle_limit: config.liveness_ttl,
                 tx,
@@ -296,15 +299,10 @@ impl Backoff {
     }
 }
 
-type Conn = redis::aio::MultiplexedConnection;
+type Conn = crate::redis_target::Conn;
 
-async fn connect_publisher(client: &redis::Client) -> redis::RedisResult<Conn> {
-    let cfg = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT));
-    client
-        .get_multiplexed_async_connection_with_config(&cfg)
-        .await
+async fn connect_publisher(target: &RedisTarget) -> redis::RedisResult<Conn> {
+    target.connect().await
 }
 
 /// Drops everything queued; returns how many.
@@ -321,7 +319,7 @@ fn drain(rx: &mut mpsc::Receiver<BusMessage>) -> u64 {
 /// it was made under; `None` once the bus is gone.
 async fn reconnect(
     inner: &Weak<Inner>,
-    client: &redis::Client,
+    target: &RedisTarget,
     rx: &mut mpsc::Receiver<BusMessage>,
 ) -> Option<(Conn, u64)> {
     let mut backoff = Backoff::new();
@@ -329,7 +327,7 @@ async fn reconnect(
     loop {
         let bus = inner.upgrade()?;
         let epoch = bus.lost.load(Ordering::Relaxed);
-        match connect_publisher(client).await {
+        match connect_publisher(target).await {
             Ok(c) => {
                 // Anything that slipped into the queue while down is stale: never late.
                 if bus.down.load(Ordering::Acquire) {
@@ -366,10 +364,10 @@ async fn reconnect(
 /// Drains the publish queue in pipelines over one connection, reconnecting as needed.
 /// Ends when the bus is dropped.
 async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
-    let Some(client) = inner.upgrade().map(|i| i.client.clone()) else {
+    let Some(target) = inner.upgrade().map(|i| i.target.clone()) else {
         return;
     };
-    let Some((mut conn, mut epoch)) = reconnect(&inner, &client, &mut rx).await else {
+    let Some((mut conn, mut epoch)) = reconnect(&inner, &target, &mut rx).await else {
         return;
     };
     let mut batch = Vec::with_capacity(BATCH);
@@ -379,7 +377,7 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
         if bus.lost.load(Ordering::Relaxed) != epoch {
             // The subscriber lost Redis since this connection was made: replace it
             // before sending (a dead one would fail the batch).
-            match connect_publisher(&client).await {
+            match connect_publisher(&target).await {
                 Ok(c) => {
                     conn = c;
                     epoch = bus.lost.load(Ordering::Relaxed);
@@ -389,13 +387,19 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
                     batch.clear();
                     bus.busy.store(false, Ordering::Release);
                     drop(bus);
-                    let Some((c, e)) = reconnect(&inner, &client, &mut rx).await else {
+                    let Some((c, e)) = reconnect(&inner, &target, &mut rx).await else {
                         return;
                     };
                     (conn, epoch) = (c, e);
                     continue;
                 }
             }
+        }
+        if let Conn::Cluster(c) = &conn {
+            let c = c.clone();
+            publish_sharded(&bus, c, std::mem::take(&mut batch)).await;
+            bus.busy.store(false, Ordering::Release);
+            continue;
         }
         let mut pipe = redis::pipe();
         for m in &batch {
@@ -411,7 +415,7 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
             bus.pub_connected.store(false, Ordering::Release);
             bus.drop_messages(failed, "publish failed");
             drop(bus);
-            let Some((c, e)) = reconnect(&inner, &client, &mut rx).await else {
+            let Some((c, e)) = reconnect(&inner, &target, &mut rx).await else {
                 return;
             };
             (conn, epoch) = (c, e);
@@ -419,8 +423,65 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
     }
 }
 
+/// Whether `channel` is sharded on a Redis Cluster: a room's or an instance's channel.
+fn sharded(prefix: &str, channel: &str) -> bool {
+    matches!(
+        crate::cluster::channels::route(prefix, channel),
+        Some(
+            crate::cluster::channels::Route::Room(_) | crate::cluster::channels::Route::Instance(_)
+        )
+    )
+}
+
+/// Sends a batch on a Redis Cluster: one pipeline per hash slot (`SPUBLISH` for room and
+/// instance channels, `PUBLISH` for the fixed ones), all slots at once, each in the
+/// batch's order. A slot whose node cannot be reached loses its messages (counted,
+/// logged); the others go out. The cluster connection reconnects to that node by itself.
+async fn publish_sharded(
+    bus: &Inner,
+    conn: redis::cluster_async::ClusterConnection,
+    batch: Vec<BusMessage>,
+) {
+    let groups = by_slot(batch, |m| m.channel.as_bytes());
+    let sends = groups.into_iter().map(|group| {
+        let mut conn = conn.clone();
+        async move {
+            let mut pipe = redis::pipe();
+            for m in &group {
+                let cmd = if sharded(&bus.prefix, &m.channel) {
+                    "SPUBLISH"
+                } else {
+                    "PUBLISH"
+                };
+                pipe.cmd(cmd)
+                    .arg(&m.channel)
+                    .arg(m.payload.as_ref())
+                    .ignore();
+            }
+            let sent = pipe.query_async::<()>(&mut conn).await;
+            (group.len() as u64, sent)
+        }
+    });
+    let mut all_sent = true;
+    for (n, sent) in futures_util::future::join_all(sends).await {
+        if let Err(e) = sent {
+            all_sent = false;
+            if bus.unlogged_drops.load(Ordering::Relaxed) == 0 {
+                tracing::warn!(error = %e, messages = n, "redis cluster publish failed");
+            }
+            bus.drop_messages(n, "publish to a redis cluster node failed");
+        }
+    }
+    if all_sent {
+        bus.log_drops();
+    }
+}
+
 async fn connect_subscriber(inner: &Inner) -> redis::RedisResult<redis::aio::PubSub> {
-    let mut ps = tokio::time::timeout(CONNECT_TIMEOUT, inner.client.get_async_pubsub())
+    let RedisTarget::Single(client) = &inner.target else {
+        unreachable!("the single-redis subscriber on a cluster target");
+    };
+    let mut ps = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
         .await
         .map_err(|_| {
             redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
@@ -436,7 +497,6 @@ async fn connect_subscriber(inner: &Inner) -> redis::RedisResult<redis::aio::Pub
 /// Brings the connection's dynamic subscriptions in line with the wanted set, in
 /// batches; releases the waiters of what got confirmed.
 async fn sync_dynamic(inner: &Inner, sink: &mut redis::aio::PubSubSink) -> redis::RedisResult<()> {
-    let timed_out = || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
     let (add, remove): (Vec<String>, Vec<String>) = {
         let d = inner.dynamic();
         (
@@ -466,6 +526,9 @@ async fn sync_dynamic(inner: &Inner, sink: &mut redis::aio::PubSubSink) -> redis
 
 /// Keeps one subscriber connection up for `out`; ends when `out`'s receiver is dropped.
 async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
+    if inner.target.is_cluster() {
+        return cluster_subscriber::subscribe_loop(inner, out).await;
+    }
     let mut backoff = Backoff::new();
     let mut failures = 0u32;
     loop {
