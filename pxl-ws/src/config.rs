@@ -751,11 +751,13 @@ impl ClusterConfig {
             if let Some(u) = self
                 .redis_cluster_urls
                 .iter()
-                .find(|u| !u.starts_with("redis://") && !u.starts_with("rediss://"))
+                .find(|u| !u.starts_with("redis://"))
             {
                 return bad(
                     "cluster.redis_cluster_urls",
-                    format!("{u:?} must start with redis:// or rediss://"),
+                    format!(
+                        "{u:?} must start with redis:// (TLS to a Redis Cluster is not supported yet)"
+                    ),
                 );
             }
             if !cfg!(feature = "redis") {

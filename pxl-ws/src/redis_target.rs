@@ -90,31 +90,6 @@ impl RedisTarget {
             }
         }
     }
-
-    /// A cluster connection speaking RESP3 whose pub/sub messages (and disconnection
-    /// notices) arrive on `push`. `None` for a single Redis.
-    pub(crate) async fn cluster_subscriber(
-        &self,
-        push: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
-    ) -> Option<redis::RedisResult<ClusterConnection>> {
-        let Self::Cluster(urls) = self else {
-            return None;
-        };
-        let client = match Self::cluster_builder(urls)
-            .use_protocol(redis::ProtocolVersion::RESP3)
-            .push_sender(push)
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(
-            tokio::time::timeout(CONNECT_TIMEOUT * 2, client.get_async_connection())
-                .await
-                .map_err(|_| timed_out())
-                .and_then(|r| r),
-        )
-    }
 }
 
 /// A timeout as a Redis I/O error.

@@ -500,7 +500,12 @@ impl RedisCluster {
 
     /// The index of the master that owns `name`'s hash slot.
     pub fn master_of(&self, name: &str) -> usize {
-        let slot: u16 = self.masters[0].command(&["CLUSTER", "KEYSLOT", name])[0]
+        let up = self
+            .masters
+            .iter()
+            .find(|m| m.child.is_some())
+            .expect("a running master");
+        let slot: u16 = up.command(&["CLUSTER", "KEYSLOT", name])[0]
             .parse()
             .expect("a slot number");
         self.masters

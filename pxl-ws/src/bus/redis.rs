@@ -23,6 +23,7 @@ use crate::config::{ClusterConfig, ConfigError};
 use crate::redis_target::{RedisTarget, by_slot, timed_out};
 
 mod cluster_subscriber;
+mod node;
 use futures_util::future::BoxFuture;
 
 /// Messages sent to Redis in one pipeline.
@@ -96,6 +97,8 @@ struct Inner {
     dynamic: Mutex<Dynamic>,
     /// Wakes the subscriber task: the wanted set changed.
     changed: Notify,
+    /// The same, for every shard's subscriber task on a Redis Cluster.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// The dynamic part of the subscription: what the server wants, what the current
@@ -149,6 +152,7 @@ impl RedisBus {
                 unlogged_drops: AtomicU64::new(0),
                 dynamic: Mutex::new(Dynamic::default()),
                 changed: Notify::new(),
+                changes: tokio::sync::watch::Sender::new(0),
             }),
         })
     }
@@ -237,6 +241,7 @@ impl Bus for RedisBus {
         let mut d = self.inner.dynamic();
         if d.wanted.insert(channel.to_owned()) {
             self.inner.changed.notify_one();
+            self.inner.changes.send_modify(|n| *n += 1);
         }
     }
 
@@ -245,6 +250,7 @@ impl Bus for RedisBus {
         if d.wanted.remove(channel) {
             d.release();
             self.inner.changed.notify_one();
+            self.inner.changes.send_modify(|n| *n += 1);
         }
     }
 

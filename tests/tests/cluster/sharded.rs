@@ -266,6 +266,17 @@ async fn a_master_killed_and_restarted_resumes_its_rooms_and_reports_what_was_lo
     s1.handle.send(&Target::room(&live_room), &msg(2));
     assert_eq!(seqs(&mut b, 2).await, [1, 2]);
 
+    // (channel, its master) of what the healthy masters hold.
+    let mut healthy: Vec<(String, usize)> = [&s1, &s2, &s3]
+        .iter()
+        .map(|s| direct_channel(s))
+        .chain([room_channel(&live_room)])
+        .map(|c| {
+            let m = redis.master_of(&c);
+            (c, m)
+        })
+        .collect();
+    healthy.retain(|(_, m)| *m != victim);
     redis.kill(victim);
     eventually("instance 2 notices the lost node", || {
         !s2.handle.health().bus.connected
@@ -285,6 +296,23 @@ async fn a_master_killed_and_restarted_resumes_its_rooms_and_reports_what_was_lo
         s1.handle.health().bus.dropped >= dropped_before + 5
     })
     .await;
+
+    // Meanwhile the healthy masters never stop holding what they held: the loss of one
+    // node touches only that node's subscriptions. Sampled over the node timeout (3 s),
+    // so the cluster marks the master as failed on the way.
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    for k in 0..35 {
+        tick.tick().await;
+        let got = shard_channels(&redis);
+        for (ch, m) in &healthy {
+            assert!(
+                got[*m].contains(ch),
+                "sample {k}: {ch} dropped from its healthy master: {got:?}"
+            );
+        }
+    }
+    s1.handle.send(&Target::room(&live_room), &msg(150));
+    assert_eq!(next_seq(&mut b).await, 150);
 
     redis.restart(victim).await;
     eventually("every bus is connected again", || {
