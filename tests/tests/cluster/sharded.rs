@@ -348,3 +348,51 @@ async fn both_a_redis_url_and_cluster_seeds_is_a_configuration_error() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_moved_to_another_master_takes_its_room_subscriptions_along() {
+    let redis = RedisCluster::start().await;
+    let [s1, s2, s3] = three_instances(&redis).await;
+    let room = "moving";
+    let channel = room_channel(room);
+    let from = redis.master_of(&channel);
+    let to = (from + 1) % 3;
+    let mut b = s2.connect().await;
+    b.join(room).await;
+    s1.handle.send(&Target::room(room), &msg(1));
+    assert_eq!(next_seq(&mut b).await, 1);
+
+    // Move the room's slot (it holds no keys) from one master to another, as
+    // `redis-cli --cluster reshard` does.
+    let slot = redis.masters[from].command(&["CLUSTER", "KEYSLOT", &channel])[0].clone();
+    let id = |m: usize| redis.masters[m].command(&["CLUSTER", "MYID"])[0].clone();
+    let (from_id, to_id) = (id(from), id(to));
+    redis.masters[to].command(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
+    redis.masters[from].command(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+    for m in [to, from, 3 - to - from] {
+        redis.masters[m].command(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+    }
+    poll_until(
+        "every master sees the move",
+        Duration::from_secs(10),
+        async || {
+            let owner = redis.master_of(&channel);
+            if owner == to {
+                Ok(())
+            } else {
+                Err(owner.to_string())
+            }
+        },
+    )
+    .await;
+    // The old master dropped the subscription; the instance subscribed it on the new one.
+    let mut want: BTreeSet<String> = [&s1, &s2, &s3].iter().map(|s| direct_channel(s)).collect();
+    want.insert(channel.clone());
+    await_shard_channels(&redis, &want).await;
+    s1.handle.send(&Target::room(room), &msg(2));
+    assert_eq!(next_seq(&mut b).await, 2);
+    b.assert_nothing_queued().await;
+    for s in [s1, s2, s3] {
+        s.stop().await;
+    }
+}
