@@ -116,11 +116,17 @@ pub(super) async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessa
         }
     }
     let mut backoff = Backoff::new();
+    let mut tries = 0u32;
     let first = loop {
         match fetch_map(&seeds, &auth).await {
             Some(m) => break m,
             None => {
-                tracing::warn!("redis cluster subscriber cannot read the slot map; retrying");
+                tries += 1;
+                if tries == 1 {
+                    tracing::warn!(
+                        "redis cluster subscriber cannot read the slot map from any seed; retrying"
+                    );
+                }
                 tokio::select! {
                     _ = out.closed() => return,
                     _ = tokio::time::sleep(backoff.next()) => {}
