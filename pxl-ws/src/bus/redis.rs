@@ -439,32 +439,55 @@ fn sharded(prefix: &str, channel: &str) -> bool {
     )
 }
 
-/// Sends a batch on a Redis Cluster: one pipeline per hash slot (`SPUBLISH` for room and
-/// instance channels, `PUBLISH` for the fixed ones), all slots at once, each in the
-/// batch's order. A slot whose node cannot be reached loses its messages (counted,
-/// logged); the others go out. The cluster connection reconnects to that node by itself.
+/// Sends a batch on a Redis Cluster. Room and instance channels: one `SPUBLISH` pipeline
+/// per hash slot, all slots at once, each in the batch's order. The fixed channels: one
+/// `PUBLISH` pipeline, always through the master owning the slot of
+/// `<prefix>:sendMessageToAll` (plain pub/sub reaches every node from there), so events
+/// on different fixed channels keep their order, as on one Redis: a snapshot never
+/// overtakes a membership event sent before it. A slot whose node cannot be reached
+/// loses its messages (counted, logged); the others go out. The cluster connection
+/// reconnects to that node by itself.
 async fn publish_sharded(
     bus: &Inner,
     conn: redis::cluster_async::ClusterConnection,
     batch: Vec<BusMessage>,
 ) {
-    let groups = by_slot(batch, |m| m.channel.as_bytes());
-    let sends = groups.into_iter().map(|group| {
+    let (sharded_msgs, fixed): (Vec<BusMessage>, Vec<BusMessage>) = batch
+        .into_iter()
+        .partition(|m| sharded(&bus.prefix, &m.channel));
+    let mut groups: Vec<(bool, Vec<BusMessage>)> = by_slot(sharded_msgs, |m| m.channel.as_bytes())
+        .into_iter()
+        .map(|g| (true, g))
+        .collect();
+    if !fixed.is_empty() {
+        groups.push((false, fixed));
+    }
+    let fixed_slot =
+        crate::redis_target::slot(format!("{}:sendMessageToAll", bus.prefix).as_bytes());
+    let sends = groups.into_iter().map(|(is_sharded, group)| {
         let mut conn = conn.clone();
         async move {
             let mut pipe = redis::pipe();
             for m in &group {
-                let cmd = if sharded(&bus.prefix, &m.channel) {
-                    "SPUBLISH"
-                } else {
-                    "PUBLISH"
-                };
+                let cmd = if is_sharded { "SPUBLISH" } else { "PUBLISH" };
                 pipe.cmd(cmd)
                     .arg(&m.channel)
                     .arg(m.payload.as_ref())
                     .ignore();
             }
-            let sent = pipe.query_async::<()>(&mut conn).await;
+            let sent = if is_sharded {
+                pipe.query_async::<()>(&mut conn).await
+            } else {
+                use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+                conn.route_pipeline(
+                    pipe,
+                    0,
+                    group.len(),
+                    SingleNodeRoutingInfo::SpecificNode(Route::new(fixed_slot, SlotAddr::Master)),
+                )
+                .await
+                .map(|_| ())
+            };
             (group.len() as u64, sent)
         }
     });

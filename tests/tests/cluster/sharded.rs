@@ -151,7 +151,25 @@ async fn sharded_channels_follow_membership_and_reach_only_the_instances_serving
     s1.handle.send_to_all(&msg(9999), None);
     let mut got = Vec::new();
     for _ in 0..401 {
-        got.push(next_seq(&mut b).await);
+        let next = tokio::time::timeout(Duration::from_secs(4), next_seq(&mut b)).await;
+        match next {
+            Ok(seq) => got.push(seq),
+            Err(_) => {
+                let all: BTreeSet<u64> = got.iter().copied().collect();
+                let missing: Vec<u64> = (1000..1200)
+                    .chain(2000..2100)
+                    .chain(3000..3100)
+                    .chain([9999])
+                    .filter(|s| !all.contains(s))
+                    .collect();
+                panic!(
+                    "b got {} of 401; missing {missing:?}; publisher dropped {}, b's bus in {}",
+                    got.len(),
+                    s1.handle.health().bus.dropped,
+                    s2.handle.health().bus_messages_in - b_before
+                );
+            }
+        }
     }
     // Per channel, in the order sent.
     for (name, range) in [
@@ -247,9 +265,10 @@ async fn a_send_to_rooms_on_several_shards_reaches_a_member_of_several_once() {
 async fn a_master_killed_and_restarted_resumes_its_rooms_and_reports_what_was_lost() {
     let mut redis = RedisCluster::start().await;
     let [s1, s2, s3] = three_instances(&redis).await;
-    // The master to kill: not the one carrying the heartbeats (so the instances keep
-    // seeing each other; see docs/cluster.md for what its loss means).
-    let heartbeats = redis.master_of(&format!("{PREFIX}:instanceHeartbeat"));
+    // The master to kill: not the one the fixed channels are published through (so the
+    // instances keep seeing each other's heartbeats; see docs/cluster.md for what its
+    // loss means).
+    let heartbeats = redis.master_of(&format!("{PREFIX}:sendMessageToAll"));
     let victim = (heartbeats + 1) % 3;
     let room_on = |m: usize| {
         (0..)
