@@ -127,6 +127,7 @@ mod outbox;
 mod presence;
 pub mod protocol;
 pub mod push;
+mod read_stage;
 #[cfg(feature = "redis")]
 mod redis_target;
 mod rooms;
