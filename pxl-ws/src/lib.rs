@@ -62,7 +62,7 @@
 //! |---|---|---|
 //! | `macros` | yes | `#[ws_controller]`, `#[action]` and `#[subscriber]` (re-exported from `pxl-ws-macros`), and `subscribers!` |
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
-//! | `redis` | yes | [`bus::RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
+//! | `redis` | yes | [`bus::RedisBus`] and `cluster.redis_url` (one Redis) or `cluster.redis_cluster_urls` (a Redis Cluster, sharded pub/sub): several instances as one app (see `docs/cluster.md`) |
 //! | `metrics` | no | Prometheus metrics through the `metrics` facade: `serve_metrics("/metrics")` (or `metrics_path`, `PXL_WS_METRICS_PATH`), or the app's own recorder; see `docs/metrics.md`. Off, recording compiles to nothing |
 //! | `otel` | no | [`trace::OtelPropagator`]: a send's OpenTelemetry trace context crosses the bus to the instances that deliver it (`tracing-opentelemetry`); the core carries W3C trace context for any [`trace::Propagator`] without it (see `docs/metrics.md`) |
 //! | `schema` | no | JSON Schemas (schemars) of every `Data<T>`, response and push whose type implements `JsonSchema`, in [`contract`] (AsyncAPI, TypeScript, the breaking-change check); without it nothing requires `JsonSchema` and the contract is untyped |
@@ -130,6 +130,8 @@ mod presence;
 pub mod protocol;
 pub mod push;
 mod read_stage;
+#[cfg(feature = "redis")]
+mod redis_target;
 mod rooms;
 mod route;
 mod router;

@@ -10,6 +10,7 @@ mod membership;
 mod outage;
 mod presence;
 mod rooms;
+mod sharded;
 mod subscribers;
 mod tokens;
 
