@@ -102,6 +102,7 @@
 //! `/pxl-ws.js`.
 
 mod accept;
+mod admin;
 pub mod auth;
 pub mod bus;
 #[cfg(feature = "client")]
@@ -129,6 +130,7 @@ pub mod protocol;
 pub mod push;
 mod rooms;
 mod route;
+mod route_stats;
 mod router;
 #[cfg(feature = "metrics")]
 mod scrape;

@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "push",
             "rooms",
             "route",
+            "route_stats",
             "state",
             "util",
         ],
@@ -52,13 +53,23 @@ const LAYERS: &[(&str, &[&str])] = &[
             "client_list",
             "connection",
             "contract::collect",
+            "admin",
             "router",
             "subscribers",
             "system",
             "upgrade",
         ],
     ),
-    ("server", &["accept", "contract::serve", "scrape", "server"]),
+    (
+        "server",
+        &[
+            "accept",
+            "admin::page",
+            "contract::serve",
+            "scrape",
+            "server",
+        ],
+    ),
     ("test", &["test"]),
 ];
 
