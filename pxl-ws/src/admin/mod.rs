@@ -484,6 +484,7 @@ impl Subscriber for TailSubscriber {
             let mut e = TailEvent::new(kind, &origin);
             e.client_id = id;
             e.user_id = text("userId");
+            e.username = text("username");
             e.room = text("roomName");
             admin.emit(e);
             Ok(())

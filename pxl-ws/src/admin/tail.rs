@@ -37,6 +37,9 @@ pub(crate) struct TailEvent {
     pub(crate) client_id: Option<ClientId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) user_id: Option<String>,
+    /// The display name the connection set (`username` metadata), on connects and updates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) room: Option<String>,
     /// An error code, or a close code as text.
@@ -54,6 +57,7 @@ impl TailEvent {
             instance_id: instance_id.to_owned(),
             client_id: None,
             user_id: None,
+            username: None,
             room: None,
             code: None,
             message: None,
