@@ -1387,6 +1387,55 @@ mod tests {
     }
 
     #[test]
+    fn env_configures_the_admin_dashboard_and_never_opens_it() {
+        let c = from(&[
+            ("PXL_WS_ADMIN_PATH", "/admin"),
+            ("PXL_WS_ADMIN_TOKEN", "0123456789abcdef"),
+            ("PXL_WS_ADMIN_ROLE", "ops"),
+        ])
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.admin.path.as_deref(), Some("/admin"));
+        assert_eq!(
+            c.admin.token.as_ref().map(Secret::expose),
+            Some("0123456789abcdef")
+        );
+        assert_eq!(c.admin.role, "ops");
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+
+        // A path alone: refused, naming how to configure access.
+        let err = from(&[("PXL_WS_ADMIN_PATH", "/admin")])
+            .and_then(|c| c.validate().map(|()| c))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin.path") && err.contains("PXL_WS_ADMIN_TOKEN"),
+            "{err}"
+        );
+        // JWT authentication is access enough (for the role).
+        let c = from(&[
+            ("PXL_WS_ADMIN_PATH", "/admin"),
+            ("PXL_WS_JWT_SECRET", "s3cret"),
+        ])
+        .unwrap();
+        c.validate().unwrap();
+        // A path of its own.
+        for bad in ["admin", "/admin/", "/", "/ws"] {
+            let err = from(&[
+                ("PXL_WS_ADMIN_PATH", bad),
+                ("PXL_WS_ADMIN_TOKEN", "0123456789abcdef"),
+            ])
+            .and_then(|c| c.validate().map(|()| c))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("admin.path"), "{bad}: {err}");
+        }
+        // Empty values turn it off.
+        let c = from(&[("PXL_WS_ADMIN_PATH", ""), ("PXL_WS_ADMIN_TOKEN", "")]).unwrap();
+        assert_eq!(c.admin, AdminConfig::default());
+    }
+
+    #[test]
     fn bad_env_names_the_variable() {
         let err = from(&[("PXL_WS_PORT", "eighty")]).unwrap_err();
         assert_eq!(
