@@ -40,6 +40,16 @@ METRICS = {
     ],
 }
 METRICS["cluster"] = METRICS["broadcast"]
+METRICS["recover"] = [
+    ("rejoin to reply with all missed, p50 (ms)", "recover_ms.p50", "lower"),
+    ("rejoin to reply with all missed, p99 (ms)", "recover_ms.p99", "lower"),
+    ("rejoin to reply with all missed, max (ms)", "recover_ms.max", "lower"),
+    ("messages missed per rejoin", "missed", None),
+    ("reply size (bytes)", "reply_bytes", None),
+    ("server CPU per recovery (µs)", "server_cpu_us_per_recovery", "lower"),
+    ("server waiting for a CPU (join windows)", "server_runq_wait_util", None),
+    ("load generator CPU busy", "loadgen_cpu_util", None),
+]
 
 
 def get(row, path):
@@ -74,7 +84,7 @@ def main(path):
     for case, _ in rows:
         if case not in cases:
             cases.append(case)
-    servers = ["pxl-ws", "pxl-ws-metrics", "floor", "node-ws"]
+    servers = ["pxl-ws", "pxl-ws-metrics", "pxl-ws-history", "floor", "node-ws"]
     present = [s for s in servers if any(srv == s for _, srv in rows)]
     head = ["case", "metric"] + present
     if "floor" in present:
@@ -83,6 +93,8 @@ def main(path):
         head.append("pxl-ws / node-ws")
     if "pxl-ws-metrics" in present:
         head.append("metrics on / off")
+    if "pxl-ws-history" in present and "pxl-ws" in present:
+        head.append("history on / off")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for case in cases:
@@ -103,6 +115,9 @@ def main(path):
             if "pxl-ws-metrics" in present:
                 m = med.get("pxl-ws-metrics")
                 cells.append(f"{m / p:.3f}" if m is not None and p else "—")
+            if "pxl-ws-history" in present and "pxl-ws" in present:
+                h = med.get("pxl-ws-history")
+                cells.append(f"{h / p:.3f}" if h is not None and p else "—")
             print("| " + " | ".join(cells) + " |")
     single = [get(r, "deliveries_per_s") for r in rows.get(("broadcast-1room", "pxl-ws"), [])]
     cluster = [get(r, "deliveries_per_s") for r in rows.get(("cluster", "pxl-ws"), [])]

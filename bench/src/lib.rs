@@ -8,6 +8,7 @@
 //! | `echo` | N sockets × K requests in flight for S seconds | requests/s, latency p50/p99/p99.9 |
 //! | `broadcast` | N subscribers over R rooms, P publishers at a rate or at max | deliveries/s, loss, one-way latency |
 //! | `cluster` | `broadcast` with subscribers and publishers spread over two server URLs | the same |
+//! | `recover` | a client rejoins a history room `--missed` messages behind (`since`), `--recoveries` times | time from the join request to the reply with all of them, server CPU per recovery |
 //!
 //! Every scenario also reports the server's CPU time per message (from `/proc/PID/stat`
 //! of the `--server-pid` processes) and the load generator's own CPU use, so a run whose
@@ -30,6 +31,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<serde_json::Va
         Scenario::Connect => scenarios::connect(options).await?,
         Scenario::Echo => scenarios::echo(options).await?,
         Scenario::Broadcast | Scenario::Cluster => scenarios::broadcast(options).await?,
+        Scenario::Recover => scenarios::recover(options).await?,
     };
     if let Some(object) = result.as_object_mut() {
         object.insert("scenario".into(), scenario.name().into());

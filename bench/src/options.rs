@@ -15,6 +15,8 @@ pub enum Scenario {
     Broadcast,
     /// `Broadcast` over two (or more) server URLs sharing a bus.
     Cluster,
+    /// A client rejoins a history room `--missed` messages behind: time to the reply.
+    Recover,
 }
 
 impl Scenario {
@@ -25,6 +27,7 @@ impl Scenario {
             Self::Echo => "echo",
             Self::Broadcast => "broadcast",
             Self::Cluster => "cluster",
+            Self::Recover => "recover",
         }
     }
 
@@ -34,9 +37,10 @@ impl Scenario {
             "echo" => Self::Echo,
             "broadcast" => Self::Broadcast,
             "cluster" => Self::Cluster,
+            "recover" => Self::Recover,
             other => {
                 return Err(format!(
-                    "unknown scenario `{other}`; expected connect, echo, broadcast or cluster"
+                    "unknown scenario `{other}`; expected connect, echo, broadcast, cluster or recover"
                 )
                 .into());
             }
@@ -77,6 +81,10 @@ pub struct Options {
     pub source_ips: u8,
     /// How long to wait after `connect` before reading the server's RSS.
     pub settle: Duration,
+    /// `recover`: messages published before each rejoin, all of which it must get back.
+    pub missed: usize,
+    /// `recover`: rejoins measured.
+    pub recoveries: usize,
 }
 
 impl Options {
@@ -97,6 +105,8 @@ impl Options {
             concurrency: 200,
             source_ips: 0,
             settle: Duration::from_secs(1),
+            missed: 1000,
+            recoveries: 20,
         };
         match scenario {
             Scenario::Connect => o.connections = 10_000,
@@ -105,6 +115,7 @@ impl Options {
                 o.in_flight = 1;
                 o.publishers = 1;
             }
+            Scenario::Recover => o.in_flight = 16,
         }
         o
     }
@@ -161,6 +172,8 @@ impl Options {
                 "--concurrency" => o.concurrency = num(value)?.max(1),
                 "--source-ips" => o.source_ips = num(value)?.min(254) as u8,
                 "--settle" => o.settle = secs(value)?,
+                "--missed" => o.missed = num(value)?.max(1),
+                "--recoveries" => o.recoveries = num(value)?.max(1),
                 other => return Err(format!("unknown option `{other}`\n{}", usage()).into()),
             }
         }
@@ -182,12 +195,14 @@ impl Options {
         self.warmup = Duration::from_millis(100);
         self.settle = Duration::from_millis(100);
         self.rate = self.rate.map(|r| r.min(1000.0));
+        self.missed = self.missed.min(100);
+        self.recoveries = self.recoveries.min(3);
     }
 }
 
 /// The command-line help.
 pub fn usage() -> &'static str {
-    "usage: pxl-ws-bench connect|echo|broadcast|cluster [options]
+    "usage: pxl-ws-bench connect|echo|broadcast|cluster|recover [options]
   --url URL            server socket (repeat for cluster), default ws://127.0.0.1:3000/ws
   --server-pid PID     server process(es) to measure CPU/RSS of (repeat or comma-separate)
   --label TEXT         copied into the result line
@@ -201,5 +216,8 @@ pub fn usage() -> &'static str {
   --concurrency C      handshakes in flight (200)
   --source-ips X       bind client sockets to 127.0.0.1..=127.0.0.X in turn (0: off)
   --settle S           connect: wait before reading RSS (1)
+  --missed M           recover: messages behind at each rejoin (1000; the server's
+                       PXL_WS_HISTORY_SIZE must be at least M)
+  --recoveries N       recover: rejoins measured (20); -k: publishes in flight (16)
   --quick              a fraction of a second with a few connections (smoke test)"
 }

@@ -46,6 +46,29 @@ pub fn run_delay_seconds(pid: Option<u32>) -> Option<f64> {
     Some(total_ns as f64 / 1e9)
 }
 
+/// (CPU seconds, seconds waiting for a CPU) used so far by every thread of the processes
+/// `pids`: the first two fields of `/proc/PID/task/*/schedstat`, in nanoseconds, so fine
+/// enough for windows of a millisecond (`/proc/PID/stat` counts 10 ms ticks). Threads
+/// that have exited are not counted: use it over windows in which the threads stay.
+pub fn schedstat_seconds(pids: &[u32]) -> (f64, f64) {
+    let (mut run_ns, mut wait_ns) = (0u64, 0u64);
+    for pid in pids {
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for entry in dir.flatten() {
+            if let Ok(stat) = std::fs::read_to_string(entry.path().join("schedstat")) {
+                let mut fields = stat
+                    .split_whitespace()
+                    .map(|v| v.parse::<u64>().unwrap_or(0));
+                run_ns += fields.next().unwrap_or(0);
+                wait_ns += fields.next().unwrap_or(0);
+            }
+        }
+    }
+    (run_ns as f64 / 1e9, wait_ns as f64 / 1e9)
+}
+
 /// Resident set size of process `pid` in KiB (`VmRSS` of `/proc/PID/status`).
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt, stream};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use crate::procstat::{CpuWindow, rss_kib};
 use crate::wire::{
@@ -77,6 +77,22 @@ async fn open_all(
     }
 }
 
+/// The next text frame of a connection, skipping pings and binary frames; `None` once
+/// the socket is closed or failed. Cancel-safe (the only await is the stream's `next`),
+/// so it can sit in a `select!`.
+async fn next_text<S>(rx: &mut S) -> Option<Utf8Bytes>
+where
+    S: futures_util::Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    loop {
+        match rx.next().await {
+            Some(Ok(Message::Text(text))) => return Some(text),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
 fn pad(options: &Options) -> String {
     "x".repeat(options.payload)
 }
@@ -124,6 +140,17 @@ struct EchoOutcome {
     /// Open loop: requests sent in the measured window and never answered.
     unanswered: u64,
     histogram: Histogram<u64>,
+}
+
+impl EchoOutcome {
+    fn new() -> Self {
+        Self {
+            completed: 0,
+            errors: 0,
+            unanswered: 0,
+            histogram: histogram(),
+        }
+    }
 }
 
 /// `echo`: N sockets × K requests in flight (closed loop), or with `--rate M` M requests/s
@@ -178,12 +205,7 @@ async fn echo_connection(
     measure_from: u64,
     measure_to: u64,
 ) -> EchoOutcome {
-    let mut outcome = EchoOutcome {
-        completed: 0,
-        errors: 0,
-        unanswered: 0,
-        histogram: histogram(),
-    };
+    let mut outcome = EchoOutcome::new();
     let (mut tx, mut rx) = ws.split();
     let mut next_id = in_flight as u64;
     let mut outstanding = in_flight;
@@ -192,13 +214,9 @@ async fn echo_connection(
         return outcome;
     }
     while outstanding > 0 {
-        let text = match rx.next().await {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                outcome.errors += 1;
-                return outcome;
-            }
-            Some(Ok(_)) => continue,
+        let Some(text) = next_text(&mut rx).await else {
+            outcome.errors += 1;
+            return outcome;
         };
         let now = now_ns();
         match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
@@ -295,12 +313,7 @@ struct OpenPlan {
 const OPEN_DRAIN: Duration = Duration::from_secs(5);
 
 async fn echo_open_connection(ws: Ws, plan: OpenPlan) -> EchoOutcome {
-    let mut outcome = EchoOutcome {
-        completed: 0,
-        errors: 0,
-        unanswered: 0,
-        histogram: histogram(),
-    };
+    let mut outcome = EchoOutcome::new();
     let (mut tx, mut rx) = ws.split();
     let mut due = plan.first_ns;
     let mut id = 0u64;
@@ -319,14 +332,10 @@ async fn echo_open_connection(ws: Ws, plan: OpenPlan) -> EchoOutcome {
         };
         tokio::select! {
             biased;
-            msg = rx.next() => {
-                let text = match msg {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                        outcome.errors += 1;
-                        break;
-                    }
-                    Some(Ok(_)) => continue,
+            text = next_text(&mut rx) => {
+                let Some(text) = text else {
+                    outcome.errors += 1;
+                    break;
                 };
                 let now = now_ns();
                 match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
@@ -523,14 +532,10 @@ async fn subscriber(ws: Ws, counters: Counters, mut stop: watch::Receiver<bool>)
     listening.fetch_add(1, Ordering::Relaxed);
     loop {
         tokio::select! {
-            message = rx.next() => {
-                let text = match message {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                        outcome.errors += 1;
-                        break;
-                    }
-                    Some(Ok(_)) => continue,
+            text = next_text(&mut rx) => {
+                let Some(text) = text else {
+                    outcome.errors += 1;
+                    break;
                 };
                 let now = now_ns();
                 match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
@@ -587,29 +592,24 @@ async fn publisher(ws: Ws, plan: PublishPlan) -> Published {
             }
             let mut outstanding = plan.in_flight;
             while outstanding > 0 {
-                match rx.next().await {
-                    Some(Ok(Message::Text(text))) => {
-                        match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
-                            Ok(frame) if frame.action == "broadcast" => {}
-                            _ => {
-                                outcome.errors += 1;
-                                continue;
-                            }
-                        }
-                        outstanding -= 1;
-                        if now_ns() < plan.end_ns {
-                            if tx.send(next(&mut outcome)).await.is_err() {
-                                outcome.errors += 1;
-                                return outcome;
-                            }
-                            outstanding += 1;
-                        }
+                let Some(text) = next_text(&mut rx).await else {
+                    outcome.errors += 1;
+                    return outcome;
+                };
+                match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
+                    Ok(frame) if frame.action == "broadcast" => {}
+                    _ => {
+                        outcome.errors += 1;
+                        continue;
                     }
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => {
+                }
+                outstanding -= 1;
+                if now_ns() < plan.end_ns {
+                    if tx.send(next(&mut outcome)).await.is_err() {
                         outcome.errors += 1;
                         return outcome;
                     }
+                    outstanding += 1;
                 }
             }
         }
@@ -633,21 +633,18 @@ async fn publisher(ws: Ws, plan: PublishPlan) -> Published {
                         }
                         sent = sent.max(due);
                     }
-                    message = rx.next() => match message {
-                        Some(Ok(Message::Text(text))) => {
-                            if !matches!(
-                                serde_json::from_str::<Incoming<'_>>(text.as_str()),
-                                Ok(frame) if frame.action == "broadcast"
-                            ) {
-                                outcome.errors += 1;
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(_)) | None => {
+                    text = next_text(&mut rx) => {
+                        let Some(text) = text else {
                             outcome.errors += 1;
                             return outcome;
+                        };
+                        if !matches!(
+                            serde_json::from_str::<Incoming<'_>>(text.as_str()),
+                            Ok(frame) if frame.action == "broadcast"
+                        ) {
+                            outcome.errors += 1;
                         }
-                    },
+                    }
                 }
             }
         }
@@ -673,4 +670,243 @@ async fn feed_all<S: futures_util::Sink<Message> + Unpin>(
         }
     }
     tx.flush().await.is_ok()
+}
+
+/// The room the `recover` scenario publishes to and rejoins.
+const RECOVER_ROOM: &str = "recover";
+
+/// `recover`: the time a client takes to get `--missed` messages back when it rejoins a
+/// history room (the server runs with `PXL_WS_HISTORY_SIZE` ≥ that). Per recovery: a
+/// publisher on the first URL sends the messages (closed loop, `-k` in flight); a member
+/// of the room on the last URL reads them live, so the stream holds them all; then a
+/// client on the last URL sends `system/joinRoom {since}` one `--missed` behind, and the
+/// time runs from that request to the reply with every one of them in `stream.missed`
+/// (checked: `recovered`, the count and the first and last offsets), then it leaves.
+/// With two URLs over Redis the recovery is read on another instance than the one that
+/// published. The server's CPU is summed over the join windows only.
+pub async fn recover(options: &Options) -> Result<Value, Error> {
+    let targets = targets(options)?;
+    let whole = CpuWindow::start(&options.server_pids);
+    let first = &targets[0];
+    let last = &targets[targets.len() - 1];
+    let mut publisher = open(first, None).await?;
+    let mut watcher = open(last, None).await?;
+    let mut rejoiner = open(last, None).await?;
+    let missed = options.missed as u64;
+    let (mut offset, epoch) = join_stream(&mut watcher, &join_frame(RECOVER_ROOM, None)).await?;
+    if targets.len() > 1 {
+        // Let the watcher's room subscription reach the publisher's instance.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let pad = pad(options);
+    let mut histogram = histogram();
+    let mut reply_bytes = 0u64;
+    let mut cpu_s = 0.0;
+    let mut wait_s = 0.0;
+    let mut window_s = 0.0;
+    for _ in 0..options.recoveries {
+        publish_n(&mut publisher, missed, options.in_flight, &pad).await?;
+        // The member's copies prove the stream holds them all (Redis appends off the
+        // reply's path).
+        offset = read_live_until(&mut watcher, offset + missed).await?;
+        let since = (offset - missed, epoch.as_str());
+        let cpu = CpuTime::start(&options.server_pids);
+        let started = Instant::now();
+        let reply = request(
+            &mut rejoiner,
+            join_frame(RECOVER_ROOM, Some(since)),
+            "joinRoom",
+        )
+        .await?;
+        let took = started.elapsed();
+        let (cpu_used, waited) = cpu.stop();
+        cpu_s += cpu_used;
+        wait_s += waited;
+        window_s += took.as_secs_f64();
+        histogram.saturating_record(took.as_nanos() as u64);
+        reply_bytes += reply.len() as u64;
+        check_recovery(&reply, offset - missed, offset)?;
+        request(&mut rejoiner, leave_frame(RECOVER_ROOM), "leaveRoom").await?;
+    }
+    for ws in [&mut publisher, &mut watcher, &mut rejoiner] {
+        let _ = ws.close(None).await;
+    }
+    let n = options.recoveries.max(1) as f64;
+    let mut result = json!({
+        "urls": options.urls.len(),
+        "missed": missed,
+        "recoveries": options.recoveries,
+        "payload_bytes": options.payload,
+        "reply_bytes": reply_bytes as f64 / n,
+        "recover_ms": {
+            "samples": histogram.len(),
+            "p50": histogram.value_at_quantile(0.5) as f64 / 1e6,
+            "p99": histogram.value_at_quantile(0.99) as f64 / 1e6,
+            "max": histogram.max() as f64 / 1e6,
+        },
+        "server_cpu_s": cpu_s,
+        "server_cpu_us_per_recovery": cpu_s * 1e6 / n,
+        "server_cpu_ns_per_missed": cpu_s * 1e9 / (n * missed.max(1) as f64),
+        "server_runq_wait_util": wait_s / window_s.max(1e-9),
+    });
+    // The load generator's own use, over the whole run.
+    if let Value::Object(whole) = whole.stop().json(0) {
+        for (k, v) in whole {
+            if k.starts_with("loadgen_") {
+                result[k] = v;
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// Server CPU and run-queue wait over a short window, in nanoseconds
+/// (`/proc/PID/task/*/schedstat`: `/proc/PID/stat`'s 10 ms ticks are too coarse for
+/// one join).
+struct CpuTime {
+    pids: Vec<u32>,
+    start: (f64, f64),
+}
+
+impl CpuTime {
+    fn start(pids: &[u32]) -> Self {
+        Self {
+            pids: pids.to_vec(),
+            start: crate::procstat::schedstat_seconds(pids),
+        }
+    }
+
+    /// (CPU seconds, seconds waiting for a CPU) since `start`.
+    fn stop(&self) -> (f64, f64) {
+        let (run, wait) = crate::procstat::schedstat_seconds(&self.pids);
+        (run - self.start.0, wait - self.start.1)
+    }
+}
+
+/// `system/joinRoom` of `room`, resuming after `since` (offset, epoch) if given.
+fn join_frame(room: &str, since: Option<(u64, &str)>) -> Message {
+    let mut data = json!({ "roomName": room });
+    if let Some((offset, epoch)) = since {
+        data["since"] = json!({ "offset": offset, "epoch": epoch });
+    }
+    Message::text(
+        json!({"type": "system", "action": "joinRoom", "data": data, "id": "join"}).to_string(),
+    )
+}
+
+fn leave_frame(room: &str) -> Message {
+    Message::text(
+        json!({"type": "system", "action": "leaveRoom", "data": {"roomName": room}, "id": "leave"})
+            .to_string(),
+    )
+}
+
+/// Sends `frame` and returns the reply of route `system/<action>`, skipping other
+/// frames; an error frame fails.
+async fn request(ws: &mut Ws, frame: Message, action: &str) -> Result<Utf8Bytes, Error> {
+    ws.send(frame).await?;
+    while let Some(text) = next_text(ws).await {
+        let frame: Incoming<'_> = serde_json::from_str(text.as_str())?;
+        if frame.kind == "error" {
+            return Err(format!("system/{action} failed: {text}").into());
+        }
+        if frame.kind == "system" && frame.action == action {
+            return Ok(text);
+        }
+    }
+    Err(format!("socket closed before the system/{action} reply").into())
+}
+
+/// Joins with `frame`; the room's (offset, epoch) from the reply's `stream`.
+async fn join_stream(ws: &mut Ws, frame: &Message) -> Result<(u64, String), Error> {
+    let reply = request(ws, frame.clone(), "joinRoom").await?;
+    let v: Value = serde_json::from_str(reply.as_str())?;
+    let stream = &v["response"]["data"]["stream"];
+    match (stream["offset"].as_u64(), stream["epoch"].as_str()) {
+        (Some(offset), Some(epoch)) => Ok((offset, epoch.to_owned())),
+        _ => Err(format!(
+            "the join reply has no stream position: is the server's history on \
+             (PXL_WS_HISTORY_SIZE)? {reply}"
+        )
+        .into()),
+    }
+}
+
+/// Publishes `n` messages to the recover room, `in_flight` at a time, and waits for every
+/// acknowledgement.
+async fn publish_n(ws: &mut Ws, n: u64, in_flight: usize, pad: &str) -> Result<(), Error> {
+    let mut sent = 0u64;
+    let mut acked = 0u64;
+    while acked < n {
+        let more = (in_flight as u64)
+            .min(n - sent)
+            .saturating_sub(sent - acked);
+        let frames = (0..more).map(|i| broadcast_frame(sent + i, RECOVER_ROOM, pad));
+        if !feed_all(ws, frames).await {
+            return Err("publisher: write failed".into());
+        }
+        sent += more;
+        let Some(text) = next_text(ws).await else {
+            return Err("publisher: socket closed".into());
+        };
+        match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
+            Ok(frame) if frame.kind == "bench" && frame.action == "broadcast" => acked += 1,
+            _ => return Err(format!("publisher: unexpected frame {text}").into()),
+        }
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct StreamTag {
+    offset: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct Stamped {
+    stream: Option<StreamTag>,
+}
+
+/// Reads the member's live frames until one at `offset` (or later) arrived; its offset.
+async fn read_live_until(ws: &mut Ws, offset: u64) -> Result<u64, Error> {
+    let deadline = Duration::from_secs(30);
+    loop {
+        let text = tokio::time::timeout(deadline, next_text(ws))
+            .await
+            .map_err(|_| format!("no live frame at offset {offset} within {deadline:?}"))?
+            .ok_or("member: socket closed")?;
+        let frame: Stamped = serde_json::from_str(text.as_str())?;
+        match frame.stream {
+            Some(s) if s.offset >= offset => return Ok(s.offset),
+            Some(_) => {}
+            None => return Err(format!("member: a frame without `stream`: {text}").into()),
+        }
+    }
+}
+
+/// Checks a rejoin reply: recovered, and `missed` holds exactly the offsets after
+/// `since` up to `last`, in order.
+fn check_recovery(reply: &str, since: u64, last: u64) -> Result<(), Error> {
+    let v: Value = serde_json::from_str(reply)?;
+    let stream = &v["response"]["data"]["stream"];
+    let offsets: Vec<u64> = stream["missed"]
+        .as_array()
+        .ok_or_else(|| format!("no stream.missed in {reply:.200}"))?
+        .iter()
+        .filter_map(|f| f["stream"]["offset"].as_u64())
+        .collect();
+    let want: Vec<u64> = (since + 1..=last).collect();
+    if stream["recovered"] != true || offsets != want {
+        return Err(format!(
+            "recovery after {since}: recovered {}, {} frames ({:?}..{:?}); expected {} ({}..={last})",
+            stream["recovered"],
+            offsets.len(),
+            offsets.first(),
+            offsets.last(),
+            want.len(),
+            since + 1,
+        )
+        .into());
+    }
+    Ok(())
 }

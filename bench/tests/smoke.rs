@@ -5,8 +5,13 @@ use pxl_ws_bench::{Options, Scenario};
 use serde_json::Value;
 
 async fn pxl_ws_server() -> String {
+    pxl_ws_server_with(|_| {}).await
+}
+
+async fn pxl_ws_server_with(tweak: impl FnOnce(&mut pxl_ws::WsConfig)) -> String {
     let mut config = pxl_ws::WsConfig::default();
     example_bench_server::bench_defaults(&mut config);
+    tweak(&mut config);
     let server = example_bench_server::build(config).expect("bench server builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -106,6 +111,48 @@ async fn cluster_spreads_over_two_urls() {
     assert_eq!(cluster["urls"], 2, "{cluster}");
     assert_eq!(cluster["lost"], 0, "{cluster}");
     assert!(cluster["deliveries"].as_u64().unwrap() > 0, "{cluster}");
+}
+
+/// The rejoin check is the scenario's own: a reply without all the missed frames, in
+/// order and recovered, fails the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_gets_every_missed_message_back() {
+    let url = pxl_ws_server_with(|c| c.rooms.history.size = 100).await;
+    let recover = run(Scenario::Recover, &[&url], |_| {}).await;
+    assert_eq!(recover["missed"], 100, "{recover}");
+    assert_eq!(recover["recoveries"], 3, "{recover}");
+    assert_eq!(recover["recover_ms"]["samples"], 3, "{recover}");
+    assert!(
+        recover["recover_ms"]["p50"].as_f64().unwrap() > 0.0,
+        "{recover}"
+    );
+    // 100 stamped frames of some 100 bytes each.
+    assert!(
+        recover["reply_bytes"].as_f64().unwrap() > 100.0 * 80.0,
+        "{recover}"
+    );
+    assert!(
+        recover["server_cpu_us_per_recovery"].as_f64().unwrap() > 0.0,
+        "{recover}"
+    );
+
+    // A history smaller than the gap: the scenario reports the failed recovery.
+    let small = pxl_ws_server_with(|c| c.rooms.history.size = 10).await;
+    let mut options = Options::defaults(Scenario::Recover);
+    options.urls = vec![small];
+    options.quick();
+    let err = pxl_ws_bench::run(Scenario::Recover, &options)
+        .await
+        .expect_err("10 messages of history cannot fill a gap of 100");
+    assert!(err.to_string().contains("recovered false"), "{err}");
+
+    // Without history the join reply has no position to resume from.
+    let off = pxl_ws_server().await;
+    options.urls = vec![off];
+    let err = pxl_ws_bench::run(Scenario::Recover, &options)
+        .await
+        .expect_err("no history");
+    assert!(err.to_string().contains("PXL_WS_HISTORY_SIZE"), "{err}");
 }
 
 #[test]

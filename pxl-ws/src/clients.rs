@@ -165,7 +165,41 @@ impl ClientState {
     /// is logged once per client for each thing that happens to it; over its limit
     /// (`outbox::Pushed::OverLimit`) it is closed with 1008, its queue dropped unsent.
     pub(crate) fn push_with(&self, msg: Message, policy: &Overflow, metrics: &Metrics) -> bool {
-        match self.outbox.push(msg, policy) {
+        let pushed = self.outbox.push(msg, policy);
+        self.pushed(pushed, metrics)
+    }
+
+    /// Holds a frame back while a `joinRoom` of this client reads `gate`'s history (see
+    /// `Outbox::park`): counted against the client's outbound limits like a queued
+    /// frame, with the same outcomes as [`push_with`](Self::push_with) (a client over its
+    /// limit for the grace period is closed with 1008 `outbound queue over limit`).
+    pub(crate) fn park_with(
+        &self,
+        gate: &Arc<str>,
+        position: u64,
+        msg: Message,
+        policy: &Overflow,
+        metrics: &Metrics,
+    ) -> bool {
+        let pushed = self.outbox.park(gate, position, msg, policy);
+        self.pushed(pushed, metrics)
+    }
+
+    /// Ends `gate`: its held frames after `after` go to the writer, behind the queued
+    /// ones; the others are discarded.
+    pub(crate) fn unpark(&self, gate: &str, after: Option<u64>) {
+        self.outbox.unpark(gate, after);
+    }
+
+    /// Discards `gate`'s held frames.
+    pub(crate) fn discard_parked(&self, gate: &str) {
+        self.outbox.discard_parked(gate);
+    }
+
+    /// Logs, counts and closes for what a push or park did; `true` when the client will
+    /// get the frame.
+    fn pushed(&self, pushed: Pushed, metrics: &Metrics) -> bool {
+        match pushed {
             Pushed::Queued { first_over } => {
                 metrics.count_message_out();
                 if first_over {

@@ -21,7 +21,7 @@ use crate::cluster::{Cluster, LocalNode, RemoteView};
 use crate::flow::Overflow;
 use crate::frame::{Frame, Target, To};
 use crate::health::Metrics;
-use crate::history::{Appended, Held, History};
+use crate::history::{Appended, History};
 use crate::lock::{Membership, MembershipLock};
 use crate::protocol;
 use crate::rooms::RoomTable;
@@ -137,7 +137,7 @@ impl Hub {
             let g = self.lock();
             self.clients.remove(&g, c.id);
             if let Some(h) = &self.history {
-                h.gates.release(c.id, drop);
+                h.gates.forget(c);
             }
             let left = self.rooms.leave_all(&g, c);
             self.announce_left(&g, c.id, &left);
@@ -369,20 +369,11 @@ impl Hub {
                 }
                 None => None,
             };
-            if let Some((h, room, offset)) = gate {
-                match h.gates.hold(c.id, room, offset, &msg) {
-                    Held::Yes => {
-                        n += 1;
-                        return;
-                    }
-                    Held::Overflow => {
-                        if c.request_close(1008, "outbound queue full", false) {
-                            self.metrics.count_slow_client_dropped();
-                        }
-                        return;
-                    }
-                    Held::No => {}
-                }
+            if let Some((h, room, offset)) = gate
+                && let Some(kept) = h.gates.hold(c, room, offset, &msg, policy, &self.metrics)
+            {
+                n += usize::from(kept);
+                return;
             }
             if c.push_with(msg.clone(), policy, &self.metrics) {
                 n += 1;
@@ -435,9 +426,7 @@ impl Hub {
     /// meanwhile follow it, without those the reply carried.
     pub(crate) fn release_gates(&self, c: &ClientState) {
         if let Some(h) = &self.history {
-            h.gates.release(c.id, |m| {
-                c.push(m, &self.metrics);
-            });
+            h.gates.release(c);
         }
     }
 

@@ -9,6 +9,12 @@
 //! Queued frames are numbered (`head` is the number of the front one), so a coalescing
 //! key can name its frame's slot; a droppable frame dropped to make room leaves an empty
 //! slot that [`Outbox::pop`] skips, so the numbers stay put.
+//!
+//! Frames can also be *parked* ([`Outbox::park`]): held back from the writer while a
+//! `joinRoom` reads the room's history (`history::Gates`), then moved behind what is
+//! queued ([`Outbox::unpark`]) or discarded. Parked frames count in the same bytes as
+//! queued ones, so one rule (soft mark, hard limit and grace, budget) governs a client
+//! that is behind, whether its frames wait in the queue or behind a join.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -50,6 +56,15 @@ struct Inner {
     logged_drop: bool,
     logged_over: bool,
     closed: bool,
+    /// Frames held back from the writer, in arrival order, each with its gate (a room)
+    /// and its position there; counted in `bytes`.
+    parked: Vec<Parked>,
+}
+
+struct Parked {
+    gate: Arc<str>,
+    position: u64,
+    slot: Slot,
 }
 
 struct Slot {
@@ -105,64 +120,106 @@ impl Outbox {
         if inner.closed {
             return Pushed::Closed;
         }
-        match policy {
-            Overflow::Coalesce(key) => {
-                if let Some(seq) = inner.keys.as_ref().and_then(|k| k.get(key)).copied() {
-                    let slot = &mut inner.queue[(seq - inner.head) as usize];
-                    inner.bytes = inner.bytes - slot.cost + cost;
-                    slot.cost = cost;
-                    slot.msg = Some(msg);
-                    inner.rebalance(flow);
-                    flow.count_coalesced();
-                    return Pushed::Coalesced;
-                }
-            }
-            Overflow::Droppable if inner.bytes > flow.soft_bytes => {
-                flow.count_dropped();
-                let first = !std::mem::replace(&mut inner.logged_drop, true);
-                return Pushed::Dropped { first };
-            }
-            _ => {}
-        }
-        if inner.bytes + cost > flow.queue_bytes && inner.droppable > 0 {
-            inner.make_room(flow, cost);
-        }
-        let bytes = inner.bytes + cost;
-        if !inner.reserve(flow, bytes) && bytes > flow.soft_bytes {
+        if let Overflow::Coalesce(key) = policy
+            && let Some(seq) = inner.keys.as_ref().and_then(|k| k.get(key)).copied()
+        {
+            let slot = &mut inner.queue[(seq - inner.head) as usize];
+            inner.bytes = inner.bytes - slot.cost + cost;
+            slot.cost = cost;
+            slot.msg = Some(msg);
             inner.rebalance(flow);
-            return Pushed::OverLimit(OverLimit::Budget);
+            flow.count_coalesced();
+            return Pushed::Coalesced;
         }
-        let mut first_over = false;
-        if bytes > flow.queue_bytes {
-            let now = Instant::now();
-            let since = *inner.over_since.get_or_insert(now);
-            if now.duration_since(since) >= flow.grace {
-                inner.rebalance(flow);
-                return Pushed::OverLimit(OverLimit::Grace);
-            }
-            first_over = !std::mem::replace(&mut inner.logged_over, true);
-        }
-        let seq = inner.head + inner.queue.len() as u64;
-        match policy {
-            Overflow::Coalesce(key) => {
-                inner.keys.get_or_insert_default().insert(key.clone(), seq);
-            }
-            Overflow::Droppable => inner.droppable += 1,
-            Overflow::Keep => {}
-        }
+        let first_over = match inner.admit(flow, cost, policy) {
+            Ok(first_over) => first_over,
+            Err(refused) => return refused,
+        };
         let was_empty = inner.queue.is_empty();
-        inner.queue.push_back(Slot {
+        inner.enqueue(Slot {
             msg: Some(msg),
             cost,
             policy: policy.clone(),
         });
-        inner.bytes = bytes;
         // The writer only waits after it found the queue empty; `notify_one` keeps a
         // permit if it is not waiting yet, so no wake-up is lost.
         if was_empty {
             self.ready.notify_one();
         }
         Pushed::Queued { first_over }
+    }
+
+    /// Holds `msg` back from the writer under `gate` at `position` (see
+    /// [`unpark`](Self::unpark)), counted and limited exactly like a queued frame: a
+    /// droppable one is dropped over the soft mark, and over the hard limit for the grace
+    /// period (or over the budget) the client must be closed. A coalesced frame is kept
+    /// as it is (it cannot replace a queued one: that would send it before the join's
+    /// reply). `Queued` means parked.
+    pub(crate) fn park(
+        &self,
+        gate: &Arc<str>,
+        position: u64,
+        msg: Message,
+        policy: &Overflow,
+    ) -> Pushed {
+        let flow = &*self.flow;
+        let cost = cost(&msg);
+        let mut inner = self.inner.lock().expect("outbox lock");
+        let inner = &mut *inner;
+        if inner.closed {
+            return Pushed::Closed;
+        }
+        let first_over = match inner.admit(flow, cost, policy) {
+            Ok(first_over) => first_over,
+            Err(refused) => return refused,
+        };
+        inner.parked.push(Parked {
+            gate: gate.clone(),
+            position,
+            slot: Slot {
+                msg: Some(msg),
+                cost,
+                policy: policy.clone(),
+            },
+        });
+        Pushed::Queued { first_over }
+    }
+
+    /// Ends `gate`: its parked frames at positions after `after` move, in order, behind
+    /// the queued ones (where a frame pushed from now on queues behind them); the others
+    /// (`after` = `None`: none) are discarded.
+    pub(crate) fn unpark(&self, gate: &str, after: Option<u64>) {
+        let mut inner = self.inner.lock().expect("outbox lock");
+        let inner = &mut *inner;
+        if inner.parked.is_empty() {
+            return;
+        }
+        let was_empty = inner.queue.is_empty();
+        let parked = std::mem::take(&mut inner.parked);
+        for p in parked {
+            if &*p.gate != gate {
+                inner.parked.push(p);
+            } else if after.is_none_or(|a| p.position > a) {
+                inner.enqueue(p.slot);
+            } else {
+                inner.bytes -= p.slot.cost;
+            }
+        }
+        if inner.parked.capacity() > KEEP_CAPACITY && inner.parked.is_empty() {
+            inner.parked = Vec::new();
+        }
+        inner.rebalance(&self.flow);
+        if inner.bytes <= self.flow.queue_bytes {
+            inner.over_since = None;
+        }
+        if was_empty && !inner.queue.is_empty() {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Discards `gate`'s parked frames (the client is gone).
+    pub(crate) fn discard_parked(&self, gate: &str) {
+        self.unpark(gate, Some(u64::MAX));
     }
 
     /// The oldest queued frame, if any. An emptied queue above [`KEEP_CAPACITY`] gives
@@ -215,7 +272,7 @@ impl Outbox {
         self.flow.count_closed(why);
     }
 
-    /// What the queued frames cost now, in bytes.
+    /// What the queued and parked frames cost now, in bytes.
     pub(crate) fn queued_bytes(&self) -> usize {
         self.inner.lock().expect("outbox lock").bytes
     }
@@ -225,6 +282,7 @@ impl Outbox {
         let mut inner = self.inner.lock().expect("outbox lock");
         inner.closed = true;
         inner.queue = VecDeque::new();
+        inner.parked = Vec::new();
         inner.keys = None;
         inner.bytes = 0;
         inner.droppable = 0;
@@ -240,6 +298,49 @@ impl Drop for Outbox {
 }
 
 impl Inner {
+    /// Whether `cost` more bytes under `policy` may be held (queued or parked), making
+    /// room first; `Ok(first_over)` (and the bytes counted) or the refusal.
+    fn admit(&mut self, flow: &Flow, cost: usize, policy: &Overflow) -> Result<bool, Pushed> {
+        if *policy == Overflow::Droppable && self.bytes > flow.soft_bytes {
+            flow.count_dropped();
+            let first = !std::mem::replace(&mut self.logged_drop, true);
+            return Err(Pushed::Dropped { first });
+        }
+        if self.bytes + cost > flow.queue_bytes && self.droppable > 0 {
+            self.make_room(flow, cost);
+        }
+        let bytes = self.bytes + cost;
+        if !self.reserve(flow, bytes) && bytes > flow.soft_bytes {
+            self.rebalance(flow);
+            return Err(Pushed::OverLimit(OverLimit::Budget));
+        }
+        let mut first_over = false;
+        if bytes > flow.queue_bytes {
+            let now = Instant::now();
+            let since = *self.over_since.get_or_insert(now);
+            if now.duration_since(since) >= flow.grace {
+                self.rebalance(flow);
+                return Err(Pushed::OverLimit(OverLimit::Grace));
+            }
+            first_over = !std::mem::replace(&mut self.logged_over, true);
+        }
+        self.bytes = bytes;
+        Ok(first_over)
+    }
+
+    /// Appends an admitted frame (its bytes already counted) to the queue.
+    fn enqueue(&mut self, slot: Slot) {
+        let seq = self.head + self.queue.len() as u64;
+        match &slot.policy {
+            Overflow::Coalesce(key) => {
+                self.keys.get_or_insert_default().insert(key.clone(), seq);
+            }
+            Overflow::Droppable => self.droppable += 1,
+            Overflow::Keep => {}
+        }
+        self.queue.push_back(slot);
+    }
+
     /// Reserves budget for a queue of `bytes`; `false` when the budget is spent (what
     /// could be reserved is kept).
     fn reserve(&mut self, flow: &Flow, bytes: usize) -> bool {

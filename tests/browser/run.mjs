@@ -10,15 +10,11 @@
 // playwright-core, saves screenshots under artifacts/browser/ (paths printed), and exits
 // non-zero on any failure.
 
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, createWriteStream } from "node:fs";
-import net from "node:net";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { CHAT_BIN as BIN, freePort, root, startChat, stopChat } from "../support/chat.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const BIN = process.env.EXAMPLE_CHAT_BIN || path.join(root, "target/debug/example-chat");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = path.join(root, "artifacts/browser");
 const WAIT = 20000; // ms a step may take before it fails
@@ -39,55 +35,8 @@ async function check(name, fn) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Starts example-chat on `port`; resolves once it serves its page. */
-async function startServer(port, logFile) {
-  const child = spawn(BIN, [], {
-    env: { ...process.env, PXL_WS_HOST: "127.0.0.1", PXL_WS_PORT: String(port), RUST_LOG: "info" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const out = createWriteStream(logFile, { flags: "a" });
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
-  const exited = new Promise((r) => child.once("exit", (code, signal) => r({ code, signal })));
-  child.exited = exited;
-  const deadline = Date.now() + WAIT;
-  while (Date.now() < deadline) {
-    const early = await Promise.race([exited, sleep(0).then(() => null)]);
-    if (early) throw new Error(`example-chat exited early (${JSON.stringify(early)}); see ${logFile}`);
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/pxl-ws.js`);
-      if (r.ok) return child;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  child.kill("SIGKILL");
-  throw new Error(`example-chat did not serve within ${WAIT} ms; see ${logFile}`);
-}
-
-async function stopServer(child) {
-  child.kill("SIGTERM");
-  const r = await Promise.race([child.exited, sleep(WAIT).then(() => null)]);
-  if (!r) {
-    child.kill("SIGKILL");
-    throw new Error("example-chat did not stop on SIGTERM");
-  }
-  return r;
-}
+const startServer = (port, logFile) => startChat({ port, logFile, env: { RUST_LOG: "info" }, wait: WAIT });
+const stopServer = (child) => stopChat(child, WAIT);
 
 async function openChat(browser, url, name, errors) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 640 } });

@@ -10,17 +10,17 @@
 //   cargo build -p example-chat && (cd tests/contract && npm ci && node run.mjs)
 //
 // Starts target/debug/example-chat itself (EXAMPLE_CHAT_BIN overrides the path) with
-// PXL_WS_CONTRACT=true on a free loopback port; exits non-zero on any failure.
+// PXL_WS_CONTRACT=true on a free loopback port (tests/support/chat.mjs, shared with the
+// browser test); exits non-zero on any failure.
 
-import { spawn, execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync, copyFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Parser } from "@asyncapi/parser";
+import { CHAT_BIN as BIN, freePort, root, startChat, stopChat } from "../support/chat.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
-const BIN = process.env.EXAMPLE_CHAT_BIN || path.join(root, "target/debug/example-chat");
 const TSC = path.join(here, "node_modules/.bin/tsc");
 const WORK = path.join(root, "target/contract-check");
 const WAIT = 20000;
@@ -44,27 +44,6 @@ function assert(cond, message) {
   if (!cond) throw new Error(message);
 }
 
-/** Starts example-chat serving its contract; resolves with its base URL. */
-function startChat() {
-  const child = spawn(BIN, [], {
-    env: { ...process.env, PXL_WS_HOST: "127.0.0.1", PXL_WS_PORT: "0", PXL_WS_CONTRACT: "true", RUST_LOG: "warn" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("example-chat did not print its address")), WAIT);
-    let buf = "";
-    child.stdout.on("data", (d) => {
-      buf += d;
-      const m = buf.match(/Open (http:\/\/\S+?)\/ in a browser/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, base: m[1] });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`example-chat exited early (${code})`)));
-  });
-}
-
 async function get(base, p) {
   const res = await fetch(base + p);
   assert(res.ok, `GET ${p}: ${res.status}`);
@@ -82,7 +61,8 @@ function writeTsconfig(files) {
   writeFileSync(path.join(WORK, "tsconfig.json"), JSON.stringify(base, null, 2));
 }
 
-const { child, base } = await startChat();
+const child = await startChat({ port: await freePort(), env: { PXL_WS_CONTRACT: "true" }, wait: WAIT });
+const base = child.base;
 try {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
@@ -149,7 +129,7 @@ try {
     log(`  ${expected.length} wrong uses rejected`);
   });
 } finally {
-  child.kill("SIGTERM");
+  await stopChat(child, WAIT).catch((e) => log(`stop: ${e.message}`));
 }
 
 console.log(`${passed} passed, ${failed} failed`);

@@ -17,3 +17,19 @@ export async function wrong(url: string): Promise<void> {
   await api.request("system", "joinRoom", { room: "lobby" }); // error
   void n;
 }
+
+export async function wrongHistory(url: string): Promise<void> {
+  const client = new PxlWsClient(url);
+  await client.joinRoom("lobby", { history: "50" }); // error
+  await client.joinRoom("lobby", { since: { offset: 3 } }); // error
+  await client.joinRoom("lobby", { since: { offset: "3", epoch: "e" } }); // error
+  const c: string = (await client.presence("lobby")).count; // error
+  const u: number = (await client.presenceStats("lobby")).roomName; // error
+  const api = typed(client);
+  await api.request("system", "joinRoom", { roomName: "lobby", history: "10" }); // error
+  await api.request("system", "presence", {}); // error
+  const m: number = (await api.request("system", "presence", { roomName: "l" })).members; // error
+  const r: string = (await api.request("system", "joinRoom", { roomName: "l" })).data?.stream?.recovered; // error
+  api.on("room", "userJoined", (p) => void p.clientId); // error
+  void [c, u, m, r];
+}

@@ -3,7 +3,8 @@
 //!
 //! Settings come from `WsConfig::from_env` (port `PXL_WS_PORT`, path `/ws`; with
 //! `REDIS_URL` set, instances share rooms through Redis, which the `cluster` scenario
-//! uses). The rate limit and the connection caps are off unless set in the environment
+//! uses; with `PXL_WS_HISTORY_SIZE` set, every room keeps a history, which the suite's
+//! `pxl-ws-history` server and the `recover` scenario use). The rate limit and the connection caps are off unless set in the environment
 //! (see `example_bench_server::bench_defaults`). Prints `pid N` once listening.
 
 use pxl_ws::WsConfig;

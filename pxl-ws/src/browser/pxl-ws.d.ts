@@ -84,12 +84,63 @@ export interface JoinStream {
   unavailable?: true;
 }
 
+/** What joinRoom sends besides the room name; in a history room `since` or `history` (not both). */
+export interface JoinRoomOptions {
+  /** Resume after this position: the reply's `stream.missed` holds the frames after it. */
+  since?: StreamPosition;
+  /** The last this many frames of the room's history. */
+  history?: number;
+  /** Display name. */
+  username?: string;
+  [field: string]: unknown;
+}
+
+/** One connection in a room (system/presence). */
+export interface PresenceMember {
+  clientId: string;
+  /** The user id, or the client id of a connection without one. */
+  userId: string;
+  username: string | null;
+}
+
+/** The `response` of system/presence: across the cluster, at most `rooms.presence_max_members` members listed. */
+export interface Presence {
+  roomName: string;
+  count: number;
+  members: PresenceMember[];
+  /** More than the listed members are in the room. */
+  truncated: boolean;
+}
+
+/** The `response` of system/presenceStats. */
+export interface PresenceStats {
+  roomName: string;
+  clients: number;
+  users: number;
+}
+
+/** The `data` of room/userJoined (a user's first connection joined) and room/userLeft (its last one left). */
+export interface UserPresence {
+  roomName: string;
+  userId: string;
+  username: string | null;
+}
+
+/** The `data` of room/memberJoined and room/memberLeft (every connection). */
+export interface MemberPresence {
+  roomName: string;
+  clientId: string;
+  userId: string | null;
+  username: string | null;
+}
+
 export type ConnectionEvent =
   | { type: "state"; state: ConnectionState }
   | { type: "connected"; clientId: string }
   | { type: "disconnected"; code: number; reason: string }
   | { type: "reconnecting"; attempt: number; delay: number }
   | { type: "reconnectAttemptFailed"; attempt: number; error: string }
+  /** `notRecovered`: the history rooms whose rejoin could not fill the gap (`recovered: false`). */
   | { type: "reconnected"; clientId: string; rooms: string[]; notRecovered: string[] }
   | { type: "rejoinFailed"; room: string; error: string }
   | { type: "reconnectFailed"; attempts: number }
@@ -119,8 +170,13 @@ export class PxlWsClient {
   request<R = unknown>(type: string, action: string, data?: unknown, options?: { timeout?: number }): Promise<R>;
   /** Fire and forget; false when not connected. */
   send(type: string, action: string, data?: unknown): boolean;
-  joinRoom(roomName: string, extra?: Record<string, unknown>): Promise<RoomReply>;
+  /** Joins a room; rejoined after every reconnect (resuming with `since` in a history room) until left. */
+  joinRoom(roomName: string, extra?: JoinRoomOptions): Promise<RoomReply>;
   leaveRoom(roomName: string): Promise<RoomReply>;
+  /** system/presence: who is in the room. Only members may ask, unless the server decides otherwise. */
+  presence(roomName: string): Promise<Presence>;
+  /** system/presenceStats: how many connections and users are in the room. */
+  presenceStats(roomName: string): Promise<PresenceStats>;
   /** Handler for pushes of one type/action; returns an unsubscribe function. */
   on<D = any>(type: string, action: string, handler: (data: D, frame: Frame<D>) => void): () => void;
   /** Every frame that is not the answer to a request(). */

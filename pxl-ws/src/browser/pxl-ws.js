@@ -143,6 +143,16 @@ export class PxlWsClient {
     return r;
   }
 
+  /** Who is in a room across the cluster (system/presence): {roomName, count, members, truncated}. */
+  presence(roomName) {
+    return this.request("system", "presence", { roomName });
+  }
+
+  /** How many connections and users are in a room (system/presenceStats): {roomName, clients, users}. */
+  presenceStats(roomName) {
+    return this.request("system", "presenceStats", { roomName });
+  }
+
   /** Calls handler(data, frame) for pushes of this type/action. Returns a function that unsubscribes. */
   on(type, action, handler) {
     const key = `${type}/${action}`;

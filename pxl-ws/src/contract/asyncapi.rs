@@ -151,10 +151,15 @@ fn error_message() -> Value {
 }
 
 fn push_message(p: &PushSpec) -> Value {
+    let mut payload = frame(&p.ty, &p.action, Some(("data", schema_of(&p.data))));
+    payload["properties"]["stream"] = json!({
+        "allOf": [{ "$ref": format!("{}PxlStreamStamp", super::schema::DEFINITIONS) }],
+        "description": "Sent to a history room (`rooms.history`): the frame's place in the room's stream"
+    });
     json!({
         "name": format!("{}/{}", p.ty, p.action),
         "title": format!("{}/{} push", p.ty, p.action),
-        "payload": frame(&p.ty, &p.action, Some(("data", schema_of(&p.data)))),
+        "payload": payload,
     })
 }
 

@@ -243,7 +243,8 @@ impl Cx<'_> {
     ) {
         let x = resolve(&self.old.schemas, x);
         let y = resolve(&self.new.schemas, y);
-        let (Some(xo), Some(yo)) = (object_props(x), object_props(y)) else {
+        let none = Map::new();
+        let (Some(xo), Some(yo)) = (object_props(x, &none), object_props(y, &none)) else {
             let (a, b) = (
                 shape(&self.old.schemas, x, 0),
                 shape(&self.new.schemas, y, 0),
@@ -313,8 +314,14 @@ fn resolve<'a>(defs: &'a BTreeMap<String, Value>, mut v: &'a Value) -> &'a Value
     v
 }
 
-fn object_props(v: &Value) -> Option<&Map<String, Value>> {
-    v.get("properties")?.as_object()
+/// An object schema's properties; `none` for an object that lists none (any fields),
+/// so properties added to it are compared as additions, not as another type.
+fn object_props<'a>(v: &'a Value, none: &'a Map<String, Value>) -> Option<&'a Map<String, Value>> {
+    match v.get("properties") {
+        Some(p) => p.as_object(),
+        None if v.get("type").and_then(Value::as_str) == Some("object") => Some(none),
+        None => None,
+    }
 }
 
 fn required(v: &Value) -> Vec<&str> {

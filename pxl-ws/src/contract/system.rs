@@ -21,7 +21,17 @@ fn typed(name: &str) -> TypeSpec {
 /// The named schemas of the system frames.
 pub(super) fn definitions() -> BTreeMap<String, Value> {
     let nullable_string = json!({ "type": ["string", "null"] });
-    let room_data = json!({ "type": "object", "additionalProperties": true });
+    let count = json!({ "type": "integer", "minimum": 0 });
+    let room_data = json!({
+        "type": "object",
+        "properties": {
+            "stream": {
+                "allOf": [reference("PxlJoinStream")],
+                "description": "joinRoom in a history room: the position, and what was missed"
+            }
+        },
+        "additionalProperties": true
+    });
     BTreeMap::from([
         (
             "PxlRoomRequest".to_owned(),
@@ -29,10 +39,136 @@ pub(super) fn definitions() -> BTreeMap<String, Value> {
                 "type": "object",
                 "properties": {
                     "roomName": { "type": "string", "description": "The room" },
-                    "username": { "type": "string", "description": "Display name (joinRoom)" }
+                    "username": { "type": "string", "description": "Display name (joinRoom)" },
+                    "since": {
+                        "allOf": [reference("PxlStreamPosition")],
+                        "description": "joinRoom in a history room: resume after this position (not with history)"
+                    },
+                    "history": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "joinRoom in a history room: the last this many frames (not with since)"
+                    }
                 },
                 "required": ["roomName"],
                 "additionalProperties": true
+            }),
+        ),
+        (
+            "PxlStreamPosition".to_owned(),
+            json!({
+                "description": "A position in a history room's stream: the offset of the last frame seen and the stream's epoch",
+                "type": "object",
+                "properties": {
+                    "offset": count,
+                    "epoch": { "type": "string" }
+                },
+                "required": ["offset", "epoch"]
+            }),
+        ),
+        (
+            "PxlStreamStamp".to_owned(),
+            json!({
+                "description": "The `stream` of a frame sent to a history room: its room, offset (+1 per message) and epoch",
+                "type": "object",
+                "properties": {
+                    "room": { "type": "string" },
+                    "offset": count,
+                    "epoch": { "type": "string" }
+                },
+                "required": ["room", "offset", "epoch"]
+            }),
+        ),
+        (
+            "PxlStreamedFrame".to_owned(),
+            json!({
+                "description": "A frame of a history room, exactly as it was sent live",
+                "type": "object",
+                "properties": {
+                    "type": { "type": "string" },
+                    "action": { "type": "string" },
+                    "data": {},
+                    "stream": reference("PxlStreamStamp")
+                },
+                "required": ["stream"],
+                "additionalProperties": true
+            }),
+        ),
+        (
+            "PxlJoinStream".to_owned(),
+            json!({
+                "description": "joinRoom's `data.stream` in a history room: the current position, whether the gap since `since` was filled, and the frames after it (or the last `history`), oldest first. Without offset and epoch, and with `unavailable`, when the history could not be read",
+                "type": "object",
+                "properties": {
+                    "offset": count,
+                    "epoch": { "type": "string" },
+                    "recovered": { "type": "boolean" },
+                    "missed": { "type": "array", "items": reference("PxlStreamedFrame") },
+                    "unavailable": { "type": "boolean", "const": true }
+                },
+                "required": ["recovered", "missed"]
+            }),
+        ),
+        (
+            "PxlPresenceRequest".to_owned(),
+            json!({
+                "type": "object",
+                "properties": { "roomName": { "type": "string", "description": "The room" } },
+                "required": ["roomName"],
+                "additionalProperties": true
+            }),
+        ),
+        (
+            "PxlPresence".to_owned(),
+            json!({
+                "description": "Who is in a room across the cluster: `count` connections, at most `rooms.presence_max_members` of them listed (`truncated` when more)",
+                "type": "object",
+                "properties": {
+                    "roomName": { "type": "string" },
+                    "count": count,
+                    "members": { "type": "array", "items": reference("PxlPresenceMember") },
+                    "truncated": { "type": "boolean" }
+                },
+                "required": ["roomName", "count", "members", "truncated"]
+            }),
+        ),
+        (
+            "PxlPresenceMember".to_owned(),
+            json!({
+                "description": "One connection in a room: its client id, its user (the client id when not authenticated) and name",
+                "type": "object",
+                "properties": {
+                    "clientId": { "type": "string" },
+                    "userId": { "type": "string" },
+                    "username": nullable_string
+                },
+                "required": ["clientId", "userId", "username"]
+            }),
+        ),
+        (
+            "PxlPresenceStats".to_owned(),
+            json!({
+                "description": "How many connections and distinct users are in a room across the cluster",
+                "type": "object",
+                "properties": {
+                    "roomName": { "type": "string" },
+                    "clients": count,
+                    "users": count
+                },
+                "required": ["roomName", "clients", "users"]
+            }),
+        ),
+        (
+            "PxlUserPresence".to_owned(),
+            json!({
+                "description": "room/userJoined (a user's first connection joined) and room/userLeft (its last one left)",
+                "type": "object",
+                "properties": {
+                    "roomName": { "type": "string" },
+                    "userId": { "type": "string" },
+                    "username": nullable_string
+                },
+                "required": ["roomName", "userId", "username"]
             }),
         ),
         (
@@ -180,6 +316,16 @@ pub(super) fn action(route: &crate::route::RouteInfo) -> ActionSpec {
                 Some(typed("PxlRoomReply")),
                 &[codes::INVALID_PAYLOAD],
             ),
+            "presence" => (
+                Some(typed("PxlPresenceRequest")),
+                Some(typed("PxlPresence")),
+                &[codes::INVALID_PAYLOAD, codes::FORBIDDEN],
+            ),
+            "presenceStats" => (
+                Some(typed("PxlPresenceRequest")),
+                Some(typed("PxlPresenceStats")),
+                &[codes::INVALID_PAYLOAD, codes::FORBIDDEN],
+            ),
             "ping" => (
                 None,
                 Some(TypeSpec::new("&str", Some(json!({"const": "pong"})))),
@@ -230,6 +376,8 @@ pub(super) fn pushes() -> Vec<PushSpec> {
         ("user", "leftRoom", "PxlLeftRoom"),
         ("room", "memberJoined", "PxlMemberPresence"),
         ("room", "memberLeft", "PxlMemberPresence"),
+        ("room", "userJoined", "PxlUserPresence"),
+        ("room", "userLeft", "PxlUserPresence"),
         ("queue", "jobCompleted", "PxlJobCompleted"),
         ("queue", "jobError", "PxlJobError"),
     ]

@@ -8,9 +8,10 @@
 //! - [`stamp`]: every frame sent to a history room carries a top-level
 //!   `"stream": {"room", "offset", "epoch"}`, added after the frame was serialised.
 //! - [`Gates`]: while a client's `joinRoom` reads the history, live frames of that room
-//!   for that client are held; after the reply went out they follow it, without those
-//!   the reply already carried. So no frame is both in `missed` and delivered live, and
-//!   none is skipped between them.
+//!   for that client are held (parked in its outbound queue, counted against its byte
+//!   limits); after the reply went out they follow it, without those the reply already
+//!   carried. So no frame is both in `missed` and delivered live, and none is skipped
+//!   between them.
 
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
@@ -25,8 +26,10 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::clients::ClientId;
+use crate::clients::{ClientId, ClientState};
 use crate::config::HistoryConfig;
+use crate::flow::Overflow;
+use crate::health::Metrics;
 
 /// A position in a room's stream: the offset of the last message seen and the stream's
 /// epoch.
@@ -103,11 +106,7 @@ pub(crate) struct History {
 
 impl History {
     /// `None` when `config.size` is 0 (history off).
-    pub(crate) fn new(
-        config: &HistoryConfig,
-        engine: Arc<dyn HistoryEngine>,
-        gate_cap: usize,
-    ) -> Option<Self> {
+    pub(crate) fn new(config: &HistoryConfig, engine: Arc<dyn HistoryEngine>) -> Option<Self> {
         if config.size == 0 {
             return None;
         }
@@ -118,7 +117,7 @@ impl History {
                 .as_deref()
                 .and_then(|p| regex::Regex::new(p).ok()),
             engine,
-            gates: Gates::new(gate_cap),
+            gates: Gates::new(),
         })
     }
 
@@ -151,9 +150,6 @@ pub(crate) fn build(
     if h.size == 0 {
         return Ok(None);
     }
-    // Frames held for one joiner while its history is read: the outbound byte limit
-    // counted at 64 bytes a frame (16 384 at the default 1 MiB), at least 1 024.
-    let cap = (config.limits.outbound.queue_bytes / 64).max(1024);
     #[cfg(feature = "redis")]
     if let Some(url) = &config.cluster.redis_url {
         let engine = redis::RedisHistory::new(
@@ -166,13 +162,12 @@ pub(crate) fn build(
         )
         .map_err(|e| crate::config::ConfigError::invalid("cluster.redis_url", e))?;
         tracing::info!(size = h.size, "room history in redis");
-        return Ok(History::new(h, Arc::new(engine), cap));
+        return Ok(History::new(h, Arc::new(engine)));
     }
     let _ = instance_id;
     Ok(History::new(
         h,
         Arc::new(memory::MemoryHistory::new(h.size, h.ttl)),
-        cap,
     ))
 }
 
@@ -275,37 +270,26 @@ pub(crate) fn expired(at_ms: u64, ttl: Option<Duration>, now_ms: u64) -> bool {
 
 // ---- join gates ----------------------------------------------------------------------
 
-struct Gate {
-    /// Set once the join read the history: held frames up to here were in its reply.
-    upto: Option<u64>,
-    held: Vec<(u64, Message)>,
-}
-
-/// Live frames held for clients whose `joinRoom` is reading a room's history. Its mutex
-/// is taken alone or under a room-table shard's read lock; only an outbox mutex is taken
-/// under it (releasing pushes the held frames before the gate goes).
+/// Live frames held for clients whose `joinRoom` is reading a room's history. The frames
+/// wait in the client's own outbound queue, parked (`Outbox::park`), so they count
+/// against its byte limits like any queued frame: a client that falls behind during a
+/// join is treated like one that falls behind at any other time. The gates only record
+/// which (client, room) is joining and, once read, up to which offset the reply carries.
+/// Its mutex is taken alone or under a room-table shard's read lock; only an outbox
+/// mutex is taken under it (a hold parks, and a release unparks, before the gate goes).
 pub(crate) struct Gates {
     active: AtomicUsize,
-    cap: usize,
-    open: Mutex<HashMap<(ClientId, Arc<str>), Gate>>,
+    open: Mutex<HashMap<GateKey, Option<u64>>>,
 }
 
-/// What [`Gates::hold`] did.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Held {
-    /// No gate: push it.
-    No,
-    /// Held until the reply is out.
-    Yes,
-    /// The gate is full: the client is too far behind (close it like a full queue).
-    Overflow,
-}
+/// A join in progress: (client, room). Its gate's value is the offset the join's reply
+/// carries frames up to, once the history was read.
+type GateKey = (ClientId, Arc<str>);
 
 impl Gates {
-    fn new(cap: usize) -> Self {
+    fn new() -> Self {
         Self {
             active: AtomicUsize::new(0),
-            cap,
             open: Mutex::new(HashMap::new()),
         }
     }
@@ -318,16 +302,7 @@ impl Gates {
     /// Starts holding `room`'s live frames for `id`.
     pub(crate) fn open(&self, id: ClientId, room: &str) {
         let mut open = self.open.lock().expect("gates lock");
-        if open
-            .insert(
-                (id, Arc::from(room)),
-                Gate {
-                    upto: None,
-                    held: Vec::new(),
-                },
-            )
-            .is_none()
-        {
+        if open.insert((id, Arc::from(room)), None).is_none() {
             self.active.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -335,41 +310,50 @@ impl Gates {
     /// Records what the join's reply carries: frames up to `offset`.
     pub(crate) fn read_upto(&self, id: ClientId, room: &str, offset: u64) {
         let mut open = self.open.lock().expect("gates lock");
-        if let Some(g) = open.get_mut(&(id, Arc::from(room))) {
-            g.upto = Some(offset);
+        if let Some(upto) = open.get_mut(&(id, Arc::from(room))) {
+            *upto = Some(offset);
         }
     }
 
-    /// Holds `msg` (at `offset` in `room`) if `id` has a gate open on `room`.
-    pub(crate) fn hold(&self, id: ClientId, room: &str, offset: u64, msg: &Message) -> Held {
-        let mut open = self.open.lock().expect("gates lock");
-        let Some(g) = open.get_mut(&(id, Arc::from(room))) else {
-            return Held::No;
-        };
-        if g.held.len() >= self.cap {
-            return Held::Overflow;
-        }
-        g.held.push((offset, msg.clone()));
-        Held::Yes
+    /// Holds `msg` (at `offset` in `room`) in `c`'s queue if `c` has a gate open on
+    /// `room`: `None` when it has none (push it), else whether `c` will get it (`false`:
+    /// dropped under its overflow rule, or `c` is closed for being behind).
+    pub(crate) fn hold(
+        &self,
+        c: &ClientState,
+        room: &str,
+        offset: u64,
+        msg: &Message,
+        policy: &Overflow,
+        metrics: &Metrics,
+    ) -> Option<bool> {
+        let open = self.open.lock().expect("gates lock");
+        let (key, _) = open.get_key_value(&(c.id, Arc::from(room)))?;
+        Some(c.park_with(&key.1, offset, msg.clone(), policy, metrics))
     }
 
-    /// Closes `id`'s gates, handing the held frames its replies did not carry to `push`,
-    /// in order, before the gate goes: a live frame delivered after this queues behind them.
-    pub(crate) fn release(&self, id: ClientId, mut push: impl FnMut(Message)) {
+    /// Closes `c`'s gates: the held frames its replies did not carry go to its writer, in
+    /// order, before the gate goes (a live frame delivered after this queues behind them).
+    pub(crate) fn release(&self, c: &ClientState) {
+        self.close(c, |c, room, upto| c.unpark(room, upto));
+    }
+
+    /// Closes `c`'s gates and discards what they held (the client is gone).
+    pub(crate) fn forget(&self, c: &ClientState) {
+        self.close(c, |c, room, _| c.discard_parked(room));
+    }
+
+    fn close(&self, c: &ClientState, mut end: impl FnMut(&ClientState, &str, Option<u64>)) {
         if !self.any() {
             return;
         }
         let mut open = self.open.lock().expect("gates lock");
-        let keys: Vec<_> = open.keys().filter(|(c, _)| *c == id).cloned().collect();
+        let keys: Vec<_> = open.keys().filter(|(id, _)| *id == c.id).cloned().collect();
         for k in keys {
-            if let Some(g) = open.remove(&k) {
-                for (o, m) in g.held {
-                    if g.upto.is_none_or(|upto| o > upto) {
-                        push(m);
-                    }
-                }
+            if let Some(upto) = open.remove(&k) {
+                end(c, &k.1, upto);
                 // Only now: a send that finds no gate open (`any`) pushes without taking
-                // this lock, so it must not overtake the held frames pushed above.
+                // this lock, so it must not overtake the held frames moved above.
                 self.active.fetch_sub(1, Ordering::AcqRel);
             }
         }
@@ -450,24 +434,109 @@ mod tests {
         assert!(r.recovered && r.missed.is_empty());
     }
 
+    fn client(queue_bytes: usize, grace: Duration) -> ClientState {
+        let flow = crate::flow::Flow::new(&crate::config::OutboundConfig {
+            queue_bytes,
+            soft_bytes: queue_bytes / 2,
+            grace,
+            budget_bytes: 1 << 30,
+        });
+        ClientState::new(ClientId::random(), Arc::new(flow), None)
+    }
+
+    fn msg(o: u64) -> Message {
+        Message::Text(format!("{o:>36}").into())
+    }
+
+    fn drain(c: &ClientState) -> Vec<Message> {
+        std::iter::from_fn(|| c.outbox.pop()).collect()
+    }
+
     #[test]
     fn a_gate_holds_live_frames_and_releases_those_the_reply_did_not_carry() {
-        let gates = Gates::new(3);
-        let id = ClientId::random();
-        let msg = |o: u64| Message::Text(o.to_string().into());
-        assert_eq!(gates.hold(id, "r", 1, &msg(1)), Held::No);
-        gates.open(id, "r");
+        let gates = Gates::new();
+        let metrics = Metrics::default();
+        let c = client(1 << 20, Duration::from_secs(5));
+        let keep = &Overflow::Keep;
+        assert_eq!(gates.hold(&c, "r", 1, &msg(1), keep, &metrics), None);
+        gates.open(c.id, "r");
         assert!(gates.any());
-        assert_eq!(gates.hold(id, "other", 1, &msg(1)), Held::No);
-        assert_eq!(gates.hold(id, "r", 4, &msg(4)), Held::Yes);
-        assert_eq!(gates.hold(id, "r", 5, &msg(5)), Held::Yes);
-        assert_eq!(gates.hold(id, "r", 6, &msg(6)), Held::Yes);
-        assert_eq!(gates.hold(id, "r", 7, &msg(7)), Held::Overflow);
-        gates.read_upto(id, "r", 4);
-        let mut out = Vec::new();
-        gates.release(id, |m| out.push(m));
-        assert_eq!(out, vec![msg(5), msg(6)]);
+        assert_eq!(gates.hold(&c, "other", 1, &msg(1), keep, &metrics), None);
+        for o in 4..=6 {
+            assert_eq!(gates.hold(&c, "r", o, &msg(o), keep, &metrics), Some(true));
+        }
+        // Held, counted in the client's queue, not handed to the writer.
+        assert_eq!(
+            c.outbox.queued_bytes(),
+            3 * (36 + crate::flow::SLOT_OVERHEAD)
+        );
+        assert!(c.outbox.pop().is_none());
+        // The reply goes out first; the held frames it did not carry follow.
+        c.outbox.push(Message::Text("reply".into()), keep);
+        gates.read_upto(c.id, "r", 4);
+        gates.release(&c);
+        assert_eq!(
+            drain(&c),
+            vec![Message::Text("reply".into()), msg(5), msg(6)]
+        );
+        assert_eq!(c.outbox.queued_bytes(), 0);
         assert!(!gates.any());
-        assert_eq!(gates.hold(id, "r", 8, &msg(8)), Held::No);
+        assert_eq!(gates.hold(&c, "r", 8, &msg(8), keep, &metrics), None);
+    }
+
+    /// The gate had a limit of its own (a frame count: `queue_bytes / 64`, at least
+    /// 1 024) and closed the client with "outbound queue full" past it. A burst during a
+    /// join is now held to the client's byte limits, like any other burst.
+    #[test]
+    fn a_burst_beyond_the_old_frame_cap_is_kept_within_the_grace_period() {
+        let gates = Gates::new();
+        let metrics = Metrics::default();
+        // 64 KiB: the old cap was 1 024 frames; 5 000 frames of 100 bytes are 7.6 times
+        // the hard limit, kept for the grace period like a queued burst.
+        let c = client(64 * 1024, Duration::from_secs(60));
+        gates.open(c.id, "r");
+        for o in 1..=5000 {
+            let kept = gates.hold(&c, "r", o, &msg(o), &Overflow::Keep, &metrics);
+            assert_eq!(kept, Some(true), "frame {o}");
+        }
+        assert!(c.close.get().is_none());
+        gates.read_upto(c.id, "r", 0);
+        gates.release(&c);
+        let got = drain(&c);
+        assert_eq!(got, (1..=5000).map(msg).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_client_behind_during_a_join_is_closed_by_the_outbound_rule() {
+        let gates = Gates::new();
+        let metrics = Metrics::default();
+        // No grace: the first frame over the hard limit closes, with flow control's
+        // reason, and what was held is dropped with the queue.
+        let c = client(1000, Duration::ZERO);
+        gates.open(c.id, "r");
+        let mut kept = 0;
+        for o in 1..=20 {
+            if gates.hold(&c, "r", o, &msg(o), &Overflow::Keep, &metrics) == Some(true) {
+                kept += 1;
+            }
+        }
+        assert_eq!(kept, 10, "1 000 bytes hold ten frames of 100");
+        let close = c.close.get().expect("closed");
+        assert_eq!(
+            (close.code, &*close.reason),
+            (1008, "outbound queue over limit")
+        );
+        assert_eq!(c.outbox.queued_bytes(), 0);
+        // Droppable frames are dropped over the soft mark instead.
+        let d = client(1000, Duration::ZERO);
+        gates.open(d.id, "r");
+        let held: Vec<_> = (1..=20)
+            .map(|o| gates.hold(&d, "r", o, &msg(o), &Overflow::Droppable, &metrics))
+            .collect();
+        assert_eq!(held.iter().filter(|h| **h == Some(true)).count(), 6);
+        assert!(d.close.get().is_none());
+        gates.forget(&d);
+        assert_eq!(d.outbox.queued_bytes(), 0);
+        assert!(d.outbox.pop().is_none());
     }
 }

@@ -224,7 +224,31 @@ fn compatible_changes_are_not_listed() {
         .as_array_mut()
         .unwrap()
         .push(json!("more"));
+    // An object that listed no fields (any) gains typed optional ones, in a response.
+    let any = json!({"type": "object", "additionalProperties": true});
+    let mut old = old;
+    old.schemas.insert(
+        "Open".into(),
+        json!({"type": "object", "properties": {"data": any}}),
+    );
+    let mut typed = any.clone();
+    typed["properties"] =
+        json!({"stream": {"type": "object", "properties": {"offset": {"type": "integer"}}}});
+    new.schemas.insert(
+        "Open".into(),
+        json!({"type": "object", "properties": {"data": typed}}),
+    );
+    let stats = |c: &mut Contract| {
+        let a = c.actions.iter_mut().find(|a| a.action == "stats").unwrap();
+        a.response.as_mut().unwrap().schema = Some(json!({"$ref": "#/components/schemas/Open"}));
+    };
+    stats(&mut old);
+    stats(&mut new);
     assert_eq!(diff(&old, &new), vec![]);
+    // Not the other way round when the old object was something else.
+    let mut retyped = new.clone();
+    retyped.schemas.get_mut("Open").unwrap()["properties"]["data"] = json!({"type": "string"});
+    assert_eq!(diff(&new, &retyped).len(), 1, "{:?}", diff(&new, &retyped));
 }
 
 #[test]
