@@ -11,16 +11,12 @@
 //
 // Screenshots go to artifacts/admin/ (paths printed); exits non-zero on any failure.
 
-import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, createWriteStream } from "node:fs";
-import net from "node:net";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { CHAT_BIN as BIN, freePort, root, startChat, stopChat } from "../support/chat.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const BIN = process.env.EXAMPLE_CHAT_BIN || path.join(root, "target/debug/example-chat");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = path.join(root, "artifacts/admin");
 const WAIT = 20000; // ms a step may take before it fails
@@ -43,19 +39,6 @@ async function check(name, fn) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 /** An HS256 JWT for `sub` with `roles`, valid for an hour. */
 function jwt(sub, roles) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
@@ -64,48 +47,14 @@ function jwt(sub, roles) {
   return `${body}.${createHmac("sha256", SECRET).update(body).digest("base64url")}`;
 }
 
-async function startServer(port, logFile) {
-  const child = spawn(BIN, [], {
-    env: {
-      ...process.env,
-      PXL_WS_HOST: "127.0.0.1",
-      PXL_WS_PORT: String(port),
-      PXL_WS_ADMIN_PATH: "/admin",
-      PXL_WS_ADMIN_TOKEN: ADMIN_TOKEN,
-      PXL_WS_JWT_SECRET: SECRET,
-      RUST_LOG: "info",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+/** The chat example with the dashboard on, signing in by token or by JWT role. */
+const startServer = (port, logFile) =>
+  startChat({
+    port,
+    logFile,
+    wait: WAIT,
+    env: { RUST_LOG: "info", PXL_WS_ADMIN_PATH: "/admin", PXL_WS_ADMIN_TOKEN: ADMIN_TOKEN, PXL_WS_JWT_SECRET: SECRET },
   });
-  const out = createWriteStream(logFile, { flags: "a" });
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
-  const exited = new Promise((r) => child.once("exit", (code, signal) => r({ code, signal })));
-  child.exited = exited;
-  const deadline = Date.now() + WAIT;
-  while (Date.now() < deadline) {
-    const early = await Promise.race([exited, sleep(0).then(() => null)]);
-    if (early) throw new Error(`example-chat exited early (${JSON.stringify(early)}); see ${logFile}`);
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/admin`);
-      if (r.ok) return child;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  child.kill("SIGKILL");
-  throw new Error(`example-chat did not serve /admin within ${WAIT} ms; see ${logFile}`);
-}
-
-async function stopServer(child) {
-  child.kill("SIGTERM");
-  const r = await Promise.race([child.exited, sleep(WAIT).then(() => null)]);
-  if (!r) {
-    child.kill("SIGKILL");
-    throw new Error("example-chat did not stop on SIGTERM");
-  }
-}
 
 /** A page that records its errors and every request that leaves 127.0.0.1. */
 async function newPage(browser, name, errors, external, viewport = { width: 1000, height: 640 }) {
@@ -273,7 +222,7 @@ async function main() {
     });
   } finally {
     await browser.close().catch(() => {});
-    await stopServer(server).catch((e) => log(`stop: ${e.message}`));
+    await stopChat(server, WAIT).catch((e) => log(`stop: ${e.message}`));
   }
   for (const s of shots) log(`screenshot: ${s}`);
   log(`${passed} passed, ${failed} failed`);
