@@ -10,6 +10,8 @@ METRICS = {
     "connect": [
         ("connections/s", "connections_per_s", "higher"),
         ("server RSS per idle connection (KiB)", "rss_per_connection_kib", "lower"),
+        ("kernel TCP buffer memory per connection, both ends (KiB)", "kernel_tcp_mem_per_connection_kib", "lower"),
+        ("kernel socket objects per connection, both ends (KiB)", "kernel_socket_slab_per_connection_kib", "lower"),
         ("server CPU per connection (µs)", "server_cpu_us_per_msg", "lower"),
         ("load generator CPU busy", "loadgen_cpu_util", None),
         ("load generator waiting for a CPU", "loadgen_runq_wait_util", None),

@@ -78,6 +78,73 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The kernel's memory for all TCP sockets of this network namespace, in KiB: the
+/// `mem` field of the `TCP:` line of `/proc/net/sockstat` (pages) × the page size. It
+/// counts every socket of the namespace (on loopback, both ends of each connection, and
+/// whatever else runs on the machine), and only memory charged to socket buffers
+/// (queued data), not the socket structures themselves.
+pub fn kernel_tcp_mem_kib() -> Option<u64> {
+    let sockstat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+    let pages = tcp_mem_pages(&sockstat)?;
+    Some(pages * page_size()? / 1024)
+}
+
+/// The kernel slab caches an open TCP socket takes objects from: the socket itself, its
+/// inode, and its epoll entry (each end of a loopback connection has all three).
+const SOCKET_SLABS: [&str; 3] = ["TCP", "sock_inode_cache", "eventpoll_epi"];
+
+/// Memory of the kernel objects behind TCP sockets, in KiB: active objects × object size
+/// of the [`SOCKET_SLABS`] caches in `/proc/slabinfo` (machine-wide; `None` where it is
+/// not readable). Unlike [`kernel_tcp_mem_kib`] this counts idle sockets too.
+pub fn kernel_socket_slab_kib() -> Option<u64> {
+    let slabinfo = std::fs::read_to_string("/proc/slabinfo").ok()?;
+    socket_slab_bytes(&slabinfo).map(|b| b / 1024)
+}
+
+/// The bytes of active objects of the [`SOCKET_SLABS`] caches in a `/proc/slabinfo`
+/// text; `None` when one of them is missing.
+fn socket_slab_bytes(slabinfo: &str) -> Option<u64> {
+    SOCKET_SLABS
+        .iter()
+        .map(|name| {
+            slabinfo.lines().find_map(|line| {
+                let mut fields = line.split_whitespace();
+                if fields.next()? != *name {
+                    return None;
+                }
+                let active: u64 = fields.next()?.parse().ok()?;
+                let _total = fields.next()?;
+                let size: u64 = fields.next()?.parse().ok()?;
+                Some(active * size)
+            })
+        })
+        .sum()
+}
+
+/// The `mem` field (pages) of the `TCP:` line of a `/proc/net/sockstat` text.
+fn tcp_mem_pages(sockstat: &str) -> Option<u64> {
+    let line = sockstat.lines().find_map(|l| l.strip_prefix("TCP:"))?;
+    let mut fields = line.split_whitespace();
+    while let Some(name) = fields.next() {
+        let value = fields.next()?;
+        if name == "mem" {
+            return value.parse().ok();
+        }
+    }
+    None
+}
+
+/// The page size in bytes, from the `KernelPageSize` of this process's first mapping
+/// (`/proc/self/smaps`), without libc.
+fn page_size() -> Option<u64> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    smaps
+        .lines()
+        .find_map(|l| l.strip_prefix("KernelPageSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+}
+
 /// CPU use over a measured window: the servers' and the load generator's own.
 #[derive(Debug)]
 pub struct CpuWindow {
@@ -177,5 +244,28 @@ mod tests {
         assert!(cpu_seconds(None).is_some());
         assert!(rss_kib(std::process::id()).unwrap() > 0);
         assert!(run_delay_seconds(None).is_some());
+        assert!(kernel_tcp_mem_kib().is_some());
+        assert_eq!(page_size().map(|p| p % 4096), Some(0));
+    }
+
+    #[test]
+    fn reads_the_tcp_line_of_sockstat() {
+        let text =
+            "sockets: used 30\nTCP: inuse 11 orphan 0 tw 2 alloc 14 mem 37\nUDP: inuse 0 mem 5\n";
+        assert_eq!(tcp_mem_pages(text), Some(37));
+        assert_eq!(tcp_mem_pages("UDP: inuse 0 mem 5\n"), None);
+    }
+
+    #[test]
+    fn adds_up_the_socket_slabs() {
+        let text = "slabinfo - version: 2.1\n\
+            TCP                  137    182   2368   13    8 : tunables    0    0    0 : slabdata 14 14 0\n\
+            eventpoll_epi       1070   1600    128   32    1 : tunables    0    0    0 : slabdata 50 50 0\n\
+            sock_inode_cache     228    228    832   19    4 : tunables    0    0    0 : slabdata 12 12 0\n";
+        assert_eq!(
+            socket_slab_bytes(text),
+            Some(137 * 2368 + 1070 * 128 + 228 * 832)
+        );
+        assert_eq!(socket_slab_bytes("TCP 1 1 2368 13 8\n"), None);
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use crate::procstat::{CpuWindow, rss_kib};
+use crate::procstat::{CpuWindow, kernel_socket_slab_kib, kernel_tcp_mem_kib, rss_kib};
 use crate::wire::{
     Incoming, Target, Ws, broadcast_frame, echo_frame, echo_frame_at, join, now_ns, open,
     room_name, source_for,
@@ -102,6 +102,8 @@ pub async fn connect(options: &Options) -> Result<Value, Error> {
     let targets = targets(options)?;
     let pid = options.server_pids.first().copied();
     let rss_before = pid.and_then(rss_kib);
+    let kernel_before = kernel_tcp_mem_kib();
+    let slab_before = kernel_socket_slab_kib();
     let cpu = CpuWindow::start(&options.server_pids);
     let started = Instant::now();
     let sockets = open_all(options, &targets, options.connections, None).await?;
@@ -109,10 +111,18 @@ pub async fn connect(options: &Options) -> Result<Value, Error> {
     let cpu_use = cpu.stop();
     tokio::time::sleep(options.settle).await;
     let rss_after = pid.and_then(rss_kib);
+    let kernel_after = kernel_tcp_mem_kib();
+    let slab_after = kernel_socket_slab_kib();
     let n = sockets.len();
-    let per_conn_kib = rss_before
-        .zip(rss_after)
-        .map(|(before, after)| (after as f64 - before as f64) / n.max(1) as f64);
+    let per_conn = |before: Option<u64>, after: Option<u64>| {
+        before
+            .zip(after)
+            .map(|(before, after)| (after as f64 - before as f64) / n.max(1) as f64)
+    };
+    let per_conn_kib = per_conn(rss_before, rss_after);
+    // Both ends of every loopback connection, and anything else in the namespace.
+    let kernel_per_conn_kib = per_conn(kernel_before, kernel_after);
+    let slab_per_conn_kib = per_conn(slab_before, slab_after);
     let mut closing = Vec::with_capacity(n);
     for mut ws in sockets {
         closing.push(tokio::spawn(async move {
@@ -129,6 +139,12 @@ pub async fn connect(options: &Options) -> Result<Value, Error> {
         "server_rss_before_kib": rss_before,
         "server_rss_after_kib": rss_after,
         "rss_per_connection_kib": per_conn_kib,
+        "kernel_tcp_mem_before_kib": kernel_before,
+        "kernel_tcp_mem_after_kib": kernel_after,
+        "kernel_tcp_mem_per_connection_kib": kernel_per_conn_kib,
+        "kernel_socket_slab_before_kib": slab_before,
+        "kernel_socket_slab_after_kib": slab_after,
+        "kernel_socket_slab_per_connection_kib": slab_per_conn_kib,
     });
     merge(&mut result, cpu_use.json(n as u64));
     Ok(result)

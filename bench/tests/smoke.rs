@@ -46,6 +46,10 @@ async fn all_scenarios(url: &str) {
     let connect = run(Scenario::Connect, &[url], |o| o.source_ips = 2).await;
     assert_eq!(connect["connections"], 40, "{connect}");
     assert!(connect["rss_per_connection_kib"].is_number(), "{connect}");
+    assert!(
+        connect["kernel_tcp_mem_per_connection_kib"].is_number(),
+        "{connect}"
+    );
 
     let echo = run(Scenario::Echo, &[url], |o| o.connections = 10).await;
     assert_eq!(echo["errors"], 0, "{echo}");

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::user::AuthUser;
 use crate::flow::{Flow, Overflow};
@@ -120,8 +120,10 @@ pub(crate) struct ClientState {
     pub(crate) id: ClientId,
     pub(crate) outbox: Outbox,
     pub(crate) close: OnceLock<CloseRequest>,
-    /// Cancelled once a close is requested: wakes the writer and bounds the reader.
-    pub(crate) closing: CancellationToken,
+    /// Notified once a close is requested (see [`closed`](Self::closed)): wakes the
+    /// writer and bounds the reader. Inline, with no allocation; whether a close was
+    /// requested is `close` itself, one atomic load.
+    closing: Notify,
     pub(crate) connected_at_ms: u64,
     last_activity_ms: AtomicU64,
     last_seen_ms: AtomicU64,
@@ -142,7 +144,7 @@ impl ClientState {
             id,
             outbox: Outbox::new(flow),
             close: OnceLock::new(),
-            closing: CancellationToken::new(),
+            closing: Notify::new(),
             connected_at_ms: now,
             last_activity_ms: AtomicU64::new(now),
             last_seen_ms: AtomicU64::new(now),
@@ -165,6 +167,16 @@ impl ClientState {
     /// is logged once per client for each thing that happens to it; over its limit
     /// (`outbox::Pushed::OverLimit`) it is closed with 1008, its queue dropped unsent.
     pub(crate) fn push_with(&self, msg: Message, policy: &Overflow, metrics: &Metrics) -> bool {
+        let queued = self.queue(msg, policy, metrics);
+        if queued {
+            metrics.count_messages_out(1);
+        }
+        queued
+    }
+
+    /// [`push_with`](Self::push_with) without counting `messages_out`: a fan-out counts
+    /// its deliveries once, when it is done.
+    pub(crate) fn queue(&self, msg: Message, policy: &Overflow, metrics: &Metrics) -> bool {
         let pushed = self.outbox.push(msg, policy);
         self.pushed(pushed, metrics)
     }
@@ -182,7 +194,11 @@ impl ClientState {
         metrics: &Metrics,
     ) -> bool {
         let pushed = self.outbox.park(gate, position, msg, policy);
-        self.pushed(pushed, metrics)
+        let parked = self.pushed(pushed, metrics);
+        if parked {
+            metrics.count_messages_out(1);
+        }
+        parked
     }
 
     /// Ends `gate`: its held frames after `after` go to the writer, behind the queued
@@ -196,12 +212,11 @@ impl ClientState {
         self.outbox.discard_parked(gate);
     }
 
-    /// Logs, counts and closes for what a push or park did; `true` when the client will
-    /// get the frame.
+    /// Logs and closes for what a push or park did (without counting `messages_out`);
+    /// `true` when the client will get the frame.
     fn pushed(&self, pushed: Pushed, metrics: &Metrics) -> bool {
         match pushed {
             Pushed::Queued { first_over } => {
-                metrics.count_message_out();
                 if first_over {
                     tracing::info!(
                         client = %self.id,
@@ -210,10 +225,7 @@ impl ClientState {
                 }
                 true
             }
-            Pushed::Coalesced => {
-                metrics.count_message_out();
-                true
-            }
+            Pushed::Coalesced => true,
             Pushed::Dropped { first } => {
                 if first {
                     tracing::info!(
@@ -260,9 +272,29 @@ impl ClientState {
             })
             .is_ok();
         if first {
-            self.closing.cancel();
+            self.closing.notify_waiters();
         }
         first
+    }
+
+    /// Whether a close was requested.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.close.get().is_some()
+    }
+
+    /// Completes once a close is requested (at once if one was). Pinned once and polled
+    /// again and again, it stays registered: no registration per wake-up.
+    pub(crate) async fn closed(&self) {
+        loop {
+            let notified = self.closing.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check, so a close requested in between wakes it.
+            notified.as_mut().enable();
+            if self.is_closing() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub(crate) fn touch_activity(&self, now: u64) {

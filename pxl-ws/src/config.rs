@@ -38,11 +38,11 @@ pub struct WsConfig {
     /// Largest inbound message in bytes; a larger one closes the socket with 1009.
     /// Default 1 MiB. Env: `PXL_WS_MAX_MESSAGE_SIZE`.
     pub max_message_size: usize,
-    /// Bytes read from a socket at a time. tungstenite zero-fills, and so makes resident,
-    /// this much of every socket's input buffer on its first read: it is most of an idle
-    /// connection's memory (8 KiB held one at about 15 KiB, 2 KiB at about 7 KiB) and what
-    /// each read clears. A larger message still arrives whole, in more reads. Default
-    /// 2 KiB, sized for small JSON messages. Env: `PXL_WS_READ_BUFFER_SIZE`.
+    /// Bytes read from a socket per system call. The read goes into a buffer on the
+    /// stack (on the heap above 8 KiB); only what the frame decoder has not taken yet is
+    /// kept, and released once taken, so an idle connection holds no read buffer. A
+    /// larger message still arrives whole, in more reads. Default 2 KiB, sized for small
+    /// JSON messages. Env: `PXL_WS_READ_BUFFER_SIZE`.
     pub read_buffer_size: usize,
     /// How long graceful shutdown waits for sockets to finish their close handshake.
     /// Default 10 s. Env: `PXL_WS_SHUTDOWN_TIMEOUT_MS`.

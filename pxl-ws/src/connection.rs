@@ -30,6 +30,7 @@ use crate::handles::Client;
 use crate::hooks::{DisconnectInfo, ErrorEvent, ErrorKind, MessageInfo};
 use crate::limits::{RateLimiter, Verdict};
 use crate::protocol::{self, ActionError, codes, parse_envelope};
+use crate::read_stage::ReadStage;
 use crate::router::{MessageContext, Reply, Router};
 use crate::service::{RawMessage, Server, Shared};
 use crate::util::panic::{isolate, isolate_async};
@@ -41,17 +42,24 @@ pub(crate) type Socket = WebSocketStream<Io>;
 /// full (the client takes nothing) for `limits.write_timeout`, it fails with
 /// `TimedOut`, and the writer closes the client with 1008. Any byte written restarts
 /// the clock, so a slow reader that keeps reading is not cut off. The timer exists
-/// only while a write waits.
+/// only while a write waits. Reads go through a [`ReadStage`]: `read_buffer_size` bytes
+/// per system call, no read buffer held while the socket is idle.
 pub(crate) struct Io {
     inner: TokioIo<Upgraded>,
+    read: ReadStage,
     write_timeout: Duration,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Io {
-    pub(crate) fn new(inner: TokioIo<Upgraded>, write_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        inner: TokioIo<Upgraded>,
+        read_buffer_size: usize,
+        write_timeout: Duration,
+    ) -> Self {
         Self {
             inner,
+            read: ReadStage::new(read_buffer_size),
             write_timeout,
             stalled: None,
         }
@@ -64,7 +72,8 @@ impl tokio::io::AsyncRead for Io {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = &mut *self;
+        this.read.poll_read(&mut this.inner, cx, buf)
     }
 }
 
@@ -215,11 +224,13 @@ async fn read_loop(
     let grace = sh.verifier.as_ref().map(|v| v.refresh_grace);
     let mut expiry = Expiry::new(grace.unwrap_or_default());
     expiry.sync(state);
+    // One wait for a close for the whole loop: it registers once, not on every wake-up.
+    let mut closed = std::pin::pin!(state.closed());
     loop {
         let next = tokio::select! {
             biased;
             m = stream.next() => m,
-            _ = state.closing.cancelled() => break,
+            _ = &mut closed => break,
             _ = expiry.wait() => {
                 expiry.fire(client);
                 continue;
@@ -435,14 +446,14 @@ async fn data_message(
     limiter: Option<&mut RateLimiter>,
     msg: Message,
 ) -> bool {
-    let (bytes, binary) = match &msg {
-        Message::Text(t) => (t.as_bytes(), false),
-        Message::Binary(b) => (&b[..], true),
+    let input = match &msg {
+        Message::Text(t) => Input::Text(t.as_str()),
+        Message::Binary(b) => Input::Binary(&b[..]),
         _ => return true,
     };
-    match rate_limit(client, limiter, bytes) {
+    match rate_limit(client, limiter, input.bytes()) {
         Verdict::Allow => {
-            if !handle(client, router, bytes, binary).await {
+            if !handle(client, router, input).await {
                 fallback(client, msg);
             }
         }
@@ -461,13 +472,36 @@ fn fallback(client: &Client, msg: Message) {
     }
 }
 
+/// A data frame's payload.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    /// A text frame: UTF-8, checked by tungstenite, so parsed without checking again.
+    Text(&'a str),
+    /// A binary frame, which should carry UTF-8 JSON.
+    Binary(&'a [u8]),
+}
+
+impl<'a> Input<'a> {
+    fn bytes(self) -> &'a [u8] {
+        match self {
+            Input::Text(t) => t.as_bytes(),
+            Input::Binary(b) => b,
+        }
+    }
+}
+
 /// Parses, routes and answers one data frame. `false`: no route takes it and the
 /// fallback handler should (only when one is set; otherwise an error frame answers).
-async fn handle(client: &Client, router: &Router, bytes: &[u8], binary: bool) -> bool {
+async fn handle(client: &Client, router: &Router, input: Input<'_>) -> bool {
     let sh = &client.server.shared;
     sh.metrics.count_message_in();
     let has_fallback = sh.hooks.fallback.is_some();
-    let env = match parse_envelope(bytes) {
+    let (bytes, binary) = (input.bytes(), matches!(input, Input::Binary(_)));
+    let parsed = match input {
+        Input::Text(text) => protocol::parse_envelope_str(text),
+        Input::Binary(bytes) => parse_envelope(bytes),
+    };
+    let env = match parsed {
         Ok(env) => env,
         Err(_) if has_fallback => return false,
         Err(pe) => {
@@ -652,14 +686,15 @@ impl Writer<'_> {
     async fn write_frames(&mut self) {
         let state = self.state;
         let outbox = &state.outbox;
+        let mut closed = std::pin::pin!(state.closed());
         loop {
-            if state.closing.is_cancelled() {
+            if state.is_closing() {
                 break;
             }
             let Some(first) = outbox.pop() else {
                 tokio::select! {
                     biased;
-                    _ = state.closing.cancelled() => break,
+                    _ = &mut closed => break,
                     _ = outbox.ready() => continue,
                 }
             };

@@ -53,10 +53,12 @@ impl Metrics {
         self.meters.message_in();
     }
 
-    /// A frame was queued for a client.
-    pub(crate) fn count_message_out(&self) {
-        self.messages_out.fetch_add(1, Ordering::Relaxed);
-        self.meters.message_out();
+    /// `n` frames were queued for clients (a fan-out counts once).
+    pub(crate) fn count_messages_out(&self, n: u64) {
+        if n > 0 {
+            self.messages_out.fetch_add(n, Ordering::Relaxed);
+            self.meters.messages_out(n);
+        }
     }
 
     /// An error frame was queued for a client.

@@ -355,6 +355,8 @@ impl Hub {
     /// Delivers to this instance's clients only.
     pub(crate) fn deliver_local(&self, target: &Target, msg: Message, policy: &Overflow) -> usize {
         let mut n = 0;
+        // Frames queued now, counted once at the end (held ones count in `park_with`).
+        let mut queued = 0;
         // Checked per member: a member seen in the room opened its gate (if any) before
         // it joined, so the gate is visible here.
         let mut gated: Option<Option<(&History, &str, u64)>> = None;
@@ -375,8 +377,9 @@ impl Hub {
                 n += usize::from(kept);
                 return;
             }
-            if c.push_with(msg.clone(), policy, &self.metrics) {
+            if c.queue(msg.clone(), policy, &self.metrics) {
                 n += 1;
+                queued += 1;
             }
         };
         match &target.to {
@@ -401,6 +404,7 @@ impl Hub {
                 }
             }
         }
+        self.metrics.count_messages_out(queued);
         n
     }
 

@@ -138,6 +138,7 @@ mod outbox;
 mod presence;
 pub mod protocol;
 pub mod push;
+mod read_stage;
 mod rooms;
 mod route;
 mod route_stats;

@@ -259,8 +259,8 @@ mod imp {
             self.messages_in.increment(1);
         }
         #[inline]
-        pub(crate) fn message_out(&self) {
-            self.messages_out.increment(1);
+        pub(crate) fn messages_out(&self, n: u64) {
+            self.messages_out.increment(n);
         }
         pub(crate) fn connection_opened(&self) {
             self.opened.increment(1);
@@ -466,7 +466,7 @@ mod off {
         #[inline(always)]
         pub(crate) fn message_in(&self) {}
         #[inline(always)]
-        pub(crate) fn message_out(&self) {}
+        pub(crate) fn messages_out(&self, _n: u64) {}
         #[inline(always)]
         pub(crate) fn connection_opened(&self) {}
         #[inline(always)]

@@ -187,6 +187,20 @@ struct RawFields<'a> {
 
 /// Parses one inbound frame, in PXL's order: JSON, object, `type`, `action`.
 pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError<'_>> {
+    envelope(bytes, serde_json::from_slice(bytes))
+}
+
+/// [`parse_envelope`] for text already known to be UTF-8 (a text frame, which the
+/// WebSocket layer has checked): the same result, without checking every field's
+/// UTF-8 again.
+pub fn parse_envelope_str(text: &str) -> Result<Envelope<'_>, ParseError<'_>> {
+    envelope(text.as_bytes(), serde_json::from_str(text))
+}
+
+fn envelope<'a>(
+    bytes: &'a [u8],
+    parsed: Result<RawFields<'a>, serde_json::Error>,
+) -> Result<Envelope<'a>, ParseError<'a>> {
     let fail = |code, text, reason, id| ParseError {
         code,
         text,
@@ -195,7 +209,7 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError<'_>> {
     };
     // A field that is not valid JSON text (e.g. a lone surrogate escape).
     let invalid_json = |id| fail(codes::INVALID_JSON, texts::FAILED_TO_PARSE_JSON, None, id);
-    let fields: RawFields<'_> = match serde_json::from_slice(bytes) {
+    let fields: RawFields<'_> = match parsed {
         // serde also accepts a struct written as an array; the protocol does not.
         Ok(_) if bytes.trim_ascii_start().first() == Some(&b'[') => {
             return Err(fail(
@@ -287,6 +301,13 @@ fn field_str(raw: Option<&RawValue>) -> FieldStr<'_> {
     };
     if is_null(raw) {
         return FieldStr::Missing;
+    }
+    // Borrowed when it has no escapes (serde's `Cow<str>` always copies).
+    if let Ok(s) = serde_json::from_str::<&str>(raw.get()) {
+        return match s {
+            "" => FieldStr::Missing,
+            s => FieldStr::Present(Cow::Borrowed(s)),
+        };
     }
     match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
         Ok(s) if s.is_empty() => FieldStr::Missing,
@@ -585,8 +606,35 @@ mod tests {
         );
     }
 
+    /// The error code, the same whether the input is parsed as bytes or as text.
     fn code(input: &str) -> &'static str {
-        parse_envelope(input.as_bytes()).unwrap_err().code
+        let as_bytes = parse_envelope(input.as_bytes()).unwrap_err();
+        let as_text = parse_envelope_str(input).unwrap_err();
+        assert_eq!(
+            (as_bytes.code, as_bytes.text, as_bytes.reason),
+            (as_text.code, as_text.text, as_text.reason),
+            "{input}"
+        );
+        as_bytes.code
+    }
+
+    #[test]
+    fn text_and_bytes_parse_alike() {
+        for input in [
+            r#"{"type":"chat","action":"send","data":{"a":"\u00e9 é"},"id":"r1"}"#,
+            r#"{"type":"c\u0068at","action":"s","data":null,"id":-2.5}"#,
+            r#"{"type":"\ud83d\ude00","action":"a"}"#,
+        ] {
+            let b = parse_envelope(input.as_bytes()).unwrap();
+            let t = parse_envelope_str(input).unwrap();
+            assert_eq!((&b.ty, &b.action), (&t.ty, &t.action), "{input}");
+            assert_eq!(b.data.map(|d| d.get()), t.data.map(|d| d.get()), "{input}");
+            assert_eq!(b.id.map(|d| d.get()), t.id.map(|d| d.get()), "{input}");
+        }
+        // Borrowed from the input when nothing is escaped.
+        let t = parse_envelope_str(r#"{"type":"chat","action":"send"}"#).unwrap();
+        assert!(matches!(t.ty, Cow::Borrowed("chat")));
+        assert!(matches!(t.action, Cow::Borrowed("send")));
     }
 
     #[test]

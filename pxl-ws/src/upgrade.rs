@@ -35,7 +35,9 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
 pub(crate) fn socket_config(shared: &Shared) -> WebSocketConfig {
     let max = shared.config.max_message_size;
     WebSocketConfig::default()
-        .read_buffer_size(shared.config.read_buffer_size)
+        // The system calls read `read_buffer_size` at a time into the connection's
+        // `ReadStage`; tungstenite's own buffer stays small (see `read_stage`).
+        .read_buffer_size(crate::read_stage::DECODER_READ)
         .write_buffer_size(64 * 1024)
         .max_write_buffer_size(shared.config.limits.max_write_buffer)
         .max_message_size(Some(max))
@@ -204,13 +206,15 @@ pub(crate) async fn endpoint(State(endpoint): State<Arc<Endpoint>>, mut req: Req
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = socket_config(&shared);
     let write_timeout = shared.config.limits.write_timeout;
+    let read_buffer_size = shared.config.read_buffer_size;
     let tasks = shared.tasks.clone();
     let router = endpoint.router.clone();
     tasks.spawn(async move {
         let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
-                let io = connection::Io::new(TokioIo::new(upgraded), write_timeout);
+                let io =
+                    connection::Io::new(TokioIo::new(upgraded), read_buffer_size, write_timeout);
                 let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
                 connection::run(shared, router, socket, remote, verified).await;
             }

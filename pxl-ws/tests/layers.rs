@@ -35,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "flow",
             "protocol",
             "push",
+            "read_stage",
             "rooms",
             "route",
             "route_stats",

@@ -51,6 +51,11 @@ pub struct Data<T>(pub T);
 impl<T: DeserializeOwned> FromMessage for Data<T> {
     fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
         let raw = ctx.raw_data().unwrap_or("null");
+        // The common case without path tracking (it allocates as it goes); a payload that
+        // does not decode is read again with it, for the error's path.
+        if let Ok(v) = T::deserialize(&mut serde_json::Deserializer::from_str(raw)) {
+            return Ok(Data(v));
+        }
         let mut de = serde_json::Deserializer::from_str(raw);
         match serde_path_to_error::deserialize::<_, T>(&mut de) {
             Ok(v) => Ok(Data(v)),
