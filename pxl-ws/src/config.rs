@@ -692,6 +692,13 @@ pub struct ClusterConfig {
     /// Redis to fan out through, e.g. `redis://10.0.0.5:6379/0`. Default none (in-memory
     /// bus). Env: `PXL_WS_REDIS_URL`, else `REDIS_URL`.
     pub redis_url: Option<String>,
+    /// The seed nodes of a Redis Cluster (Redis ≥ 7) to fan out through instead, e.g.
+    /// `["redis://10.0.0.5:7000", "redis://10.0.0.6:7000"]`: room and instance channels
+    /// travel as sharded pub/sub (`SSUBSCRIBE` / `SPUBLISH`), spread over the shards by
+    /// hash slot. Any reachable node is enough; the others are discovered. Mutually
+    /// exclusive with `redis_url`. Default none. Env: `PXL_WS_REDIS_CLUSTER_URLS`
+    /// (comma-separated).
+    pub redis_cluster_urls: Vec<String>,
     /// Channel prefix: channels are `<prefix>:<event>`, so apps with different prefixes
     /// can share one Redis. Default `pxl-ws`. Env: `PXL_WS_CLUSTER_PREFIX`.
     pub prefix: String,
@@ -710,6 +717,7 @@ impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
             redis_url: None,
+            redis_cluster_urls: Vec::new(),
             prefix: "pxl-ws".into(),
             liveness_ttl: Duration::from_secs(15),
             publish_buffer: 4096,
@@ -718,9 +726,22 @@ impl Default for ClusterConfig {
 }
 
 impl ClusterConfig {
+    /// Whether a Redis (single or Cluster) is configured.
+    pub fn uses_redis(&self) -> bool {
+        self.redis_url.is_some() || !self.redis_cluster_urls.is_empty()
+    }
+
     fn read_env(&mut self, env: &Env<'_>) -> Result<(), ConfigError> {
         if let Some(url) = (env.0)("PXL_WS_REDIS_URL").or_else(|| (env.0)("REDIS_URL")) {
             self.redis_url = (!url.trim().is_empty()).then(|| url.trim().to_owned());
+        }
+        if let Some(urls) = (env.0)("PXL_WS_REDIS_CLUSTER_URLS") {
+            self.redis_cluster_urls = urls
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         env.string("PXL_WS_CLUSTER_PREFIX", &mut self.prefix);
         env.millis("PXL_WS_CLUSTER_TTL_MS", &mut self.liveness_ttl)?;
@@ -762,6 +783,33 @@ impl ClusterConfig {
             if !cfg!(feature = "redis") {
                 return bad(
                     "cluster.redis_url",
+                    "needs pxl-ws's `redis` feature, which is off",
+                );
+            }
+        }
+        if !self.redis_cluster_urls.is_empty() {
+            if self.redis_url.is_some() {
+                return bad(
+                    "cluster.redis_cluster_urls",
+                    "is set together with cluster.redis_url (REDIS_URL / PXL_WS_REDIS_URL): \
+                     set one of them, a single Redis or the seed nodes of a Redis Cluster",
+                );
+            }
+            if let Some(u) = self
+                .redis_cluster_urls
+                .iter()
+                .find(|u| !u.starts_with("redis://"))
+            {
+                return bad(
+                    "cluster.redis_cluster_urls",
+                    format!(
+                        "{u:?} must start with redis:// (TLS to a Redis Cluster is not supported yet)"
+                    ),
+                );
+            }
+            if !cfg!(feature = "redis") {
+                return bad(
+                    "cluster.redis_cluster_urls",
                     "needs pxl-ws's `redis` feature, which is off",
                 );
             }
@@ -1507,6 +1555,33 @@ mod tests {
         assert!(err.to_string().contains("cluster.prefix"), "{err}");
         let err = from(&[("REDIS_URL", "http://x")]).unwrap_err();
         assert!(err.to_string().contains("cluster.redis_url"), "{err}");
+    }
+
+    #[test]
+    fn redis_cluster_seeds_from_env_exclude_a_single_redis() {
+        let c = from(&[(
+            "PXL_WS_REDIS_CLUSTER_URLS",
+            " redis://a:7000, redis://b:7001 ,",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cluster.redis_cluster_urls,
+            ["redis://a:7000", "redis://b:7001"]
+        );
+        assert!(c.cluster.redis_url.is_none() && c.cluster.uses_redis());
+        let err = from(&[
+            ("PXL_WS_REDIS_CLUSTER_URLS", "redis://a:7000"),
+            ("REDIS_URL", "redis://a:1"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("cluster.redis_cluster_urls") && text.contains("cluster.redis_url"),
+            "{err}"
+        );
+        let err = from(&[("PXL_WS_REDIS_CLUSTER_URLS", "redis://a:7000,http://b")]).unwrap_err();
+        assert!(err.to_string().contains("\"http://b\""), "{err}");
+        assert!(!from(&[]).unwrap().cluster.uses_redis());
     }
 
     #[test]

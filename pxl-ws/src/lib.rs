@@ -62,7 +62,7 @@
 //! |---|---|---|
 //! | `macros` | yes | `#[ws_controller]`, `#[action]` and `#[subscriber]` (re-exported from `pxl-ws-macros`), and `subscribers!` |
 //! | `client` | no | `pxl_ws::client`: the Rust client (`WsClient`), with client-side controllers and reconnect |
-//! | `redis` | yes | [`bus::RedisBus`] and `cluster.redis_url`: several instances as one app (see `docs/cluster.md`) |
+//! | `redis` | yes | [`bus::RedisBus`] and `cluster.redis_url` (one Redis) or `cluster.redis_cluster_urls` (a Redis Cluster, sharded pub/sub): several instances as one app (see `docs/cluster.md`) |
 //! | `metrics` | no | Prometheus metrics through the `metrics` facade: `serve_metrics("/metrics")` (or `metrics_path`, `PXL_WS_METRICS_PATH`), or the app's own recorder; see `docs/metrics.md`. Off, recording compiles to nothing |
 //! | `schema` | no | JSON Schemas (schemars) of every `Data<T>`, response and push whose type implements `JsonSchema`, in [`contract`] (AsyncAPI, TypeScript, the breaking-change check); without it nothing requires `JsonSchema` and the contract is untyped |
 //! | `test-util` | no | `pxl_ws::test`: a test kit for controllers — an in-process server without TCP, test clients through the real connection path, users with roles without a JWT; works with `tokio::time::pause` |
@@ -139,6 +139,8 @@ mod presence;
 pub mod protocol;
 pub mod push;
 mod read_stage;
+#[cfg(feature = "redis")]
+mod redis_target;
 mod rooms;
 mod route;
 mod route_stats;

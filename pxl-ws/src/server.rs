@@ -425,12 +425,17 @@ impl WsServerBuilder {
     }
 }
 
-/// The bus the configuration asks for: Redis when `cluster.redis_url` is set.
+/// The bus the configuration asks for: Redis when `cluster.redis_url` (or a Redis Cluster
+/// when `cluster.redis_cluster_urls`) is set.
 fn default_bus(config: &WsConfig) -> Result<Arc<dyn Bus>, BuildError> {
     #[cfg(feature = "redis")]
-    if config.cluster.redis_url.is_some() {
+    if config.cluster.uses_redis() {
         let bus = crate::bus::RedisBus::new(&config.cluster)?;
-        tracing::info!(prefix = %config.cluster.prefix, "cluster: fan-out through redis");
+        tracing::info!(
+            prefix = %config.cluster.prefix,
+            sharded = !config.cluster.redis_cluster_urls.is_empty(),
+            "cluster: fan-out through redis"
+        );
         return Ok(Arc::new(bus));
     }
     let _ = config;

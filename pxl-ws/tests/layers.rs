@@ -43,7 +43,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "util",
         ],
     ),
-    ("bus/cluster", &["bus", "cluster", "history"]),
+    (
+        "bus/cluster",
+        &["bus", "cluster", "history", "redis_target"],
+    ),
     ("hub", &["hub", "presence"]),
     ("handles", &["handles", "hooks", "service", "ws_service"]),
     (

@@ -189,11 +189,27 @@ pub fn probe_builder(config: WsConfig) -> WsServerBuilder {
         })
 }
 
-/// A cluster config for tests: `redis_url`, `prefix`, a short liveness TTL, no
-/// protocol heartbeat, no per-client rate limit.
+/// The environment variable a Redis URL goes in: `PXL_WS_REDIS_CLUSTER_URLS` for a
+/// comma-separated seed list ([`RedisCluster::url`](crate::RedisCluster::url)), else
+/// `REDIS_URL`.
+pub fn redis_env(redis_url: &str) -> &'static str {
+    if redis_url.contains(',') {
+        "PXL_WS_REDIS_CLUSTER_URLS"
+    } else {
+        "REDIS_URL"
+    }
+}
+
+/// A cluster config for tests: `redis_url` (a Redis Cluster's seeds when it holds
+/// commas), `prefix`, a short liveness TTL, no protocol heartbeat, no per-client rate
+/// limit.
 pub fn cluster_config(redis_url: &str, prefix: &str, ttl: Duration) -> WsConfig {
     let mut c = WsConfig::default();
-    c.cluster.redis_url = Some(redis_url.to_owned());
+    if redis_url.contains(',') {
+        c.cluster.redis_cluster_urls = redis_url.split(',').map(str::to_owned).collect();
+    } else {
+        c.cluster.redis_url = Some(redis_url.to_owned());
+    }
     c.cluster.prefix = prefix.to_owned();
     c.cluster.liveness_ttl = ttl;
     c.heartbeat.enabled = false;
@@ -212,10 +228,14 @@ pub struct Node {
 
 impl Node {
     /// Starts `bin` (the `pxl-ws-test-node` binary: pass
-    /// `env!("CARGO_BIN_EXE_pxl-ws-test-node")`) against `redis_url`.
+    /// `env!("CARGO_BIN_EXE_pxl-ws-test-node")`) against `redis_url` (a Redis
+    /// Cluster's seed list when it holds commas, see [`redis_env`]).
     pub async fn spawn(bin: &str, redis_url: &str, prefix: &str, ttl: Duration) -> Self {
         let mut child = Command::new(bin)
-            .env("REDIS_URL", redis_url)
+            .env_remove("REDIS_URL")
+            .env_remove("PXL_WS_REDIS_URL")
+            .env_remove("PXL_WS_REDIS_CLUSTER_URLS")
+            .env(redis_env(redis_url), redis_url)
             .env("PXL_WS_CLUSTER_PREFIX", prefix)
             .env("PXL_WS_CLUSTER_TTL_MS", ttl.as_millis().to_string())
             .env("PXL_WS_HEARTBEAT", "false")

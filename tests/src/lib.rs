@@ -4,7 +4,7 @@
 pub mod cluster;
 mod redis;
 
-pub use redis::{RedisServer, SlowLink};
+pub use redis::{RedisCluster, RedisServer, SlowLink};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};

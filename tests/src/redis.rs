@@ -1,4 +1,5 @@
-//! A real `redis-server` on a free loopback port, owned by one test.
+//! A real `redis-server` on a free loopback port, owned by one test, and a real
+//! three-master Redis Cluster ([`RedisCluster`]) made of them.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,6 +16,8 @@ use crate::WAIT;
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// For a cluster node: its directory (holding `nodes.conf`) and cluster bus port.
+    cluster: Option<(std::path::PathBuf, u16)>,
 }
 
 impl RedisServer {
@@ -23,6 +26,12 @@ impl RedisServer {
     /// # Panics
     /// When `redis-server` is not installed: the message names the install command.
     pub async fn start() -> Self {
+        Self::start_node(None).await
+    }
+
+    /// Starts it as a cluster node keeping its state in `dir` (the caller forms the
+    /// cluster).
+    async fn start_node(dir: Option<&std::path::Path>) -> Self {
         match Command::new("redis-server").arg("--version").output() {
             Ok(out) if out.status.success() => {}
             Ok(out) => panic!(
@@ -37,7 +46,12 @@ impl RedisServer {
         }
         for _ in 0..10 {
             let port = free_port();
-            let mut server = Self { port, child: None };
+            let cluster = dir.map(|d| (d.to_owned(), free_port()));
+            let mut server = Self {
+                port,
+                child: None,
+                cluster,
+            };
             if server.spawn().await {
                 return server;
             }
@@ -116,7 +130,19 @@ impl RedisServer {
 
     /// Spawns on `self.port`; `true` once it answers PING.
     async fn spawn(&mut self) -> bool {
-        let child = Command::new("redis-server")
+        let mut cmd = Command::new("redis-server");
+        if let Some((dir, bus_port)) = &self.cluster {
+            std::fs::create_dir_all(dir).expect("create the cluster node's directory");
+            cmd.args(["--cluster-enabled", "yes"])
+                .args(["--cluster-port", &bus_port.to_string()])
+                .arg("--dir")
+                .arg(dir)
+                .args(["--cluster-config-file", "nodes.conf"])
+                .args(["--cluster-node-timeout", "3000"])
+                // The other shards keep serving while one is down.
+                .args(["--cluster-require-full-coverage", "no"]);
+        }
+        let child = cmd
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
@@ -362,4 +388,193 @@ async fn delayed_copy(
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// A local Redis Cluster of three masters (no replicas) on free loopback ports, each
+/// node in its own temporary directory (its `nodes.conf`), formed with
+/// `redis-cli --cluster create`. Killed and removed when dropped.
+pub struct RedisCluster {
+    /// The masters, in the order they were created.
+    pub masters: Vec<RedisServer>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts three `redis-server --cluster-enabled yes` and forms the cluster; returns
+    /// once every node reports `cluster_state:ok` with all 16 384 slots assigned.
+    ///
+    /// # Panics
+    /// When `redis-server` (Debian package `redis-server`) or `redis-cli` (package
+    /// `redis-tools`) is missing, or the server is older than Redis 7 (sharded pub/sub).
+    pub async fn start() -> Self {
+        match Command::new("redis-cli").arg("--version").output() {
+            Ok(out) if out.status.success() => {}
+            other => panic!(
+                "redis-cli is not installed ({other:?}): the Redis Cluster tests form their \
+                 cluster with it. Install it with `apt-get install -y redis-tools`"
+            ),
+        }
+        let version = Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "redis-server is not installed ({e}): install it with \
+                     `apt-get install -y redis-server`"
+                )
+            });
+        let major: u32 = version
+            .split("v=")
+            .nth(1)
+            .and_then(|v| v.split('.').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            major >= 7,
+            "the Redis Cluster tests need Redis 7 or later (sharded pub/sub); found {version:?}"
+        );
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pxl-ws-redis-cluster-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut masters = Vec::new();
+        for i in 0..3 {
+            masters.push(RedisServer::start_node(Some(&dir.join(i.to_string()))).await);
+        }
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for m in &masters {
+            create.arg(format!("127.0.0.1:{}", m.port));
+        }
+        let out = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cluster = Self { masters, dir };
+        cluster.wait_ok().await;
+        cluster
+    }
+
+    /// The seed list, `redis://127.0.0.1:<p1>,redis://127.0.0.1:<p2>,…` (what
+    /// `PXL_WS_REDIS_CLUSTER_URLS` takes; [`crate::cluster::Node::spawn`] and
+    /// [`crate::cluster::cluster_config`] recognise it by its commas).
+    pub fn url(&self) -> String {
+        self.masters
+            .iter()
+            .map(RedisServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Waits until every running master says `cluster_state:ok`, knows all three and
+    /// sees every slot served.
+    pub async fn wait_ok(&self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let ok = self.masters.iter().filter(|m| m.child.is_some()).all(|m| {
+                let info = m.command(&["CLUSTER", "INFO"]).join("\n");
+                info.contains("cluster_state:ok")
+                    && info.contains("cluster_slots_ok:16384")
+                    && info.contains("cluster_known_nodes:3")
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the Redis Cluster did not reach cluster_state:ok within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The index of the master that owns `name`'s hash slot.
+    pub fn master_of(&self, name: &str) -> usize {
+        let up = self
+            .masters
+            .iter()
+            .find(|m| m.child.is_some())
+            .expect("a running master");
+        let slot: u16 = up.command(&["CLUSTER", "KEYSLOT", name])[0]
+            .parse()
+            .expect("a slot number");
+        self.masters
+            .iter()
+            .position(|m| m.child.is_some() && m.own_slots().iter().any(|r| r.contains(&slot)))
+            .unwrap_or_else(|| panic!("no running master owns slot {slot} of {name:?}"))
+    }
+
+    /// `PUBSUB SHARDCHANNELS <pattern>` on every master (in order; empty for one that
+    /// is down).
+    pub fn shard_channels(&self, pattern: &str) -> Vec<Vec<String>> {
+        self.masters
+            .iter()
+            .map(|m| {
+                if m.child.is_none() {
+                    return Vec::new();
+                }
+                let mut v = m.command(&["PUBSUB", "SHARDCHANNELS", pattern]);
+                v.sort();
+                v
+            })
+            .collect()
+    }
+
+    /// Kills master `i` (SIGKILL).
+    pub fn kill(&mut self, i: usize) {
+        self.masters[i].kill();
+    }
+
+    /// Starts master `i` again on its port with its `nodes.conf` (it rejoins with its
+    /// slots, empty), and waits for the cluster to be ok.
+    pub async fn restart(&mut self, i: usize) {
+        self.masters[i].restart().await;
+        self.wait_ok().await;
+    }
+}
+
+impl RedisServer {
+    /// The slot ranges this cluster node serves itself (`CLUSTER NODES`, `myself`).
+    fn own_slots(&self) -> Vec<std::ops::RangeInclusive<u16>> {
+        let nodes = self.command(&["CLUSTER", "NODES"]).join("\n");
+        let me = nodes
+            .lines()
+            .find(|l| {
+                l.split_whitespace()
+                    .nth(2)
+                    .is_some_and(|f| f.contains("myself"))
+            })
+            .expect("CLUSTER NODES lists myself")
+            .to_owned();
+        me.split_whitespace()
+            .skip(8)
+            .filter(|r| !r.starts_with('['))
+            .filter_map(|r| match r.split_once('-') {
+                Some((a, b)) => Some(a.parse().ok()?..=b.parse().ok()?),
+                None => {
+                    let s = r.parse().ok()?;
+                    Some(s..=s)
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for m in &mut self.masters {
+            m.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

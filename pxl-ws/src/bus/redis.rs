@@ -2,6 +2,11 @@
 //! instance, each reconnecting by itself with backoff. The subscriber connection holds
 //! the fixed channels plus the dynamic set ([`Bus::watch`]: rooms served here, this
 //! instance's direct channel), changed in batched SUBSCRIBE / UNSUBSCRIBE commands.
+//!
+//! On a Redis Cluster (`cluster.redis_cluster_urls`) both are cluster connections (one
+//! socket per node behind each): the dynamic set is sharded pub/sub (`SSUBSCRIBE` /
+//! `SPUBLISH`, each channel on the node owning its hash slot), the fixed channels plain
+//! pub/sub; every command and pipeline stays within one slot.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +20,10 @@ use tokio::time::Instant;
 
 use super::{Bus, BusMessage, BusStatus, BusStream};
 use crate::config::{ClusterConfig, ConfigError};
+use crate::redis_target::{RedisTarget, by_slot, timed_out};
+
+mod cluster_subscriber;
+mod node;
 use futures_util::future::BoxFuture;
 
 /// Messages sent to Redis in one pipeline.
@@ -31,7 +40,7 @@ const SUBSCRIBE_BATCH: usize = 1024;
 /// Fan-out through Redis pub/sub, for several instances (processes, hosts) of one app.
 ///
 /// Built by [`WsServerBuilder::build`](crate::WsServerBuilder::build) when
-/// [`ClusterConfig::redis_url`] is set; build one yourself to pass to
+/// [`ClusterConfig::redis_url`] or [`ClusterConfig::redis_cluster_urls`] is set; build one yourself to pass to
 /// [`WsServerBuilder::bus`](crate::WsServerBuilder::bus). Channels are
 /// `<prefix>:<event>` (see `docs/cluster.md`).
 ///
@@ -59,7 +68,8 @@ pub struct RedisBus {
 }
 
 struct Inner {
-    client: redis::Client,
+    target: RedisTarget,
+    prefix: String,
     channels: Vec<String>,
     /// A subscription silent this long is taken as dead (the server's own heartbeats
     /// come back every third of it).
@@ -87,6 +97,8 @@ struct Inner {
     dynamic: Mutex<Dynamic>,
     /// Wakes the subscriber task: the wanted set changed.
     changed: Notify,
+    /// The same, for every shard's subscriber task on a Redis Cluster.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// The dynamic part of the subscription: what the server wants, what the current
@@ -115,22 +127,16 @@ impl Dynamic {
 }
 
 impl RedisBus {
-    /// A bus for `config.redis_url` and `config.prefix`. Connects once the server
-    /// starts; fails only if the URL cannot be parsed.
+    /// A bus for `config.redis_url` (or the Redis Cluster of
+    /// `config.redis_cluster_urls`) and `config.prefix`. Connects once the server starts;
+    /// fails only if a URL cannot be parsed, or neither or both are set.
     pub fn new(config: &ClusterConfig) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid {
-            field: "cluster.redis_url",
-            reason,
-        };
-        let url = config
-            .redis_url
-            .as_deref()
-            .ok_or_else(|| invalid("is not set".into()))?;
-        let client = redis::Client::open(url).map_err(|e| invalid(e.to_string()))?;
+        let target = RedisTarget::new(config)?;
         let (tx, rx) = mpsc::channel(config.publish_buffer.max(1));
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                target,
+                prefix: config.prefix.clone(),
                 channels: crate::events::channels(&config.prefix),
                 idle_limit: config.liveness_ttl,
                 tx,
@@ -146,6 +152,7 @@ impl RedisBus {
                 unlogged_drops: AtomicU64::new(0),
                 dynamic: Mutex::new(Dynamic::default()),
                 changed: Notify::new(),
+                changes: tokio::sync::watch::Sender::new(0),
             }),
         })
     }
@@ -234,6 +241,7 @@ impl Bus for RedisBus {
         let mut d = self.inner.dynamic();
         if d.wanted.insert(channel.to_owned()) {
             self.inner.changed.notify_one();
+            self.inner.changes.send_modify(|n| *n += 1);
         }
     }
 
@@ -242,6 +250,7 @@ impl Bus for RedisBus {
         if d.wanted.remove(channel) {
             d.release();
             self.inner.changed.notify_one();
+            self.inner.changes.send_modify(|n| *n += 1);
         }
     }
 
@@ -296,15 +305,10 @@ impl Backoff {
     }
 }
 
-type Conn = redis::aio::MultiplexedConnection;
+type Conn = crate::redis_target::Conn;
 
-async fn connect_publisher(client: &redis::Client) -> redis::RedisResult<Conn> {
-    let cfg = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT));
-    client
-        .get_multiplexed_async_connection_with_config(&cfg)
-        .await
+async fn connect_publisher(target: &RedisTarget) -> redis::RedisResult<Conn> {
+    target.connect().await
 }
 
 /// Drops everything queued; returns how many.
@@ -321,7 +325,7 @@ fn drain(rx: &mut mpsc::Receiver<BusMessage>) -> u64 {
 /// it was made under; `None` once the bus is gone.
 async fn reconnect(
     inner: &Weak<Inner>,
-    client: &redis::Client,
+    target: &RedisTarget,
     rx: &mut mpsc::Receiver<BusMessage>,
 ) -> Option<(Conn, u64)> {
     let mut backoff = Backoff::new();
@@ -329,7 +333,7 @@ async fn reconnect(
     loop {
         let bus = inner.upgrade()?;
         let epoch = bus.lost.load(Ordering::Relaxed);
-        match connect_publisher(client).await {
+        match connect_publisher(target).await {
             Ok(c) => {
                 // Anything that slipped into the queue while down is stale: never late.
                 if bus.down.load(Ordering::Acquire) {
@@ -366,10 +370,10 @@ async fn reconnect(
 /// Drains the publish queue in pipelines over one connection, reconnecting as needed.
 /// Ends when the bus is dropped.
 async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
-    let Some(client) = inner.upgrade().map(|i| i.client.clone()) else {
+    let Some(target) = inner.upgrade().map(|i| i.target.clone()) else {
         return;
     };
-    let Some((mut conn, mut epoch)) = reconnect(&inner, &client, &mut rx).await else {
+    let Some((mut conn, mut epoch)) = reconnect(&inner, &target, &mut rx).await else {
         return;
     };
     let mut batch = Vec::with_capacity(BATCH);
@@ -379,7 +383,7 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
         if bus.lost.load(Ordering::Relaxed) != epoch {
             // The subscriber lost Redis since this connection was made: replace it
             // before sending (a dead one would fail the batch).
-            match connect_publisher(&client).await {
+            match connect_publisher(&target).await {
                 Ok(c) => {
                     conn = c;
                     epoch = bus.lost.load(Ordering::Relaxed);
@@ -389,13 +393,19 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
                     batch.clear();
                     bus.busy.store(false, Ordering::Release);
                     drop(bus);
-                    let Some((c, e)) = reconnect(&inner, &client, &mut rx).await else {
+                    let Some((c, e)) = reconnect(&inner, &target, &mut rx).await else {
                         return;
                     };
                     (conn, epoch) = (c, e);
                     continue;
                 }
             }
+        }
+        if let Conn::Cluster(c) = &conn {
+            let c = c.clone();
+            publish_sharded(&bus, c, std::mem::take(&mut batch)).await;
+            bus.busy.store(false, Ordering::Release);
+            continue;
         }
         let mut pipe = redis::pipe();
         for m in &batch {
@@ -411,7 +421,7 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
             bus.pub_connected.store(false, Ordering::Release);
             bus.drop_messages(failed, "publish failed");
             drop(bus);
-            let Some((c, e)) = reconnect(&inner, &client, &mut rx).await else {
+            let Some((c, e)) = reconnect(&inner, &target, &mut rx).await else {
                 return;
             };
             (conn, epoch) = (c, e);
@@ -419,8 +429,88 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
     }
 }
 
+/// Whether `channel` is sharded on a Redis Cluster: a room's or an instance's channel.
+fn sharded(prefix: &str, channel: &str) -> bool {
+    matches!(
+        crate::cluster::channels::route(prefix, channel),
+        Some(
+            crate::cluster::channels::Route::Room(_) | crate::cluster::channels::Route::Instance(_)
+        )
+    )
+}
+
+/// Sends a batch on a Redis Cluster. Room and instance channels: one `SPUBLISH` pipeline
+/// per hash slot, all slots at once, each in the batch's order. The fixed channels: one
+/// `PUBLISH` pipeline, always through the master owning the slot of
+/// `<prefix>:sendMessageToAll` (plain pub/sub reaches every node from there), so events
+/// on different fixed channels keep their order, as on one Redis: a snapshot never
+/// overtakes a membership event sent before it. A slot whose node cannot be reached
+/// loses its messages (counted, logged); the others go out. The cluster connection
+/// reconnects to that node by itself.
+async fn publish_sharded(
+    bus: &Inner,
+    conn: redis::cluster_async::ClusterConnection,
+    batch: Vec<BusMessage>,
+) {
+    let (sharded_msgs, fixed): (Vec<BusMessage>, Vec<BusMessage>) = batch
+        .into_iter()
+        .partition(|m| sharded(&bus.prefix, &m.channel));
+    let mut groups: Vec<(bool, Vec<BusMessage>)> = by_slot(sharded_msgs, |m| m.channel.as_bytes())
+        .into_iter()
+        .map(|g| (true, g))
+        .collect();
+    if !fixed.is_empty() {
+        groups.push((false, fixed));
+    }
+    let fixed_slot =
+        crate::redis_target::slot(format!("{}:sendMessageToAll", bus.prefix).as_bytes());
+    let sends = groups.into_iter().map(|(is_sharded, group)| {
+        let mut conn = conn.clone();
+        async move {
+            let mut pipe = redis::pipe();
+            for m in &group {
+                let cmd = if is_sharded { "SPUBLISH" } else { "PUBLISH" };
+                pipe.cmd(cmd)
+                    .arg(&m.channel)
+                    .arg(m.payload.as_ref())
+                    .ignore();
+            }
+            let sent = if is_sharded {
+                pipe.query_async::<()>(&mut conn).await
+            } else {
+                use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+                conn.route_pipeline(
+                    pipe,
+                    0,
+                    group.len(),
+                    SingleNodeRoutingInfo::SpecificNode(Route::new(fixed_slot, SlotAddr::Master)),
+                )
+                .await
+                .map(|_| ())
+            };
+            (group.len() as u64, sent)
+        }
+    });
+    let mut all_sent = true;
+    for (n, sent) in futures_util::future::join_all(sends).await {
+        if let Err(e) = sent {
+            all_sent = false;
+            if bus.unlogged_drops.load(Ordering::Relaxed) == 0 {
+                tracing::warn!(error = %e, messages = n, "redis cluster publish failed");
+            }
+            bus.drop_messages(n, "publish to a redis cluster node failed");
+        }
+    }
+    if all_sent {
+        bus.log_drops();
+    }
+}
+
 async fn connect_subscriber(inner: &Inner) -> redis::RedisResult<redis::aio::PubSub> {
-    let mut ps = tokio::time::timeout(CONNECT_TIMEOUT, inner.client.get_async_pubsub())
+    let RedisTarget::Single(client) = &inner.target else {
+        unreachable!("the single-redis subscriber on a cluster target");
+    };
+    let mut ps = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
         .await
         .map_err(|_| {
             redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
@@ -436,7 +526,6 @@ async fn connect_subscriber(inner: &Inner) -> redis::RedisResult<redis::aio::Pub
 /// Brings the connection's dynamic subscriptions in line with the wanted set, in
 /// batches; releases the waiters of what got confirmed.
 async fn sync_dynamic(inner: &Inner, sink: &mut redis::aio::PubSubSink) -> redis::RedisResult<()> {
-    let timed_out = || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
     let (add, remove): (Vec<String>, Vec<String>) = {
         let d = inner.dynamic();
         (
@@ -466,6 +555,9 @@ async fn sync_dynamic(inner: &Inner, sink: &mut redis::aio::PubSubSink) -> redis
 
 /// Keeps one subscriber connection up for `out`; ends when `out`'s receiver is dropped.
 async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
+    if inner.target.is_cluster() {
+        return cluster_subscriber::subscribe_loop(inner, out).await;
+    }
     let mut backoff = Backoff::new();
     let mut failures = 0u32;
     loop {

@@ -141,7 +141,7 @@ impl History {
 pub(crate) type Fallback = Box<dyn Fn(&str, Utf8Bytes) + Send + Sync>;
 
 /// The history `config.rooms.history` asks for: none when its size is 0; the Redis
-/// engine when `cluster.redis_url` is set (offsets are cluster-wide), else the memory one.
+/// engine when `cluster.redis_url` or `cluster.redis_cluster_urls` is set (offsets are cluster-wide), else the memory one.
 pub(crate) fn build(
     config: &crate::config::WsConfig,
     instance_id: &str,
@@ -151,16 +151,16 @@ pub(crate) fn build(
         return Ok(None);
     }
     #[cfg(feature = "redis")]
-    if let Some(url) = &config.cluster.redis_url {
+    if config.cluster.uses_redis() {
+        let target = crate::redis_target::RedisTarget::new(&config.cluster)?;
         let engine = redis::RedisHistory::new(
-            url,
+            target,
             &config.cluster.prefix,
             instance_id,
             h.size,
             h.ttl,
             config.cluster.publish_buffer,
-        )
-        .map_err(|e| crate::config::ConfigError::invalid("cluster.redis_url", e))?;
+        );
         tracing::info!(size = h.size, "room history in redis");
         return Ok(History::new(h, Arc::new(engine)));
     }

@@ -9,6 +9,10 @@
 //! frame from its bus subscription, so every member sees the stream's order. A stream
 //! whose hash is gone (Redis restarted without persistence, `FLUSHALL`, expiry) starts
 //! over with a new epoch, so a client resuming from the old one gets `recovered: false`.
+//!
+//! On a Redis Cluster both scripts touch only one room's keys and channel, which share
+//! the `{room:<name>}` hash tag and so one slot; the append publishes with `SPUBLISH`
+//! (the room's channel is sharded there), and appends are pipelined per slot.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -17,6 +21,8 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::redis_target::{RedisTarget, by_slot};
 
 use super::{
     Appended, Fallback, HistoryEngine, HistoryError, Recovery, Since, expired, new_epoch, recover,
@@ -49,7 +55,8 @@ end
 /// Appends a stamped frame and publishes it, atomically.
 ///
 /// KEYS: stream, meta. ARGV: size, ttl ms (0: none), a new epoch (used when the stream
-/// has none), channel, payload head, frame head, payload tail.
+/// has none), channel, payload head, frame head, payload tail, the publish command
+/// (`PUBLISH`, or `SPUBLISH` on a Redis Cluster).
 const APPEND: &str = concat!(
     lua_prelude!(),
     r#"
@@ -63,7 +70,7 @@ if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
-redis.call('PUBLISH', ARGV[4], ARGV[5] .. frame .. ARGV[7])
+redis.call(ARGV[8], ARGV[4], ARGV[5] .. frame .. ARGV[7])
 return offset
 "#
 );
@@ -108,7 +115,7 @@ pub(crate) fn keys(prefix: &str, room: &str) -> (String, String) {
     )
 }
 
-type Conn = redis::aio::MultiplexedConnection;
+type Conn = crate::redis_target::Conn;
 
 /// The read script's answer: epoch, last offset, Redis time (ms), entries (id, fields).
 type ReadReply = (String, u64, u64, Vec<(String, Vec<String>)>);
@@ -123,6 +130,8 @@ struct Loaded {
 /// A frame on its way to the append script.
 struct Pending {
     room: String,
+    /// The room's stream key (its hash slot is the room's).
+    stream: String,
     payload_head: String,
     frame_head: String,
     /// The frame as sent, for local delivery if the append fails.
@@ -135,7 +144,7 @@ pub(crate) struct RedisHistory {
 }
 
 struct Inner {
-    client: redis::Client,
+    target: RedisTarget,
     prefix: String,
     instance_id: String,
     size: usize,
@@ -153,18 +162,17 @@ const BATCH: usize = 256;
 
 impl RedisHistory {
     pub(crate) fn new(
-        url: &str,
+        target: RedisTarget,
         prefix: &str,
         instance_id: &str,
         size: usize,
         ttl: Option<Duration>,
         buffer: usize,
-    ) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    ) -> Self {
         let (tx, rx) = mpsc::channel(buffer.max(1));
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
-                client,
+                target,
                 prefix: prefix.to_owned(),
                 instance_id: instance_id.to_owned(),
                 size,
@@ -176,7 +184,7 @@ impl RedisHistory {
                 fallback: OnceLock::new(),
                 failed: AtomicU64::new(0),
             }),
-        })
+        }
     }
 
     fn start(&self) {
@@ -203,13 +211,8 @@ impl Inner {
         if let Some(c) = &*slot {
             return Ok(c.clone());
         }
-        let cfg = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)));
-        let mut c = self
-            .client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await?;
+        // On a cluster, SCRIPT LOAD goes to every node.
+        let mut c = self.target.connect().await?;
         let append: String = redis::cmd("SCRIPT")
             .arg("LOAD")
             .arg(APPEND)
@@ -246,30 +249,52 @@ impl Inner {
     }
 }
 
-/// Runs the append script for queued frames, a pipeline per batch, in queue order.
+/// Whether a failed call ran nothing and may be sent again: a connection found dead
+/// (Redis restarted), or a node without the scripts (restarted, or a new primary).
+fn retryable(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped()
+        || e.is_io_error()
+        || e.is_connection_refusal()
+        || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+}
+
+/// Runs the append script for queued frames, a pipeline per batch (per slot of a batch
+/// on a Redis Cluster, all slots at once), in queue order.
 async fn append_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let Some(h) = inner.upgrade() else { return };
         let taken = std::mem::take(&mut batch);
-        // A connection found dead (Redis restarted) sent nothing: one retry on a new one.
-        let mut result = h.append_batch(&taken).await;
-        if let Err(e) = &result
-            && (e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal())
-        {
-            h.forget_connection().await;
-            result = h.append_batch(&taken).await;
-        }
-        match result {
-            Ok(()) => {
-                if h.failed.swap(0, Ordering::Relaxed) > 0 {
-                    tracing::info!("room history appends work again");
+        let groups = if h.target.is_cluster() {
+            by_slot(taken, |p| p.stream.as_bytes())
+        } else {
+            vec![taken]
+        };
+        let results = futures_util::future::join_all(groups.into_iter().map(|group| {
+            let h = &h;
+            async move {
+                // What failed without running is sent once more, on a new connection.
+                let mut result = h.append_batch(&group).await;
+                if let Err(e) = &result
+                    && retryable(e)
+                {
+                    h.forget_connection().await;
+                    result = h.append_batch(&group).await;
                 }
+                (group, result)
             }
-            Err(e) => {
+        }))
+        .await;
+        let mut all_ok = true;
+        for (group, result) in results {
+            if let Err(e) = result {
+                all_ok = false;
                 h.forget_connection().await;
-                h.fail(taken, &e);
+                h.fail(group, &e);
             }
+        }
+        if all_ok && h.failed.swap(0, Ordering::Relaxed) > 0 {
+            tracing::info!("room history appends work again");
         }
     }
 }
@@ -280,12 +305,17 @@ impl Inner {
         let mut pipe = redis::pipe();
         let epoch = new_epoch();
         let ttl = ttl_ms(self.ttl);
+        let publish = if self.target.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        };
         for p in batch {
-            let (stream, meta) = keys(&self.prefix, &p.room);
+            let (_, meta) = keys(&self.prefix, &p.room);
             pipe.cmd("EVALSHA")
                 .arg(&loaded.append)
                 .arg(2)
-                .arg(stream)
+                .arg(&p.stream)
                 .arg(meta)
                 .arg(self.size)
                 .arg(ttl)
@@ -294,6 +324,7 @@ impl Inner {
                 .arg(&p.payload_head)
                 .arg(&p.frame_head)
                 .arg("}")
+                .arg(publish)
                 .ignore();
         }
         pipe.query_async::<()>(&mut loaded.conn).await
@@ -322,6 +353,7 @@ impl HistoryEngine for RedisHistory {
         );
         let p = Pending {
             room: room.to_owned(),
+            stream: keys(&self.inner.prefix, room).0,
             payload_head,
             frame_head,
             plain: Utf8Bytes::from(frame.to_owned()),
@@ -375,7 +407,7 @@ impl HistoryEngine for RedisHistory {
                     Ok(v) => v,
                     Err(e) => {
                         h.forget_connection().await;
-                        if !retried && (e.is_connection_dropped() || e.is_io_error()) {
+                        if !retried && retryable(&e) {
                             retried = true;
                             continue;
                         }

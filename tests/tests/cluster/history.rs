@@ -1,7 +1,8 @@
 //! Room history over Redis: a client resumes on another instance, concurrent publishers
 //! on two instances give every member one order (the stream's), a Redis restart without
 //! persistence gives a new epoch (`recovered: false`, never a silent hole), and the
-//! history TTL expires messages in Redis too.
+//! history TTL expires messages in Redis too. Resuming and the one order also run on a
+//! three-master Redis Cluster (the append script's keys and channel share a slot).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,13 +12,18 @@ use pxl_ws::{Frame, Server, Target, WsConfig};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
 use pxl_ws_tests::history::{self, offsets};
 use pxl_ws_tests::record::Recorder;
-use pxl_ws_tests::{RedisServer, TestClient, TestServer, WAIT, eventually};
+use pxl_ws_tests::{RedisCluster, RedisServer, TestClient, TestServer, WAIT, eventually};
 use serde_json::{Value, json};
 
 const TTL: Duration = Duration::from_secs(30);
 
 fn config(redis: &RedisServer, prefix: &str, size: usize) -> WsConfig {
-    let mut c = cluster_config(&redis.url(), prefix, TTL);
+    config_for(&redis.url(), prefix, size)
+}
+
+/// [`config`] for a URL (a Redis Cluster's seed list when it holds commas).
+fn config_for(url: &str, prefix: &str, size: usize) -> WsConfig {
+    let mut c = cluster_config(url, prefix, TTL);
     c.rooms.history.size = size;
     c.limits.outbound.queue_bytes = 16 * 1024 * 1024;
     c
@@ -46,8 +52,18 @@ async fn members(a: &TestServer, b: &TestServer, room: &str, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_resumes_on_another_instance() {
     let redis = RedisServer::start().await;
-    let a = TestServer::start(probe_builder(config(&redis, "h-resume", 100))).await;
-    let b = TestServer::start(probe_builder(config(&redis, "h-resume", 100))).await;
+    resumes_on_another_instance(&redis.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resumes_on_another_instance_on_a_redis_cluster() {
+    let redis = RedisCluster::start().await;
+    resumes_on_another_instance(&redis.url()).await;
+}
+
+async fn resumes_on_another_instance(url: &str) {
+    let a = TestServer::start(probe_builder(config_for(url, "h-resume", 100))).await;
+    let b = TestServer::start(probe_builder(config_for(url, "h-resume", 100))).await;
     let mut carol = a.connect().await;
     let first = join_with(&mut carol, "lobby", json!({})).await;
     assert_eq!(first["recovered"], true);
@@ -101,10 +117,20 @@ async fn a_client_resumes_on_another_instance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_publishers_on_two_instances_give_every_member_the_streams_order() {
-    const N: u64 = 300;
     let redis = RedisServer::start().await;
-    let a = TestServer::start(probe_builder(config(&redis, "h-order", 10_000))).await;
-    let b = TestServer::start(probe_builder(config(&redis, "h-order", 10_000))).await;
+    streams_order(&redis.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishers_give_the_streams_order_on_a_redis_cluster() {
+    let redis = RedisCluster::start().await;
+    streams_order(&redis.url()).await;
+}
+
+async fn streams_order(url: &str) {
+    const N: u64 = 300;
+    let a = TestServer::start(probe_builder(config_for(url, "h-order", 10_000))).await;
+    let b = TestServer::start(probe_builder(config_for(url, "h-order", 10_000))).await;
     let mut recorders = Vec::new();
     for s in [&a, &b, &a, &b] {
         let mut c = s.connect().await;

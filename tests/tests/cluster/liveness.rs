@@ -1,11 +1,11 @@
 //! `kill -9` of one instance process: its clients leave the others' views (rooms,
 //! cluster clients, instances) once its liveness TTL has lapsed, and not before; the
-//! survivors' own clients stay.
+//! survivors' own clients stay. On one Redis and on a three-master Redis Cluster.
 
 use std::time::{Duration, Instant};
 
 use pxl_ws_tests::cluster::Node;
-use pxl_ws_tests::{RedisServer, TestClient};
+use pxl_ws_tests::{RedisCluster, RedisServer, TestClient};
 
 use crate::{NODE_BIN, instances, members, probe, sorted, view, wait_view};
 
@@ -14,9 +14,19 @@ const TTL: Duration = Duration::from_millis(1500);
 #[tokio::test]
 async fn a_killed_instance_is_purged_from_the_others_views_once_its_ttl_lapses() {
     let redis = RedisServer::start().await;
+    purged_once_its_ttl_lapses(&redis.url()).await;
+}
+
+#[tokio::test]
+async fn a_killed_instance_is_purged_on_a_redis_cluster() {
+    let redis = RedisCluster::start().await;
+    purged_once_its_ttl_lapses(&redis.url()).await;
+}
+
+async fn purged_once_its_ttl_lapses(url: &str) {
     let mut nodes = Vec::new();
     for _ in 0..3 {
-        nodes.push(Node::spawn(NODE_BIN, &redis.url(), "liveness", TTL).await);
+        nodes.push(Node::spawn(NODE_BIN, url, "liveness", TTL).await);
     }
     // Four clients per node, all in "lobby".
     let mut clients: Vec<Vec<TestClient>> = Vec::new();

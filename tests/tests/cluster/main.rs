@@ -11,6 +11,7 @@ mod membership;
 mod outage;
 mod presence;
 mod rooms;
+mod sharded;
 mod subscribers;
 mod tokens;
 

@@ -1,11 +1,12 @@
 //! Presence across instances: `system/presence` counts members on every instance (two
 //! tabs of one user on two instances are one user, and one `room/userJoined`), and an
-//! instance killed with `kill -9` drops out of presence within the liveness TTL.
+//! instance killed with `kill -9` drops out of presence within the liveness TTL. The
+//! first also runs on a three-master Redis Cluster.
 
 use std::time::Duration;
 
 use pxl_ws_tests::cluster::{Node, cluster_config, probe_builder};
-use pxl_ws_tests::{RedisServer, TestClient, TestServer, poll_until};
+use pxl_ws_tests::{RedisCluster, RedisServer, TestClient, TestServer, poll_until};
 use serde_json::{Value, json};
 
 use crate::NODE_BIN;
@@ -29,7 +30,17 @@ async fn stats(c: &mut TestClient) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_spans_instances_and_two_tabs_are_one_user() {
     let redis = RedisServer::start().await;
-    let mut cfg = cluster_config(&redis.url(), "p-span", Duration::from_secs(30));
+    presence_spans(&redis.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_spans_instances_on_a_redis_cluster() {
+    let redis = RedisCluster::start().await;
+    presence_spans(&redis.url()).await;
+}
+
+async fn presence_spans(url: &str) {
+    let mut cfg = cluster_config(url, "p-span", Duration::from_secs(30));
     cfg.rooms.user_presence_events = true;
     let a = TestServer::start(probe_builder(cfg.clone())).await;
     let b = TestServer::start(probe_builder(cfg)).await;
