@@ -60,6 +60,8 @@ pub struct WsConfig {
     /// process's global `metrics` recorder; leave it unset to record into the app's
     /// own recorder instead (see `docs/metrics.md`). Env: `PXL_WS_METRICS_PATH`.
     pub metrics_path: Option<String>,
+    /// The admin dashboard (`serve_admin`): its path and who may use it. Off by default.
+    pub admin: AdminConfig,
     /// Room behaviour.
     pub rooms: RoomsConfig,
     /// Disconnecting clients that send nothing for a while.
@@ -91,6 +93,7 @@ impl Default for WsConfig {
             connected_frame: true,
             health_path: None,
             metrics_path: None,
+            admin: AdminConfig::default(),
             rooms: RoomsConfig::default(),
             disconnect_inactive_clients: InactiveClientsConfig::default(),
             heartbeat: HeartbeatConfig::default(),
@@ -99,6 +102,50 @@ impl Default for WsConfig {
             auth: AuthConfig::default(),
             cluster: ClusterConfig::default(),
             pxl: PxlConfig::default(),
+        }
+    }
+}
+
+/// The admin dashboard: a page at `path` that shows the live system (instances,
+/// connections, rooms, per-route counts, a live tail of events) and can disconnect
+/// clients, talking to the server through the `admin` controller over the socket. See
+/// `docs/admin.md`.
+///
+/// Access is never open: a client may use the `admin` actions when its JWT carries
+/// `role`, or after `admin/login` with `token`. With `path` set and neither a token nor
+/// JWT authentication (`auth`) configured, [`validate`](WsConfig::validate) (and so
+/// `build()`) refuses the configuration.
+///
+/// ```
+/// let config: pxl_ws::WsConfig = serde_json::from_str(r#"{
+///     "admin": { "path": "/admin", "token": "a-long-random-admin-token" }
+/// }"#).unwrap();
+/// assert_eq!(config.admin.role, "admin");
+/// config.validate().unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AdminConfig {
+    /// Serve the dashboard at this path (e.g. `/admin`; also
+    /// [`serve_admin`](crate::WsServerBuilder::serve_admin)). Default off.
+    /// Env: `PXL_WS_ADMIN_PATH`.
+    pub path: Option<String>,
+    /// A shared secret that admits a connection through `admin/login` (compared in
+    /// constant time, never logged; at least 16 characters). Default none.
+    /// Env: `PXL_WS_ADMIN_TOKEN`.
+    pub token: Option<Secret>,
+    /// The JWT role (in `auth.roles_claim`) that admits a connection without the token.
+    /// Default `admin`. Env: `PXL_WS_ADMIN_ROLE`.
+    pub role: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            token: None,
+            role: "admin".into(),
         }
     }
 }
@@ -849,6 +896,15 @@ impl WsConfig {
         if let Some(p) = lookup("PXL_WS_METRICS_PATH") {
             c.metrics_path = (!p.is_empty()).then_some(p);
         }
+        if let Some(p) = lookup("PXL_WS_ADMIN_PATH") {
+            c.admin.path = (!p.is_empty()).then_some(p);
+        }
+        if let Some(t) = lookup("PXL_WS_ADMIN_TOKEN") {
+            c.admin.token = (!t.is_empty()).then(|| Secret::new(t));
+        }
+        if let Some(r) = lookup("PXL_WS_ADMIN_ROLE") {
+            c.admin.role = r;
+        }
         env.bool(
             "PXL_WS_ROOMS_MULTIPLE",
             &mut c.rooms.client_can_join_multiple_rooms,
@@ -988,6 +1044,53 @@ impl WsConfig {
         self.validate_with_verifier().map(drop)
     }
 
+    /// The admin dashboard's settings: a path of its own, and access configured (a
+    /// token, or JWT authentication for `admin.role`) — the dashboard is never open.
+    fn validate_admin(&self) -> Result<(), ConfigError> {
+        let a = &self.admin;
+        let Some(p) = &a.path else {
+            return Ok(());
+        };
+        if !p.starts_with('/') || p.len() < 2 || p.ends_with('/') {
+            return bad(
+                "admin.path",
+                "must start with `/`, name a path and not end with `/` (e.g. `/admin`)",
+            );
+        }
+        if *p == self.path
+            || Some(p) == self.health_path.as_ref()
+            || Some(p) == self.metrics_path.as_ref()
+        {
+            return bad(
+                "admin.path",
+                "must differ from `path`, `health_path` and `metrics_path`",
+            );
+        }
+        if a.role.trim().is_empty() {
+            return bad("admin.role", "must not be empty");
+        }
+        match &a.token {
+            Some(t) if t.expose().chars().count() < 16 => {
+                return bad(
+                    "admin.token",
+                    "must be at least 16 characters (PXL_WS_ADMIN_TOKEN)",
+                );
+            }
+            Some(_) => {}
+            None if !self.auth.enabled() => {
+                return bad(
+                    "admin.path",
+                    "the admin dashboard needs access configured: an admin token \
+                     (admin.token, PXL_WS_ADMIN_TOKEN), or JWT authentication (auth.jwt_secret, \
+                     PXL_WS_JWT_SECRET, ...) for users with the admin.role role (PXL_WS_ADMIN_ROLE, \
+                     default `admin`); it is never served open",
+                );
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
     /// [`validate`](Self::validate), keeping the token verifier it built: the one the
     /// server uses, so it is built once.
     pub(crate) fn validate_with_verifier(
@@ -1018,6 +1121,7 @@ impl WsConfig {
                 return bad("metrics_path", "must differ from `path` and `health_path`");
             }
         }
+        self.validate_admin()?;
         if self.max_message_size < 16 {
             return bad("max_message_size", "must be at least 16 bytes");
         }
@@ -1328,6 +1432,55 @@ mod tests {
         );
         assert_eq!(c.health_path.as_deref(), Some("/health"));
         assert_eq!(c.addr().to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn env_configures_the_admin_dashboard_and_never_opens_it() {
+        let c = from(&[
+            ("PXL_WS_ADMIN_PATH", "/admin"),
+            ("PXL_WS_ADMIN_TOKEN", "0123456789abcdef"),
+            ("PXL_WS_ADMIN_ROLE", "ops"),
+        ])
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.admin.path.as_deref(), Some("/admin"));
+        assert_eq!(
+            c.admin.token.as_ref().map(Secret::expose),
+            Some("0123456789abcdef")
+        );
+        assert_eq!(c.admin.role, "ops");
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+
+        // A path alone: refused, naming how to configure access.
+        let err = from(&[("PXL_WS_ADMIN_PATH", "/admin")])
+            .and_then(|c| c.validate().map(|()| c))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin.path") && err.contains("PXL_WS_ADMIN_TOKEN"),
+            "{err}"
+        );
+        // JWT authentication is access enough (for the role).
+        let c = from(&[
+            ("PXL_WS_ADMIN_PATH", "/admin"),
+            ("PXL_WS_JWT_SECRET", "s3cret"),
+        ])
+        .unwrap();
+        c.validate().unwrap();
+        // A path of its own.
+        for bad in ["admin", "/admin/", "/", "/ws"] {
+            let err = from(&[
+                ("PXL_WS_ADMIN_PATH", bad),
+                ("PXL_WS_ADMIN_TOKEN", "0123456789abcdef"),
+            ])
+            .and_then(|c| c.validate().map(|()| c))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("admin.path"), "{bad}: {err}");
+        }
+        // Empty values turn it off.
+        let c = from(&[("PXL_WS_ADMIN_PATH", ""), ("PXL_WS_ADMIN_TOKEN", "")]).unwrap();
+        assert_eq!(c.admin, AdminConfig::default());
     }
 
     #[test]

@@ -508,6 +508,7 @@ async fn handle(client: &Client, router: &Router, input: Input<'_>) -> bool {
             send_text(client, protocol::parse_error_frame(&pe));
             sh.metrics.count_error_sent();
             router.meters.unrouted(pe.code);
+            router.stats.unknown().record(true);
             sh.hooks.error(&ErrorEvent {
                 client_id: client.state.id,
                 kind: ErrorKind::InvalidMessage,
@@ -530,7 +531,7 @@ async fn handle(client: &Client, router: &Router, input: Input<'_>) -> bool {
     }
     let span = tracing::debug_span!("message", r#type = %env.ty, action = %env.action);
     let ctx = MessageContext::on_server(&env, client, &client.server);
-    let Some(fut) = router.dispatch(&ctx) else {
+    let Some((fut, count)) = router.dispatch_counted(&ctx) else {
         if has_fallback {
             return false;
         }
@@ -548,15 +549,18 @@ async fn handle(client: &Client, router: &Router, input: Input<'_>) -> bool {
         );
         send_error(client, &err, &env, ErrorKind::UnknownRoute);
         router.meters.unrouted(codes::UNKNOWN_ROUTE);
+        router.stats.unknown().record(true);
         return true;
     };
     let timer = router.meters.start(&env.ty, &env.action);
     let reply = isolate_async(fut).instrument(span).await;
-    timer.finish(match &reply {
+    let error = match &reply {
         Ok(Reply::Error(e)) => Some(e.code()),
         Err(_) => Some(codes::INTERNAL_ERROR),
         Ok(_) => None,
-    });
+    };
+    count.record(error.is_some());
+    timer.finish(error);
     match reply {
         Ok(Reply::Empty) => send_text(
             client,

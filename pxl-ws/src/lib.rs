@@ -102,8 +102,19 @@
 //!
 //! `serve_browser_client(true)` on the builder also serves the browser client at
 //! `/pxl-ws.js`.
+//!
+//! ## Operating it
+//!
+//! [`Server::health`] is a snapshot of the counters; `health_path` serves it as JSON.
+//! With the `metrics` feature, `serve_metrics("/metrics")` serves Prometheus metrics.
+//! [`serve_admin("/admin")`](WsServerBuilder::serve_admin) (or `PXL_WS_ADMIN_PATH`)
+//! serves an admin dashboard — instances, connections, rooms, per-route rates and errors,
+//! a live tail, disconnects — talking to a built-in `admin` controller over the socket;
+//! access needs an admin token or a JWT role, and without either `build()` refuses (see
+//! `docs/admin.md`).
 
 mod accept;
+mod admin;
 pub mod auth;
 pub mod bus;
 #[cfg(feature = "client")]
@@ -134,6 +145,7 @@ mod read_stage;
 mod redis_target;
 mod rooms;
 mod route;
+mod route_stats;
 mod router;
 #[cfg(feature = "metrics")]
 mod scrape;

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::accept;
+use crate::admin::{Admin, AdminController, TailSubscriber};
 use crate::bus::{Bus, MemoryBus};
 use crate::cluster::Cluster;
 use crate::config::{ConfigError, WsConfig};
@@ -92,6 +93,28 @@ impl WsServerBuilder {
     /// ```
     pub fn serve_metrics(mut self, path: impl Into<String>) -> Self {
         self.config.metrics_path = Some(path.into());
+        self
+    }
+
+    /// Serves the admin dashboard at `path` (e.g. `"/admin"`; sets
+    /// [`AdminConfig::path`](crate::config::AdminConfig::path), env `PXL_WS_ADMIN_PATH`):
+    /// a page that shows the instances, connections, rooms, per-route counts and a live
+    /// tail, and can disconnect clients. Off by default and never open: access needs an
+    /// admin token (`admin.token`, `PXL_WS_ADMIN_TOKEN`) or JWT authentication for users
+    /// with `admin.role`; with neither, [`build`](Self::build) fails naming `admin.path`.
+    /// Call it after [`config`](Self::config), which replaces the whole configuration.
+    /// See `docs/admin.md`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = pxl_ws::WsConfig::from_env()?;
+    /// config.admin.token = Some("a-long-random-admin-token".into());
+    /// let server = pxl_ws::WsServer::builder().config(config).serve_admin("/admin").build()?;
+    /// server.serve("127.0.0.1:3000").await?; // GET /admin next to the socket at /ws
+    /// # Ok(()) }
+    /// ```
+    pub fn serve_admin(mut self, path: impl Into<String>) -> Self {
+        self.config.admin.path = Some(path.into());
         self
     }
 
@@ -319,12 +342,25 @@ impl WsServerBuilder {
         self.contract.validate()?;
         let mut controllers: Vec<Arc<dyn Controller>> = vec![Arc::new(SystemController)];
         controllers.extend(self.controllers);
+        let mut hooks = self.hooks;
+        let mut subscribers = self.subscribers;
+        let admin = Admin::new(&self.config.admin);
+        if let Some(admin) = &admin {
+            controllers.push(Arc::new(AdminController(admin.clone())));
+            subscribers.push(Arc::new(TailSubscriber(admin.clone())));
+            let a = admin.clone();
+            hooks
+                .disconnected
+                .push(Arc::new(move |d| a.disconnected(d)));
+            let a = admin.clone();
+            hooks.error.push(Arc::new(move |e| a.error(e)));
+        }
         let router = Router::new(controllers).map_err(BuildError::RouteCollisions)?;
         let mut missing: Vec<String> = router
             .controllers()
             .flat_map(|c| c.check(&self.state))
             .collect();
-        let subscribers = match Subscribers::new(self.subscribers, &self.state) {
+        let subscribers = match Subscribers::new(subscribers, &self.state) {
             Ok(s) => s,
             Err((duplicates, unsatisfied)) => {
                 if !duplicates.is_empty() {
@@ -364,6 +400,9 @@ impl WsServerBuilder {
         let subscribers = Arc::new(subscribers);
         let instance_id = format!("{:016x}", rand::random::<u64>());
         let history = crate::history::build(&self.config, &instance_id)?;
+        if let Some(admin) = &admin {
+            admin.set_instance(&instance_id);
+        }
         let cluster = Cluster::new(
             &self.config.cluster.prefix,
             instance_id,
@@ -381,8 +420,9 @@ impl WsServerBuilder {
         let shared = Shared {
             hub: Hub::new(cluster, metrics.clone(), rules).with_history(history),
             routes: router.routes().to_vec(),
+            route_stats: router.stats.clone(),
             state: self.state,
-            hooks: self.hooks,
+            hooks,
             metrics,
             verifier,
             shutdown: CancellationToken::new(),
@@ -546,6 +586,9 @@ impl WsServer {
         if let Some(contract) = contract {
             router = router.merge(contract);
         }
+        if let Some(path) = &shared.config.admin.path {
+            router = router.merge(crate::admin::page::route(path, &shared.config.path));
+        }
         match self.routes {
             Some(routes) => router.merge(routes),
             None => router,
@@ -576,7 +619,7 @@ impl WsServer {
 }
 
 /// The browser client (`src/browser/pxl-ws.js`), served with `serve_browser_client(true)`.
-const BROWSER_JS: &str = include_str!("browser/pxl-ws.js");
+pub(crate) const BROWSER_JS: &str = include_str!("browser/pxl-ws.js");
 /// Its TypeScript declarations.
 const BROWSER_DTS: &str = include_str!("browser/pxl-ws.d.ts");
 

@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     /// The route table (the built-in `system` routes first); the router that dispatches
     /// by it travels with the endpoint (`upgrade::Endpoint`).
     pub(crate) routes: Vec<RouteInfo>,
+    /// The router's per-route counts (the admin dashboard reads them).
+    pub(crate) route_stats: Arc<crate::route_stats::RouteStats>,
     pub(crate) state: StateMap,
     pub(crate) hooks: Hooks,
     /// Shared with the hub and the cluster layer.

@@ -38,6 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "read_stage",
             "rooms",
             "route",
+            "route_stats",
             "state",
             "trace",
             "util",
@@ -57,13 +58,23 @@ const LAYERS: &[(&str, &[&str])] = &[
             "client_list",
             "connection",
             "contract::collect",
+            "admin",
             "router",
             "subscribers",
             "system",
             "upgrade",
         ],
     ),
-    ("server", &["accept", "contract::serve", "scrape", "server"]),
+    (
+        "server",
+        &[
+            "accept",
+            "admin::page",
+            "contract::serve",
+            "scrape",
+            "server",
+        ],
+    ),
     ("test", &["test"]),
 ];
 

@@ -28,6 +28,10 @@
 //!
 //! Prometheus metrics: `PXL_WS_METRICS_PATH=/metrics` serves them at `/metrics`.
 //!
+//! Admin dashboard: `PXL_WS_ADMIN_PATH=/admin PXL_WS_ADMIN_TOKEN=<16+ characters>` serves
+//! it at `/admin` (sign in with the token; or set `PXL_WS_JWT_SECRET` and open
+//! `/admin#token=<a JWT with the admin role>`). See `docs/admin.md`.
+//!
 //! Typing frames are coalesced (`Frame::coalesce`, key `typing:<room>:<client>`): a member
 //! who falls behind gets each sender's latest typing state, not every keystroke.
 //!
@@ -353,6 +357,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.rooms.history.size = 50;
     }
     let addr = config.addr();
+    let admin_path = config.admin.path.clone();
     let serve_contract = serve_contract_env()?;
     let dev_tokens = std::env::var("CHAT_DEV_TOKENS").is_ok_and(|v| v == "1" || v == "true");
     let dev_secret = match (dev_tokens, &config.auth.jwt_secret) {
@@ -391,6 +396,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let local = listener.local_addr()?;
     tracing::info!("chat running at http://{local}/ (socket at ws://{local}/ws)");
     println!("Open http://{local}/ in a browser (Ctrl-C to stop)");
+    if let Some(admin) = &admin_path {
+        println!("Admin dashboard: http://{local}{admin}");
+    }
 
     // SIGINT / SIGTERM: close every socket with 1001, then stop HTTP.
     ws.serve_listener(listener).await?;

@@ -156,6 +156,20 @@ impl RemoteView {
             .collect()
     }
 
+    /// Each live instance with how many clients it holds (the admin dashboard's cluster
+    /// view).
+    pub(crate) fn instance_counts(&self) -> Vec<(String, usize)> {
+        let inner = self.read();
+        let mut counts: HashMap<&str, usize> = inner.instances.keys().map(|k| (&**k, 0)).collect();
+        for c in inner.clients.values() {
+            *counts.entry(&*c.origin).or_default() += 1;
+        }
+        let mut v: Vec<(String, usize)> =
+            counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+        v.sort();
+        v
+    }
+
     pub(crate) fn client_count(&self) -> usize {
         self.read().clients.len()
     }

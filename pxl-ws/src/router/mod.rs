@@ -22,6 +22,7 @@ use crate::contract::schema::Schemas;
 use crate::handles::Client;
 use crate::protocol::{ActionError, Envelope};
 use crate::push::PushInfo;
+use crate::route_stats::{RouteCount, RouteStats};
 use crate::service::Server;
 use crate::state::StateMap;
 
@@ -201,10 +202,18 @@ pub trait Controller: Send + Sync + 'static {
 
 /// Routes from `type` to controller. Built once by the builder, read-only afterwards.
 pub(crate) struct Router {
-    by_type: HashMap<&'static str, Arc<dyn Controller>>,
+    by_type: HashMap<&'static str, TypeEntry>,
     routes: Vec<RouteInfo>,
     /// Per-route metrics, labelled from `routes` (feature `metrics`).
     pub(crate) meters: crate::metrics::Routes,
+    /// Per-route counts (always on; read by the admin dashboard).
+    pub(crate) stats: Arc<RouteStats>,
+}
+
+/// One `type`: its controller and where each of its actions sits in the route table.
+struct TypeEntry {
+    controller: Arc<dyn Controller>,
+    actions: Box<[(&'static str, usize)]>,
 }
 
 impl Router {
@@ -254,11 +263,31 @@ impl Router {
         for (ty, list) in types_with_several {
             by_type.insert(ty, Arc::new(Merged(list)));
         }
+        let by_type = by_type
+            .into_iter()
+            .map(|(ty, controller)| {
+                let actions = routes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.ty == ty)
+                    .map(|(i, r)| (r.action, i))
+                    .collect();
+                (
+                    ty,
+                    TypeEntry {
+                        controller,
+                        actions,
+                    },
+                )
+            })
+            .collect();
         let meters = crate::metrics::Routes::new(&routes);
+        let stats = Arc::new(RouteStats::new(&routes));
         Ok(Self {
             by_type,
             routes,
             meters,
+            stats,
         })
     }
 
@@ -267,17 +296,37 @@ impl Router {
     }
 
     pub(crate) fn controllers(&self) -> impl Iterator<Item = &Arc<dyn Controller>> {
-        self.by_type.values()
+        self.by_type.values().map(|e| &e.controller)
     }
 
-    /// Finds and runs the handler; `None` when no route matches.
+    /// Finds and runs the handler; `None` when no route matches (the client's pushes;
+    /// the server counts its messages with [`dispatch_counted`](Self::dispatch_counted)).
+    #[cfg(feature = "client")]
     pub(crate) fn dispatch<'a>(
         &'a self,
         ctx: &'a MessageContext<'a>,
     ) -> Option<BoxFuture<'a, Reply>> {
         self.by_type
             .get(ctx.message_type())?
+            .controller
             .call(ctx.action(), ctx)
+    }
+
+    /// [`dispatch`](Self::dispatch), with the route's counter (the unrouted one for an
+    /// action its controller takes without listing it in its route table).
+    pub(crate) fn dispatch_counted<'a>(
+        &'a self,
+        ctx: &'a MessageContext<'a>,
+    ) -> Option<(BoxFuture<'a, Reply>, &'a RouteCount)> {
+        let entry = self.by_type.get(ctx.message_type())?;
+        let fut = entry.controller.call(ctx.action(), ctx)?;
+        let action = ctx.action();
+        let index = entry
+            .actions
+            .iter()
+            .find(|(a, _)| *a == action)
+            .map_or(usize::MAX, |(_, i)| *i);
+        Some((fut, self.stats.route(index)))
     }
 }
 

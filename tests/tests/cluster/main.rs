@@ -2,6 +2,7 @@
 //! loopback port). Instances run in this process where that is enough, and as separate
 //! OS processes (`pxl-ws-test-node`) where killing one must matter.
 
+mod admin;
 mod delivery;
 mod events;
 mod history;

@@ -1,5 +1,6 @@
 //! End-to-end tests: real servers on 127.0.0.1:0, real WebSocket clients.
 
+mod admin;
 mod app;
 mod auth;
 mod client;
