@@ -16,6 +16,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { CHAT_BIN as BIN, freePort, root, startChat, stopChat } from "../support/chat.mjs";
+import { checks } from "../support/check.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = path.join(root, "artifacts/admin");
@@ -23,21 +24,7 @@ const WAIT = 20000; // ms a step may take before it fails
 const SECRET = randomBytes(24).toString("hex");
 const ADMIN_TOKEN = randomBytes(16).toString("hex");
 
-let passed = 0;
-let failed = 0;
-const log = (...a) => console.log("[admin-test]", ...a);
-
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    log(`FAIL ${name}: ${e.message.split("\n")[0]}`);
-    throw e;
-  }
-}
+const { check, log, counts } = checks("admin-test");
 
 /** An HS256 JWT for `sub` with `roles`, valid for an hour. */
 function jwt(sub, roles) {
@@ -225,11 +212,11 @@ async function main() {
     await stopChat(server, WAIT).catch((e) => log(`stop: ${e.message}`));
   }
   for (const s of shots) log(`screenshot: ${s}`);
-  log(`${passed} passed, ${failed} failed`);
+  log(`${counts.passed} passed, ${counts.failed} failed`);
 }
 
 main().then(
-  () => process.exit(failed ? 1 : 0),
+  () => process.exit(counts.failed ? 1 : 0),
   (e) => {
     console.error(e);
     process.exit(1);

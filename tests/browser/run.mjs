@@ -14,26 +14,13 @@ import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { CHAT_BIN as BIN, freePort, root, startChat, stopChat } from "../support/chat.mjs";
+import { checks } from "../support/check.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = path.join(root, "artifacts/browser");
 const WAIT = 20000; // ms a step may take before it fails
 
-let passed = 0;
-let failed = 0;
-const log = (...a) => console.log("[browser-test]", ...a);
-
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    log(`FAIL ${name}: ${e.message.split("\n")[0]}`);
-    throw e;
-  }
-}
+const { check, log, counts } = checks("browser-test");
 
 const startServer = (port, logFile) => startChat({ port, logFile, env: { RUST_LOG: "info" }, wait: WAIT });
 const stopServer = (child) => stopChat(child, WAIT);
@@ -227,10 +214,10 @@ async function main() {
 
 main()
   .catch((e) => {
-    if (!failed) failed++;
+    if (!counts.failed) counts.failed++;
     log(`error: ${e.stack || e.message}`);
   })
   .finally(() => {
-    console.log(`browser: ${passed} passed, ${failed} failed`);
-    process.exit(failed ? 1 : 0);
+    console.log(`browser: ${counts.passed} passed, ${counts.failed} failed`);
+    process.exit(counts.failed ? 1 : 0);
   });

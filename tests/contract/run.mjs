@@ -19,26 +19,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Parser } from "@asyncapi/parser";
 import { CHAT_BIN as BIN, freePort, root, startChat, stopChat } from "../support/chat.mjs";
+import { checks } from "../support/check.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TSC = path.join(here, "node_modules/.bin/tsc");
 const WORK = path.join(root, "target/contract-check");
 const WAIT = 20000;
 
-let passed = 0;
-let failed = 0;
-const log = (...a) => console.log("[contract-test]", ...a);
-
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    log(`FAIL ${name}: ${e.message}`);
-  }
-}
+const { check, log, counts } = checks("contract-test", { stopOnFailure: false });
 
 function assert(cond, message) {
   if (!cond) throw new Error(message);
@@ -132,5 +120,5 @@ try {
   await stopChat(child, WAIT).catch((e) => log(`stop: ${e.message}`));
 }
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+console.log(`${counts.passed} passed, ${counts.failed} failed`);
+process.exit(counts.failed === 0 ? 0 : 1);
