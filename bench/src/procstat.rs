@@ -94,7 +94,7 @@ pub fn kernel_tcp_mem_kib() -> Option<u64> {
 const SOCKET_SLABS: [&str; 3] = ["TCP", "sock_inode_cache", "eventpoll_epi"];
 
 /// Memory of the kernel objects behind TCP sockets, in KiB: active objects × object size
-/// of the [`SOCKET_SLABS`] caches in `/proc/slabinfo` (machine-wide; `None` where it is
+/// of the `SOCKET_SLABS` caches in `/proc/slabinfo` (machine-wide; `None` where it is
 /// not readable). Unlike [`kernel_tcp_mem_kib`] this counts idle sockets too.
 pub fn kernel_socket_slab_kib() -> Option<u64> {
     let slabinfo = std::fs::read_to_string("/proc/slabinfo").ok()?;
