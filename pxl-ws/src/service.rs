@@ -156,7 +156,9 @@ impl Server {
     }
 
     /// Sends to every connection of `user_id`. Returns the local deliveries, as
-    /// [`send`](Self::send).
+    /// [`send`](Self::send). In a cluster it goes to the instances this one knows hold
+    /// the user's connections: a connection made elsewhere a moment ago, whose
+    /// `clientConnected` has not arrived yet, can miss it (docs/cluster.md).
     pub fn send_to_user(&self, user_id: &str, frame: &(impl ToFrame + ?Sized)) -> usize {
         self.send(&Target::user(user_id), frame)
     }

@@ -205,7 +205,17 @@ async fn two_instances_on_one_memory_bus() {
 
     // A subscriber runs on every instance: both tell the watcher on `b` about a publish
     // on `a` (b's directly, a's through the bus).
+    // `a` sends to user `watcher` only once it has heard that `b` holds it (a send to a
+    // user with no known connection elsewhere is delivered locally only).
     let mut watcher = b.user_observer("watcher").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while a.server().user_client_ids("watcher").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "instance a never heard of user watcher on b"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     alice.request("notes", "publish", json!("hello b")).await;
     for _ in 0..2 {
         let note = watcher.expect_push("watch", "note").await;
