@@ -507,8 +507,7 @@ async fn handle(client: &Client, router: &Router, input: Input<'_>) -> bool {
         Err(pe) => {
             send_text(client, protocol::parse_error_frame(&pe));
             sh.metrics.count_error_sent();
-            router.meters.unrouted(pe.code);
-            router.stats.unknown().record(true);
+            router.count_unrouted(pe.code);
             sh.hooks.error(&ErrorEvent {
                 client_id: client.state.id,
                 kind: ErrorKind::InvalidMessage,
@@ -531,7 +530,7 @@ async fn handle(client: &Client, router: &Router, input: Input<'_>) -> bool {
     }
     let span = tracing::debug_span!("message", r#type = %env.ty, action = %env.action);
     let ctx = MessageContext::on_server(&env, client, &client.server);
-    let Some((fut, count)) = router.dispatch_counted(&ctx) else {
+    let Some((fut, route)) = router.dispatch_counted(&ctx) else {
         if has_fallback {
             return false;
         }
@@ -548,18 +547,17 @@ async fn handle(client: &Client, router: &Router, input: Input<'_>) -> bool {
             ),
         );
         send_error(client, &err, &env, ErrorKind::UnknownRoute);
-        router.meters.unrouted(codes::UNKNOWN_ROUTE);
-        router.stats.unknown().record(true);
+        router.count_unrouted(codes::UNKNOWN_ROUTE);
         return true;
     };
-    let timer = router.meters.start(&env.ty, &env.action);
+    let timer = router.meters.start(route);
     let reply = isolate_async(fut).instrument(span).await;
     let error = match &reply {
         Ok(Reply::Error(e)) => Some(e.code()),
         Err(_) => Some(codes::INTERNAL_ERROR),
         Ok(_) => None,
     };
-    count.record(error.is_some());
+    router.stats.route(route).record(error.is_some());
     timer.finish(error);
     match reply {
         Ok(Reply::Empty) => send_text(

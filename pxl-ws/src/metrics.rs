@@ -95,7 +95,6 @@ pub(crate) fn close_label(code: Option<u16>) -> &'static str {
 
 #[cfg(feature = "metrics")]
 mod imp {
-    use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     use std::time::{Duration, Instant};
 
@@ -405,37 +404,31 @@ mod imp {
         }
     }
 
-    /// Per-route meters, one entry per row of the static route table plus one for
-    /// messages no route takes. Held by the router.
+    /// Per-route meters, one entry per row of the static route table (in its order, so
+    /// the router's route index finds them) plus one for messages no route takes. Held by
+    /// the router.
     pub(crate) struct Routes {
-        /// type → action → meters (two levels, so a lookup borrows the message's strs).
-        by_route: HashMap<&'static str, HashMap<&'static str, RouteMeters>>,
+        by_route: Box<[RouteMeters]>,
         unknown: RouteMeters,
     }
 
     impl Routes {
         pub(crate) fn new(routes: &[RouteInfo]) -> Self {
-            let mut by_route: HashMap<_, HashMap<_, _>> = HashMap::new();
-            for r in routes {
-                by_route
-                    .entry(r.ty)
-                    .or_default()
-                    .insert(r.action, RouteMeters::new(r.ty, r.action));
-            }
             Self {
-                by_route,
+                by_route: routes
+                    .iter()
+                    .map(|r| RouteMeters::new(r.ty, r.action))
+                    .collect(),
                 unknown: RouteMeters::new(UNKNOWN, UNKNOWN),
             }
         }
 
-        /// Starts timing a message the router took.
-        pub(crate) fn start(&self, ty: &str, action: &str) -> RouteTimer<'_> {
+        /// Starts timing a message the router took, by its route index (an index past
+        /// the table, for an action its controller takes without listing it, is the
+        /// unknown route's).
+        pub(crate) fn start(&self, route: usize) -> RouteTimer<'_> {
             RouteTimer {
-                meters: self
-                    .by_route
-                    .get(ty)
-                    .and_then(|actions| actions.get(action))
-                    .unwrap_or(&self.unknown),
+                meters: self.by_route.get(route).unwrap_or(&self.unknown),
                 started: Instant::now(),
             }
         }
@@ -449,7 +442,7 @@ mod imp {
         /// How many label sets this table can create, at most (the cardinality bound).
         #[cfg(test)]
         pub(crate) fn label_sets(&self) -> usize {
-            self.by_route.values().map(HashMap::len).sum::<usize>() + 1
+            self.by_route.len() + 1
         }
     }
 
@@ -521,7 +514,7 @@ mod off {
             Routes
         }
         #[inline(always)]
-        pub(crate) fn start(&self, _: &str, _: &str) -> RouteTimer {
+        pub(crate) fn start(&self, _: usize) -> RouteTimer {
             RouteTimer
         }
         #[inline(always)]
@@ -559,14 +552,12 @@ mod tests {
         ::metrics::with_local_recorder(&recorder, || {
             let routes = Routes::new(TABLE);
             for i in 0..5_000 {
-                // Client-chosen types and actions, and handler codes made from input.
-                let (ty, action) = (format!("t{i}"), format!("a{i}"));
-                routes.start(&ty, &action).finish(Some("UNKNOWN_ROUTE"));
+                // Indices past the table (actions taken but not listed), and handler
+                // codes made from input.
+                routes.start(TABLE.len() + i).finish(Some("UNKNOWN_ROUTE"));
                 routes.unrouted(&format!("CODE_{i}"));
-                routes
-                    .start("chat", "send")
-                    .finish(Some(&format!("APP_{i}")));
-                routes.start("chat", "edit").finish(None);
+                routes.start(0).finish(Some(&format!("APP_{i}")));
+                routes.start(1).finish(None);
             }
             assert_eq!(routes.label_sets(), TABLE.len() + 1);
         });

@@ -17,6 +17,7 @@ import path from "node:path";
 import { chromium } from "playwright-core";
 import { CHAT_BIN as BIN, freePort, root, startChat, stopChat } from "../support/chat.mjs";
 import { checks } from "../support/check.mjs";
+import { newPage, openChat } from "./pages.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = path.join(root, "artifacts/admin");
@@ -42,34 +43,6 @@ const startServer = (port, logFile) =>
     wait: WAIT,
     env: { RUST_LOG: "info", PXL_WS_ADMIN_PATH: "/admin", PXL_WS_ADMIN_TOKEN: ADMIN_TOKEN, PXL_WS_JWT_SECRET: SECRET },
   });
-
-/** A page that records its errors and every request that leaves 127.0.0.1. */
-async function newPage(browser, name, errors, external, viewport = { width: 1000, height: 640 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/^WebSocket connection to .* failed/.test(m.text())) errors.push(`${name} console: ${m.text()}`);
-  });
-  page.on("request", (r) => {
-    const u = new URL(r.url());
-    if (u.hostname !== "127.0.0.1") external.push(`${name}: ${r.url()}`);
-  });
-  return page;
-}
-
-async function openChat(browser, url, name, errors, external) {
-  const page = await newPage(browser, name, errors, external);
-  await page.goto(url);
-  await page.waitForSelector('#status[data-state="online"]', { timeout: WAIT });
-  await page.fill("#name-input", name);
-  await page.click("#name-button");
-  await page.waitForFunction((n) => document.querySelector("#current-name")?.textContent.includes(n), name, { timeout: WAIT });
-  await page.fill("#room-input", "lobby");
-  await page.click("#join-button");
-  await page.waitForSelector('#rooms-list li[data-room="lobby"].active', { timeout: WAIT });
-  return page;
-}
 
 /** The user cells of the non-admin rows in the page's connections table. */
 const userRows = (page) =>
@@ -118,7 +91,7 @@ async function main() {
   };
   try {
     await check("refused without the token or the role, with the server's codes", async () => {
-      const page = await newPage(browser, "visitor", errors, external, { width: 1280, height: 720 });
+      const page = await newPage(browser, "visitor", errors, { external, viewport: { width: 1280, height: 720 } });
       await page.goto(`${base}/admin`);
       await page.waitForSelector('#state[data-state="refused"]', { timeout: WAIT });
       await page.waitForSelector('#access-message[data-code="UNAUTHENTICATED"]', { timeout: WAIT });
@@ -131,7 +104,7 @@ async function main() {
       await shot(page, "admin-refused.png");
       await page.context().close();
 
-      const user = await newPage(browser, "user", errors, external);
+      const user = await newPage(browser, "user", errors, { external });
       await user.goto(`${base}/admin#token=${jwt("mallory", ["user"])}`);
       await user.waitForSelector('#access-message[data-code="FORBIDDEN"]', { timeout: WAIT });
       const msg = await user.textContent("#access-message");
@@ -142,9 +115,9 @@ async function main() {
 
     let alice, bob, carol, admin;
     await check("with the admin role it shows two connected chat clients and their room", async () => {
-      alice = await openChat(browser, `${base}/`, "alice", errors, external);
-      bob = await openChat(browser, `${base}/`, "bob", errors, external);
-      admin = await newPage(browser, "admin", errors, external, { width: 1440, height: 900 });
+      alice = await openChat(browser, `${base}/`, "alice", errors, { external, wait: WAIT });
+      bob = await openChat(browser, `${base}/`, "bob", errors, { external, wait: WAIT });
+      admin = await newPage(browser, "admin", errors, { external, viewport: { width: 1440, height: 900 } });
       await admin.goto(`${base}/admin#token=${jwt("root", ["admin"])}`);
       await admin.waitForSelector('#state[data-state="online"]', { timeout: WAIT });
       await waitUsers(admin, ["alice", "bob"]);
@@ -163,7 +136,7 @@ async function main() {
     });
 
     await check("updates live when a third client joins", async () => {
-      carol = await openChat(browser, `${base}/`, "carol", errors, external);
+      carol = await openChat(browser, `${base}/`, "carol", errors, { external, wait: WAIT });
       await waitUsers(admin, ["alice", "bob", "carol"]);
       await waitRoom(admin, "lobby", 3);
       await admin.waitForFunction(

@@ -15,6 +15,7 @@ import path from "node:path";
 import { chromium } from "playwright-core";
 import { CHAT_BIN as BIN, freePort, root, startChat, stopChat } from "../support/chat.mjs";
 import { checks } from "../support/check.mjs";
+import { openChat } from "./pages.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = path.join(root, "artifacts/browser");
@@ -24,27 +25,6 @@ const { check, log, counts } = checks("browser-test");
 
 const startServer = (port, logFile) => startChat({ port, logFile, env: { RUST_LOG: "info" }, wait: WAIT });
 const stopServer = (child) => stopChat(child, WAIT);
-
-async function openChat(browser, url, name, errors) {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 640 } });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
-  page.on("console", (m) => {
-    // The browser itself logs refused socket connects while the server is down.
-    if (m.type() === "error" && !/^WebSocket connection to .* failed/.test(m.text())) {
-      errors.push(`${name} console: ${m.text()}`);
-    }
-  });
-  await page.goto(url);
-  await page.waitForSelector('#status[data-state="online"]', { timeout: WAIT });
-  await page.fill("#name-input", name);
-  await page.click("#name-button");
-  await page.waitForFunction((n) => document.querySelector("#current-name")?.textContent.includes(n), name, { timeout: WAIT });
-  await page.fill("#room-input", "lobby");
-  await page.click("#join-button");
-  await page.waitForSelector('#rooms-list li[data-room="lobby"].active', { timeout: WAIT });
-  return page;
-}
 
 /** Waits until `page` shows a message from `from` with `text`. */
 async function seesMessage(page, from, text) {
@@ -82,8 +62,8 @@ async function main() {
   let alice, bob;
   try {
     await check("two pages open the chat, set names and join #lobby", async () => {
-      alice = await openChat(browser, url, "alice", errors);
-      bob = await openChat(browser, url, "bob", errors);
+      alice = await openChat(browser, url, "alice", errors, { wait: WAIT });
+      bob = await openChat(browser, url, "bob", errors, { wait: WAIT });
     });
     await check("the page loaded the browser client module", async () => {
       const ok = await alice.evaluate(async () => typeof (await import("/pxl-ws.js")).PxlWsClient === "function");
@@ -137,7 +117,7 @@ async function main() {
       if (counts.some((n) => n !== 1)) throw new Error(`each message should show once, counts: ${JSON.stringify(counts)}`);
     });
     await check("a page that joins later sees the room's history", async () => {
-      const carol = await openChat(browser, url, "carol", errors);
+      const carol = await openChat(browser, url, "carol", errors, { wait: WAIT });
       await seesMessage(carol, "alice", "missed two");
       await seesMessage(carol, "alice", "hello from alice");
       await carol.context().close();

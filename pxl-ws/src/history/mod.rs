@@ -65,7 +65,8 @@ pub(crate) enum Appended {
     /// Recorded and handed, stamped, to `deliver` (under the stream's lock).
     Delivered,
     /// Queued: the engine records and publishes it; every instance, this one too,
-    /// delivers it from the bus.
+    /// delivers it from the bus. (Only the Redis engine queues.)
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Queued,
     /// Not recorded (engine unavailable or queue full): deliver it as a plain send.
     NotRecorded,

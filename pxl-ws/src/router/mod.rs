@@ -22,7 +22,7 @@ use crate::contract::schema::Schemas;
 use crate::handles::Client;
 use crate::protocol::{ActionError, Envelope};
 use crate::push::PushInfo;
-use crate::route_stats::{RouteCount, RouteStats};
+use crate::route_stats::RouteStats;
 use crate::service::Server;
 use crate::state::StateMap;
 
@@ -312,12 +312,13 @@ impl Router {
             .call(ctx.action(), ctx)
     }
 
-    /// [`dispatch`](Self::dispatch), with the route's counter (the unrouted one for an
-    /// action its controller takes without listing it in its route table).
+    /// [`dispatch`](Self::dispatch), with the route's index in the route table, which
+    /// [`stats`](Self::stats) and [`meters`](Self::meters) count under (`usize::MAX`,
+    /// the unrouted entry, for an action its controller takes without listing it).
     pub(crate) fn dispatch_counted<'a>(
         &'a self,
         ctx: &'a MessageContext<'a>,
-    ) -> Option<(BoxFuture<'a, Reply>, &'a RouteCount)> {
+    ) -> Option<(BoxFuture<'a, Reply>, usize)> {
         let entry = self.by_type.get(ctx.message_type())?;
         let fut = entry.controller.call(ctx.action(), ctx)?;
         let action = ctx.action();
@@ -326,7 +327,13 @@ impl Router {
             .iter()
             .find(|(a, _)| *a == action)
             .map_or(usize::MAX, |(_, i)| *i);
-        Some((fut, self.stats.route(index)))
+        Some((fut, index))
+    }
+
+    /// Counts a message no route took, answered with error `code`.
+    pub(crate) fn count_unrouted(&self, code: &str) {
+        self.meters.unrouted(code);
+        self.stats.unknown().record(true);
     }
 }
 
