@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::task::Poll;
 
 use dashmap::DashMap;
+use futures_util::task::AtomicWaker;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::auth::user::AuthUser;
@@ -120,10 +121,10 @@ pub(crate) struct ClientState {
     pub(crate) id: ClientId,
     pub(crate) outbox: Outbox,
     pub(crate) close: OnceLock<CloseRequest>,
-    /// Notified once a close is requested (see [`closed`](Self::closed)): wakes the
-    /// writer and bounds the reader. Inline, with no allocation; whether a close was
-    /// requested is `close` itself, one atomic load.
-    closing: Notify,
+    /// The reader waiting in [`closed`](Self::closed), woken once a close is requested
+    /// (the writer is woken through its outbox). Inline, with no allocation and no lock
+    /// per wake-up; whether a close was requested is `close` itself, one atomic load.
+    reader: AtomicWaker,
     pub(crate) connected_at_ms: u64,
     last_activity_ms: AtomicU64,
     last_seen_ms: AtomicU64,
@@ -144,7 +145,7 @@ impl ClientState {
             id,
             outbox: Outbox::new(flow),
             close: OnceLock::new(),
-            closing: Notify::new(),
+            reader: AtomicWaker::new(),
             connected_at_ms: now,
             last_activity_ms: AtomicU64::new(now),
             last_seen_ms: AtomicU64::new(now),
@@ -272,7 +273,8 @@ impl ClientState {
             })
             .is_ok();
         if first {
-            self.closing.notify_waiters();
+            self.reader.wake();
+            self.outbox.wake_writer();
         }
         first
     }
@@ -282,19 +284,23 @@ impl ClientState {
         self.close.get().is_some()
     }
 
-    /// Completes once a close is requested (at once if one was). Pinned once and polled
-    /// again and again, it stays registered: no registration per wake-up.
+    /// Completes once a close is requested (at once if one was). For the one task that
+    /// reads the socket (a single waker slot); polled on each of its wake-ups, it costs
+    /// two atomic operations, not a lock.
     pub(crate) async fn closed(&self) {
-        loop {
-            let notified = self.closing.notified();
-            let mut notified = std::pin::pin!(notified);
-            // Registered before the check, so a close requested in between wakes it.
-            notified.as_mut().enable();
+        std::future::poll_fn(|cx| {
             if self.is_closing() {
-                return;
+                return Poll::Ready(());
             }
-            notified.await;
-        }
+            self.reader.register(cx.waker());
+            // Registered before the second look, so a close requested in between is seen.
+            if self.is_closing() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 
     pub(crate) fn touch_activity(&self, now: u64) {

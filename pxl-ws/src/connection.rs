@@ -161,8 +161,14 @@ async fn serve(
     sh.metrics.count_connection();
     tracing::debug!(remote = ?remote, "connected");
 
-    let writer =
-        tokio::spawn(write_loop(sink, state.clone(), server.shared.clone()).in_current_span());
+    // Not instrumented: entering the connection's span on every poll would cost each
+    // frame written; the writer enters it only to log (see `Writer::span`).
+    let writer = tokio::spawn(write_loop(
+        sink,
+        state.clone(),
+        server.shared.clone(),
+        tracing::Span::current(),
+    ));
     if sh.shutdown.is_cancelled() {
         state.request_close(1001, "server shutting down", true);
     }
@@ -652,12 +658,14 @@ async fn write_loop(
     mut sink: SplitSink<Socket, Message>,
     state: Arc<ClientState>,
     shared: Arc<Shared>,
+    span: tracing::Span,
 ) -> SplitSink<Socket, Message> {
     let mut w = Writer {
         sink: &mut sink,
         state: &state,
         shared: &shared,
         fragment: shared.config.limits.max_write_buffer / 2,
+        span,
     };
     w.write_frames().await;
     state.outbox.close();
@@ -675,6 +683,9 @@ struct Writer<'a> {
     /// Data messages larger than this go out in fragments of this size, so that every
     /// frame fits the bounded write buffer.
     fragment: usize,
+    /// The connection's span, entered around what the writer logs (the task is not
+    /// instrumented with it).
+    span: tracing::Span,
 }
 
 /// The socket failed, or the client was closed for not reading.
@@ -684,29 +695,38 @@ impl Writer<'_> {
     async fn write_frames(&mut self) {
         let state = self.state;
         let outbox = &state.outbox;
-        let mut closed = std::pin::pin!(state.closed());
+        // Whether the queue may hold frames: after the last frame of a burst the writer
+        // waits for a push's wake-up instead of locking the queue once more to find it
+        // empty (one lock per frame written).
+        let mut more = true;
         loop {
             if state.is_closing() {
                 break;
             }
-            let Some(first) = outbox.pop() else {
-                tokio::select! {
-                    biased;
-                    _ = &mut closed => break,
-                    _ = outbox.ready() => continue,
-                }
+            if !more {
+                // A close request wakes it too (`ClientState::request_close`).
+                outbox.ready().await;
+                more = true;
+                continue;
+            }
+            let Some((first, rest)) = outbox.pop_more() else {
+                more = false;
+                continue;
             };
+            more = rest;
             if self.feed(first).await.is_err() {
                 return;
             }
-            for _ in 1..WRITE_BATCH {
-                match outbox.pop() {
-                    Some(m) => {
-                        if self.feed(m).await.is_err() {
-                            return;
-                        }
-                    }
-                    None => break,
+            let mut n = 1;
+            while more && n < WRITE_BATCH {
+                let Some((m, rest)) = outbox.pop_more() else {
+                    more = false;
+                    break;
+                };
+                more = rest;
+                n += 1;
+                if self.feed(m).await.is_err() {
+                    return;
                 }
             }
             if self.drive(true).await.is_err() {
@@ -826,7 +846,8 @@ impl Writer<'_> {
     }
 
     fn over_limit(&self) -> Stopped {
-        write_timed_out(self.shared, self.state);
+        self.span
+            .in_scope(|| write_timed_out(self.shared, self.state));
         Stopped
     }
 }

@@ -17,10 +17,12 @@
 //! that is behind, whether its frames wait in the queue or behind a join.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Instant;
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::flow::{BUDGET_CHUNK, Flow, OverLimit, Overflow, SLOT_OVERHEAD};
@@ -30,8 +32,12 @@ const KEEP_CAPACITY: usize = 16;
 
 pub(crate) struct Outbox {
     inner: Mutex<Inner>,
-    /// Wakes the writer when the queue goes from empty to non-empty.
-    ready: Notify,
+    /// Set when the queue goes from empty to non-empty, taken by [`Outbox::ready`]: a
+    /// wake-up kept for the writer if it is not waiting yet.
+    signalled: AtomicBool,
+    /// The writer waiting in [`Outbox::ready`] (one task: a `Notify`'s waiter list and
+    /// its lock cost more per frame).
+    writer: AtomicWaker,
     flow: Arc<Flow>,
 }
 
@@ -106,7 +112,8 @@ impl Outbox {
     pub(crate) fn new(flow: Arc<Flow>) -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
-            ready: Notify::new(),
+            signalled: AtomicBool::new(false),
+            writer: AtomicWaker::new(),
             flow,
         }
     }
@@ -141,10 +148,10 @@ impl Outbox {
             cost,
             policy: policy.clone(),
         });
-        // The writer only waits after it found the queue empty; `notify_one` keeps a
-        // permit if it is not waiting yet, so no wake-up is lost.
+        // The writer only waits after it found the queue empty; the signal stays set
+        // if it is not waiting yet, so no wake-up is lost.
         if was_empty {
-            self.ready.notify_one();
+            self.signal();
         }
         Pushed::Queued { first_over }
     }
@@ -213,7 +220,7 @@ impl Outbox {
             inner.over_since = None;
         }
         if was_empty && !inner.queue.is_empty() {
-            self.ready.notify_one();
+            self.signal();
         }
     }
 
@@ -225,6 +232,15 @@ impl Outbox {
     /// The oldest queued frame, if any. An emptied queue above [`KEEP_CAPACITY`] gives
     /// its memory back.
     pub(crate) fn pop(&self) -> Option<Message> {
+        self.pop_more().map(|(msg, _)| msg)
+    }
+
+    /// [`pop`](Self::pop), and whether frames are left behind it: the writer takes a
+    /// burst with one lock per frame and, after the last one, waits for [`ready`]
+    /// without looking again (a frame pushed after this pop left a wake-up).
+    ///
+    /// [`ready`]: Self::ready
+    pub(crate) fn pop_more(&self) -> Option<(Message, bool)> {
         let mut inner = self.inner.lock().expect("outbox lock");
         let inner = &mut *inner;
         let msg = loop {
@@ -252,19 +268,42 @@ impl Outbox {
         if inner.bytes <= self.flow.queue_bytes {
             inner.over_since = None;
         }
-        if inner.queue.is_empty() {
+        let more = !inner.queue.is_empty();
+        if !more {
             if inner.queue.capacity() > KEEP_CAPACITY {
                 inner.queue = VecDeque::new();
             }
             inner.keys = None;
         }
         inner.rebalance(&self.flow);
-        msg
+        msg.map(|m| (m, more))
     }
 
-    /// Resolves once a push may have made the queue non-empty.
+    /// Resolves once a push may have made the queue non-empty (at once if one did since
+    /// the last call). For the one task that pops: the writer.
     pub(crate) async fn ready(&self) {
-        self.ready.notified().await;
+        std::future::poll_fn(|cx| {
+            if self.signalled.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            self.writer.register(cx.waker());
+            // A push between the first look and the registration woke nobody.
+            if self.signalled.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        })
+        .await;
+    }
+
+    /// Wakes the writer to look at its client again (a close was requested).
+    pub(crate) fn wake_writer(&self) {
+        self.signal();
+    }
+
+    fn signal(&self) {
+        self.signalled.store(true, Ordering::Release);
+        self.writer.wake();
     }
 
     /// Counts a close for being behind.
@@ -573,5 +612,67 @@ mod tests {
             .unwrap();
         let expected: Vec<Message> = (0..1000).map(|i| text(&i.to_string())).collect();
         assert_eq!(got, expected);
+    }
+
+    /// The writer's protocol: pop while frames are left, then wait for a signal without
+    /// looking again. Pushers on other threads, racing the writer's last pop.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_after_the_last_frame_of_a_burst_loses_no_wake_up() {
+        const PUSHERS: usize = 4;
+        const EACH: usize = 5_000;
+        // Limits far above what the pushers queue, however far behind the writer is.
+        let o = Arc::new(Outbox::new(flow(64 << 20, 64 << 20, 60_000, 1 << 30)));
+        let writer = {
+            let o = o.clone();
+            tokio::spawn(async move {
+                let mut got: Vec<Vec<usize>> = vec![Vec::new(); PUSHERS];
+                let mut n = 0;
+                let mut more = true;
+                while n < PUSHERS * EACH {
+                    if !more {
+                        o.ready().await;
+                    }
+                    match o.pop_more() {
+                        Some((m, rest)) => {
+                            more = rest;
+                            let t = m.into_text().unwrap();
+                            let (p, i) = t.split_once(':').unwrap();
+                            got[p.parse::<usize>().unwrap()].push(i.parse().unwrap());
+                            n += 1;
+                        }
+                        None => more = false,
+                    }
+                }
+                got
+            })
+        };
+        let pushers: Vec<_> = (0..PUSHERS)
+            .map(|p| {
+                let o = o.clone();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        assert_eq!(o.push(text(&format!("{p}:{i}")), &Overflow::Keep), QUEUED);
+                        if i % 64 == 0 {
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for p in pushers {
+            p.join().unwrap();
+        }
+        let got = tokio::time::timeout(Duration::from_secs(10), writer)
+            .await
+            .expect("the writer got every frame: no wake-up was lost")
+            .unwrap();
+        for per_pusher in got {
+            assert_eq!(
+                per_pusher,
+                (0..EACH).collect::<Vec<_>>(),
+                "in order, none lost"
+            );
+        }
+        assert_eq!(o.queued_bytes(), 0);
     }
 }
