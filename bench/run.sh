@@ -10,6 +10,8 @@
 #   QUICK=1 bench/run.sh         # a fraction of a second per case: checks the script
 #   ROUNDS=3 CASES="echo connect" bench/run.sh
 #   SERVERS="pxl-ws pxl-ws-metrics" CASES=echo bench/run.sh   # metrics on vs off
+#   SERVERS="pxl-ws pxl-ws-mimalloc floor" CASES=echo bench/run.sh
+#                                # also the same server on the floor's allocator (mimalloc)
 #   SERVERS="pxl-ws pxl-ws-history" CASES="broadcast-1room cluster recover recover-redis" bench/run.sh
 #                                # room history on vs off, and recovery on rejoin
 #
@@ -63,6 +65,17 @@ fi
 
 servers=${SERVERS:-"pxl-ws floor"}
 if [ -z "${SKIP_BUILD:-}" ]; then
+  if [[ " $servers " == *" pxl-ws-mimalloc "* ]]; then
+    # The same server on mimalloc (the floor's allocator), kept under its own name.
+    if [ "$PROFILE" = release ]; then
+      cargo build --release -p example-bench-server --features mimalloc
+    else
+      cargo build -p example-bench-server --features mimalloc
+    fi
+    d=target/$PROFILE
+    [ "$PROFILE" = dev ] && d=target/debug
+    cp "$d/example-bench-server" "$d/example-bench-server-mimalloc"
+  fi
   if [[ " $servers " == *" pxl-ws-metrics "* ]]; then
     # The same server with the `metrics` feature, kept under its own name.
     if [ "$PROFILE" = release ]; then
@@ -92,6 +105,8 @@ server_cmd() {
     pxl-ws) echo "$bin/example-bench-server" ;;
     # Metrics recorded and served at /metrics (scraped by nobody: the recording cost).
     pxl-ws-metrics) echo "env PXL_WS_METRICS_PATH=/metrics $bin/example-bench-server-metrics" ;;
+    # The same server with mimalloc as its allocator, as the floor has it.
+    pxl-ws-mimalloc) echo "$bin/example-bench-server-mimalloc" ;;
     # Every room with a history of HISTORY_SIZE messages (the memory engine, or Redis
     # when REDIS_URL is set): each frame is stamped with `stream` and recorded.
     pxl-ws-history) echo "env PXL_WS_HISTORY_SIZE=$HISTORY_SIZE $bin/example-bench-server" ;;

@@ -86,11 +86,13 @@ def main(path):
     for case, _ in rows:
         if case not in cases:
             cases.append(case)
-    servers = ["pxl-ws", "pxl-ws-metrics", "pxl-ws-history", "floor", "node-ws"]
+    servers = ["pxl-ws", "pxl-ws-metrics", "pxl-ws-history", "pxl-ws-mimalloc", "floor", "node-ws"]
     present = [s for s in servers if any(srv == s for _, srv in rows)]
     head = ["case", "metric"] + present
     if "floor" in present:
         head.append("pxl-ws / floor")
+    if "floor" in present and "pxl-ws-mimalloc" in present:
+        head.append("pxl-ws-mimalloc / floor")
     if "node-ws" in present:
         head.append("pxl-ws / node-ws")
     if "pxl-ws-metrics" in present:
@@ -111,6 +113,9 @@ def main(path):
             p, f = med.get("pxl-ws"), med.get("floor")
             if "floor" in present:
                 cells.append(f"{p / f:.2f}" if p is not None and f else "—")
+            if "floor" in present and "pxl-ws-mimalloc" in present:
+                mi = med.get("pxl-ws-mimalloc")
+                cells.append(f"{mi / f:.2f}" if mi is not None and f else "—")
             if "node-ws" in present:
                 n = med.get("node-ws")
                 cells.append(f"{p / n:.2f}" if p is not None and n else "—")

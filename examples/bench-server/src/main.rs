@@ -9,6 +9,11 @@
 
 use pxl_ws::WsConfig;
 
+/// With `--features mimalloc` (the suite's `pxl-ws-mimalloc` server): the floor's allocator.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
