@@ -140,7 +140,10 @@ impl RedisServer {
                 .args(["--cluster-config-file", "nodes.conf"])
                 .args(["--cluster-node-timeout", "3000"])
                 // The other shards keep serving while one is down.
-                .args(["--cluster-require-full-coverage", "no"]);
+                .args(["--cluster-require-full-coverage", "no"])
+                // A replica's first sync starts at once (not after the default 5 s wait
+                // for more replicas).
+                .args(["--repl-diskless-sync-delay", "0"]);
         }
         let child = cmd
             .args(["--port", &self.port.to_string()])
@@ -396,6 +399,9 @@ async fn delayed_copy(
 pub struct RedisCluster {
     /// The masters, in the order they were created.
     pub masters: Vec<RedisServer>,
+    /// The replicas ([`start_with_replicas`](Self::start_with_replicas)), one per
+    /// master, in no particular order (`redis-cli` pairs them).
+    pub replicas: Vec<RedisServer>,
     dir: std::path::PathBuf,
 }
 
@@ -407,6 +413,16 @@ impl RedisCluster {
     /// When `redis-server` (Debian package `redis-server`) or `redis-cli` (package
     /// `redis-tools`) is missing, or the server is older than Redis 7 (sharded pub/sub).
     pub async fn start() -> Self {
+        Self::start_nodes(0).await
+    }
+
+    /// Three masters with one replica each (six nodes): a master killed is replaced by
+    /// its replica after the node timeout (3 s).
+    pub async fn start_with_replicas() -> Self {
+        Self::start_nodes(1).await
+    }
+
+    async fn start_nodes(replicas_per_master: usize) -> Self {
         match Command::new("redis-cli").arg("--version").output() {
             Ok(out) if out.status.success() => {}
             other => panic!(
@@ -441,17 +457,18 @@ impl RedisCluster {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut masters = Vec::new();
-        for i in 0..3 {
-            masters.push(RedisServer::start_node(Some(&dir.join(i.to_string()))).await);
+        let mut nodes = Vec::new();
+        for i in 0..3 * (1 + replicas_per_master) {
+            nodes.push(RedisServer::start_node(Some(&dir.join(i.to_string()))).await);
         }
         let mut create = Command::new("redis-cli");
         create.arg("--cluster").arg("create");
-        for m in &masters {
+        for m in &nodes {
             create.arg(format!("127.0.0.1:{}", m.port));
         }
         let out = create
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas_per_master.to_string()])
+            .arg("--cluster-yes")
             .output()
             .expect("run redis-cli --cluster create");
         assert!(
@@ -460,9 +477,41 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cluster = Self { masters, dir };
+        // `redis-cli` makes the first three nodes the masters.
+        let replicas = nodes.split_off(3);
+        for m in &nodes {
+            assert_eq!(
+                m.command(&["ROLE"]).first().map(String::as_str),
+                Some("master"),
+                "redis-cli --cluster create made another node a master"
+            );
+        }
+        let cluster = Self {
+            masters: nodes,
+            replicas,
+            dir,
+        };
         cluster.wait_ok().await;
+        cluster.wait_replicas_synced().await;
         cluster
+    }
+
+    /// Waits until every replica has synchronised with its master (a replica that
+    /// never did cannot take over).
+    async fn wait_replicas_synced(&self) {
+        const SYNC: Duration = Duration::from_secs(20);
+        let deadline = Instant::now() + SYNC;
+        while !self.replicas.iter().all(|r| {
+            r.command(&["INFO", "replication"])
+                .join("\n")
+                .contains("master_link_status:up")
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "the replicas did not synchronise with their masters within {SYNC:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The seed list, `redis://127.0.0.1:<p1>,redis://127.0.0.1:<p2>,…` (what
@@ -481,11 +530,15 @@ impl RedisCluster {
     pub async fn wait_ok(&self) {
         let deadline = Instant::now() + WAIT;
         loop {
-            let ok = self.masters.iter().filter(|m| m.child.is_some()).all(|m| {
+            let known = format!(
+                "cluster_known_nodes:{}",
+                self.masters.len() + self.replicas.len()
+            );
+            let ok = self.nodes().filter(|m| m.child.is_some()).all(|m| {
                 let info = m.command(&["CLUSTER", "INFO"]).join("\n");
                 info.contains("cluster_state:ok")
                     && info.contains("cluster_slots_ok:16384")
-                    && info.contains("cluster_known_nodes:3")
+                    && info.contains(&known)
             });
             if ok {
                 return;
@@ -528,6 +581,41 @@ impl RedisCluster {
                 v
             })
             .collect()
+    }
+
+    /// Every node: the masters, then the replicas.
+    fn nodes(&self) -> impl Iterator<Item = &RedisServer> {
+        self.masters.iter().chain(&self.replicas)
+    }
+
+    /// The replica that serves `name`'s hash slot now (its master's replica, promoted),
+    /// once one does and the cluster is ok again; waits up to 30 s.
+    pub async fn promoted_replica_of(&self, name: &str) -> &RedisServer {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = self
+                .nodes()
+                .find(|m| m.child.is_some())
+                .expect("a running node");
+            let slot: u16 = up.command(&["CLUSTER", "KEYSLOT", name])[0]
+                .parse()
+                .expect("a slot number");
+            let owner = self.replicas.iter().find(|r| {
+                r.child.is_some()
+                    && r.command(&["ROLE"]).first().map(String::as_str) == Some("master")
+                    && r.own_slots().iter().any(|s| s.contains(&slot))
+            });
+            if let Some(r) = owner {
+                self.wait_ok().await;
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replica took over slot {slot} of {name:?} within 30 s: {}",
+                up.command(&["CLUSTER", "NODES"]).join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Kills master `i` (SIGKILL).
