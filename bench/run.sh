@@ -64,37 +64,23 @@ if [ "$(ulimit -n)" -lt 20000 ]; then
 fi
 
 servers=${SERVERS:-"pxl-ws floor"}
-if [ -z "${SKIP_BUILD:-}" ]; then
-  if [[ " $servers " == *" pxl-ws-mimalloc "* ]]; then
-    # The same server on mimalloc (the floor's allocator), kept under its own name.
-    if [ "$PROFILE" = release ]; then
-      cargo build --release -p example-bench-server --features mimalloc
-    else
-      cargo build -p example-bench-server --features mimalloc
-    fi
-    d=target/$PROFILE
-    [ "$PROFILE" = dev ] && d=target/debug
-    cp "$d/example-bench-server" "$d/example-bench-server-mimalloc"
-  fi
-  if [[ " $servers " == *" pxl-ws-metrics "* ]]; then
-    # The same server with the `metrics` feature, kept under its own name.
-    if [ "$PROFILE" = release ]; then
-      cargo build --release -p example-bench-server --features metrics
-    else
-      cargo build -p example-bench-server --features metrics
-    fi
-    d=target/$PROFILE
-    [ "$PROFILE" = dev ] && d=target/debug
-    cp "$d/example-bench-server" "$d/example-bench-server-metrics"
-  fi
-  if [ "$PROFILE" = release ]; then
-    cargo build --release -p pxl-ws-bench -p example-bench-server
-  else
-    cargo build -p pxl-ws-bench -p example-bench-server
-  fi
-fi
 bin=target/$PROFILE
 [ "$PROFILE" = dev ] && bin=target/debug
+cargo_profile=()
+[ "$PROFILE" = release ] && cargo_profile=(--release)
+# build_variant FEATURE: the bench server with FEATURE, kept as example-bench-server-FEATURE
+# (its server is pxl-ws-FEATURE) when SERVERS lists it.
+build_variant() {
+  if [[ " $servers " == *" pxl-ws-$1 "* ]]; then
+    cargo build "${cargo_profile[@]}" -p example-bench-server --features "$1"
+    cp "$bin/example-bench-server" "$bin/example-bench-server-$1"
+  fi
+}
+if [ -z "${SKIP_BUILD:-}" ]; then
+  build_variant mimalloc # on the floor's allocator
+  build_variant metrics  # metrics recorded
+  cargo build "${cargo_profile[@]}" -p pxl-ws-bench -p example-bench-server
+fi
 
 if [ -z "${SERVERS:-}" ] && [ -d bench/node/node_modules/ws ] && command -v node >/dev/null; then
   servers="$servers node-ws"
