@@ -342,6 +342,28 @@ impl TestClient {
         }
     }
 
+    /// The next data frame as JSON if one comes within `wait` (pings and pongs are
+    /// skipped), `None` if none does.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut ws = self.ws.lock().await;
+        loop {
+            match tokio::time::timeout_at(deadline, ws.next()).await {
+                Err(_) => return None,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Some(serde_json::from_str(&t).expect("JSON frame"));
+                }
+                Ok(Some(Ok(Message::Binary(b)))) => {
+                    return Some(serde_json::from_slice(&b).expect("JSON frame"));
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(Some(Ok(other))) => panic!("expected a data frame, got {other:?}"),
+                Ok(None) => panic!("connection ended while waiting for a frame"),
+                Ok(Some(Err(e))) => panic!("client read error: {e}"),
+            }
+        }
+    }
+
     /// The next message of any kind within `wait`; `None` when the stream ends.
     pub async fn next_message(&mut self, wait: Duration) -> Option<Message> {
         let mut ws = self.ws.lock().await;
