@@ -17,8 +17,9 @@ mod tokens;
 
 use std::time::Duration;
 
-use pxl_ws_tests::cluster::Node;
-use pxl_ws_tests::{TestClient, poll_until};
+use pxl_ws::Frame;
+use pxl_ws_tests::cluster::{Node, cluster_config, probe_builder};
+use pxl_ws_tests::{TestClient, TestServer, eventually, poll_until};
 use serde_json::{Value, json};
 
 /// The node binary built from `tests/src/bin/pxl-ws-test-node.rs`.
@@ -65,4 +66,36 @@ pub(crate) async fn probe(node: &Node) -> TestClient {
 pub(crate) fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids.sort();
     ids
+}
+
+/// A numbered app frame, `t/msg {seq}`, for the channel tests.
+pub(crate) fn msg(seq: u64) -> Frame {
+    Frame::new("t", "msg", &json!({ "seq": seq })).unwrap()
+}
+
+/// The `seq` of the next frame, which must be a `t/msg`.
+pub(crate) async fn next_seq(c: &mut TestClient) -> u64 {
+    let v: Value = c.recv().await;
+    assert_eq!(
+        (v["type"].as_str(), v["action"].as_str()),
+        (Some("t"), Some("msg")),
+        "{v}"
+    );
+    v["data"]["seq"].as_u64().unwrap()
+}
+
+/// Three in-process instances on the Redis (or Redis Cluster seed list) at `url`, once
+/// each sees the three and its bus is connected.
+pub(crate) async fn three_instances(url: &str, prefix: &str, ttl: Duration) -> [TestServer; 3] {
+    let config = cluster_config(url, prefix, ttl);
+    let s1 = TestServer::start(probe_builder(config.clone())).await;
+    let s2 = TestServer::start(probe_builder(config.clone())).await;
+    let s3 = TestServer::start(probe_builder(config)).await;
+    eventually("the three instances see each other", || {
+        [&s1, &s2, &s3]
+            .iter()
+            .all(|s| s.handle.instances().len() == 3 && s.handle.health().bus.connected)
+    })
+    .await;
+    [s1, s2, s3]
 }

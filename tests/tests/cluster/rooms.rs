@@ -5,16 +5,14 @@
 
 use std::time::Duration;
 
-use pxl_ws::{ClientId, Frame, Target};
+use pxl_ws::{ClientId, Target};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
-use pxl_ws_tests::{RedisServer, SlowLink, TestClient, TestServer, eventually, poll_until};
-use serde_json::{Value, json};
+use pxl_ws_tests::{RedisServer, SlowLink, TestServer, eventually, poll_until};
+use serde_json::json;
+
+use super::{msg, next_seq};
 
 const PREFIX: &str = "scale";
-
-fn msg(seq: u64) -> Frame {
-    Frame::new("t", "msg", &json!({ "seq": seq })).unwrap()
-}
 
 fn room_channel(room: &str) -> String {
     format!("{PREFIX}:{{room:{room}}}:send")
@@ -51,29 +49,8 @@ async fn await_subscribers(redis: &RedisServer, channel: &str, n: usize) {
     .await
 }
 
-/// The `seq` of the next frame, which must be a `t/msg`.
-async fn next_seq(c: &mut TestClient) -> u64 {
-    let v: Value = c.recv().await;
-    assert_eq!(
-        (v["type"].as_str(), v["action"].as_str()),
-        (Some("t"), Some("msg")),
-        "{v}"
-    );
-    v["data"]["seq"].as_u64().unwrap()
-}
-
 async fn three_instances(redis: &RedisServer) -> [TestServer; 3] {
-    let config = cluster_config(&redis.url(), PREFIX, Duration::from_secs(5));
-    let s1 = TestServer::start(probe_builder(config.clone())).await;
-    let s2 = TestServer::start(probe_builder(config.clone())).await;
-    let s3 = TestServer::start(probe_builder(config)).await;
-    eventually("the three instances see each other", || {
-        [&s1, &s2, &s3]
-            .iter()
-            .all(|s| s.handle.instances().len() == 3)
-    })
-    .await;
-    [s1, s2, s3]
+    super::three_instances(&redis.url(), PREFIX, Duration::from_secs(5)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,16 +7,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use pxl_ws::{ClientId, Frame, Target};
+use pxl_ws::{ClientId, Target};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
 use pxl_ws_tests::{RedisCluster, TestClient, TestServer, eventually, poll_until};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use super::{msg, next_seq};
 
 const PREFIX: &str = "shard";
-
-fn msg(seq: u64) -> Frame {
-    Frame::new("t", "msg", &json!({ "seq": seq })).unwrap()
-}
 
 fn room_channel(room: &str) -> String {
     format!("{PREFIX}:{{room:{room}}}:send")
@@ -27,17 +25,6 @@ fn direct_channel(server: &TestServer) -> String {
         "{PREFIX}:{{instance:{}}}:direct",
         server.handle.instance_id()
     )
-}
-
-/// The `seq` of the next frame, which must be a `t/msg`.
-async fn next_seq(c: &mut TestClient) -> u64 {
-    let v: Value = c.recv().await;
-    assert_eq!(
-        (v["type"].as_str(), v["action"].as_str()),
-        (Some("t"), Some("msg")),
-        "{v}"
-    );
-    v["data"]["seq"].as_u64().unwrap()
 }
 
 /// `n` frames' seqs, sorted.
@@ -81,17 +68,15 @@ async fn await_shard_channels(redis: &RedisCluster, want: &BTreeSet<String>) {
 }
 
 async fn three_instances(redis: &RedisCluster) -> [TestServer; 3] {
-    let config = cluster_config(&redis.url(), PREFIX, Duration::from_secs(10));
-    let s1 = TestServer::start(probe_builder(config.clone())).await;
-    let s2 = TestServer::start(probe_builder(config.clone())).await;
-    let s3 = TestServer::start(probe_builder(config)).await;
-    eventually("the three instances see each other", || {
-        [&s1, &s2, &s3]
-            .iter()
-            .all(|s| s.handle.instances().len() == 3 && s.handle.health().bus.connected)
-    })
-    .await;
-    [s1, s2, s3]
+    super::three_instances(&redis.url(), PREFIX, Duration::from_secs(10)).await
+}
+
+/// A room whose channel lives on master `m`.
+fn room_on(redis: &RedisCluster, m: usize) -> String {
+    (0..)
+        .map(|i| format!("room{i}"))
+        .find(|r| redis.master_of(&room_channel(r)) == m)
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,14 +256,8 @@ async fn a_master_killed_and_restarted_resumes_its_rooms_and_reports_what_was_lo
     // loss means).
     let heartbeats = redis.master_of(&format!("{PREFIX}:sendMessageToAll"));
     let victim = (heartbeats + 1) % 3;
-    let room_on = |m: usize| {
-        (0..)
-            .map(|i| format!("room{i}"))
-            .find(|r| redis.master_of(&room_channel(r)) == m)
-            .unwrap()
-    };
-    let dead_room = room_on(victim);
-    let live_room = room_on(heartbeats);
+    let dead_room = room_on(&redis, victim);
+    let live_room = room_on(&redis, heartbeats);
     let mut b = s2.connect().await;
     b.join(&dead_room).await;
     b.join(&live_room).await;
@@ -365,10 +344,7 @@ async fn a_master_replaced_by_its_replica_gets_its_rooms_subscriptions_back() {
     // docs/cluster.md).
     let heartbeats = redis.master_of(&format!("{PREFIX}:sendMessageToAll"));
     let victim = (heartbeats + 1) % 3;
-    let room = (0..)
-        .map(|i| format!("room{i}"))
-        .find(|r| redis.master_of(&room_channel(r)) == victim)
-        .unwrap();
+    let room = room_on(&redis, victim);
     let mut b = s2.connect().await;
     b.join(&room).await;
     s1.handle.send(&Target::room(&room), &msg(1));
