@@ -202,7 +202,10 @@ pub use pxl_ws_macros::{Push, action, subscriber, ws_controller};
 pub mod __private {
     pub use crate::auth::authorize;
     pub use crate::contract::schema::{HasSchema, NoSchema, Probe};
-    pub use crate::router::{reply_result, reply_result_unit, reply_unit, reply_value};
+    pub use crate::router::{
+        RawReply, ReplyRawValue, ReplySerialize, reply_error, reply_result, reply_result_unit,
+        reply_unit, reply_value,
+    };
     pub use regex;
     pub use std;
     /// `serde_json::Value`, as an alias: a re-export of the crate would change how

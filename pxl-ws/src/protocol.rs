@@ -185,16 +185,136 @@ struct RawFields<'a> {
     id: Option<&'a RawValue>,
 }
 
+/// The envelope in one pass: `type` and `action` read as strings where they are read
+/// (borrowed from the frame when they have no escapes), `data` and `id` as raw JSON.
+/// Any error (including a string field that is not valid JSON text, which [`RawFields`]
+/// would let through) sends the frame to [`envelope`], which tells the cases apart.
+#[derive(serde::Deserialize)]
+struct Fields<'a> {
+    #[serde(rename = "type", borrow, default)]
+    ty: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    action: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+}
+
+/// A `type` or `action` value: a string, or something else (skipped).
+enum Field<'a> {
+    Str(Cow<'a, str>),
+    NotString,
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Field<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<Field<'a>>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Field<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Owned(s)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Field<'a>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Field<'a>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Field<'a>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Field<'a>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_unit<E>(self) -> Result<Field<'a>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Field<'a>, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Field::NotString)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Field<'a>, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Field::NotString)
+            }
+        }
+        d.deserialize_any(Visit(std::marker::PhantomData))
+    }
+}
+
 /// Parses one inbound frame, in PXL's order: JSON, object, `type`, `action`.
 pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError<'_>> {
-    envelope(bytes, serde_json::from_slice(bytes))
+    match serde_json::from_slice(bytes) {
+        Ok(fields) if !is_array(bytes) => from_fields(fields).ok_or(()),
+        _ => Err(()),
+    }
+    .or_else(|()| envelope(bytes, serde_json::from_slice(bytes)))
 }
 
 /// [`parse_envelope`] for text already known to be UTF-8 (a text frame, which the
 /// WebSocket layer has checked): the same result, without checking every field's
 /// UTF-8 again.
 pub fn parse_envelope_str(text: &str) -> Result<Envelope<'_>, ParseError<'_>> {
-    envelope(text.as_bytes(), serde_json::from_str(text))
+    match serde_json::from_str(text) {
+        Ok(fields) if !is_array(text.as_bytes()) => from_fields(fields).ok_or(()),
+        _ => Err(()),
+    }
+    .or_else(|()| envelope(text.as_bytes(), serde_json::from_str(text)))
+}
+
+/// serde also accepts a struct written as an array; the protocol does not.
+fn is_array(bytes: &[u8]) -> bool {
+    bytes.trim_ascii_start().first() == Some(&b'[')
+}
+
+/// The envelope of a frame that parsed in one pass, if it is a valid one (`type` and
+/// `action` non-empty strings, `id` a string or a number); `None` for every error, which
+/// [`envelope`] then names.
+fn from_fields(fields: Fields<'_>) -> Option<Envelope<'_>> {
+    let id = match fields.id {
+        Some(raw) if is_null(raw) => None,
+        Some(raw)
+            if matches!(
+                raw.get().as_bytes().first(),
+                Some(b'"' | b'-' | b'0'..=b'9')
+            ) =>
+        {
+            Some(raw)
+        }
+        Some(_) => return None,
+        None => None,
+    };
+    fn text(f: Option<Field<'_>>) -> Option<Cow<'_, str>> {
+        match f {
+            Some(Field::Str(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        }
+    }
+    Some(Envelope {
+        ty: text(fields.ty)?,
+        action: text(fields.action)?,
+        data: fields.data,
+        id,
+    })
 }
 
 fn envelope<'a>(
@@ -210,8 +330,7 @@ fn envelope<'a>(
     // A field that is not valid JSON text (e.g. a lone surrogate escape).
     let invalid_json = |id| fail(codes::INVALID_JSON, texts::FAILED_TO_PARSE_JSON, None, id);
     let fields: RawFields<'_> = match parsed {
-        // serde also accepts a struct written as an array; the protocol does not.
-        Ok(_) if bytes.trim_ascii_start().first() == Some(&b'[') => {
+        Ok(_) if is_array(bytes) => {
             return Err(fail(
                 codes::INVALID_MESSAGE,
                 texts::INVALID_MESSAGE,
@@ -451,39 +570,56 @@ pub(crate) fn user_presence_frame(
 }
 
 /// Serialises the reply to a routed request: `{"type","action","response"?,"id"?}`.
+/// Written by hand into one buffer of the exact size: the keys are constants, `response`
+/// and `id` are raw JSON, and `type` / `action` are copied as they are unless they hold a
+/// character JSON needs escaped (they come from the client's frame, where they almost
+/// never do).
 pub(crate) fn reply_frame(
     ty: &str,
     action: &str,
     response: Option<&RawValue>,
     id: Option<&RawValue>,
 ) -> String {
-    struct Frame<'a> {
-        ty: &'a str,
-        action: &'a str,
-        response: Option<&'a RawValue>,
-        id: Option<&'a RawValue>,
+    const TYPE: &str = r#"{"type":"#;
+    const ACTION: &str = r#","action":"#;
+    const RESPONSE: &str = r#","response":"#;
+    const ID: &str = r#","id":"#;
+    let len = TYPE.len()
+        + ty.len()
+        + 2
+        + ACTION.len()
+        + action.len()
+        + 2
+        + response.map_or(0, |r| RESPONSE.len() + r.get().len())
+        + id.map_or(0, |r| ID.len() + r.get().len())
+        + 1;
+    let mut out = String::with_capacity(len);
+    out.push_str(TYPE);
+    push_json_str(&mut out, ty);
+    out.push_str(ACTION);
+    push_json_str(&mut out, action);
+    if let Some(r) = response {
+        out.push_str(RESPONSE);
+        out.push_str(r.get());
     }
-    impl Serialize for Frame<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut m = s.serialize_map(None)?;
-            m.serialize_entry("type", self.ty)?;
-            m.serialize_entry("action", self.action)?;
-            if let Some(r) = self.response {
-                m.serialize_entry("response", r)?;
-            }
-            if let Some(id) = self.id {
-                m.serialize_entry("id", id)?;
-            }
-            m.end()
-        }
+    if let Some(id) = id {
+        out.push_str(ID);
+        out.push_str(id.get());
     }
-    serde_json::to_string(&Frame {
-        ty,
-        action,
-        response,
-        id,
-    })
-    .expect("serialising a reply frame of raw JSON values cannot fail")
+    out.push('}');
+    out
+}
+
+/// Appends `s` as a JSON string: quoted as it is when nothing in it needs an escape,
+/// else escaped by serde_json.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(&serde_json::to_string(s).expect("serialising a string cannot fail"));
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
 }
 
 /// Serialises an error frame
@@ -616,6 +752,101 @@ mod tests {
             "{input}"
         );
         as_bytes.code
+    }
+
+    /// The one-pass parse gives what the field-by-field parse gives, for valid frames
+    /// and for every kind of invalid one.
+    #[test]
+    fn the_one_pass_parse_agrees_with_the_field_by_field_one() {
+        let corpus = [
+            r#"{"type":"chat","action":"send","data":{"a":1},"id":"r1"}"#,
+            r#"{"type":"c\u0068at","action":"s\"q","data":null,"id":-2.5}"#,
+            r#"{"action":"a","type":"t","extra":[1,{"x":2}],"data":[1,2]}"#,
+            r#"{"type":"t","action":"a","id":null}"#,
+            r#"{"type":"","action":"a"}"#,
+            r#"{"type":"t","action":""}"#,
+            r#"{"type":null,"action":"a","id":7}"#,
+            r#"{"type":5,"action":"a","id":"x"}"#,
+            r#"{"type":"t","action":{"k":[1]},"id":"x"}"#,
+            r#"{"type":"t","action":["a"]}"#,
+            r#"{"type":"t","action":true}"#,
+            r#"{"type":"\ud800","action":"a","id":"r"}"#,
+            r#"{"type":"t","action":"a","id":true}"#,
+            r#"{"type":"t","action":"a","id":{"n":1}}"#,
+            r#"{"type":"t","type":"u","action":"a"}"#,
+            r#"["t","a"]"#,
+            r#"  ["t","a",null,null]"#,
+            r#"{"type":"t","action":"a""#,
+            r#""text""#,
+            r#"{"action":"a"}"#,
+            r#"{"type":"t"}"#,
+            "{}",
+            "",
+        ];
+        for input in corpus {
+            let one = parse_envelope(input.as_bytes());
+            let text = parse_envelope_str(input);
+            let slow = envelope(input.as_bytes(), serde_json::from_slice(input.as_bytes()));
+            for fast in [one, text] {
+                match (&fast, &slow) {
+                    (Ok(f), Ok(s)) => {
+                        assert_eq!((&f.ty, &f.action), (&s.ty, &s.action), "{input}");
+                        assert_eq!(f.data.map(|d| d.get()), s.data.map(|d| d.get()), "{input}");
+                        assert_eq!(f.id.map(|d| d.get()), s.id.map(|d| d.get()), "{input}");
+                    }
+                    (Err(f), Err(s)) => assert_eq!(
+                        (f.code, f.text, f.reason, f.id.map(|d| d.get())),
+                        (s.code, s.text, s.reason, s.id.map(|d| d.get())),
+                        "{input}"
+                    ),
+                    _ => panic!(
+                        "{input}: one pass {:?}, field by field {:?}",
+                        fast.is_ok(),
+                        slow.is_ok()
+                    ),
+                }
+            }
+        }
+        // Borrowed from the frame when there is no escape to undo.
+        let env = parse_envelope_str(r#"{"type":"chat","action":"s\n"}"#).unwrap();
+        assert!(matches!(env.ty, Cow::Borrowed("chat")));
+        assert!(matches!(&env.action, Cow::Owned(a) if a == "s\n"));
+    }
+
+    /// The hand-written reply frame is the JSON serde would write, escapes included.
+    #[test]
+    fn reply_frames_are_the_json_serde_would_write() {
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
+        let (response, id) = (raw(r#"{"t":1,"s":"x"}"#), raw(r#""r-1""#));
+        for (ty, action) in [
+            ("chat", "send"),
+            ("quo\"te", "back\\slash"),
+            ("tab\there", "nl\n\u{1}"),
+            ("é ✓ \u{2028}", "😀"),
+        ] {
+            for (r, i) in [
+                (None, None),
+                (Some(&*response), None),
+                (None, Some(&*id)),
+                (Some(&*response), Some(&*id)),
+            ] {
+                let frame = reply_frame(ty, action, r, i);
+                let mut want = format!(
+                    r#"{{"type":{},"action":{}"#,
+                    serde_json::to_string(ty).unwrap(),
+                    serde_json::to_string(action).unwrap()
+                );
+                if let Some(r) = r {
+                    want += &format!(r#","response":{}"#, r.get());
+                }
+                if let Some(i) = i {
+                    want += &format!(r#","id":{}"#, i.get());
+                }
+                want.push('}');
+                let _: serde_json::Value = serde_json::from_str(&frame).unwrap();
+                assert_eq!(frame, want, "{ty} {action}");
+            }
+        }
     }
 
     #[test]

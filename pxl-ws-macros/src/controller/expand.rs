@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr, ReturnType};
 
-use super::{Action, Arg, Controller, ReplyKind};
+use super::{Action, Arg, Controller, ReplyKind, parse};
 use crate::paths::Paths;
 
 /// The `Controller` impl for a valid controller, inside `const _: () = { ... };`.
@@ -200,6 +200,12 @@ fn convert(paths: &Paths, action: &Action, call: TokenStream) -> TokenStream {
         ReplyKind::Value => "reply_value",
     };
     let function = paths.private(name);
+    if let (ReturnType::Type(_, ty), Some(response)) = (&action.sig.output, &action.response_ty)
+        && matches!(action.reply, ReplyKind::Value | ReplyKind::Result)
+        && parse::is_boxed_raw_value(response)
+    {
+        return convert_raw(paths, action.reply, ty.span(), call);
+    }
     match &action.sig.output {
         ReturnType::Type(_, ty) => {
             let span = ty.span();
@@ -211,6 +217,41 @@ fn convert(paths: &Paths, action: &Action, call: TokenStream) -> TokenStream {
             }
         }
         ReturnType::Default => quote!(#function(#call)),
+    }
+}
+
+/// [`convert`] for a response spelled `Box<RawValue>`: through `__private::RawReply`,
+/// whose method lookup takes serde_json's raw value as the response as it is (no copy)
+/// and serialises any other type spelled so.
+fn convert_raw(paths: &Paths, reply: ReplyKind, span: Span, call: TokenStream) -> TokenStream {
+    let std = paths.std();
+    let raw_reply = paths.private("RawReply");
+    let by_raw = paths.private("ReplyRawValue");
+    let by_serialize = paths.private("ReplySerialize");
+    let reply_error = respan(paths.private("reply_error"), span);
+    let to_reply = |value: TokenStream| {
+        quote! {{
+            #[allow(unused_imports)]
+            use #by_raw as _;
+            #[allow(unused_imports)]
+            use #by_serialize as _;
+            (&#raw_reply::new(#value)).__pxl_reply()
+        }}
+    };
+    if reply == ReplyKind::Value {
+        let reply = to_reply(quote!(__pxl_return));
+        return quote! {
+            let __pxl_return = #call;
+            #reply
+        };
+    }
+    let ok = to_reply(quote!(__pxl_value));
+    let error = Ident::new("__pxl_error", span);
+    quote! {
+        match #call {
+            #std::result::Result::Ok(__pxl_value) => #ok,
+            #std::result::Result::Err(__pxl_error) => #reply_error(#error),
+        }
     }
 }
 

@@ -640,9 +640,25 @@ fn write_tokens(out: &mut String, tokens: TokenStream) {
     }
 }
 
+/// Whether `ty` is spelled `Box<RawValue>` (any path to either): such a response is
+/// taken as it is, without serialising it again, when it is serde_json's.
+pub(crate) fn is_boxed_raw_value(ty: &Type) -> bool {
+    let last_ident = |ty: &Type| match ungroup(ty) {
+        Type::Path(path) if path.qself.is_none() => path.path.segments.last().cloned(),
+        _ => None,
+    };
+    let Some(last) = last_ident(ty) else {
+        return false;
+    };
+    last.ident == "Box"
+        && first_type_arg(&last.arguments)
+            .and_then(last_ident)
+            .is_some_and(|inner| inner.ident == "RawValue" && inner.arguments.is_none())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::tokens_text;
+    use super::{Type, is_boxed_raw_value, tokens_text};
     use quote::quote;
 
     #[test]
@@ -668,6 +684,21 @@ mod tests {
         ];
         for (tokens, expected) in cases {
             assert_eq!(tokens_text(tokens), expected);
+        }
+    }
+
+    #[test]
+    fn boxed_raw_values_are_recognised_by_their_spelling() {
+        for (ty, raw) in [
+            ("Box<RawValue>", true),
+            ("std::boxed::Box<serde_json::value::RawValue>", true),
+            ("Box<RawValue<T>>", false),
+            ("Box<str>", false),
+            ("RawValue", false),
+            ("Vec<RawValue>", false),
+        ] {
+            let parsed: Type = syn::parse_str(ty).unwrap();
+            assert_eq!(is_boxed_raw_value(&parsed), raw, "{ty}");
         }
     }
 }

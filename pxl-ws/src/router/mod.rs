@@ -15,7 +15,10 @@ pub(crate) use extract::server_only;
 pub use extract::{Data, FromMessage, State};
 pub use reply::Reply;
 #[doc(hidden)]
-pub use reply::{reply_result, reply_result_unit, reply_unit, reply_value};
+pub use reply::{
+    RawReply, ReplyRawValue, ReplySerialize, reply_error, reply_result, reply_result_unit,
+    reply_unit, reply_value,
+};
 
 use crate::contract::ActionSchema;
 use crate::contract::schema::Schemas;

@@ -66,3 +66,51 @@ pub fn reply_result_unit<E: Into<ActionError>>(r: Result<(), E>) -> Reply {
         Err(e) => Reply::Error(e.into()),
     }
 }
+
+#[doc(hidden)]
+pub fn reply_error<E: Into<ActionError>>(e: E) -> Reply {
+    Reply::Error(e.into())
+}
+
+/// A return value written as `Box<RawValue>`, on its way to a [`Reply`]: the macro
+/// calls `(&RawReply::new(v)).__pxl_reply()` with [`ReplyRawValue`] and
+/// [`ReplySerialize`] in scope. Method lookup picks `ReplyRawValue` when `v` is
+/// serde_json's `Box<RawValue>` (taken as the response without serialising it again)
+/// and `ReplySerialize` for any other `Serialize` type that happens to be spelled so.
+#[doc(hidden)]
+pub struct RawReply<T>(std::cell::Cell<Option<T>>);
+
+impl<T> RawReply<T> {
+    #[doc(hidden)]
+    pub fn new(value: T) -> Self {
+        Self(std::cell::Cell::new(Some(value)))
+    }
+
+    fn take(&self) -> T {
+        self.0
+            .take()
+            .expect("a RawReply is turned into a reply once")
+    }
+}
+
+#[doc(hidden)]
+pub trait ReplyRawValue {
+    fn __pxl_reply(&self) -> Reply;
+}
+
+impl ReplyRawValue for RawReply<Box<RawValue>> {
+    fn __pxl_reply(&self) -> Reply {
+        Reply::Value(self.take())
+    }
+}
+
+#[doc(hidden)]
+pub trait ReplySerialize {
+    fn __pxl_reply(&self) -> Reply;
+}
+
+impl<T: Serialize> ReplySerialize for &RawReply<T> {
+    fn __pxl_reply(&self) -> Reply {
+        Reply::value(&self.take())
+    }
+}

@@ -253,3 +253,66 @@ async fn servers_sharing_a_memory_bus_fan_out_to_each_other() {
     s1.stop().await;
     s2.stop().await;
 }
+
+mod raw {
+    //! A look-alike `RawValue`: any `Serialize` type spelled `Box<RawValue>` still works.
+    #[derive(serde::Serialize)]
+    pub(super) struct RawValue {
+        pub(super) look_alike: bool,
+    }
+}
+
+/// Handlers returning `Box<RawValue>` (taken as the response as it is) and
+/// `Result<Box<RawValue>, _>`, next to a type merely spelled so.
+struct RawReplies;
+
+#[pxl_ws::ws_controller(type = "raw")]
+impl RawReplies {
+    #[action("echo")]
+    async fn echo(
+        &self,
+        pxl_ws::Data(data): pxl_ws::Data<Box<serde_json::value::RawValue>>,
+    ) -> Box<serde_json::value::RawValue> {
+        data
+    }
+
+    #[action("checked")]
+    async fn checked(
+        &self,
+        pxl_ws::Data(data): pxl_ws::Data<Box<serde_json::value::RawValue>>,
+    ) -> Result<Box<serde_json::value::RawValue>, pxl_ws::ActionError> {
+        if data.get() == "null" {
+            return Err(pxl_ws::ActionError::new("EMPTY", "nothing to echo"));
+        }
+        Ok(data)
+    }
+
+    #[action("lookAlike")]
+    async fn look_alike(&self) -> Box<raw::RawValue> {
+        Box::new(raw::RawValue { look_alike: true })
+    }
+}
+
+#[tokio::test]
+async fn raw_json_replies_are_sent_as_they_are() {
+    let srv = TestServer::start(WsServer::builder().controller(RawReplies)).await;
+    let mut c = srv.connect().await;
+    // The reply's bytes: the raw response is spliced in unchanged, spacing included.
+    c.send_text(r#"{"type":"raw","action":"echo","data":{ "a" : [1, 2.50] },"id":3}"#)
+        .await;
+    match c.next_message(std::time::Duration::from_secs(5)).await {
+        Some(Message::Text(t)) => assert_eq!(
+            t.as_str(),
+            r#"{"type":"raw","action":"echo","response":{ "a" : [1, 2.50] },"id":3}"#
+        ),
+        other => panic!("expected the reply, got {other:?}"),
+    }
+    let r = c.request("raw", "checked", json!({"b": "x"})).await;
+    assert_eq!(r["response"], json!({"b": "x"}));
+    let r = c.request("raw", "checked", json!(null)).await;
+    assert_eq!(r["type"], "error", "{r}");
+    assert_eq!(r["data"]["code"], "EMPTY", "{r}");
+    let r = c.request("raw", "lookAlike", json!(null)).await;
+    assert_eq!(r["response"], json!({"look_alike": true}));
+    srv.stop().await;
+}
