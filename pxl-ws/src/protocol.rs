@@ -236,9 +236,6 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Field<'a> {
             fn visit_f64<E>(self, _: f64) -> Result<Field<'a>, E> {
                 Ok(Field::NotString)
             }
-            fn visit_unit<E>(self) -> Result<Field<'a>, E> {
-                Ok(Field::NotString)
-            }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut a: A,
@@ -263,22 +260,17 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Field<'a> {
 
 /// Parses one inbound frame, in PXL's order: JSON, object, `type`, `action`.
 pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError<'_>> {
-    match serde_json::from_slice(bytes) {
-        Ok(fields) if !is_array(bytes) => from_fields(fields).ok_or(()),
-        _ => Err(()),
-    }
-    .or_else(|()| envelope(bytes, serde_json::from_slice(bytes)))
+    from_fields(bytes, serde_json::from_slice(bytes))
+        .map_or_else(|| envelope(bytes, serde_json::from_slice(bytes)), Ok)
 }
 
 /// [`parse_envelope`] for text already known to be UTF-8 (a text frame, which the
 /// WebSocket layer has checked): the same result, without checking every field's
 /// UTF-8 again.
 pub fn parse_envelope_str(text: &str) -> Result<Envelope<'_>, ParseError<'_>> {
-    match serde_json::from_str(text) {
-        Ok(fields) if !is_array(text.as_bytes()) => from_fields(fields).ok_or(()),
-        _ => Err(()),
-    }
-    .or_else(|()| envelope(text.as_bytes(), serde_json::from_str(text)))
+    let bytes = text.as_bytes();
+    from_fields(bytes, serde_json::from_str(text))
+        .map_or_else(|| envelope(bytes, serde_json::from_str(text)), Ok)
 }
 
 /// serde also accepts a struct written as an array; the protocol does not.
@@ -286,34 +278,38 @@ fn is_array(bytes: &[u8]) -> bool {
     bytes.trim_ascii_start().first() == Some(&b'[')
 }
 
-/// The envelope of a frame that parsed in one pass, if it is a valid one (`type` and
-/// `action` non-empty strings, `id` a string or a number); `None` for every error, which
-/// [`envelope`] then names.
-fn from_fields(fields: Fields<'_>) -> Option<Envelope<'_>> {
-    let id = match fields.id {
-        Some(raw) if is_null(raw) => None,
-        Some(raw)
-            if matches!(
-                raw.get().as_bytes().first(),
-                Some(b'"' | b'-' | b'0'..=b'9')
-            ) =>
-        {
-            Some(raw)
-        }
-        Some(_) => return None,
-        None => None,
-    };
+/// The `id` to echo: `None` when absent or `null`; `Err` when it is neither a string nor
+/// a number.
+fn echoed_id(raw: Option<&RawValue>) -> Result<Option<&RawValue>, ()> {
+    match raw {
+        Some(raw) if is_null(raw) => Ok(None),
+        Some(raw) => match raw.get().as_bytes().first() {
+            Some(b'"' | b'-' | b'0'..=b'9') => Ok(Some(raw)),
+            _ => Err(()),
+        },
+        None => Ok(None),
+    }
+}
+
+/// The envelope of a frame that parsed in one pass, if it is a valid one (an object,
+/// `type` and `action` non-empty strings, `id` a string or a number); `None` for every
+/// error, which [`envelope`] then names.
+fn from_fields<'a>(
+    bytes: &[u8],
+    parsed: Result<Fields<'a>, serde_json::Error>,
+) -> Option<Envelope<'a>> {
     fn text(f: Option<Field<'_>>) -> Option<Cow<'_, str>> {
         match f {
             Some(Field::Str(s)) if !s.is_empty() => Some(s),
             _ => None,
         }
     }
+    let fields = parsed.ok().filter(|_| !is_array(bytes))?;
     Some(Envelope {
+        id: echoed_id(fields.id).ok()?,
         ty: text(fields.ty)?,
         action: text(fields.action)?,
         data: fields.data,
-        id,
     })
 }
 
@@ -348,20 +344,13 @@ fn envelope<'a>(
             });
         }
     };
-    let id = match fields.id {
-        Some(raw) if is_null(raw) => None,
-        Some(raw) => match raw.get().as_bytes().first() {
-            Some(b'"' | b'-' | b'0'..=b'9') => Some(raw),
-            _ => {
-                return Err(fail(
-                    codes::INVALID_MESSAGE,
-                    texts::INVALID_MESSAGE,
-                    Some("`id` must be a string or a number"),
-                    None,
-                ));
-            }
-        },
-        None => None,
+    let Ok(id) = echoed_id(fields.id) else {
+        return Err(fail(
+            codes::INVALID_MESSAGE,
+            texts::INVALID_MESSAGE,
+            Some("`id` must be a string or a number"),
+            None,
+        ));
     };
     let ty = match field_str(fields.ty) {
         FieldStr::Present(s) => s,

@@ -329,17 +329,9 @@ impl TestClient {
 
     /// The next data frame as JSON (pings and pongs are skipped). Fails after [`WAIT`].
     pub async fn recv(&mut self) -> Value {
-        loop {
-            match self.next_message(WAIT).await {
-                Some(Message::Text(t)) => return serde_json::from_str(&t).expect("JSON frame"),
-                Some(Message::Binary(b)) => {
-                    return serde_json::from_slice(&b).expect("JSON frame");
-                }
-                Some(Message::Ping(_) | Message::Pong(_)) => continue,
-                Some(other) => panic!("expected a data frame, got {other:?}"),
-                None => panic!("connection ended while waiting for a frame"),
-            }
-        }
+        self.recv_within(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("no frame within {WAIT:?}"))
     }
 
     /// The next data frame as JSON if one comes within `wait` (pings and pongs are
