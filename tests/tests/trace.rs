@@ -67,9 +67,10 @@ async fn a_trace_crosses_two_instances_over_redis() {
     let config = || cluster_config(&redis.url(), PREFIX, Duration::from_secs(15));
     let a = TestServer::start(probe_builder(config()).propagator(OtelPropagator)).await;
     let b = TestServer::start(probe_builder(config()).propagator(OtelPropagator)).await;
-    // Each has heard the other on the bus: both publishers and subscribers are up.
+    // Each has heard the other on the bus: both publishers and subscribers are up (the
+    // count includes the instance itself).
     eventually("the two instances see each other", || {
-        a.handle.health().cluster_instances == 1 && b.handle.health().cluster_instances == 1
+        a.handle.health().cluster_instances == 2 && b.handle.health().cluster_instances == 2
     })
     .await;
     let mut sender = a.connect().await;

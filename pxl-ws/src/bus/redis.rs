@@ -97,6 +97,10 @@ struct Inner {
     dynamic: Mutex<Dynamic>,
     /// Wakes the subscriber task: the wanted set changed.
     changed: Notify,
+    /// Asks the subscriber for a resync marker: publishes were dropped (their connection
+    /// was lost or could not be made) and the publisher is connected again, so the state
+    /// they carried is restated (a heartbeat, a snapshot and a snapshot request).
+    republish: Notify,
     /// The same, for every shard's subscriber task on a Redis Cluster.
     changes: tokio::sync::watch::Sender<u64>,
 }
@@ -152,6 +156,7 @@ impl RedisBus {
                 unlogged_drops: AtomicU64::new(0),
                 dynamic: Mutex::new(Dynamic::default()),
                 changed: Notify::new(),
+                republish: Notify::new(),
                 changes: tokio::sync::watch::Sender::new(0),
             }),
         })
@@ -322,11 +327,14 @@ fn drain(rx: &mut mpsc::Receiver<BusMessage>) -> u64 {
 
 /// Connects the publisher, retrying with backoff until it succeeds (publishes are
 /// dropped at the door meanwhile). Returns the connection and the subscriber-loss count
-/// it was made under; `None` once the bus is gone.
+/// it was made under; `None` once the bus is gone. Once connected after publishes were
+/// dropped (`dropped`, or a failed attempt here), asks for a resync
+/// ([`Inner::republish`]).
 async fn reconnect(
     inner: &Weak<Inner>,
     target: &RedisTarget,
     rx: &mut mpsc::Receiver<BusMessage>,
+    dropped: bool,
 ) -> Option<(Conn, u64)> {
     let mut backoff = Backoff::new();
     let mut failures = 0u32;
@@ -344,6 +352,9 @@ async fn reconnect(
                 if failures > 0 {
                     tracing::info!("redis bus publisher reconnected");
                     crate::metrics::bus_reconnect();
+                }
+                if dropped || failures > 0 {
+                    bus.republish.notify_one();
                 }
                 bus.log_drops();
                 return Some((c, epoch));
@@ -373,7 +384,7 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
     let Some(target) = inner.upgrade().map(|i| i.target.clone()) else {
         return;
     };
-    let Some((mut conn, mut epoch)) = reconnect(&inner, &target, &mut rx).await else {
+    let Some((mut conn, mut epoch)) = reconnect(&inner, &target, &mut rx, false).await else {
         return;
     };
     let mut batch = Vec::with_capacity(BATCH);
@@ -393,7 +404,7 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
                     batch.clear();
                     bus.busy.store(false, Ordering::Release);
                     drop(bus);
-                    let Some((c, e)) = reconnect(&inner, &target, &mut rx).await else {
+                    let Some((c, e)) = reconnect(&inner, &target, &mut rx, true).await else {
                         return;
                     };
                     (conn, epoch) = (c, e);
@@ -421,7 +432,7 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
             bus.pub_connected.store(false, Ordering::Release);
             bus.drop_messages(failed, "publish failed");
             drop(bus);
-            let Some((c, e)) = reconnect(&inner, &target, &mut rx).await else {
+            let Some((c, e)) = reconnect(&inner, &target, &mut rx, true).await else {
                 return;
             };
             (conn, epoch) = (c, e);
@@ -611,6 +622,11 @@ async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
         loop {
             tokio::select! {
                 _ = out.closed() => return,
+                _ = inner.republish.notified() => {
+                    if out.send(BusMessage::resync()).await.is_err() {
+                        return;
+                    }
+                }
                 _ = inner.changed.notified() => {
                     if let Err(e) = sync_dynamic(&inner, &mut sink).await {
                         tracing::warn!(error = %e, "redis bus subscription change failed");

@@ -207,3 +207,40 @@ async fn an_instance_started_while_redis_is_down_serves_locally_and_joins_when_i
     s1.stop().await;
     s2.stop().await;
 }
+
+/// The publisher's connection lost while the subscriber's stays up (`CLIENT KILL TYPE
+/// normal` leaves pub/sub connections alone): the first publish after it fails and is
+/// dropped, never resent (at most once). What it carried — here a join, which no later
+/// event repeats — still reaches the other instance: once the publisher has reconnected,
+/// the instance resyncs, well before any heartbeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_lost_with_the_publishers_connection_is_resynced_once_it_reconnects() {
+    let redis = RedisServer::start().await;
+    let config = cluster_config(&redis.url(), "publisher-lost", TTL);
+    let s1 = TestServer::start(probe_builder(config.clone())).await;
+    let s2 = TestServer::start(probe_builder(config)).await;
+    let mut a = s1.connect().await;
+    let id = a.id.parse().unwrap();
+    // Each counts itself and the other.
+    eventually("the two instances see each other and the client", || {
+        s1.handle.health().cluster_instances == 2
+            && s2.handle.health().cluster_instances == 2
+            && s2.handle.cluster_client_ids().contains(&id)
+    })
+    .await;
+    let killed = redis.command(&["CLIENT", "KILL", "TYPE", "normal"]);
+    assert_eq!(killed, ["2"], "both publishers' connections killed");
+    a.join("room").await;
+    eventually("the join reaches the other instance", || {
+        s2.handle.rooms().get("room").is_some_and(|m| m == [id])
+    })
+    .await;
+    assert_eq!(
+        s1.handle.health().bus.dropped,
+        1,
+        "the join's publish found the connection gone and was dropped, not resent"
+    );
+    drop(a);
+    s1.stop().await;
+    s2.stop().await;
+}

@@ -349,6 +349,12 @@ async fn hold(
     loop {
         tokio::select! {
             _ = shared.out.closed() => return None,
+            // The publisher dropped publishes and is back (`Inner::republish`).
+            _ = shared.inner.republish.notified() => {
+                if shared.out.send(BusMessage::resync()).await.is_err() {
+                    return None;
+                }
+            }
             _ = ping.tick() => {
                 if heard.elapsed() >= idle || w.send(&[vec![b"PING"]]).await.is_err() {
                     return Some(());
