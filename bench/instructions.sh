@@ -27,7 +27,9 @@
 # counted in the measured window. Writes $OUT/instructions.jsonl (one line per run) and
 # prints the per-message figures per round, with each variant's ratio to the first one.
 # The builds: bench/run.sh (release) builds pxl-ws-bench, the bench server and the
-# floor; SERVERS="pxl-ws pxl-ws-metrics" bench/run.sh also the metrics build.
+# floor; SERVERS="pxl-ws pxl-ws-metrics" bench/run.sh also the metrics build. BIN names
+# another directory of the same binaries (e.g. a build with line tables for
+# callgrind_annotate: CARGO_PROFILE_RELEASE_DEBUG=line-tables-only, its own target dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +42,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 PORT=${PORT:-19400}
 OUT=${OUT:-target/bench/instructions-$(date -u +%Y%m%dT%H%M%SZ)}
-bin=target/release
+bin=${BIN:-target/release}
 mkdir -p "$OUT"
 jsonl="$OUT/instructions.jsonl"
 : >"$jsonl"

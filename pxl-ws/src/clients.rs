@@ -178,8 +178,10 @@ impl ClientState {
     /// [`push_with`](Self::push_with) without counting `messages_out`: a fan-out counts
     /// its deliveries once, when it is done.
     pub(crate) fn queue(&self, msg: Message, policy: &Overflow, metrics: &Metrics) -> bool {
-        let pushed = self.outbox.push(msg, policy);
-        self.pushed(pushed, metrics)
+        match self.outbox.push(msg, policy) {
+            Pushed::Queued { first_over: false } | Pushed::Coalesced => true,
+            pushed => self.pushed(pushed, metrics),
+        }
     }
 
     /// Holds a frame back while a `joinRoom` of this client reads `gate`'s history (see

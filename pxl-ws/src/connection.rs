@@ -691,6 +691,39 @@ struct Writer<'a> {
 /// The socket failed, or the client was closed for not reading.
 struct Stopped;
 
+/// A burst being written by [`Writer::write_burst`].
+struct Burst {
+    /// The frame to hand to the sink next.
+    next: Option<Message>,
+    /// Whether the queue may hold more frames.
+    more: bool,
+    /// Frames handed to the sink in this burst.
+    written: usize,
+}
+
+/// Why [`Writer::poll_burst`] returned.
+enum Step {
+    /// The burst is written and flushed.
+    Flushed,
+    /// A frame to send in fragments.
+    Large(Message),
+    /// A frame that did not fit the write buffer, and whether it came back from a flush.
+    Full(Message, bool),
+    /// The socket failed: [`Writer::failed`] says whether as a client not reading.
+    Failed(WsError),
+    /// The sink refused a frame.
+    Stopped,
+}
+
+impl Step {
+    fn stalled(e: WsError, flush: bool) -> Self {
+        match e {
+            WsError::WriteBufferFull(msg) => Step::Full(*msg, flush),
+            e => Step::Failed(e),
+        }
+    }
+}
+
 impl Writer<'_> {
     async fn write_frames(&mut self) {
         let state = self.state;
@@ -714,24 +747,15 @@ impl Writer<'_> {
                 continue;
             };
             more = rest;
-            if self.feed(first).await.is_err() {
+            let mut burst = Burst {
+                next: Some(first),
+                more,
+                written: 0,
+            };
+            if self.write_burst(&mut burst).await.is_err() {
                 return;
             }
-            let mut n = 1;
-            while more && n < WRITE_BATCH {
-                let Some((m, rest)) = outbox.pop_more() else {
-                    more = false;
-                    break;
-                };
-                more = rest;
-                n += 1;
-                if self.feed(m).await.is_err() {
-                    return;
-                }
-            }
-            if self.drive(true).await.is_err() {
-                return;
-            }
+            more = burst.more;
         }
         let Some(req) = state.close.get() else { return };
         if req.flush_queued {
@@ -750,15 +774,78 @@ impl Writer<'_> {
         }
     }
 
-    /// Hands one message to the sink: in fragments when it is larger than
-    /// [`fragment`](Self::fragment).
-    async fn feed(&mut self, msg: Message) -> Result<(), Stopped> {
-        let large = match &msg {
+    /// Writes a burst: `burst.next` and up to [`WRITE_BATCH`] frames in all from the
+    /// queue, then one flush. The usual frame takes no await of its own
+    /// ([`poll_burst`](Self::poll_burst) hands it to the sink in the same poll); a large
+    /// one, a full write buffer or an error leave the poll for the rare paths.
+    async fn write_burst(&mut self, burst: &mut Burst) -> Result<(), Stopped> {
+        loop {
+            match std::future::poll_fn(|cx| self.poll_burst(cx, burst)).await {
+                Step::Flushed => return Ok(()),
+                Step::Large(msg) => Box::pin(self.feed_fragments(msg)).await?,
+                Step::Full(msg, flush) => Box::pin(self.retry(msg, flush)).await?,
+                Step::Failed(e) => return Err(self.failed(&e)),
+                Step::Stopped => return Err(Stopped),
+            }
+        }
+    }
+
+    /// [`feed`](Self::feed) for each frame of the burst and [`drive`](Self::drive) to
+    /// flush it, in one poll function.
+    fn poll_burst(&mut self, cx: &mut Context<'_>, burst: &mut Burst) -> Poll<Step> {
+        loop {
+            if let Some(msg) = burst.next.take() {
+                if self.is_large(&msg) {
+                    burst.written += 1;
+                    return Poll::Ready(Step::Large(msg));
+                }
+                match self.sink.poll_ready_unpin(cx) {
+                    Poll::Pending => {
+                        burst.next = Some(msg);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        burst.next = Some(msg);
+                        return Poll::Ready(Step::stalled(e, false));
+                    }
+                }
+                if self.sink.start_send_unpin(msg).is_err() {
+                    return Poll::Ready(Step::Stopped);
+                }
+                burst.written += 1;
+            }
+            if burst.more && burst.written < WRITE_BATCH {
+                match self.state.outbox.pop_more() {
+                    Some((msg, rest)) => {
+                        burst.next = Some(msg);
+                        burst.more = rest;
+                        continue;
+                    }
+                    None => burst.more = false,
+                }
+            }
+            return match self.sink.poll_flush_unpin(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(())) => Poll::Ready(Step::Flushed),
+                Poll::Ready(Err(e)) => Poll::Ready(Step::stalled(e, true)),
+            };
+        }
+    }
+
+    /// Whether `msg` goes out in fragments.
+    fn is_large(&self, msg: &Message) -> bool {
+        match msg {
             Message::Text(t) => t.len() > self.fragment,
             Message::Binary(b) => b.len() > self.fragment,
             _ => false,
-        };
-        if large {
+        }
+    }
+
+    /// Hands one message to the sink: in fragments when it is larger than
+    /// [`fragment`](Self::fragment).
+    async fn feed(&mut self, msg: Message) -> Result<(), Stopped> {
+        if self.is_large(&msg) {
             // Boxed: rare, and it would otherwise grow the idle writer task.
             return Box::pin(self.feed_fragments(msg)).await;
         }

@@ -48,6 +48,9 @@ pub(crate) struct Flow {
     pub(crate) soft_bytes: usize,
     pub(crate) grace: Duration,
     pub(crate) budget_bytes: usize,
+    /// A queue up to this many bytes is under every mark and needs no budget: a kept
+    /// frame that keeps it there is queued without looking further.
+    pub(crate) plain_bytes: usize,
     /// Bytes reserved from the budget by all queues.
     reserved: AtomicUsize,
     frames_dropped: AtomicU64,
@@ -63,6 +66,7 @@ impl Flow {
             soft_bytes: config.soft_bytes,
             grace: config.grace,
             budget_bytes: config.budget_bytes,
+            plain_bytes: BUDGET_CHUNK.min(config.soft_bytes).min(config.queue_bytes),
             reserved: AtomicUsize::new(0),
             frames_dropped: AtomicU64::new(0),
             frames_coalesced: AtomicU64::new(0),

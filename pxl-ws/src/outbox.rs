@@ -127,6 +127,22 @@ impl Outbox {
         if inner.closed {
             return Pushed::Closed;
         }
+        let was_empty = inner.queue.is_empty();
+        // The usual frame: kept, and the queue within its first budget chunk and under
+        // the soft mark, so no limit, budget or key applies.
+        let bytes = inner.bytes + cost;
+        if *policy == Overflow::Keep && bytes <= flow.plain_bytes {
+            inner.bytes = bytes;
+            inner.queue.push_back(Slot {
+                msg: Some(msg),
+                cost,
+                policy: Overflow::Keep,
+            });
+            if was_empty {
+                self.signal();
+            }
+            return Pushed::Queued { first_over: false };
+        }
         if let Overflow::Coalesce(key) = policy
             && let Some(seq) = inner.keys.as_ref().and_then(|k| k.get(key)).copied()
         {
@@ -142,7 +158,6 @@ impl Outbox {
             Ok(first_over) => first_over,
             Err(refused) => return refused,
         };
-        let was_empty = inner.queue.is_empty();
         inner.enqueue(Slot {
             msg: Some(msg),
             cost,
@@ -273,9 +288,13 @@ impl Outbox {
             if inner.queue.capacity() > KEEP_CAPACITY {
                 inner.queue = VecDeque::new();
             }
-            inner.keys = None;
+            if inner.keys.is_some() {
+                inner.keys = None;
+            }
         }
-        inner.rebalance(&self.flow);
+        if inner.reserved > 0 {
+            inner.rebalance(&self.flow);
+        }
         msg.map(|m| (m, more))
     }
 
