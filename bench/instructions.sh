@@ -30,6 +30,8 @@
 # floor; SERVERS="pxl-ws pxl-ws-metrics" bench/run.sh also the metrics build. BIN names
 # another directory of the same binaries (e.g. a build with line tables for
 # callgrind_annotate: CARGO_PROFILE_RELEASE_DEBUG=line-tables-only, its own target dir).
+# CALLGRIND_OPTS adds options to callgrind's (e.g. --cache-sim=yes: cache misses per
+# message, in the same output files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,7 +88,7 @@ run() {
   # shellcheck disable=SC2046
   local cmd
   read -r -a cmd <<<"$(server_cmd "$variant")"
-  env PXL_WS_PORT="$PORT" "${cmd[0]}" taskset -c "$SERVER_CPU" valgrind -q --tool=callgrind \
+  env PXL_WS_PORT="$PORT" "${cmd[0]}" taskset -c "$SERVER_CPU" valgrind -q --tool=callgrind ${CALLGRIND_OPTS:-} \
     --callgrind-out-file="$stat" "${cmd[1]}" >"$log" 2>&1 &
   local perf_pid=$!
   local pid=""
