@@ -203,8 +203,8 @@ pub mod __private {
     pub use crate::auth::authorize;
     pub use crate::contract::schema::{HasSchema, NoSchema, Probe};
     pub use crate::router::{
-        RawReply, ReplyRawValue, ReplySerialize, reply_error, reply_result, reply_result_unit,
-        reply_unit, reply_value,
+        DataFromMessage, DataRawValue, RawData, RawReply, ReplyRawValue, ReplySerialize,
+        reply_error, reply_result, reply_result_unit, reply_unit, reply_value,
     };
     pub use regex;
     pub use std;

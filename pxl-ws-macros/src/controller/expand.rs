@@ -156,9 +156,14 @@ fn arm(paths: &Paths, controller: &Controller, action: &Action) -> TokenStream {
         .map(|i| format_ident!("__pxl_arg{}", i))
         .collect();
     let extractions = action.args.iter().zip(&vars).map(|(arg, var)| {
-        let from_message = from_message_call(paths, arg, "from_message");
+        let from_message = if parse::is_data_of_boxed_raw_value(&arg.ty) {
+            raw_data_call(paths, arg)
+        } else {
+            let from_message = from_message_call(paths, arg, "from_message");
+            quote!(#from_message(__pxl_ctx))
+        };
         quote! {
-            let #var = match #from_message(__pxl_ctx) {
+            let #var = match #from_message {
                 #std::result::Result::Ok(__pxl_value) => __pxl_value,
                 #std::result::Result::Err(__pxl_error) => return #reply::Error(__pxl_error),
             };
@@ -187,6 +192,24 @@ fn from_message_call(paths: &Paths, arg: &Arg, function: &str) -> TokenStream {
     let function = syn::Ident::new(function, arg.ty.span());
     let ty = &arg.ty;
     quote_spanned!(arg.ty.span()=> <#ty as #from_message>::#function)
+}
+
+/// The extraction of an argument spelled `Data<Box<RawValue>>`: through
+/// `__private::RawData`, whose method lookup copies the envelope's `data` as it is when
+/// the type is this crate's `Data` of serde_json's raw value (no second read of the JSON)
+/// and calls `FromMessage` for any other type spelled so.
+fn raw_data_call(paths: &Paths, arg: &Arg) -> TokenStream {
+    let raw_data = paths.private("RawData");
+    let by_raw = paths.private("DataRawValue");
+    let by_from_message = paths.private("DataFromMessage");
+    let ty = &arg.ty;
+    quote_spanned! {arg.ty.span()=> {
+        #[allow(unused_imports)]
+        use #by_raw as _;
+        #[allow(unused_imports)]
+        use #by_from_message as _;
+        (&#raw_data::<#ty>::new()).__pxl_data(__pxl_ctx)
+    }}
 }
 
 /// `__private::reply_*(value)` for the return type. Spanned at the return type, so that

@@ -656,9 +656,24 @@ pub(crate) fn is_boxed_raw_value(ty: &Type) -> bool {
             .is_some_and(|inner| inner.ident == "RawValue" && inner.arguments.is_none())
 }
 
+/// Whether `ty` is spelled `Data<Box<RawValue>>` (any path to each): such an argument
+/// is copied from the envelope as it is, without reading the JSON again, when it is this
+/// crate's `Data` of serde_json's raw value.
+pub(crate) fn is_data_of_boxed_raw_value(ty: &Type) -> bool {
+    let Type::Path(path) = ungroup(ty) else {
+        return false;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    path.qself.is_none()
+        && last.ident == "Data"
+        && first_type_arg(&last.arguments).is_some_and(is_boxed_raw_value)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Type, is_boxed_raw_value, tokens_text};
+    use super::{Type, is_boxed_raw_value, is_data_of_boxed_raw_value, tokens_text};
     use quote::quote;
 
     #[test]
@@ -699,6 +714,24 @@ mod tests {
         ] {
             let parsed: Type = syn::parse_str(ty).unwrap();
             assert_eq!(is_boxed_raw_value(&parsed), raw, "{ty}");
+        }
+    }
+
+    #[test]
+    fn raw_data_arguments_are_recognised_by_their_spelling() {
+        for (ty, raw) in [
+            ("Data<Box<RawValue>>", true),
+            (
+                "pxl_ws::Data<std::boxed::Box<serde_json::value::RawValue>>",
+                true,
+            ),
+            ("Data<Value>", false),
+            ("Data<RawValue>", false),
+            ("State<Box<RawValue>>", false),
+            ("Box<RawValue>", false),
+        ] {
+            let parsed: Type = syn::parse_str(ty).unwrap();
+            assert_eq!(is_data_of_boxed_raw_value(&parsed), raw, "{ty}");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Extractors: the argument types an action handler may take.
 
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::MessageContext;
 use crate::handles::Client;
@@ -82,6 +83,47 @@ impl<T: DeserializeOwned> FromMessage for Data<T> {
                     .with_detail("reason", reason))
             }
         }
+    }
+}
+
+/// An argument written as `Data<Box<RawValue>>`, on its way from the message: the macro
+/// calls `(&RawData::<Ty>::new()).__pxl_data(ctx)` (`Ty` the argument's type) with
+/// [`DataRawValue`] and [`DataFromMessage`] in scope. Method lookup picks `DataRawValue`
+/// when `Ty` is this crate's `Data` of serde_json's `Box<RawValue>`: the envelope's
+/// `data`, already read as valid JSON by the envelope parse, is copied as it is, where
+/// deserialising it would read and check it again. Any other type spelled so goes
+/// through its [`FromMessage`].
+#[doc(hidden)]
+pub struct RawData<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> RawData<T> {
+    #[doc(hidden)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+#[doc(hidden)]
+pub trait DataRawValue {
+    fn __pxl_data(&self, ctx: &MessageContext<'_>) -> Result<Data<Box<RawValue>>, ActionError>;
+}
+
+impl DataRawValue for RawData<Data<Box<RawValue>>> {
+    fn __pxl_data(&self, ctx: &MessageContext<'_>) -> Result<Data<Box<RawValue>>, ActionError> {
+        // A missing `data` is `null`, as `Data::from_message` reads it.
+        Ok(Data(ctx.envelope.data.unwrap_or(RawValue::NULL).to_owned()))
+    }
+}
+
+#[doc(hidden)]
+pub trait DataFromMessage<T> {
+    fn __pxl_data(&self, ctx: &MessageContext<'_>) -> Result<T, ActionError>;
+}
+
+impl<T: FromMessage> DataFromMessage<T> for &RawData<T> {
+    fn __pxl_data(&self, ctx: &MessageContext<'_>) -> Result<T, ActionError> {
+        T::from_message(ctx)
     }
 }
 

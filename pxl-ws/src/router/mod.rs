@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 pub(crate) use extract::server_only;
 pub use extract::{Data, FromMessage, State};
+#[doc(hidden)]
+pub use extract::{DataFromMessage, DataRawValue, RawData};
 pub use reply::Reply;
 #[doc(hidden)]
 pub use reply::{

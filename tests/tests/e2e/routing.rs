@@ -255,10 +255,24 @@ async fn servers_sharing_a_memory_bus_fan_out_to_each_other() {
 }
 
 mod raw {
-    //! A look-alike `RawValue`: any `Serialize` type spelled `Box<RawValue>` still works.
+    //! A look-alike `RawValue`: any `Serialize` type spelled `Box<RawValue>` still works,
+    //! and so does an extractor of the app's spelled `Data<Box<RawValue>>`.
+    use pxl_ws::ActionError;
+    use pxl_ws::controller::{FromMessage, MessageContext};
+
     #[derive(serde::Serialize)]
     pub(super) struct RawValue {
         pub(super) look_alike: bool,
+    }
+
+    pub(super) struct Data<T>(pub(super) T);
+
+    impl FromMessage for Data<Box<RawValue>> {
+        fn from_message(ctx: &MessageContext<'_>) -> Result<Self, ActionError> {
+            Ok(Data(Box::new(RawValue {
+                look_alike: ctx.action() == "lookAlikeData",
+            })))
+        }
     }
 }
 
@@ -291,6 +305,11 @@ impl RawReplies {
     async fn look_alike(&self) -> Box<raw::RawValue> {
         Box::new(raw::RawValue { look_alike: true })
     }
+
+    #[action("lookAlikeData")]
+    async fn look_alike_data(&self, raw::Data(v): raw::Data<Box<raw::RawValue>>) -> bool {
+        v.look_alike
+    }
 }
 
 #[tokio::test]
@@ -312,7 +331,19 @@ async fn raw_json_replies_are_sent_as_they_are() {
     let r = c.request("raw", "checked", json!(null)).await;
     assert_eq!(r["type"], "error", "{r}");
     assert_eq!(r["data"]["code"], "EMPTY", "{r}");
+    // No `data` at all: `null`, as for any `Data<T>`.
+    c.send_text(r#"{"type":"raw","action":"checked","id":4}"#)
+        .await;
+    let r = c.recv().await;
+    assert_eq!(
+        (&r["type"], &r["data"]["code"]),
+        (&json!("error"), &json!("EMPTY")),
+        "{r}"
+    );
     let r = c.request("raw", "lookAlike", json!(null)).await;
     assert_eq!(r["response"], json!({"look_alike": true}));
+    // The app's own `Data` spelled like the raw one goes through its `FromMessage`.
+    let r = c.request("raw", "lookAlikeData", json!(null)).await;
+    assert_eq!(r["response"], json!(true), "{r}");
     srv.stop().await;
 }
