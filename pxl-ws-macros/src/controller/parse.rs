@@ -702,36 +702,44 @@ mod tests {
         }
     }
 
-    #[test]
-    fn boxed_raw_values_are_recognised_by_their_spelling() {
-        for (ty, raw) in [
-            ("Box<RawValue>", true),
-            ("std::boxed::Box<serde_json::value::RawValue>", true),
-            ("Box<RawValue<T>>", false),
-            ("Box<str>", false),
-            ("RawValue", false),
-            ("Vec<RawValue>", false),
-        ] {
+    /// `check` on each type's spelling gives the expected answer.
+    fn spellings(check: fn(&Type) -> bool, cases: &[(&str, bool)]) {
+        for &(ty, expected) in cases {
             let parsed: Type = syn::parse_str(ty).unwrap();
-            assert_eq!(is_boxed_raw_value(&parsed), raw, "{ty}");
+            assert_eq!(check(&parsed), expected, "{ty}");
         }
     }
 
     #[test]
+    fn boxed_raw_values_are_recognised_by_their_spelling() {
+        spellings(
+            is_boxed_raw_value,
+            &[
+                ("Box<RawValue>", true),
+                ("std::boxed::Box<serde_json::value::RawValue>", true),
+                ("Box<RawValue<T>>", false),
+                ("Box<str>", false),
+                ("RawValue", false),
+                ("Vec<RawValue>", false),
+            ],
+        );
+    }
+
+    #[test]
     fn raw_data_arguments_are_recognised_by_their_spelling() {
-        for (ty, raw) in [
-            ("Data<Box<RawValue>>", true),
-            (
-                "pxl_ws::Data<std::boxed::Box<serde_json::value::RawValue>>",
-                true,
-            ),
-            ("Data<Value>", false),
-            ("Data<RawValue>", false),
-            ("State<Box<RawValue>>", false),
-            ("Box<RawValue>", false),
-        ] {
-            let parsed: Type = syn::parse_str(ty).unwrap();
-            assert_eq!(is_data_of_boxed_raw_value(&parsed), raw, "{ty}");
-        }
+        spellings(
+            is_data_of_boxed_raw_value,
+            &[
+                ("Data<Box<RawValue>>", true),
+                (
+                    "pxl_ws::Data<std::boxed::Box<serde_json::value::RawValue>>",
+                    true,
+                ),
+                ("Data<Value>", false),
+                ("Data<RawValue>", false),
+                ("State<Box<RawValue>>", false),
+                ("Box<RawValue>", false),
+            ],
+        );
     }
 }
