@@ -701,6 +701,17 @@ struct Burst {
     written: usize,
 }
 
+impl Burst {
+    /// `first`, then (if `more`) what the queue holds.
+    fn new(first: Message, more: bool) -> Self {
+        Self {
+            next: Some(first),
+            more,
+            written: 0,
+        }
+    }
+}
+
 /// Why [`Writer::poll_burst`] returned.
 enum Step {
     /// The burst is written and flushed.
@@ -746,12 +757,7 @@ impl Writer<'_> {
                 more = false;
                 continue;
             };
-            more = rest;
-            let mut burst = Burst {
-                next: Some(first),
-                more,
-                written: 0,
-            };
+            let mut burst = Burst::new(first, rest);
             if self.write_burst(&mut burst).await.is_err() {
                 return;
             }
@@ -760,7 +766,7 @@ impl Writer<'_> {
         let Some(req) = state.close.get() else { return };
         if req.flush_queued {
             while let Some(m) = outbox.pop() {
-                if self.feed(m).await.is_err() {
+                if self.write_burst(&mut Burst::new(m, true)).await.is_err() {
                     return;
                 }
             }
@@ -769,9 +775,8 @@ impl Writer<'_> {
             code: req.code.into(),
             reason: req.reason.to_string().into(),
         };
-        if self.feed(Message::Close(Some(frame))).await.is_ok() {
-            let _ = self.drive(true).await;
-        }
+        let close = Message::Close(Some(frame));
+        let _ = self.write_burst(&mut Burst::new(close, false)).await;
     }
 
     /// Writes a burst: `burst.next` and up to [`WRITE_BATCH`] frames in all from the
@@ -790,8 +795,9 @@ impl Writer<'_> {
         }
     }
 
-    /// [`feed`](Self::feed) for each frame of the burst and [`drive`](Self::drive) to
-    /// flush it, in one poll function.
+    /// Hands each frame of the burst to the sink (once it is ready for it) and then
+    /// flushes, in one poll function; returns for a large frame, a frame that did not fit
+    /// the write buffer, or an error.
     fn poll_burst(&mut self, cx: &mut Context<'_>, burst: &mut Burst) -> Poll<Step> {
         loop {
             if let Some(msg) = burst.next.take() {
@@ -840,17 +846,6 @@ impl Writer<'_> {
             Message::Binary(b) => b.len() > self.fragment,
             _ => false,
         }
-    }
-
-    /// Hands one message to the sink: in fragments when it is larger than
-    /// [`fragment`](Self::fragment).
-    async fn feed(&mut self, msg: Message) -> Result<(), Stopped> {
-        if self.is_large(&msg) {
-            // Boxed: rare, and it would otherwise grow the idle writer task.
-            return Box::pin(self.feed_fragments(msg)).await;
-        }
-        self.drive(false).await?;
-        self.sink.start_send_unpin(msg).map_err(|_| Stopped)
     }
 
     /// A large text or binary message as a first frame and continuations.

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -99,8 +99,10 @@ struct Inner {
     changed: Notify,
     /// Asks the subscriber for a resync marker: publishes were dropped (their connection
     /// was lost or could not be made) and the publisher is connected again, so the state
-    /// they carried is restated (a heartbeat, a snapshot and a snapshot request).
-    republish: Notify,
+    /// they carried is restated (a heartbeat, a snapshot and a snapshot request). A
+    /// resync the subscriber yields anyway (after its own reconnect) takes the ask with it
+    /// ([`Inner::resync_marker`]).
+    resync: Notify,
     /// The same, for every shard's subscriber task on a Redis Cluster.
     changes: tokio::sync::watch::Sender<u64>,
 }
@@ -156,7 +158,7 @@ impl RedisBus {
                 unlogged_drops: AtomicU64::new(0),
                 dynamic: Mutex::new(Dynamic::default()),
                 changed: Notify::new(),
-                republish: Notify::new(),
+                resync: Notify::new(),
                 changes: tokio::sync::watch::Sender::new(0),
             }),
         })
@@ -176,6 +178,14 @@ impl RedisBus {
 }
 
 impl Inner {
+    /// The resync marker for the server, answering any ask for one ([`Inner::resync`]):
+    /// this resync restates what the dropped publishes carried, so a second one is not
+    /// needed.
+    fn resync_marker(&self) -> BusMessage {
+        let _ = self.resync.notified().now_or_never();
+        BusMessage::resync()
+    }
+
     fn dynamic(&self) -> std::sync::MutexGuard<'_, Dynamic> {
         self.dynamic.lock().expect("dynamic channels lock")
     }
@@ -329,7 +339,7 @@ fn drain(rx: &mut mpsc::Receiver<BusMessage>) -> u64 {
 /// dropped at the door meanwhile). Returns the connection and the subscriber-loss count
 /// it was made under; `None` once the bus is gone. Once connected after publishes were
 /// dropped (`dropped`, or a failed attempt here), asks for a resync
-/// ([`Inner::republish`]).
+/// ([`Inner::resync`]).
 async fn reconnect(
     inner: &Weak<Inner>,
     target: &RedisTarget,
@@ -354,7 +364,7 @@ async fn reconnect(
                     crate::metrics::bus_reconnect();
                 }
                 if dropped || failures > 0 {
-                    bus.republish.notify_one();
+                    bus.resync.notify_one();
                 }
                 bus.log_drops();
                 return Some((c, epoch));
@@ -616,14 +626,14 @@ async fn subscribe_loop(inner: Arc<Inner>, out: mpsc::Sender<BusMessage>) {
         while inner.down.load(Ordering::Acquire) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        if out.send(BusMessage::resync()).await.is_err() {
+        if out.send(inner.resync_marker()).await.is_err() {
             return;
         }
         loop {
             tokio::select! {
                 _ = out.closed() => return,
-                _ = inner.republish.notified() => {
-                    if out.send(BusMessage::resync()).await.is_err() {
+                _ = inner.resync.notified() => {
+                    if out.send(inner.resync_marker()).await.is_err() {
                         return;
                     }
                 }

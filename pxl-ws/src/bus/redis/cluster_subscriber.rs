@@ -98,7 +98,7 @@ impl Shared {
         while self.inner.down.load(Ordering::Acquire) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        self.out.send(BusMessage::resync()).await.is_ok()
+        self.out.send(self.inner.resync_marker()).await.is_ok()
     }
 }
 
@@ -349,9 +349,9 @@ async fn hold(
     loop {
         tokio::select! {
             _ = shared.out.closed() => return None,
-            // The publisher dropped publishes and is back (`Inner::republish`).
-            _ = shared.inner.republish.notified() => {
-                if shared.out.send(BusMessage::resync()).await.is_err() {
+            // The publisher dropped publishes and is back (`Inner::resync`).
+            _ = shared.inner.resync.notified() => {
+                if shared.out.send(shared.inner.resync_marker()).await.is_err() {
                     return None;
                 }
             }
