@@ -449,6 +449,11 @@ impl Registry {
         }
     }
 
+    /// Whether any local client is bound to `user`.
+    pub(crate) fn has_user(&self, user: &str) -> bool {
+        self.by_user.contains_key(user)
+    }
+
     pub(crate) fn for_user(&self, user: &str, mut f: impl FnMut(&Arc<ClientState>)) {
         if let Some(list) = self.by_user.get(user) {
             for c in list.iter() {

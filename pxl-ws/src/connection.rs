@@ -172,6 +172,9 @@ async fn serve(
     if sh.shutdown.is_cancelled() {
         state.request_close(1001, "server shutting down", true);
     }
+    // The client learns its id from this frame: sends to that id from any instance
+    // reach it from then on.
+    sh.hub.client_ready(id).await;
     if sh.config.connected_frame
         && let Some(f) = protocol::connected_frame(id)
     {

@@ -1,6 +1,6 @@
-//! The thin handles an app holds: [`Client`] (one connection) and [`Rooms`] (a read
-//! view of the room table). Each is a client record or nothing plus a [`Server`]; every
-//! change goes through the server's hub.
+//! The thin handles an app holds: [`Client`] (one connection), [`Rooms`] (a read
+//! view of the room table) and [`Directory`] (cluster-wide answers). Each is a client
+//! record or nothing plus a [`Server`]; every change goes through the server's hub.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::auth::user::AuthUser;
 use crate::clients::{ClientId, ClientInfo, ClientState};
+use crate::cluster::DirectoryError;
 use crate::frame::{Frame, RawMessage};
 use crate::push::ToFrame;
 use crate::service::Server;
@@ -272,5 +273,131 @@ impl Rooms {
     /// Logs [`render`](Self::render) at info level.
     pub fn print(&self) {
         tracing::info!("\n{}", self.render());
+    }
+}
+
+/// Cluster-wide answers, from [`Server::directory`]: which instances are live, and
+/// where the cluster's clients, users and room members are.
+///
+/// With a Redis configured (`cluster.redis_url` or `cluster.redis_cluster_urls`) the
+/// answers come from the cluster directory kept in Redis (see `docs/cluster.md`): one
+/// round trip or a few, never a copy of the cluster in this process. This instance's own
+/// clients are always answered from its own registry; another instance's from what that
+/// instance last wrote (usually under a millisecond old on one Redis), and only while it
+/// is live. Without Redis (one process, or instances sharing a
+/// [`MemoryBus`](crate::bus::MemoryBus)) the same calls answer from this instance's
+/// view of the others, as [`Rooms::get`] and [`Server::user_client_ids`] do.
+///
+/// ```no_run
+/// # async fn f(server: pxl_ws::Server) -> Result<(), pxl_ws::cluster::DirectoryError> {
+/// let dir = server.directory();
+/// let lobby = dir.room_members("lobby").await?;
+/// let instances = dir.instances().await?;
+/// println!("{} in the lobby across {} instances", lobby.len(), instances.len());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Directory {
+    pub(crate) server: Server,
+}
+
+impl fmt::Debug for Directory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Directory")
+            .field("in_redis", &self.in_redis())
+            .finish()
+    }
+}
+
+impl Directory {
+    #[cfg(feature = "redis")]
+    fn store(&self) -> Option<&crate::cluster::directory::redis::RedisDirectory> {
+        self.server.hub().cluster().directory()
+    }
+
+    /// Whether the answers come from the cluster directory in Redis.
+    pub fn in_redis(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if self.store().is_some() {
+            return true;
+        }
+        false
+    }
+
+    /// The live instances, this one included, sorted.
+    pub async fn instances(&self) -> Result<Vec<String>, DirectoryError> {
+        #[cfg(feature = "redis")]
+        if let Some(d) = self.store() {
+            let me = self.server.instance_id();
+            let mut v: Vec<String> = d.instances().await?.into_iter().map(|(id, _)| id).collect();
+            if !v.iter().any(|i| i == me) {
+                v.push(me.to_owned());
+                v.sort();
+            }
+            return Ok(v);
+        }
+        Ok(self.server.instances())
+    }
+
+    /// How many clients are connected to the live instances.
+    pub async fn connection_count(&self) -> Result<usize, DirectoryError> {
+        #[cfg(feature = "redis")]
+        if let Some(d) = self.store() {
+            // The count in Redis includes this instance's clients once written; the
+            // local count is exact for them.
+            let me = self.server.instance_id().to_owned();
+            let others: usize = d.client_count_except(&me).await?;
+            return Ok(self.server.hub().client_count() + others);
+        }
+        Ok(self.server.health().cluster_connections)
+    }
+
+    /// A client's record, wherever it is connected (`instance_id` is set for another
+    /// instance's client; `metadata` then holds only `username`, and `last_activity` is
+    /// its connection time).
+    pub async fn client(&self, id: ClientId) -> Result<Option<ClientInfo>, DirectoryError> {
+        if let Some(c) = self.server.hub().client(id) {
+            return Ok(Some(c.info()));
+        }
+        #[cfg(feature = "redis")]
+        if let Some(d) = self.store() {
+            let info = d.client(id).await?;
+            return Ok(info.filter(|i| i.instance_id.as_deref() != Some(self.server.instance_id())));
+        }
+        Ok(self.server.get_client(id))
+    }
+
+    /// The connections of `user_id` on every live instance (this instance's first).
+    pub async fn user_clients(&self, user_id: &str) -> Result<Vec<ClientId>, DirectoryError> {
+        #[cfg(feature = "redis")]
+        if let Some(d) = self.store() {
+            let mut ids = Vec::new();
+            self.server.hub().for_user(user_id, |c| ids.push(c.id));
+            let me = self.server.instance_id();
+            for (id, at) in d.user_clients(user_id).await? {
+                if at != me {
+                    ids.push(id);
+                }
+            }
+            return Ok(ids);
+        }
+        Ok(self.server.user_client_ids(user_id))
+    }
+
+    /// The members of `room` on every live instance (this instance's first); empty when
+    /// the room has none anywhere.
+    pub async fn room_members(&self, room: &str) -> Result<Vec<ClientId>, DirectoryError> {
+        #[cfg(feature = "redis")]
+        if let Some(d) = self.store() {
+            let mut ids = self.server.hub().rooms().members(room).unwrap_or_default();
+            let me = self.server.instance_id();
+            for (id, m) in d.room_members(room).await? {
+                if m.instance != me {
+                    ids.push(id);
+                }
+            }
+            return Ok(ids);
+        }
+        Ok(self.server.rooms().get(room).unwrap_or_default())
     }
 }

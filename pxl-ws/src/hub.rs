@@ -127,7 +127,17 @@ impl Hub {
     pub(crate) fn register(&self, c: &Arc<ClientState>) {
         let g = self.lock();
         self.clients.insert(&g, c.clone());
+        self.cluster.serve_client(&g, c.id);
+        if let Some(user) = c.user_id() {
+            self.cluster.serve_user(&g, &user);
+        }
         self.cluster.client_connected(&g, c);
+    }
+
+    /// Resolves once sends to client `id` from other instances reach this one (the
+    /// `system/connected` frame, which tells the client its id, waits for it).
+    pub(crate) fn client_ready(&self, id: ClientId) -> futures_util::future::BoxFuture<'_, ()> {
+        self.cluster.client_ready(id)
     }
 
     /// Takes a gone client out of the registry and its rooms (presence events go out),
@@ -145,6 +155,12 @@ impl Hub {
         };
         self.presence_left(c, &left);
         let g = self.lock();
+        self.cluster.unserve_client(&g, c.id);
+        if let Some(user) = c.user_id()
+            && !self.clients.has_user(&user)
+        {
+            self.cluster.unserve_user(&g, &user);
+        }
         self.cluster.client_disconnected(&g, c.id);
         left.iter().map(|r| r.to_string()).collect()
     }
@@ -156,7 +172,19 @@ impl Hub {
             return false;
         }
         let g = self.lock();
-        self.clients.set_user(&g, c, user);
+        let old = c.user_id();
+        self.clients.set_user(&g, c, user.clone());
+        if let Some(old) = old
+            && !self.clients.has_user(&old)
+        {
+            self.cluster.unserve_user(&g, &old);
+        }
+        // A client not registered yet (bound at connect) is served by `register`.
+        if let Some(user) = user
+            && self.clients.get(c.id).is_some()
+        {
+            self.cluster.serve_user(&g, &user);
+        }
         true
     }
 

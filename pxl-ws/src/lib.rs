@@ -164,7 +164,7 @@ mod ws_service;
 pub use auth::AuthUser;
 pub use clients::{ClientId, ClientInfo, InvalidClientId};
 pub use config::WsConfig;
-pub use handles::{Client, Rooms};
+pub use handles::{Client, Directory, Rooms};
 pub use protocol::ActionError;
 pub use push::Push;
 pub use router::{Data, State};

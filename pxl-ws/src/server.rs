@@ -412,6 +412,11 @@ impl WsServerBuilder {
             metrics.clone(),
         )
         .with_propagator(self.propagator);
+        #[cfg(feature = "redis")]
+        let cluster = {
+            let directory = crate::cluster::directory::build(&self.config, cluster.instance_id())?;
+            cluster.with_directory(directory)
+        };
         let rules = RoomRules {
             multiple_rooms: self.config.rooms.client_can_join_multiple_rooms,
             presence_events: self.config.rooms.presence_events,

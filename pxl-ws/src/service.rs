@@ -368,6 +368,14 @@ impl Server {
         }
     }
 
+    /// Cluster-wide answers (live instances, clients, users, room members), from the
+    /// cluster directory in Redis when one is configured.
+    pub fn directory(&self) -> crate::handles::Directory {
+        crate::handles::Directory {
+            server: self.clone(),
+        }
+    }
+
     /// Logs the room table (PXL's `printRooms`).
     pub fn print_rooms(&self) {
         self.rooms().print();
@@ -458,7 +466,10 @@ impl Server {
         }
         // Tell the other instances at once rather than letting our liveness lapse.
         sh.hub.heartbeat(std::time::Duration::ZERO);
-        sh.hub.bus().flush(std::time::Duration::from_secs(1)).await;
+        sh.hub
+            .cluster()
+            .flush(std::time::Duration::from_secs(1))
+            .await;
     }
 
     /// Resolves once graceful shutdown has begun (it does not begin it).

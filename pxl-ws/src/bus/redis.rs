@@ -450,12 +450,16 @@ async fn publish_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<BusMessage>) {
     }
 }
 
-/// Whether `channel` is sharded on a Redis Cluster: a room's or an instance's channel.
+/// Whether `channel` is sharded on a Redis Cluster: a room's, a user's, a client's or an
+/// instance's channel.
 fn sharded(prefix: &str, channel: &str) -> bool {
     matches!(
         crate::cluster::channels::route(prefix, channel),
         Some(
-            crate::cluster::channels::Route::Room(_) | crate::cluster::channels::Route::Instance(_)
+            crate::cluster::channels::Route::Room(_)
+                | crate::cluster::channels::Route::User(_)
+                | crate::cluster::channels::Route::Client(_)
+                | crate::cluster::channels::Route::Instance(_)
         )
     )
 }

@@ -4,9 +4,12 @@
 //!
 //! - A send to room `R` travels on [`room`]: `<prefix>:{room:R}:send`. An instance
 //!   subscribes to it only while it has local members of `R`.
-//! - A send to a client or a user travels on [`instance`] of each instance holding one
-//!   of its connections: `<prefix>:{instance:ID}:direct`. Each instance subscribes to
-//!   its own for its whole life.
+//! - A send to user `U` travels on [`user`]: `<prefix>:{user:U}:send`, subscribed by
+//!   the instances holding one of its connections while they do; a send to client `C`
+//!   on [`client`]: `<prefix>:{client:C}:send`, subscribed by the instance holding it.
+//! - Each instance also subscribes to its own direct channel, [`instance`]:
+//!   `<prefix>:{instance:ID}:direct`, for its whole life; earlier versions sent client
+//!   and user sends there, and it is still received (a cluster in a rolling upgrade).
 //!
 //! The braces are a Redis Cluster hash tag: everything kept for room `R` under keys
 //! `<prefix>:{room:R}:…` lives in the same hash slot as `R`'s channel, so one script
@@ -21,6 +24,16 @@ pub(crate) fn room(prefix: &str, room: &str) -> String {
     format!("{prefix}:{{room:{room}}}:send")
 }
 
+/// The channel that carries sends to `user`'s connections.
+pub(crate) fn user(prefix: &str, user: &str) -> String {
+    format!("{prefix}:{{user:{user}}}:send")
+}
+
+/// The channel that carries sends to one client.
+pub(crate) fn client(prefix: &str, id: crate::clients::ClientId) -> String {
+    format!("{prefix}:{{client:{id}}}:send")
+}
+
 /// The channel that carries sends for clients of `instance`.
 pub(crate) fn instance(prefix: &str, instance: &str) -> String {
     format!("{prefix}:{{instance:{instance}}}:direct")
@@ -33,6 +46,10 @@ pub(crate) enum Route<'a> {
     Event(&'a str),
     /// A room's channel.
     Room(&'a str),
+    /// A user's channel.
+    User(&'a str),
+    /// A client's channel (its id as text).
+    Client(&'a str),
     /// An instance's direct channel.
     Instance(&'a str),
 }
@@ -45,6 +62,18 @@ pub(crate) fn route<'a>(prefix: &str, channel: &'a str) -> Option<Route<'a>> {
         .and_then(|r| r.strip_suffix("}:send"))
     {
         return Some(Route::Room(name));
+    }
+    if let Some(name) = rest
+        .strip_prefix("{user:")
+        .and_then(|r| r.strip_suffix("}:send"))
+    {
+        return Some(Route::User(name));
+    }
+    if let Some(id) = rest
+        .strip_prefix("{client:")
+        .and_then(|r| r.strip_suffix("}:send"))
+    {
+        return Some(Route::Client(id));
     }
     if let Some(id) = rest
         .strip_prefix("{instance:")
@@ -68,6 +97,15 @@ mod tests {
         for odd in ["a}b", "x}:send", "{room:y}", ""] {
             assert_eq!(route("p", &room("p", odd)), Some(Route::Room(odd)));
         }
+        for odd in ["a}b", "x}:send", "{user:y}", ""] {
+            assert_eq!(route("p", &user("p", odd)), Some(Route::User(odd)));
+        }
+        let c: crate::clients::ClientId = format!("{:032x}", 7).parse().unwrap();
+        assert_eq!(client("p", c), format!("p:{{client:{c}}}:send"));
+        assert_eq!(
+            route("p", &client("p", c)),
+            Some(Route::Client(&c.to_string()))
+        );
         assert_eq!(
             route("p", &instance("p", "00aa")),
             Some(Route::Instance("00aa"))

@@ -13,6 +13,7 @@
 //! [`Server::publish`](crate::Server::publish) with `#[subscriber]` functions.
 
 pub(crate) mod channels;
+pub(crate) mod directory;
 mod view;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use crate::health::Metrics;
 use crate::lock::Membership;
 use crate::trace::{Propagator, TraceContext};
 
+pub use directory::DirectoryError;
 use view::ClientRecord;
 pub(crate) use view::RemoteView;
 
@@ -110,6 +112,9 @@ pub(crate) struct Cluster {
     metrics: Arc<Metrics>,
     liveness_ttl: Duration,
     view: RemoteView,
+    /// The cluster directory in Redis, when the configuration names a Redis.
+    #[cfg(feature = "redis")]
+    directory: Option<Arc<directory::redis::RedisDirectory>>,
     custom: broadcast::Sender<CustomEvent>,
     propagator: Option<Arc<dyn Propagator>>,
 }
@@ -133,6 +138,8 @@ impl Cluster {
             metrics,
             liveness_ttl,
             view: RemoteView::default(),
+            #[cfg(feature = "redis")]
+            directory: None,
             custom: broadcast::channel(1024).0,
             propagator: None,
         }
@@ -142,6 +149,22 @@ impl Cluster {
     pub(crate) fn with_propagator(mut self, propagator: Option<Arc<dyn Propagator>>) -> Self {
         self.propagator = propagator;
         self
+    }
+
+    /// Keeps the cluster directory in `directory` (the builder's, from the configuration).
+    #[cfg(feature = "redis")]
+    pub(crate) fn with_directory(
+        mut self,
+        directory: Option<Arc<directory::redis::RedisDirectory>>,
+    ) -> Self {
+        self.directory = directory;
+        self
+    }
+
+    /// The cluster directory in Redis, if there is one.
+    #[cfg(feature = "redis")]
+    pub(crate) fn directory(&self) -> Option<&directory::redis::RedisDirectory> {
+        self.directory.as_deref()
     }
 
     /// What a send's payload carries besides its target and frame: the current span's
@@ -178,6 +201,16 @@ impl Cluster {
 
     pub(crate) fn bus(&self) -> &Arc<dyn Bus> {
         &self.bus
+    }
+
+    /// Waits (at most `within`) until what was published and written to the directory
+    /// so far has left this process (the end of a graceful shutdown).
+    pub(crate) async fn flush(&self, within: Duration) {
+        #[cfg(feature = "redis")]
+        if let Some(d) = &self.directory {
+            d.flush(within).await;
+        }
+        self.bus.flush(within).await;
     }
 
     /// The other instances' clients and rooms (written only by [`receive`](Self::receive)
@@ -513,10 +546,8 @@ impl Cluster {
 
     /// The channels a send to `target` is published on, so that it reaches exactly the
     /// instances that may hold a recipient: a room's channel per target room (heard by
-    /// the instances serving it), the direct channel of each instance holding the
-    /// client or one of the user's connections, the global channel for everyone. A
-    /// client this instance does not know of (its `clientConnected` is still on the
-    /// way) falls back to the global `sendMessage`, so it is not lost.
+    /// the instances serving it), the user's or the client's channel (heard by the
+    /// instances holding its connections), the global channel for everyone.
     fn send_channels(&self, target: &Target) -> Vec<String> {
         match &target.to {
             To::All => vec![self.channel(SEND_MESSAGE_TO_ALL)],
@@ -530,17 +561,36 @@ impl Cluster {
                 }
                 out
             }
-            To::User { user_id } => self
-                .view
-                .user_instances(user_id)
-                .iter()
-                .map(|i| channels::instance(&self.prefix, i))
-                .collect(),
-            To::Client { client_id } => match self.view.origin_of(*client_id) {
-                Some(i) => vec![channels::instance(&self.prefix, &i)],
-                None => vec![self.channel(SEND_MESSAGE)],
-            },
+            To::User { user_id } => vec![channels::user(&self.prefix, user_id)],
+            To::Client { client_id } => vec![channels::client(&self.prefix, *client_id)],
         }
+    }
+
+    /// A local client connected: listen on its channel.
+    pub(crate) fn serve_client(&self, _: &Membership<'_>, id: ClientId) {
+        self.bus.watch(&channels::client(&self.prefix, id));
+    }
+
+    /// A local client is gone: stop listening on its channel.
+    pub(crate) fn unserve_client(&self, _: &Membership<'_>, id: ClientId) {
+        self.bus.unwatch(&channels::client(&self.prefix, id));
+    }
+
+    /// A local connection is bound to `user`: listen on its channel (again: the bus keeps
+    /// a set, so a second connection of the user changes nothing).
+    pub(crate) fn serve_user(&self, _: &Membership<'_>, user: &str) {
+        self.bus.watch(&channels::user(&self.prefix, user));
+    }
+
+    /// The last local connection of `user` is gone or bound elsewhere.
+    pub(crate) fn unserve_user(&self, _: &Membership<'_>, user: &str) {
+        self.bus.unwatch(&channels::user(&self.prefix, user));
+    }
+
+    /// Resolves once sends to client `id` published from now on reach this instance (see
+    /// [`Bus::watching`]).
+    pub(crate) fn client_ready(&self, id: ClientId) -> futures_util::future::BoxFuture<'_, ()> {
+        self.bus.watching(&channels::client(&self.prefix, id))
     }
 
     /// The first local member of `room` joined: listen on its channel.
@@ -561,14 +611,26 @@ impl Cluster {
 
     /// A local client connected, or its user id or username changed (an upsert).
     pub(crate) fn client_connected(&self, _: &Membership<'_>, c: &ClientState) {
+        #[cfg(feature = "redis")]
+        if let Some(d) = &self.directory {
+            d.upsert(c);
+        }
         self.publish(CLIENT_CONNECTED, ClientOut::of(c, false));
     }
 
     pub(crate) fn client_disconnected(&self, _: &Membership<'_>, id: ClientId) {
+        #[cfg(feature = "redis")]
+        if let Some(d) = &self.directory {
+            d.remove(id);
+        }
         self.publish(CLIENT_DISCONNECTED, ClientRef { client_id: id });
     }
 
     pub(crate) fn joined(&self, _: &Membership<'_>, id: ClientId, room: &str) {
+        #[cfg(feature = "redis")]
+        if let Some(d) = &self.directory {
+            d.room_change(id, room, true);
+        }
         self.publish(
             CLIENT_JOINED_ROOM,
             RoomChange {
@@ -579,6 +641,10 @@ impl Cluster {
     }
 
     pub(crate) fn left(&self, _: &Membership<'_>, id: ClientId, room: &str) {
+        #[cfg(feature = "redis")]
+        if let Some(d) = &self.directory {
+            d.room_change(id, room, false);
+        }
         self.publish(
             CLIENT_LEFT_ROOM,
             RoomChange {
@@ -655,6 +721,10 @@ impl Cluster {
 
     /// Announces this instance (with `ttl` zero when it is leaving).
     pub(crate) fn heartbeat(&self, ttl: Duration, clients: usize) {
+        #[cfg(feature = "redis")]
+        if let Some(d) = &self.directory {
+            d.heartbeat(ttl, clients);
+        }
         self.publish(
             INSTANCE_HEARTBEAT,
             Heartbeat {
@@ -679,6 +749,10 @@ impl Cluster {
     /// state and restate ours, since events may have been lost meanwhile.
     fn resync(&self, node: &dyn LocalNode) {
         tracing::debug!("bus subscription live: resyncing the cluster view");
+        #[cfg(feature = "redis")]
+        if let Some(d) = &self.directory {
+            d.restate();
+        }
         self.heartbeat(self.liveness_ttl, node.client_count());
         self.publish(SNAPSHOT_REQUEST, SnapshotRequest { target: None });
         self.snapshot(node);
@@ -687,6 +761,10 @@ impl Cluster {
     /// Purges instances whose liveness lapsed. Runs every tenth of the TTL, on its own
     /// timer task.
     pub(crate) fn sweep(&self) {
+        #[cfg(feature = "redis")]
+        if let Some(d) = &self.directory {
+            d.sweep();
+        }
         for origin in self.view.expired() {
             let n = self.view.purge(&origin);
             tracing::warn!(instance = %origin, clients = n, "instance liveness lapsed; purged its clients");
@@ -756,11 +834,21 @@ impl Cluster {
         }
     }
 
-    /// A send on a fixed channel or this instance's direct channel.
-    fn receive_send(&self, node: &dyn LocalNode, event: &str, msg: &BusMessage) {
+    /// A send on a fixed channel or a direct channel (this instance's, a user's or a
+    /// client's): delivered here when its target is the channel's (`is_for`), else dropped.
+    fn receive_send(
+        &self,
+        node: &dyn LocalNode,
+        event: &str,
+        msg: &BusMessage,
+        is_for: impl Fn(&To) -> bool,
+    ) {
         let Some(ev) = parse::<SendIn<'_>>(msg) else {
             return;
         };
+        if !is_for(&ev.target.to) {
+            return tracing::warn!(channel = %msg.channel, "dropping a direct send for another target");
+        }
         // The history's append script publishes for every instance, the publisher too.
         if ev.origin == self.instance_id && !ev.history {
             return;
@@ -784,15 +872,31 @@ impl Cluster {
             None => return,
             Some(channels::Route::Event(event)) => event,
             Some(channels::Route::Room(room)) => return self.receive_room_send(node, room, msg),
+            Some(channels::Route::User(user)) => {
+                return self.receive_send(
+                    node,
+                    SEND_MESSAGE,
+                    msg,
+                    |to| matches!(to, To::User { user_id } if user_id == user),
+                );
+            }
+            Some(channels::Route::Client(id)) => {
+                return self.receive_send(
+                    node,
+                    SEND_MESSAGE,
+                    msg,
+                    |to| matches!(to, To::Client { client_id } if client_id.to_string() == id),
+                );
+            }
             Some(channels::Route::Instance(id)) => {
                 if id == self.instance_id {
-                    self.receive_send(node, SEND_MESSAGE, msg);
+                    self.receive_send(node, SEND_MESSAGE, msg, |_| true);
                 }
                 return;
             }
         };
         if event == SEND_MESSAGE || event == SEND_MESSAGE_TO_ALL {
-            return self.receive_send(node, event, msg);
+            return self.receive_send(node, event, msg, |_| true);
         }
         let Some(FromInstance { origin }) = parse::<FromInstance<'_>>(msg) else {
             return;
@@ -1281,25 +1385,13 @@ mod tests {
         let mut stream = bus.subscribe();
         let _peer = bus.subscribe();
         let c = cluster(&bus);
-        let node = FakeNode::default();
-        let (known, unknown) = (id(1), id(2));
-        c.receive(
-            &node,
-            &bus_msg(
-                CLIENT_CONNECTED,
-                serde_json::json!({"origin": PEER, "clientId": known.to_string(), "userId": "u1",
-                                   "connectedAt": 5}),
-            ),
-        );
         let frame = r#"{"type":"t","action":"a"}"#;
         c.publish_send(&Target::rooms(["x", "y", "x"]), frame);
         c.publish_send(&Target::user("u1"), frame);
-        c.publish_send(&Target::user("nobody"), frame);
-        c.publish_send(&Target::client(known), frame);
-        c.publish_send(&Target::client(unknown), frame);
+        c.publish_send(&Target::client(id(1)), frame);
         c.publish_send(&Target::all(), frame);
         let mut channels = Vec::new();
-        while channels.len() < 6 {
+        while channels.len() < 5 {
             let m = tokio::time::timeout(Duration::from_secs(5), stream.next())
                 .await
                 .unwrap()
@@ -1309,16 +1401,46 @@ mod tests {
                 channels.push(m.channel);
             }
         }
-        let direct = format!("t:{{instance:{PEER}}}:direct");
         assert_eq!(
             channels,
             [
-                "t:{room:x}:send",
-                "t:{room:y}:send",
-                &direct,
-                &direct,
-                "t:sendMessage",
-                "t:sendMessageToAll"
+                "t:{room:x}:send".to_owned(),
+                "t:{room:y}:send".to_owned(),
+                "t:{user:u1}:send".to_owned(),
+                format!("t:{{client:{}}}:send", id(1)),
+                "t:sendMessageToAll".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn user_and_client_channels_deliver_what_is_theirs_and_drop_the_rest() {
+        let bus = MemoryBus::new();
+        let c = cluster(&bus);
+        let node = FakeNode::default();
+        let frame = r#"{"type":"t","action":"a"}"#;
+        let send = |to: &str| format!(r#"{{"origin":"{PEER}",{to},"frame":{frame}}}"#);
+        let to_u1 = send(r#""to":"user","userId":"u1""#);
+        let to_c1 = send(&format!(r#""to":"client","clientId":"{}""#, id(1)));
+        let client_ch = |n: u8| format!("t:{{client:{}}}:send", id(n));
+        c.receive(&node, &raw("t:{user:u1}:send", &to_u1));
+        c.receive(&node, &raw(&client_ch(1), &to_c1));
+        // On another user's or client's channel, or a room send there: dropped.
+        c.receive(&node, &raw("t:{user:u2}:send", &to_u1));
+        c.receive(&node, &raw(&client_ch(2), &to_c1));
+        c.receive(
+            &node,
+            &raw("t:{user:u1}:send", &send(r#""to":"rooms","rooms":["a"]"#)),
+        );
+        // Our own echo: dropped.
+        let own = format!(r#"{{"origin":"{US}","to":"user","userId":"u1","frame":{frame}}}"#);
+        c.receive(&node, &raw("t:{user:u1}:send", &own));
+        let delivered = node.delivered.lock().unwrap().clone();
+        assert_eq!(
+            delivered,
+            vec![
+                (Target::user("u1"), frame.to_owned()),
+                (Target::client(id(1)), frame.to_owned()),
             ]
         );
     }

@@ -229,25 +229,6 @@ impl RemoteView {
             .collect()
     }
 
-    /// The instance holding client `id`.
-    pub(crate) fn origin_of(&self, id: ClientId) -> Option<Arc<str>> {
-        self.read().clients.get(&id).map(|c| c.origin.clone())
-    }
-
-    /// The instances holding a connection of `user`, each once.
-    pub(crate) fn user_instances(&self, user: &str) -> Vec<Arc<str>> {
-        let v = self.read();
-        let mut out: Vec<Arc<str>> = Vec::new();
-        for id in v.users.get(user).into_iter().flatten() {
-            if let Some(c) = v.clients.get(id)
-                && !out.contains(&c.origin)
-            {
-                out.push(c.origin.clone());
-            }
-        }
-        out
-    }
-
     pub(crate) fn user_of(&self, id: ClientId) -> Option<String> {
         self.read().clients.get(&id).and_then(|c| c.user_id.clone())
     }

@@ -125,7 +125,9 @@ fn channel_of(
             .find(|r| rooms.contains(*r))
             .cloned()
             .expect("a target room the client is in"),
-        "user" | "client" => "direct".into(),
+        // A client has one user: its user's channel, and its own.
+        "user" => "user".into(),
+        "client" => "client".into(),
         _ => "all".into(),
     }
 }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod delivery;
+mod directory;
 mod events;
 mod history;
 mod liveness;

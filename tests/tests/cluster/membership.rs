@@ -164,9 +164,9 @@ async fn apps_with_different_prefixes_on_one_redis_do_not_see_each_other() {
             && a2.handle.instances().len() == 2
     })
     .await;
-    // One subscriber and one publisher connection per instance.
-    eventually("two redis connections per instance", || {
-        redis.connected_clients() == 3 * 2
+    // One subscriber, one publisher and one directory connection per instance.
+    eventually("three redis connections per instance", || {
+        redis.connected_clients() == 3 * 3
     })
     .await;
     // ...and app B is alone.
@@ -188,7 +188,8 @@ async fn apps_with_different_prefixes_on_one_redis_do_not_see_each_other() {
     let mut tap = redis.tap("app-b:*").await;
     let y_id: ClientId = y.id.parse().unwrap();
     assert_eq!(b1.handle.send_to_client(y_id, &frame(3)), 0);
-    tap.until("app-b:sendMessage", &y.id).await;
+    tap.until(&format!("app-b:{{client:{y_id}}}:send"), &y.id)
+        .await;
     assert_eq!(a1.handle.send_to_client(y_id, &frame(4)), 0);
     assert_eq!(y.recv().await["data"]["seq"], 4);
     for c in [&mut x, &mut z] {

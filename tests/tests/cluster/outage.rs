@@ -229,7 +229,12 @@ async fn state_lost_with_the_publishers_connection_is_resynced_once_it_reconnect
     })
     .await;
     let killed = redis.command(&["CLIENT", "KILL", "TYPE", "normal"]);
-    assert_eq!(killed, ["2"], "both publishers' connections killed");
+    // Each instance's publisher and directory connections.
+    assert_eq!(
+        killed,
+        ["4"],
+        "both publishers' and directories' connections killed"
+    );
     a.join("room").await;
     eventually("the join reaches the other instance", || {
         s2.handle.rooms().get("room").is_some_and(|m| m == [id])

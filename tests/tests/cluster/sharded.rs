@@ -37,9 +37,24 @@ async fn seqs(c: &mut TestClient, n: usize) -> Vec<u64> {
     got
 }
 
-/// The shard channels of this test's prefix on each master.
+/// The room and instance shard channels of this test's prefix on each master (the
+/// user and client channels are checked where they matter).
 fn shard_channels(redis: &RedisCluster) -> Vec<Vec<String>> {
-    redis.shard_channels(&format!("{PREFIX}:*"))
+    let mut got = redis.shard_channels(&format!("{PREFIX}:{{room:*"));
+    for (m, inst) in redis
+        .shard_channels(&format!("{PREFIX}:{{instance:*"))
+        .into_iter()
+        .enumerate()
+    {
+        got[m].extend(inst);
+        got[m].sort();
+    }
+    got
+}
+
+/// Whether `channel` is a shard channel on the master owning its slot.
+fn subscribed(redis: &RedisCluster, channel: &str) -> bool {
+    redis.shard_channels(channel)[redis.master_of(channel)] == [channel.to_owned()]
 }
 
 /// Waits until every master lists exactly the channels `want` says it owns.
@@ -94,6 +109,13 @@ async fn sharded_channels_follow_membership_and_reach_only_the_instances_serving
     let b_id: ClientId = b.id.parse().unwrap();
     eventually("instance 1 knows where b and user u are", || {
         s1.handle.get_client(b_id).is_some() && s1.handle.user_client_ids("u") == [b_id]
+    })
+    .await;
+    // b's own channel and its user's, on the masters owning them.
+    let b_channel = format!("{PREFIX}:{{client:{b_id}}}:send");
+    let u_channel = format!("{PREFIX}:{{user:u}}:send");
+    eventually("b's and u's channels subscribed", || {
+        subscribed(&redis, &b_channel) && subscribed(&redis, &u_channel)
     })
     .await;
 
@@ -201,6 +223,10 @@ async fn sharded_channels_follow_membership_and_reach_only_the_instances_serving
         channels.remove(&room_channel(&format!("fresh-{i}")));
     }
     await_shard_channels(&redis, &channels).await;
+    eventually("b's and u's channels unsubscribed", || {
+        !subscribed(&redis, &b_channel) && !subscribed(&redis, &u_channel)
+    })
+    .await;
     drop((a, idle));
     for s in [s1, s2, s3] {
         s.stop().await;
