@@ -2,8 +2,10 @@
 //! connections and users (`system/presenceStats`), and whether a connection is its
 //! user's first or last one in a room (for `room/userJoined` / `room/userLeft`).
 //!
-//! Members are this instance's (the room table) plus the other instances' (the cluster
-//! view, kept by membership events and purged when an instance's liveness lapses). A
+//! Members are this instance's (the room table) plus the other instances': from the
+//! cluster directory in Redis when there is one ([`members_now`]), else from the cluster
+//! view, kept by membership events and purged when an instance's liveness lapses (also
+//! what `room/userJoined` / `room/userLeft` are decided from, synchronously). A
 //! connection without a user id is its own user (its client id stands for the user).
 
 use std::collections::HashSet;
@@ -58,9 +60,45 @@ pub(crate) fn members(hub: &Hub, room: &str) -> Vec<Member> {
     out
 }
 
-/// (connections, distinct users) in `room`.
-pub(crate) fn stats(hub: &Hub, room: &str) -> (usize, usize) {
-    let members = members(hub, room);
+/// Every connection in `room`, on every instance, sorted by client id: the other
+/// instances' from the cluster directory in Redis when there is one (a Redis that
+/// cannot answer falls back to the view, logged), else from the view.
+pub(crate) async fn members_now(hub: &Hub, room: &str) -> Vec<Member> {
+    #[cfg(feature = "redis")]
+    if let Some(d) = hub.cluster().directory() {
+        match d.room_members(room).await {
+            Ok(remote) => {
+                let mut out = Vec::new();
+                hub.rooms().for_each_member(room, |c| {
+                    out.push(Member {
+                        client_id: c.id,
+                        user_id: user_of(c),
+                        username: c.metadata_str("username"),
+                    });
+                });
+                for (id, m) in remote {
+                    if m.instance != hub.instance_id() {
+                        out.push(Member {
+                            client_id: id,
+                            user_id: m.user_id.unwrap_or_else(|| id.to_string()),
+                            username: m.username,
+                        });
+                    }
+                }
+                out.sort_by_key(|m| m.client_id.to_string());
+                out.dedup_by_key(|m| m.client_id);
+                return out;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, room, "presence: the cluster directory did not answer; answering from the view");
+            }
+        }
+    }
+    members(hub, room)
+}
+
+/// (connections, distinct users) among `members`.
+pub(crate) fn stats(members: &[Member]) -> (usize, usize) {
     let users: HashSet<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
     (members.len(), users.len())
 }

@@ -420,11 +420,11 @@ async fn presence(ctx: &MessageContext<'_>, client: &Client, stats: bool) -> Rep
         );
     }
     let hub = client.server().hub();
+    let mut members = crate::presence::members_now(hub, &room).await;
     if stats {
-        let (clients, users) = crate::presence::stats(hub, &room);
+        let (clients, users) = crate::presence::stats(&members);
         return Reply::value(&json!({ "roomName": room, "clients": clients, "users": users }));
     }
-    let mut members = crate::presence::members(hub, &room);
     let count = members.len();
     let max = sh.config.rooms.presence_max_members;
     let truncated = count > max;
