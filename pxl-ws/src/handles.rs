@@ -200,7 +200,8 @@ pub struct Rooms {
 
 impl Rooms {
     /// The members of `name` on every instance (this instance's first), or `None` if no
-    /// such room exists anywhere.
+    /// such room exists anywhere. With the cluster directory in Redis this instance keeps no copy of the others'
+    /// clients: it answers for its own; [`Server::directory`] answers for the cluster.
     pub fn get(&self, name: &str) -> Option<Vec<ClientId>> {
         let hub = self.server.hub();
         let mut members = hub.rooms().members(name).unwrap_or_default();
@@ -213,7 +214,8 @@ impl Rooms {
         self.server.hub().rooms().members(name)
     }
 
-    /// Room names with their member counts on every instance, sorted by name.
+    /// Room names with their member counts on every instance, sorted by name. With the cluster directory in Redis this instance keeps no copy of the others'
+    /// clients: it answers for its own; [`Server::directory`] answers for the cluster.
     pub fn list(&self) -> Vec<(String, usize)> {
         let hub = self.server.hub();
         let mut counts = hub.view().room_counts();
@@ -228,7 +230,8 @@ impl Rooms {
         v
     }
 
-    /// How many rooms exist on any instance.
+    /// How many rooms exist on any instance. With the cluster directory in Redis this instance keeps no copy of the others'
+    /// clients: it answers for its own; [`Server::directory`] answers for the cluster.
     pub fn len(&self) -> usize {
         let hub = self.server.hub();
         let mut rooms = hub.view().room_counts();
@@ -352,6 +355,17 @@ impl Directory {
         Ok(self.server.health().cluster_connections)
     }
 
+    /// The ids of every client on every live instance (this instance's first).
+    pub async fn client_ids(&self) -> Result<Vec<ClientId>, DirectoryError> {
+        #[cfg(feature = "redis")]
+        if let Some(d) = self.store() {
+            let mut ids = self.server.client_ids();
+            ids.extend(d.client_ids_except(self.server.instance_id()).await?);
+            return Ok(ids);
+        }
+        Ok(self.server.cluster_client_ids())
+    }
+
     /// A client's record, wherever it is connected (`instance_id` is set for another
     /// instance's client; `metadata` then holds only `username`, and `last_activity` is
     /// its connection time).
@@ -382,6 +396,42 @@ impl Directory {
             return Ok(ids);
         }
         Ok(self.server.user_client_ids(user_id))
+    }
+
+    /// Every room with members anywhere, with its member count, sorted by name.
+    pub async fn rooms(&self) -> Result<Vec<(String, usize)>, DirectoryError> {
+        #[cfg(feature = "redis")]
+        if let Some(d) = self.store() {
+            return d.rooms().await;
+        }
+        Ok(self.server.rooms().list())
+    }
+
+    /// The other live instances with their connections (the admin page's overview).
+    pub(crate) async fn remote_instances(&self) -> Result<Vec<(String, usize)>, DirectoryError> {
+        #[cfg(feature = "redis")]
+        if let Some(d) = self.store() {
+            return d.instance_counts_except(self.server.instance_id()).await;
+        }
+        Ok(self.server.hub().cluster().instance_counts())
+    }
+
+    /// Up to `limit` clients of the other instances (the admin page's list).
+    pub(crate) async fn remote_clients(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<ClientInfo>, DirectoryError> {
+        #[cfg(feature = "redis")]
+        if let Some(d) = self.store() {
+            return d.clients(self.server.instance_id(), limit).await;
+        }
+        let view = self.server.hub().view();
+        Ok(view
+            .client_ids()
+            .into_iter()
+            .filter_map(|id| view.client(id))
+            .take(limit)
+            .collect())
     }
 
     /// The members of `room` on every live instance (this instance's first); empty when

@@ -204,7 +204,9 @@ pub struct Health {
     pub bus_messages_in: u64,
     /// Live instances this one knows of, itself included.
     pub cluster_instances: usize,
-    /// Sockets open on every instance, as this one sees them.
+    /// Sockets open on every instance, as this one sees them (with the cluster directory
+    /// in Redis: the other instances' as of their last heartbeat; ask
+    /// [`Directory::connection_count`](crate::Directory::connection_count) for now).
     pub cluster_connections: usize,
     /// Upgrade requests refused with 401 (missing or invalid token).
     pub auth_rejected: u64,

@@ -46,6 +46,9 @@ pub(crate) struct Hub {
     metrics: Arc<Metrics>,
     rules: RoomRules,
     history: Option<History>,
+    /// `room/userJoined` / `room/userLeft` waiting for the cluster directory's answer
+    /// (whether another connection of the user is in the room on another instance).
+    user_presence: crate::presence::Pending,
 }
 
 impl Hub {
@@ -58,7 +61,14 @@ impl Hub {
             metrics,
             rules,
             history: None,
+            user_presence: crate::presence::Pending::default(),
         }
+    }
+
+    /// The user presence decisions waiting for the cluster directory (taken once, by
+    /// the task that answers them: [`crate::presence::decide`]).
+    pub(crate) fn pending_user_presence(&self) -> &crate::presence::Pending {
+        &self.user_presence
     }
 
     /// Turns room history on.
@@ -330,11 +340,30 @@ impl Hub {
         if !self.rules.user_presence_events || crate::presence::user_has_another(self, room, c) {
             return;
         }
-        let user = crate::presence::user_of(c);
-        if let Some(f) =
-            protocol::user_presence_frame(action, room, &user, c.metadata_str("username"))
-        {
-            self.send_unrecorded(&Target::room(room).except(c.id), &f);
+        if !self.cluster.replicates() {
+            // The other instances' members are in Redis: decided once it answers.
+            return self.user_presence.defer(c, room, action);
+        }
+        self.announce_user(
+            c.id,
+            &crate::presence::user_of(c),
+            c.metadata_str("username"),
+            room,
+            action,
+        );
+    }
+
+    /// Sends `room/userJoined` or `room/userLeft` for `user` to the room's other members.
+    pub(crate) fn announce_user(
+        &self,
+        id: ClientId,
+        user: &str,
+        username: Option<String>,
+        room: &str,
+        action: &str,
+    ) {
+        if let Some(f) = protocol::user_presence_frame(action, room, user, username) {
+            self.send_unrecorded(&Target::room(room).except(id), &f);
         }
     }
 

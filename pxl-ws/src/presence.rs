@@ -122,3 +122,98 @@ pub(crate) fn user_has_another(hub: &Hub, room: &str, c: &ClientState) -> bool {
         .into_iter()
         .any(|id| id != c.id && view.user_of(id).as_deref() == Some(&*user))
 }
+
+/// Most user presence decisions waiting for the cluster directory at once; beyond it
+/// they are dropped (logged once per burst).
+const PENDING_MAX: usize = 4096;
+
+/// A `room/userJoined` or `room/userLeft` to decide once the cluster directory says
+/// whether another connection of the user is in the room on another instance.
+pub(crate) struct Deferred {
+    client_id: ClientId,
+    user: String,
+    username: Option<String>,
+    room: String,
+    action: &'static str,
+}
+
+/// The queue of [`Deferred`] decisions (with the cluster directory in Redis).
+pub(crate) struct Pending {
+    tx: tokio::sync::mpsc::Sender<Deferred>,
+    rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Deferred>>>,
+    dropped: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(PENDING_MAX);
+        Self {
+            tx,
+            rx: std::sync::Mutex::new(Some(rx)),
+            dropped: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl Pending {
+    pub(crate) fn defer(&self, c: &ClientState, room: &str, action: &str) {
+        let action = if action == "userJoined" {
+            "userJoined"
+        } else {
+            "userLeft"
+        };
+        let d = Deferred {
+            client_id: c.id,
+            user: user_of(c),
+            username: c.metadata_str("username"),
+            room: room.to_owned(),
+            action,
+        };
+        use std::sync::atomic::Ordering;
+        if self.tx.try_send(d).is_err() {
+            if !self.dropped.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    room,
+                    "user presence: too many decisions waiting for redis; dropping"
+                );
+            }
+        } else {
+            self.dropped.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// The receiving end, once.
+    pub(crate) fn take(&self) -> Option<tokio::sync::mpsc::Receiver<Deferred>> {
+        self.rx.lock().expect("presence lock").take()
+    }
+}
+
+/// Decides one deferred `room/userJoined` / `room/userLeft`: announced unless another
+/// connection of the user is in the room, here or (per the cluster directory) on
+/// another instance. A directory that cannot answer counts as none there (logged).
+pub(crate) async fn decide(hub: &Hub, d: Deferred) {
+    let mut other = false;
+    hub.rooms().for_each_member(&d.room, |m| {
+        if m.id != d.client_id && user_of(m) == d.user {
+            other = true;
+        }
+    });
+    #[cfg(feature = "redis")]
+    if !other && let Some(dir) = hub.cluster().directory() {
+        match dir.room_members(&d.room).await {
+            Ok(remote) => {
+                other = remote.iter().any(|(id, m)| {
+                    *id != d.client_id
+                        && m.instance != hub.instance_id()
+                        && m.user_id.as_deref().unwrap_or_default() == d.user
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, room = %d.room, "user presence: the cluster directory did not answer; deciding from this instance");
+            }
+        }
+    }
+    if !other {
+        hub.announce_user(d.client_id, &d.user, d.username, &d.room, d.action);
+    }
+}

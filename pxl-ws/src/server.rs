@@ -681,6 +681,25 @@ fn start(server: &Server) {
         }));
     }
 
+    // User presence decisions that wait for the cluster directory, in order.
+    if let Some(mut rx) = sh.hub.pending_user_presence().take() {
+        let weak = Arc::downgrade(&server.shared);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let d = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    d = rx.recv() => match d {
+                        Some(d) => d,
+                        None => break,
+                    },
+                };
+                let Some(sh) = weak.upgrade() else { break };
+                crate::presence::decide(&sh.hub, d).await;
+            }
+        });
+    }
+
     let mut stream = sh.hub.bus().subscribe();
     let s = server.clone();
     let stop2 = stop.clone();

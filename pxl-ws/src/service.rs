@@ -181,7 +181,8 @@ impl Server {
 
     /// A snapshot of a client's record, wherever it is connected (for a client of
     /// another instance, from this instance's cluster view: `instance_id` is set,
-    /// `metadata` holds only `username`, `last_activity` is its connection time).
+    /// `metadata` holds only `username`, `last_activity` is its connection time). With the cluster directory in Redis: this instance's only
+    /// (see [`Server::directory`]).
     pub fn get_client(&self, id: ClientId) -> Option<ClientInfo> {
         match self.hub().client(id) {
             Some(c) => Some(c.info()),
@@ -189,7 +190,8 @@ impl Server {
         }
     }
 
-    /// The connections of `user_id` on every instance.
+    /// The connections of `user_id` on every instance. With the cluster directory in Redis: this instance's only
+    /// (see [`Server::directory`]).
     pub fn user_client_ids(&self, user_id: &str) -> Vec<ClientId> {
         let mut ids = Vec::new();
         self.hub().for_user(user_id, |c| ids.push(c.id));
@@ -197,7 +199,8 @@ impl Server {
         ids
     }
 
-    /// The ids of every client in the cluster (this instance's and the others').
+    /// The ids of every client in the cluster (this instance's and the others'). With the cluster directory in Redis: this instance's only
+    /// (see [`Server::directory`]).
     pub fn cluster_client_ids(&self) -> Vec<ClientId> {
         let mut ids = self.client_ids();
         ids.extend(self.hub().view().client_ids());
@@ -383,7 +386,10 @@ impl Server {
 
     /// Closes a client's socket with `code` and `reason` after the frames already queued,
     /// wherever it is connected (another instance is asked with `disconnectClient`).
-    /// `false` if no instance is known to hold it (the request is published anyway).
+    /// `false` if no instance is known to hold it (the request is published anyway;
+    /// with the cluster directory in Redis, which cannot be asked without waiting,
+    /// `true` whenever other instances may hold it: ask
+    /// [`directory().client(id)`](crate::Directory::client) first to know).
     ///
     /// The close frame is always valid: a `code` outside 1000–1003, 1007–1013 and
     /// 3000–4999 is sent as 1000, and a `reason` longer than 123 bytes is cut at the last
@@ -401,8 +407,13 @@ impl Server {
                 true
             }
             None => {
-                self.hub().cluster().disconnect_client(id, code, reason);
-                self.hub().view().contains(id)
+                let cluster = self.hub().cluster();
+                cluster.disconnect_client(id, code, reason);
+                if cluster.replicates() {
+                    self.hub().view().contains(id)
+                } else {
+                    self.hub().bus().has_peers()
+                }
             }
         }
     }
@@ -433,7 +444,7 @@ impl Server {
             slow_clients_dropped: Metrics::get(&m.slow_clients_dropped),
             bus_messages_in: Metrics::get(&m.bus_messages_in),
             cluster_instances: hub.view().instances().len() + 1,
-            cluster_connections: hub.client_count() + hub.view().client_count(),
+            cluster_connections: hub.client_count() + hub.cluster().remote_connections(),
             auth_rejected: Metrics::get(&m.auth_rejected),
             tokens_expired: Metrics::get(&m.tokens_expired),
             uptime_secs: sh.started_at.elapsed().as_secs(),

@@ -93,32 +93,40 @@ impl Probe {
 
     /// This instance's view: instances, cluster clients, and the members of `rooms`.
     #[action("view")]
-    async fn view(&self, server: Server, Data(rooms): Data<Vec<String>>) -> Value {
+    async fn view(
+        &self,
+        server: Server,
+        Data(rooms): Data<Vec<String>>,
+    ) -> Result<Value, ActionError> {
+        let dir = server.directory();
+        let internal = |e: pxl_ws::cluster::DirectoryError| ActionError::internal(e);
         let mut members = serde_json::Map::new();
         for r in rooms {
-            let mut ids: Vec<String> = server
-                .rooms()
-                .get(&r)
-                .unwrap_or_default()
+            let mut ids: Vec<String> = dir
+                .room_members(&r)
+                .await
+                .map_err(internal)?
                 .iter()
                 .map(|c| c.to_string())
                 .collect();
             ids.sort();
             members.insert(r, json!(ids));
         }
-        let mut clients: Vec<String> = server
-            .cluster_client_ids()
+        let mut clients: Vec<String> = dir
+            .client_ids()
+            .await
+            .map_err(internal)?
             .iter()
             .map(|c| c.to_string())
             .collect();
         clients.sort();
-        json!({
+        Ok(json!({
             "instance": server.instance_id(),
-            "instances": server.instances(),
+            "instances": dir.instances().await.map_err(internal)?,
             "clients": clients,
             "rooms": members,
             "health": server.health(),
-        })
+        }))
     }
 
     /// `disconnect_client` on whichever instance holds the client.

@@ -493,6 +493,25 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     .await
 }
 
+/// Polls the async `cond` until it holds, failing after [`WAIT`] with `what` (for
+/// conditions on `Server::directory`).
+pub async fn eventually_async(what: &str, mut cond: impl AsyncFnMut() -> bool) {
+    poll_until(what, WAIT, async || {
+        cond().await.then_some(()).ok_or_else(String::new)
+    })
+    .await
+}
+
+/// How many members `room` has on every instance, per `server`'s directory (0 when
+/// Redis cannot answer).
+pub async fn room_len(server: &Server, room: &str) -> usize {
+    server
+        .directory()
+        .room_members(room)
+        .await
+        .map_or(0, |m| m.len())
+}
+
 /// Polls `cond` every 10 ms until it holds, failing after [`WAIT`] with `what`.
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     poll_until(what, WAIT, async || {

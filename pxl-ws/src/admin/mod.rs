@@ -250,7 +250,7 @@ impl AdminController {
     }
 
     /// This instance, the cluster and the health snapshot.
-    #[action("overview", errors = ["UNAUTHENTICATED", "FORBIDDEN"])]
+    #[action("overview", errors = ["UNAUTHENTICATED", "FORBIDDEN", "INTERNAL_ERROR"])]
     async fn overview(&self, client: Client, server: Server) -> Result<Value, ActionError> {
         self.0.check(&client)?;
         let hub = server.hub();
@@ -260,7 +260,12 @@ impl AdminController {
             "self": true,
             "connections": hub.client_count(),
         })];
-        for (id, n) in hub.view().instance_counts() {
+        let others = server
+            .directory()
+            .remote_instances()
+            .await
+            .map_err(|e| ActionError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+        for (id, n) in others {
             instances.push(json!({ "id": id, "self": false, "connections": n }));
         }
         Ok(json!({
@@ -268,14 +273,14 @@ impl AdminController {
             "at": crate::util::time::now_ms(),
             "path": server.config().path,
             "instances": instances,
-            "rooms": server.rooms().len(),
+            "rooms": server.directory().rooms().await.map_or_else(|_| server.rooms().len(), |r| r.len()),
             "tailWatchers": self.0.tail.watchers(),
             "health": server.health(),
         }))
     }
 
     /// The connections on every instance.
-    #[action("clients", errors = ["UNAUTHENTICATED", "FORBIDDEN"])]
+    #[action("clients", errors = ["UNAUTHENTICATED", "FORBIDDEN", "INTERNAL_ERROR"])]
     async fn clients(&self, client: Client, server: Server) -> Result<Value, ActionError> {
         self.0.check(&client)?;
         let hub = server.hub();
@@ -311,23 +316,26 @@ impl AdminController {
                 })
             })
             .collect();
-        let view = hub.view();
-        for id in view.client_ids() {
-            if rows.len() >= MAX_ROWS {
-                break;
-            }
-            if let Some(info) = view.client(id) {
-                rows.push(json!({
-                    "clientId": info.id,
-                    "userId": info.user_id,
-                    "username": info.metadata.get("username"),
-                    "instanceId": info.instance_id,
-                    "connectedAt": info.connected_at,
-                    "rooms": info.rooms,
-                }));
-            }
+        let remote = server
+            .directory()
+            .remote_clients(MAX_ROWS.saturating_sub(rows.len()))
+            .await
+            .map_err(|e| ActionError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+        for info in remote {
+            rows.push(json!({
+                "clientId": info.id,
+                "userId": info.user_id,
+                "username": info.metadata.get("username"),
+                "instanceId": info.instance_id,
+                "connectedAt": info.connected_at,
+                "rooms": info.rooms,
+            }));
         }
-        let total = hub.client_count() + view.client_count();
+        let total = server
+            .directory()
+            .connection_count()
+            .await
+            .map_err(|e| ActionError::new(codes::INTERNAL_ERROR, e.to_string()))?;
         Ok(json!({
             "total": total,
             "truncated": total > rows.len(),
@@ -336,12 +344,16 @@ impl AdminController {
     }
 
     /// The rooms, with their members on every instance and on this one.
-    #[action("rooms", errors = ["UNAUTHENTICATED", "FORBIDDEN"])]
+    #[action("rooms", errors = ["UNAUTHENTICATED", "FORBIDDEN", "INTERNAL_ERROR"])]
     async fn rooms(&self, client: Client, server: Server) -> Result<Value, ActionError> {
         self.0.check(&client)?;
         let local: std::collections::HashMap<String, usize> =
             server.hub().rooms().summary().into_iter().collect();
-        let mut list = server.rooms().list();
+        let mut list = server
+            .directory()
+            .rooms()
+            .await
+            .map_err(|e| ActionError::new(codes::INTERNAL_ERROR, e.to_string()))?;
         let total = list.len();
         list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         list.truncate(MAX_ROWS);
@@ -398,7 +410,13 @@ impl AdminController {
             ));
         }
         let reason = req.reason.unwrap_or_else(|| DISCONNECT_REASON.to_owned());
-        let found = server.disconnect_client(id, code, &reason);
+        let known = server.hub().client(id).is_some()
+            || server
+                .directory()
+                .client(id)
+                .await
+                .is_ok_and(|c| c.is_some());
+        let found = server.disconnect_client(id, code, &reason) && known;
         tracing::info!(by = %client.id(), client = %id, code, found, "admin disconnect");
         Ok(json!({ "clientId": id, "disconnected": found, "code": code }))
     }

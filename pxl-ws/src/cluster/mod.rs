@@ -167,6 +167,36 @@ impl Cluster {
         self.directory.as_deref()
     }
 
+    /// Each other live instance with its connections: counted in the view when it
+    /// replicates, else as announced in the instance's last heartbeat.
+    pub(crate) fn instance_counts(&self) -> Vec<(String, usize)> {
+        if self.replicates() {
+            self.view.instance_counts()
+        } else {
+            self.view.announced_counts()
+        }
+    }
+
+    /// The other instances' connections (see [`instance_counts`](Self::instance_counts)).
+    pub(crate) fn remote_connections(&self) -> usize {
+        if self.replicates() {
+            self.view.client_count()
+        } else {
+            self.view.announced_counts().iter().map(|(_, n)| n).sum()
+        }
+    }
+
+    /// Whether this instance keeps a replica of the other instances' clients and rooms
+    /// (the view): only without a cluster directory in Redis. With one, the view holds
+    /// the live instances alone (from their heartbeats).
+    pub(crate) fn replicates(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if self.directory.is_some() {
+            return false;
+        }
+        true
+    }
+
     /// What a send's payload carries besides its target and frame: the current span's
     /// trace context (with a propagator) and the publish time (with feature `metrics`).
     fn stamp(&self) -> Stamp {
@@ -734,9 +764,9 @@ impl Cluster {
         );
     }
 
-    /// Publishes every local client with its rooms.
+    /// Publishes every local client with its rooms (for instances that replicate).
     fn snapshot(&self, node: &dyn LocalNode) {
-        if !self.bus.has_peers() {
+        if !self.bus.has_peers() || !self.replicates() {
             return;
         }
         node.snapshot(&mut |local| {
@@ -754,6 +784,8 @@ impl Cluster {
             d.restate();
         }
         self.heartbeat(self.liveness_ttl, node.client_count());
+        // Without a replica, the answer to a snapshot request is a heartbeat: this
+        // instance learns at once which others are live.
         self.publish(SNAPSHOT_REQUEST, SnapshotRequest { target: None });
         self.snapshot(node);
     }
@@ -775,8 +807,14 @@ impl Cluster {
 
     /// Marks `origin` alive. An instance we did not know (started while we were cut off,
     /// or purged too early) is asked for its snapshot, unless `ask_snapshot` is off.
-    fn alive(&self, origin: &str, ttl: Option<Duration>, ask_snapshot: bool) {
-        if self.view.touch(origin, ttl, self.liveness_ttl) && ask_snapshot {
+    fn alive(
+        &self,
+        origin: &str,
+        ttl: Option<Duration>,
+        announced: Option<usize>,
+        ask_snapshot: bool,
+    ) {
+        if self.view.touch(origin, ttl, self.liveness_ttl, announced) && ask_snapshot {
             self.publish(
                 SNAPSHOT_REQUEST,
                 SnapshotRequest {
@@ -898,6 +936,22 @@ impl Cluster {
         if event == SEND_MESSAGE || event == SEND_MESSAGE_TO_ALL {
             return self.receive_send(node, event, msg, |_| true);
         }
+        let replicates = self.replicates();
+        // Without a replica to keep, membership events and snapshots matter only to
+        // subscribers: none here, nothing to read.
+        if !replicates
+            && matches!(
+                event,
+                CLIENT_CONNECTED
+                    | CLIENT_DISCONNECTED
+                    | CLIENT_JOINED_ROOM
+                    | CLIENT_LEFT_ROOM
+                    | SNAPSHOT
+            )
+            && !self.events.wants(event)
+        {
+            return;
+        }
         let Some(FromInstance { origin }) = parse::<FromInstance<'_>>(msg) else {
             return;
         };
@@ -920,7 +974,7 @@ impl Cluster {
                     | INSTANCE_HEARTBEAT
             );
         if proves_liveness {
-            self.alive(origin, None, event != SNAPSHOT);
+            self.alive(origin, None, None, event != SNAPSHOT);
         }
         match event {
             INSTANCE_HEARTBEAT => {
@@ -932,16 +986,25 @@ impl Cluster {
                     tracing::info!(instance = %origin, clients = n, "instance left the cluster");
                     return;
                 }
-                self.alive(origin, Some(Duration::from_millis(hb.ttl_ms)), true);
+                self.alive(
+                    origin,
+                    Some(Duration::from_millis(hb.ttl_ms)),
+                    Some(hb.clients),
+                    true,
+                );
             }
             SNAPSHOT_REQUEST => {
                 if let Some(req) = parse::<SnapshotRequest>(msg)
                     && req.target.as_deref().is_none_or(|t| t == self.instance_id)
                 {
-                    self.snapshot(node);
+                    if self.replicates() {
+                        self.snapshot(node);
+                    } else {
+                        self.heartbeat(self.liveness_ttl, node.client_count());
+                    }
                 }
             }
-            SNAPSHOT => {
+            SNAPSHOT if replicates => {
                 if let Some(s) = parse::<Snapshot>(msg) {
                     view.replace(
                         origin,
@@ -949,22 +1012,22 @@ impl Cluster {
                     );
                 }
             }
-            CLIENT_CONNECTED => {
+            CLIENT_CONNECTED if replicates => {
                 if let Some(c) = parse::<ClientOut>(msg) {
                     view.upsert(origin, c.record());
                 }
             }
-            CLIENT_DISCONNECTED => {
+            CLIENT_DISCONNECTED if replicates => {
                 if let Some(c) = parse::<ClientRef>(msg) {
                     view.remove(c.client_id);
                 }
             }
-            CLIENT_JOINED_ROOM => {
+            CLIENT_JOINED_ROOM if replicates => {
                 if let Some(c) = parse::<RoomChange>(msg) {
                     view.join(origin, c.client_id, &c.room_name);
                 }
             }
-            CLIENT_LEFT_ROOM => {
+            CLIENT_LEFT_ROOM if replicates => {
                 if let Some(c) = parse::<RoomChange>(msg) {
                     view.leave(c.client_id, &c.room_name);
                 }

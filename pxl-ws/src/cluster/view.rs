@@ -31,6 +31,8 @@ pub(crate) struct ClientRecord {
 struct Instance {
     last_seen: Instant,
     ttl: Duration,
+    /// The connections it announced in its last heartbeat.
+    announced: usize,
 }
 
 #[derive(Default)]
@@ -58,13 +60,22 @@ impl RemoteView {
 
     /// Marks `origin` as alive now (with its announced `ttl`, if given). Returns `true`
     /// when the instance was not known (new, or purged earlier).
-    pub(crate) fn touch(&self, origin: &str, ttl: Option<Duration>, default_ttl: Duration) -> bool {
+    pub(crate) fn touch(
+        &self,
+        origin: &str,
+        ttl: Option<Duration>,
+        default_ttl: Duration,
+        announced: Option<usize>,
+    ) -> bool {
         let mut v = self.write();
         match v.instances.get_mut(origin) {
             Some(i) => {
                 i.last_seen = Instant::now();
                 if let Some(ttl) = ttl {
                     i.ttl = ttl;
+                }
+                if let Some(n) = announced {
+                    i.announced = n;
                 }
                 false
             }
@@ -74,11 +85,24 @@ impl RemoteView {
                     Instance {
                         last_seen: Instant::now(),
                         ttl: ttl.unwrap_or(default_ttl),
+                        announced: announced.unwrap_or(0),
                     },
                 );
                 true
             }
         }
+    }
+
+    /// Each live instance with the connections it announced in its last heartbeat.
+    pub(crate) fn announced_counts(&self) -> Vec<(String, usize)> {
+        let mut v: Vec<(String, usize)> = self
+            .read()
+            .instances
+            .iter()
+            .map(|(k, i)| (k.to_string(), i.announced))
+            .collect();
+        v.sort();
+        v
     }
 
     /// Adds or updates a client of `origin` (its rooms are kept).
@@ -362,8 +386,8 @@ mod tests {
     fn joins_snapshots_and_purges_keep_indexes_in_step() {
         let v = RemoteView::default();
         let ttl = Duration::from_secs(1);
-        assert!(v.touch("a", None, ttl));
-        assert!(!v.touch("a", None, ttl));
+        assert!(v.touch("a", None, ttl, None));
+        assert!(!v.touch("a", None, ttl, None));
         let (x, y) = (ClientId::random(), ClientId::random());
         v.upsert("a", rec(x, Some("u1"), &[]));
         v.join("a", x, "r1");

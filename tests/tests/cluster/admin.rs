@@ -69,7 +69,8 @@ async fn an_admin_on_one_instance_sees_and_acts_on_the_whole_cluster() {
         },
     )
     .await;
-    assert_eq!(overview["health"]["clusterConnections"], 3);
+    // The health snapshot's cluster count is as of each instance's last heartbeat.
+    assert_eq!(overview["health"]["clusterInstances"], 2);
 
     let c = admin.request("admin", "clients", json!(null)).await["response"].clone();
     assert_eq!(c["total"], 3);

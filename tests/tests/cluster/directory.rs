@@ -59,8 +59,17 @@ async fn follows_membership(url: &str, single: Option<&RedisServer>) {
         (m == vec![id]).then_some(()).ok_or(format!("{m:?}"))
     })
     .await;
-    assert_eq!(dir.user_clients("ann").await.unwrap(), vec![id]);
-    let info = dir.client(id).await.unwrap().expect("b's client");
+    // Each key's writes keep their order; keys on different shards are written side by
+    // side, so the record may land a moment after the room's entry.
+    let info = poll_until("a sees b's client's record", WITHIN, async || {
+        let users = dir.user_clients("ann").await.map_err(|e| e.to_string())?;
+        let info = dir.client(id).await.map_err(|e| e.to_string())?;
+        match info {
+            Some(info) if users == vec![id] => Ok(info),
+            other => Err(format!("{users:?} {other:?}")),
+        }
+    })
+    .await;
     assert_eq!(info.user_id.as_deref(), Some("ann"));
     assert_eq!(info.rooms, vec!["lobby".to_owned()]);
     assert_eq!(info.instance_id.as_deref(), Some(b_id.as_str()));
@@ -126,6 +135,41 @@ async fn follows_membership(url: &str, single: Option<&RedisServer>) {
             .ok_or(format!("{v:?}"))
     })
     .await;
+}
+
+#[tokio::test]
+async fn with_the_directory_in_redis_an_instance_keeps_no_copy_of_the_others_clients() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two(&redis.url(), "dirnocopy").await;
+    let mut on_b = Vec::new();
+    for i in 0..20 {
+        on_b.push(member(&b.url(), &format!("user{i}"), "lobby").await);
+    }
+    let mut want: Vec<ClientId> = on_b.iter().map(|(_, id)| *id).collect();
+    want.sort();
+    let dir = a.handle.directory();
+    poll_until(
+        "a's directory lists b's twenty clients",
+        WITHIN,
+        async || {
+            let mut m = dir.room_members("lobby").await.map_err(|e| e.to_string())?;
+            m.sort();
+            (m == want)
+                .then_some(())
+                .ok_or(format!("{} of 20", m.len()))
+        },
+    )
+    .await;
+    // The synchronous calls answer from this instance alone: nothing of b's clients is
+    // kept here (the membership events are not even read without a subscriber).
+    assert_eq!(a.handle.rooms().get("lobby"), None);
+    assert!(a.handle.cluster_client_ids().is_empty());
+    assert!(a.handle.user_client_ids("user0").is_empty());
+    assert_eq!(a.handle.get_client(want[0]), None);
+    // b answers its own, from its registry.
+    assert_eq!(b.handle.rooms().get("lobby").map(|m| m.len()), Some(20));
+    // Liveness still comes from the heartbeats.
+    assert_eq!(a.handle.instances().len(), 2);
 }
 
 #[tokio::test]

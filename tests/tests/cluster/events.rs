@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pxl_ws::ClientId;
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
-use pxl_ws_tests::{RedisServer, TestServer, eventually};
+use pxl_ws_tests::{RedisServer, TestServer, eventually_async};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,8 +18,12 @@ async fn disconnects_errors_jobs_and_custom_events_cross_instances() {
     let mut admin = s1.connect().await;
     let mut target = s2.connect().await;
     let target_id: ClientId = target.id.parse().unwrap();
-    eventually("instance 1 knows the client on instance 2", || {
-        s1.handle.get_client(target_id).is_some()
+    eventually_async("instance 1 knows the client on instance 2", async || {
+        s1.handle
+            .directory()
+            .client(target_id)
+            .await
+            .is_ok_and(|c| c.is_some())
     })
     .await;
 
@@ -96,12 +100,29 @@ async fn disconnects_errors_jobs_and_custom_events_cross_instances() {
     let (closed, _) = target.expect_close().await;
     assert_eq!(closed.code, Some(4001));
     assert_eq!(closed.reason, "kicked");
-    eventually("the disconnected client leaves both views", || {
-        s1.handle.get_client(target_id).is_none() && s2.handle.get_client(target_id).is_none()
-    })
+    eventually_async(
+        "the disconnected client leaves both directories",
+        async || {
+            for s in [&s1, &s2] {
+                if !s
+                    .handle
+                    .directory()
+                    .client(target_id)
+                    .await
+                    .is_ok_and(|c| c.is_none())
+                {
+                    return false;
+                }
+            }
+            true
+        },
+    )
     .await;
-    // Unknown clients: `false`.
-    assert!(!s1.handle.disconnect_client(ClientId::random(), 4001, "x"));
+    // An unknown client: no instance holds it (`disconnect_client` publishes the request
+    // all the same; with the directory in Redis it cannot tell synchronously).
+    let unknown = ClientId::random();
+    assert_eq!(s1.handle.directory().client(unknown).await.unwrap(), None);
+    s1.handle.disconnect_client(unknown, 4001, "x");
     drop((admin, w1, w2));
     s1.stop().await;
     s2.stop().await;

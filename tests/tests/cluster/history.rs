@@ -12,7 +12,9 @@ use pxl_ws::{Frame, Server, Target, WsConfig};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
 use pxl_ws_tests::history::{self, offsets};
 use pxl_ws_tests::record::Recorder;
-use pxl_ws_tests::{RedisCluster, RedisServer, TestClient, TestServer, WAIT, eventually};
+use pxl_ws_tests::{
+    RedisCluster, RedisServer, TestClient, TestServer, WAIT, eventually, eventually_async, room_len,
+};
 use serde_json::{Value, json};
 
 const TTL: Duration = Duration::from_secs(30);
@@ -41,10 +43,8 @@ async fn join_with(c: &mut TestClient, room: &str, extra: Value) -> Value {
 
 /// Waits until both instances see `n` members in `room` (so both subscriptions are live).
 async fn members(a: &TestServer, b: &TestServer, room: &str, n: usize) {
-    eventually("both instances see every member", || {
-        [a, b]
-            .iter()
-            .all(|s| s.handle.rooms().get(room).is_some_and(|m| m.len() == n))
+    eventually_async("both instances see every member", async || {
+        room_len(&a.handle, room).await == n && room_len(&b.handle, room).await == n
     })
     .await;
 }

@@ -7,23 +7,29 @@ use std::time::Duration;
 
 use pxl_ws::{ClientId, Frame};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
-use pxl_ws_tests::{RedisServer, TestClient, TestServer, WAIT, eventually, poll_until};
+use pxl_ws_tests::{
+    RedisServer, TestClient, TestServer, WAIT, eventually, eventually_async, poll_until, room_len,
+};
 use serde_json::json;
 
 /// Long enough that only a goodbye (never a lapsed liveness) can purge an instance
 /// within the test.
 const TTL: Duration = Duration::from_secs(60);
 
-/// Room name -> sorted members, as `server` sees them.
-fn rooms_seen(server: &TestServer, names: &[String]) -> BTreeMap<String, Vec<ClientId>> {
-    names
-        .iter()
-        .map(|r| {
-            let mut m = server.handle.rooms().get(r).unwrap_or_default();
-            m.sort();
-            (r.clone(), m)
-        })
-        .collect()
+/// Room name -> sorted members, as `server`'s directory sees them.
+async fn rooms_seen(server: &TestServer, names: &[String]) -> BTreeMap<String, Vec<ClientId>> {
+    let mut out = BTreeMap::new();
+    for r in names {
+        let mut m = server
+            .handle
+            .directory()
+            .room_members(r)
+            .await
+            .unwrap_or_default();
+        m.sort();
+        out.insert(r.clone(), m);
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,25 +66,29 @@ async fn membership_converges_including_an_instance_started_later() {
     for m in expected.values_mut() {
         m.sort();
     }
-    eventually("the two instances agree on every room", || {
-        rooms_seen(&s1, &names) == expected && rooms_seen(&s2, &names) == expected
+    eventually_async("the two instances agree on every room", async || {
+        rooms_seen(&s1, &names).await == expected && rooms_seen(&s2, &names).await == expected
     })
     .await;
 
-    // An instance started now learns everything from the others' snapshots.
+    // An instance started now sees everything in the directory.
     let s3 = TestServer::start(probe_builder(config)).await;
-    eventually("the late instance sees every room", || {
-        rooms_seen(&s3, &names) == expected
+    eventually_async("the late instance sees every room", async || {
+        rooms_seen(&s3, &names).await == expected
     })
     .await;
-    assert_eq!(s3.handle.instances().len(), 3);
-    let mut all = s3.handle.cluster_client_ids();
+    eventually("the late instance hears both others", || {
+        s3.handle.instances().len() == 3
+    })
+    .await;
+    let dir3 = s3.handle.directory();
+    let mut all = dir3.client_ids().await.unwrap();
     all.sort();
     let mut want: Vec<ClientId> = clients.iter().map(|c| c.id.parse().unwrap()).collect();
     want.sort();
     assert_eq!(all, want);
     // User lookups and client records span the cluster.
-    let mut user0 = s3.handle.user_client_ids("user0");
+    let mut user0 = dir3.user_clients("user0").await.unwrap();
     user0.sort();
     let mut want_user0: Vec<ClientId> = [0, 6, 12, 18, 24]
         .iter()
@@ -88,11 +98,15 @@ async fn membership_converges_including_an_instance_started_later() {
     want_user0.sort();
     assert_eq!(user0, want_user0);
     let c0: ClientId = clients[0].id.parse().unwrap();
-    let info = s3.handle.get_client(c0).expect("a remote client's record");
+    let info = dir3
+        .client(c0)
+        .await
+        .unwrap()
+        .expect("a remote client's record");
     assert_eq!(info.instance_id.as_deref(), Some(s1.handle.instance_id()));
     assert_eq!(info.user_id.as_deref(), Some("user0"));
     assert_eq!(s1.handle.get_client(c0).unwrap().instance_id, None);
-    let list = s3.handle.rooms().list();
+    let list = dir3.rooms().await.unwrap();
     assert_eq!(list.len(), 5);
     assert_eq!(
         list.iter().map(|(_, n)| n).sum::<usize>(),
@@ -114,15 +128,19 @@ async fn membership_converges_including_an_instance_started_later() {
         m.retain(|c| *c != gone_id);
         m.sort();
     }
-    eventually("changes reach every instance", || {
-        [&s1, &s2, &s3]
-            .iter()
-            .all(|s| rooms_seen(s, &names) == expected)
+    eventually_async("changes reach every instance", async || {
+        for s in [&s1, &s2, &s3] {
+            if rooms_seen(s, &names).await != expected {
+                return false;
+            }
+        }
+        true
     })
     .await;
     for s in [&s1, &s2, &s3] {
-        assert!(s.handle.get_client(gone_id).is_none());
-        assert_eq!(s.handle.health().cluster_connections, clients.len() + 1);
+        let dir = s.handle.directory();
+        assert!(dir.client(gone_id).await.unwrap().is_none());
+        assert_eq!(dir.connection_count().await.unwrap(), clients.len() + 1);
     }
 
     // A graceful stop is announced: the others forget the instance at once, a small
@@ -159,9 +177,8 @@ async fn apps_with_different_prefixes_on_one_redis_do_not_see_each_other() {
         c.join("lobby").await;
     }
     // App A is a cluster of two...
-    eventually("app A's instances see each other", || {
-        a1.handle.rooms().get("lobby").is_some_and(|m| m.len() == 2)
-            && a2.handle.instances().len() == 2
+    eventually_async("app A's instances see each other", async || {
+        room_len(&a1.handle, "lobby").await == 2 && a2.handle.instances().len() == 2
     })
     .await;
     // One subscriber, one publisher and one directory connection per instance.
@@ -174,7 +191,7 @@ async fn apps_with_different_prefixes_on_one_redis_do_not_see_each_other() {
         b1.handle.instances(),
         vec![b1.handle.instance_id().to_owned()]
     );
-    assert_eq!(b1.handle.rooms().get("lobby").unwrap().len(), 1);
+    assert_eq!(room_len(&b1.handle, "lobby").await, 1);
 
     // Sends stay inside their app.
     let frame = |seq: u64| Frame::new("t", "msg", &json!({ "seq": seq })).unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use pxl_ws::{Frame, Server, health::HealthStatus};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
 use pxl_ws_tests::record::Recorder;
-use pxl_ws_tests::{RedisServer, TestServer, WAIT, eventually};
+use pxl_ws_tests::{RedisServer, TestServer, WAIT, eventually, eventually_async, room_len};
 use serde_json::json;
 
 /// Seqs sent by the second instance start here.
@@ -50,10 +50,8 @@ async fn a_redis_outage_drops_and_counts_its_sends_keeps_local_delivery_and_resu
     let mut b = s2.connect().await;
     b.join("room").await;
     let (a_id, b_id) = (a.id.parse().unwrap(), b.id.parse().unwrap());
-    eventually("both instances see both members", || {
-        [&s1, &s2]
-            .iter()
-            .all(|s| s.handle.rooms().get("room").is_some_and(|m| m.len() == 2))
+    eventually_async("both instances see both members", async || {
+        room_len(&s1.handle, "room").await == 2 && room_len(&s2.handle, "room").await == 2
     })
     .await;
     assert_eq!(s1.handle.health().status, HealthStatus::Ok);
@@ -111,16 +109,11 @@ async fn a_redis_outage_drops_and_counts_its_sends_keeps_local_delivery_and_resu
             && s2.handle.health().status == HealthStatus::Ok
     })
     .await;
-    eventually("views resync after the outage", || {
-        s1.handle
-            .rooms()
-            .get("room")
-            .is_some_and(|m| m.len() == 3 && m.contains(&late_id) && m.contains(&b_id))
-            && s2
-                .handle
-                .rooms()
-                .get("room")
-                .is_some_and(|m| m.contains(&a_id))
+    eventually_async("the directories resync after the outage", async || {
+        let on1 = s1.handle.directory().room_members("room").await;
+        let on2 = s2.handle.directory().room_members("room").await;
+        on1.is_ok_and(|m| m.len() == 3 && m.contains(&late_id) && m.contains(&b_id))
+            && on2.is_ok_and(|m| m.contains(&a_id))
     })
     .await;
     let late = Recorder::start(late);
@@ -183,13 +176,12 @@ async fn an_instance_started_while_redis_is_down_serves_locally_and_joins_when_i
     let s2 = TestServer::start(probe_builder(config)).await;
     let mut b = s2.connect().await;
     b.join("room").await;
-    eventually(
+    eventually_async(
         "both instances see all three members once Redis is up",
-        || {
+        async || {
             s1.handle.health().status == HealthStatus::Ok
-                && [&s1, &s2]
-                    .iter()
-                    .all(|s| s.handle.rooms().get("room").is_some_and(|m| m.len() == 3))
+                && room_len(&s1.handle, "room").await == 3
+                && room_len(&s2.handle, "room").await == 3
         },
     )
     .await;
@@ -222,11 +214,19 @@ async fn state_lost_with_the_publishers_connection_is_resynced_once_it_reconnect
     let mut a = s1.connect().await;
     let id = a.id.parse().unwrap();
     // Each counts itself and the other.
-    eventually("the two instances see each other and the client", || {
-        s1.handle.health().cluster_instances == 2
-            && s2.handle.health().cluster_instances == 2
-            && s2.handle.cluster_client_ids().contains(&id)
-    })
+    eventually_async(
+        "the two instances see each other and the client",
+        async || {
+            s1.handle.health().cluster_instances == 2
+                && s2.handle.health().cluster_instances == 2
+                && s2
+                    .handle
+                    .directory()
+                    .client_ids()
+                    .await
+                    .is_ok_and(|ids| ids.contains(&id))
+        },
+    )
     .await;
     let killed = redis.command(&["CLIENT", "KILL", "TYPE", "normal"]);
     // Each instance's publisher and directory connections.
@@ -236,8 +236,12 @@ async fn state_lost_with_the_publishers_connection_is_resynced_once_it_reconnect
         "both publishers' and directories' connections killed"
     );
     a.join("room").await;
-    eventually("the join reaches the other instance", || {
-        s2.handle.rooms().get("room").is_some_and(|m| m == [id])
+    eventually_async("the join reaches the other instance", async || {
+        s2.handle
+            .directory()
+            .room_members("room")
+            .await
+            .is_ok_and(|m| m == [id])
     })
     .await;
     assert_eq!(

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use pxl_ws_tests::cluster::{Node, cluster_config, probe_builder};
-use pxl_ws_tests::{RedisCluster, RedisServer, TestClient, TestServer, poll_until};
+use pxl_ws_tests::{RedisCluster, RedisServer, TestClient, TestServer, poll_until, room_len};
 use serde_json::{Value, json};
 
 use crate::NODE_BIN;
@@ -50,7 +50,7 @@ async fn presence_spans(url: &str) {
     join_as(&mut bob_a, "u-bob").await;
     assert_eq!(alice.recv().await["action"], "userJoined");
     poll_until("b sees both", Duration::from_secs(5), async || {
-        let n = b.handle.rooms().get("lobby").map_or(0, |m| m.len());
+        let n = room_len(&b.handle, "lobby").await;
         if n == 2 { Ok(()) } else { Err(n.to_string()) }
     })
     .await;

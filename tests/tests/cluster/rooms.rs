@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pxl_ws::{ClientId, Target};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
-use pxl_ws_tests::{RedisServer, SlowLink, TestServer, eventually, poll_until};
+use pxl_ws_tests::{RedisServer, SlowLink, TestServer, eventually, eventually_async, poll_until};
 use serde_json::json;
 
 use super::{msg, next_seq};
@@ -65,8 +65,10 @@ async fn room_and_direct_sends_reach_only_the_instances_serving_them() {
     let mut idle = s3.connect().await;
     b.request("t", "setUser", json!("u")).await;
     let b_id: ClientId = b.id.parse().unwrap();
-    eventually("instance 1 knows where b and user u are", || {
-        s1.handle.get_client(b_id).is_some() && s1.handle.user_client_ids("u") == [b_id]
+    eventually_async("instance 1 knows where b and user u are", async || {
+        let dir = s1.handle.directory();
+        dir.client(b_id).await.is_ok_and(|c| c.is_some())
+            && dir.user_clients("u").await.is_ok_and(|ids| ids == [b_id])
     })
     .await;
 
@@ -205,8 +207,12 @@ async fn a_redis_restart_resubscribes_the_rooms_and_direct_channels() {
     b.join("r").await;
     b.request("t", "setUser", json!("u")).await;
     let b_id: ClientId = b.id.parse().unwrap();
-    eventually("instance 1 knows user u", || {
-        s1.handle.user_client_ids("u") == [b_id]
+    eventually_async("instance 1 knows user u", async || {
+        s1.handle
+            .directory()
+            .user_clients("u")
+            .await
+            .is_ok_and(|ids| ids == [b_id])
     })
     .await;
     s1.handle.send(&Target::room("r"), &msg(1));

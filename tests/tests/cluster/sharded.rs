@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use pxl_ws::{ClientId, Target};
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
-use pxl_ws_tests::{RedisCluster, TestClient, TestServer, eventually, poll_until};
+use pxl_ws_tests::{
+    RedisCluster, TestClient, TestServer, eventually, eventually_async, poll_until,
+};
 use serde_json::json;
 
 use super::{msg, next_seq};
@@ -107,8 +109,10 @@ async fn sharded_channels_follow_membership_and_reach_only_the_instances_serving
     let mut idle = s3.connect().await;
     b.request("t", "setUser", json!("u")).await;
     let b_id: ClientId = b.id.parse().unwrap();
-    eventually("instance 1 knows where b and user u are", || {
-        s1.handle.get_client(b_id).is_some() && s1.handle.user_client_ids("u") == [b_id]
+    eventually_async("instance 1 knows where b and user u are", async || {
+        let dir = s1.handle.directory();
+        dir.client(b_id).await.is_ok_and(|c| c.is_some())
+            && dir.user_clients("u").await.is_ok_and(|ids| ids == [b_id])
     })
     .await;
     // b's own channel and its user's, on the masters owning them.
@@ -452,16 +456,20 @@ async fn the_fixed_channels_keep_flowing_while_their_master_is_down() {
         s1.handle.send(&Target::all(), &msg(1000 + i));
     }
     assert_eq!(seqs(&mut b, 10).await, (1000..1010).collect::<Vec<_>>());
-    // Membership events and heartbeats travel the same way: a client connecting on one
-    // instance is seen by the others, and no instance takes another for gone.
+    // Heartbeats travel the same way: the count instance 3 announces in its next one
+    // reaches instance 1 (b on instance 2, c on instance 3), and no instance takes
+    // another for gone.
     let c = s3.connect().await;
-    eventually("instance 1 sees the new client of instance 3", || {
-        s1.handle
-            .cluster_client_ids()
-            .iter()
-            .any(|id| id.to_string() == c.id)
-    })
+    poll_until(
+        "instance 3's heartbeat announces its new client to instance 1",
+        Duration::from_secs(10),
+        async || {
+            let n = s1.handle.health().cluster_connections;
+            (n == 2).then_some(()).ok_or(n.to_string())
+        },
+    )
     .await;
+    drop(c);
     assert!(
         [&s1, &s2, &s3]
             .iter()
@@ -500,13 +508,20 @@ async fn a_slot_moved_to_another_master_takes_its_room_subscriptions_along() {
     s1.handle.send(&Target::room(room), &msg(1));
     assert_eq!(next_seq(&mut b).await, 1);
 
-    // Move the room's slot (it holds no keys) from one master to another, as
-    // `redis-cli --cluster reshard` does.
+    // Move the room's slot (with its keys: the room's entry in the cluster directory)
+    // from one master to another, as `redis-cli --cluster reshard` does.
     let slot = redis.masters[from].command(&["CLUSTER", "KEYSLOT", &channel])[0].clone();
     let id = |m: usize| redis.masters[m].command(&["CLUSTER", "MYID"])[0].clone();
     let (from_id, to_id) = (id(from), id(to));
     redis.masters[to].command(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
     redis.masters[from].command(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+    let keys = redis.masters[from].command(&["CLUSTER", "GETKEYSINSLOT", &slot, "1000"]);
+    if !keys.is_empty() {
+        let port = redis.masters[to].port().to_string();
+        let mut migrate = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+        migrate.extend(keys.iter().map(String::as_str));
+        redis.masters[from].command(&migrate);
+    }
     for m in [to, from, 3 - to - from] {
         redis.masters[m].command(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pxl_ws_tests::cluster::{cluster_config, probe_builder};
 use pxl_ws_tests::jwt::{claims, hs256};
-use pxl_ws_tests::{RedisServer, TestClient, TestServer, eventually};
+use pxl_ws_tests::{RedisServer, TestClient, TestServer, eventually_async, room_len};
 use serde_json::json;
 
 const SECRET: &str = "a cluster secret of at least thirty-two bytes";
@@ -48,10 +48,13 @@ async fn no_token_or_claim_crosses_the_bus() {
     bob.join("room").await;
     // A late instance gets everything through snapshots too.
     let s3 = TestServer::start(probe_builder(config)).await;
-    eventually("every instance sees both members", || {
-        [&s1, &s2, &s3]
-            .iter()
-            .all(|s| s.handle.rooms().get("room").is_some_and(|m| m.len() == 2))
+    eventually_async("every instance sees both members", async || {
+        for s in [&s1, &s2, &s3] {
+            if room_len(&s.handle, "room").await != 2 {
+                return false;
+            }
+        }
+        true
     })
     .await;
     s1.handle.publish_custom("sentinel", &json!("end")).unwrap();

@@ -30,6 +30,28 @@ struct Record {
     rooms: Vec<String>,
 }
 
+impl Record {
+    /// The record as a [`ClientInfo`] of a client of instance `at`: `metadata` holds only
+    /// `username`, `last_activity` is its connection time.
+    fn info(self, id: ClientId, at: &str) -> ClientInfo {
+        let mut metadata = serde_json::Map::new();
+        if let Some(name) = self.username {
+            metadata.insert("username".into(), name.into());
+        }
+        let mut rooms = self.rooms;
+        rooms.sort();
+        ClientInfo {
+            id,
+            user_id: self.user_id,
+            connected_at: self.connected_at,
+            last_activity: self.connected_at,
+            metadata,
+            rooms,
+            instance_id: Some(at.to_owned()),
+        }
+    }
+}
+
 /// Refreshes (or, with a TTL of 0, removes) an instance's liveness and count.
 /// KEYS: alive, counts. ARGV: id, ttl ms, connections.
 const ALIVE: &str = r#"
@@ -75,6 +97,9 @@ return gone
 
 /// How long a read reuses the live-instance set.
 const LIVE_CACHE: Duration = Duration::from_millis(500);
+/// The writer's first and longest wait before restating after a failure.
+const RETRY_MIN: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
 /// Commands sent in one go by the writer.
 const BATCH: usize = 256;
 
@@ -124,6 +149,16 @@ impl Keys {
     fn room(&self, room: &str) -> String {
         format!("{}:{{room:{room}}}:members", self.prefix)
     }
+    fn rooms(&self) -> String {
+        format!("{}:{{rooms}}:names", self.prefix)
+    }
+    /// `SADD` of `room` to the room index (idempotent, so a write sent twice counts once).
+    fn index(&self, room: &str) -> Command {
+        let key = self.rooms();
+        let mut cmd = redis::cmd("SADD");
+        cmd.arg(&key).arg(room);
+        Command { key, cmd }
+    }
 }
 
 fn hset(key: String, field: impl redis::ToRedisArgs, value: impl redis::ToRedisArgs) -> Command {
@@ -161,6 +196,8 @@ struct Inner {
     live: Mutex<Option<(Instant, Live)>>,
     /// Writes lost since the last restate (failed or dropped): restate once Redis answers.
     lost: AtomicU64,
+    /// The last heartbeat's TTL (ms) and count, which a restate writes again first.
+    alive: Mutex<(u64, usize)>,
 }
 
 impl RedisDirectory {
@@ -180,6 +217,7 @@ impl RedisDirectory {
                 conn: tokio::sync::Mutex::new(None),
                 live: Mutex::new(None),
                 lost: AtomicU64::new(0),
+                alive: Mutex::new((0, 0)),
             }),
         }
     }
@@ -281,25 +319,19 @@ impl RedisDirectory {
             hdel(k.room(room), &field)
         };
         let record = hset(k.instance(&self.inner.instance_id), &field, json(&rec));
-        self.send(Op::Write(vec![change, record]));
+        let mut cmds = vec![change, record];
+        if joined {
+            cmds.push(k.index(room));
+        }
+        self.send(Op::Write(cmds));
     }
 
     /// Refreshes this instance's liveness (a TTL of zero: it is leaving, and its
     /// entries go with it).
     pub(crate) fn heartbeat(&self, ttl: Duration, clients: usize) {
-        let k = &self.inner.keys;
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(ALIVE)
-            .arg(2)
-            .arg(k.alive())
-            .arg(k.counts())
-            .arg(&self.inner.instance_id)
-            .arg(ttl.as_millis() as u64)
-            .arg(clients);
-        self.send(Op::Write(vec![Command {
-            key: k.alive(),
-            cmd,
-        }]));
+        let ttl_ms = ttl.as_millis() as u64;
+        *self.inner.alive.lock().expect("directory lock") = (ttl_ms, clients);
+        self.send(Op::Write(vec![self.inner.alive_command(ttl_ms, clients)]));
         if ttl.is_zero() {
             self.local().clear();
             self.send(Op::Restate);
@@ -336,6 +368,29 @@ impl RedisDirectory {
         })
     }
 
+    /// The live instances other than `except` with the clients each holds now (its
+    /// hash, counted).
+    pub(crate) fn instance_counts_except<'a>(
+        &'a self,
+        except: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, usize)>, DirectoryError>> {
+        Box::pin(async move {
+            let live = self.inner.live().await?;
+            let mut conn = self.inner.connection().await?;
+            let mut out = Vec::new();
+            for id in live.keys().filter(|id| *id != except) {
+                let len: usize = redis::cmd("HLEN")
+                    .arg(self.inner.keys.instance(id))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.inner.failed(e))?;
+                out.push((id.clone(), len));
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+
     /// How many clients the live instances other than `except` hold now (each
     /// instance's hash, counted).
     pub(crate) fn client_count_except<'a>(
@@ -355,6 +410,28 @@ impl RedisDirectory {
                 n += len;
             }
             Ok(n)
+        })
+    }
+
+    /// The ids of the clients of the live instances other than `except`.
+    pub(crate) fn client_ids_except<'a>(
+        &'a self,
+        except: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ClientId>, DirectoryError>> {
+        Box::pin(async move {
+            let i = &self.inner;
+            let live = i.live().await?;
+            let mut conn = i.connection().await?;
+            let mut out = Vec::new();
+            for at in live.keys().filter(|id| *id != except) {
+                let ids: Vec<String> = redis::cmd("HKEYS")
+                    .arg(i.keys.instance(at))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| i.failed(e))?;
+                out.extend(ids.iter().filter_map(|id| id.parse::<ClientId>().ok()));
+            }
+            Ok(out)
         })
     }
 
@@ -386,21 +463,7 @@ impl RedisDirectory {
             let Some(rec) = rec.and_then(|r| serde_json::from_str::<Record>(&r).ok()) else {
                 return Ok(None);
             };
-            let mut metadata = serde_json::Map::new();
-            if let Some(name) = rec.username {
-                metadata.insert("username".into(), name.into());
-            }
-            let mut rooms = rec.rooms;
-            rooms.sort();
-            Ok(Some(ClientInfo {
-                id,
-                user_id: rec.user_id,
-                connected_at: rec.connected_at,
-                last_activity: rec.connected_at,
-                metadata,
-                rooms,
-                instance_id: Some(at),
-            }))
+            Ok(Some(rec.info(id, &at)))
         })
     }
 
@@ -418,6 +481,85 @@ impl RedisDirectory {
                 .filter(|(_, at)| live.contains_key(at))
                 .filter_map(|(id, at)| Some((id.parse().ok()?, at)))
                 .collect())
+        })
+    }
+
+    /// Every room with members, with its member count across the cluster (each room's
+    /// members hash, counted; a lapsed instance's members count until the sweep deletes
+    /// its entries), sorted by name. Rooms found empty leave the index.
+    pub(crate) fn rooms(&self) -> BoxFuture<'_, Result<Vec<(String, usize)>, DirectoryError>> {
+        Box::pin(async move {
+            let i = &self.inner;
+            let mut conn = i.connection().await?;
+            let names: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(i.keys.rooms())
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| i.failed(e))?;
+            let mut v = Vec::with_capacity(names.len());
+            let mut empty = Vec::new();
+            for name in names {
+                let n: usize = redis::cmd("HLEN")
+                    .arg(i.keys.room(&name))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| i.failed(e))?;
+                if n == 0 {
+                    empty.push(name);
+                } else {
+                    v.push((name, n));
+                }
+            }
+            if !empty.is_empty() {
+                // A join since the HLEN adds the name back (its SADD follows its HSET).
+                let _: () = redis::cmd("SREM")
+                    .arg(i.keys.rooms())
+                    .arg(&empty)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| i.failed(e))?;
+            }
+            v.sort();
+            Ok(v)
+        })
+    }
+
+    /// Up to about `limit` clients of the live instances other than `except` (for the
+    /// admin page: one `HSCAN` page per instance).
+    pub(crate) fn clients<'a>(
+        &'a self,
+        except: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<ClientInfo>, DirectoryError>> {
+        Box::pin(async move {
+            let i = &self.inner;
+            let live = i.live().await?;
+            let mut conn = i.connection().await?;
+            let mut out = Vec::new();
+            let mut ids: Vec<&String> = live.keys().filter(|id| *id != except).collect();
+            ids.sort();
+            for at in ids {
+                if out.len() >= limit {
+                    break;
+                }
+                let (_, page): (String, Vec<(String, String)>) = redis::cmd("HSCAN")
+                    .arg(i.keys.instance(at))
+                    .arg(0)
+                    .arg("COUNT")
+                    .arg(limit - out.len())
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| i.failed(e))?;
+                for (id, rec) in page {
+                    let (Ok(id), Ok(rec)) = (id.parse(), serde_json::from_str::<Record>(&rec))
+                    else {
+                        continue;
+                    };
+                    out.push(rec.info(id, at));
+                }
+            }
+            out.truncate(limit);
+            Ok(out)
         })
     }
 
@@ -440,6 +582,23 @@ impl RedisDirectory {
 }
 
 impl Inner {
+    /// The liveness script's call for this instance.
+    fn alive_command(&self, ttl_ms: u64, clients: usize) -> Command {
+        let k = &self.keys;
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(ALIVE)
+            .arg(2)
+            .arg(k.alive())
+            .arg(k.counts())
+            .arg(&self.instance_id)
+            .arg(ttl_ms)
+            .arg(clients);
+        Command {
+            key: k.alive(),
+            cmd,
+        }
+    }
+
     async fn connection(&self) -> Result<Conn, DirectoryError> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = &*slot {
@@ -549,9 +708,15 @@ impl Inner {
         Ok(entries.len())
     }
 
-    /// Deletes this instance's entries and writes its clients again.
+    /// Says again that this instance is live (a Redis restart forgot it), deletes its
+    /// entries and writes its clients again.
     async fn restate(&self) -> Result<(), DirectoryError> {
         let me = &self.instance_id;
+        let (ttl_ms, clients) = *self.alive.lock().expect("directory lock");
+        if ttl_ms > 0 {
+            self.write(vec![self.alive_command(ttl_ms, clients)])
+                .await?;
+        }
         self.purge(me).await?;
         let local: Vec<(ClientId, Record)> = self
             .local
@@ -575,6 +740,7 @@ impl Inner {
             });
             for room in &rec.rooms {
                 cmds.push(hset(self.keys.room(room), &field, &member));
+                cmds.push(self.keys.index(room));
             }
         }
         for chunk in chunks(cmds, BATCH * 4) {
@@ -660,12 +826,23 @@ async fn write_loop(inner: Weak<Inner>, mut rx: mpsc::Receiver<Op>) {
             }
             Ok(()) => {}
             Err(e) => {
-                // What was lost is restated with the next batch that finds Redis again.
+                // Every write is idempotent and the local map holds what they wrote: a
+                // restate, retried with backoff until Redis answers, puts back all that
+                // failed or was skipped.
                 ops.clear();
-                i.lost.fetch_add(1, Ordering::Relaxed);
                 if !logged {
                     logged = true;
                     tracing::warn!(error = %e, "cluster directory: writes failed; restating once redis answers");
+                }
+                drop(i);
+                let mut delay = RETRY_MIN;
+                loop {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(RETRY_MAX);
+                    let Some(i) = inner.upgrade() else { return };
+                    if i.restate().await.is_ok() {
+                        break;
+                    }
                 }
             }
         }
