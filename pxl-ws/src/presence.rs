@@ -31,8 +31,8 @@ pub(crate) fn user_of(c: &ClientState) -> String {
         .unwrap_or_else(|| c.id.to_string())
 }
 
-/// Every connection in `room`, on every instance, sorted by client id.
-pub(crate) fn members(hub: &Hub, room: &str) -> Vec<Member> {
+/// This instance's connections in `room`.
+fn local_members(hub: &Hub, room: &str) -> Vec<Member> {
     let mut out = Vec::new();
     hub.rooms().for_each_member(room, |c| {
         out.push(Member {
@@ -41,6 +41,12 @@ pub(crate) fn members(hub: &Hub, room: &str) -> Vec<Member> {
             username: c.metadata_str("username"),
         });
     });
+    out
+}
+
+/// Every connection in `room`, on every instance, sorted by client id.
+pub(crate) fn members(hub: &Hub, room: &str) -> Vec<Member> {
+    let mut out = local_members(hub, room);
     let view = hub.view();
     for id in view.members(room) {
         if let Some(info) = view.client(id) {
@@ -68,14 +74,7 @@ pub(crate) async fn members_now(hub: &Hub, room: &str) -> Vec<Member> {
     if let Some(d) = hub.cluster().directory() {
         match d.room_members(room).await {
             Ok(remote) => {
-                let mut out = Vec::new();
-                hub.rooms().for_each_member(room, |c| {
-                    out.push(Member {
-                        client_id: c.id,
-                        user_id: user_of(c),
-                        username: c.metadata_str("username"),
-                    });
-                });
+                let mut out = local_members(hub, room);
                 for (id, m) in remote {
                     if m.instance != hub.instance_id() {
                         out.push(Member {

@@ -24,6 +24,18 @@ async fn two(url: &str, prefix: &str) -> (TestServer, TestServer) {
     (a, b)
 }
 
+/// Waits until `a`'s directory lists `a` alone as live.
+async fn only_instance_left(a: &TestServer, what: &str) {
+    let dir = a.handle.directory();
+    poll_until(what, WITHIN, async || {
+        let v = dir.instances().await.map_err(|e| e.to_string())?;
+        (v == vec![a.handle.instance_id().to_owned()])
+            .then_some(())
+            .ok_or(format!("{v:?}"))
+    })
+    .await;
+}
+
 /// A client of `url` bound to user `user` and in `room`.
 async fn member(url: &str, user: &str, room: &str) -> (TestClient, ClientId) {
     let mut c = TestClient::connect(url).await;
@@ -128,13 +140,7 @@ async fn follows_membership(url: &str, single: Option<&RedisServer>) {
 
     // A graceful stop takes the instance out at once.
     b.handle.shutdown().await;
-    poll_until("b gone from the live instances", WITHIN, async || {
-        let v = dir.instances().await.map_err(|e| e.to_string())?;
-        (v == vec![a.handle.instance_id().to_owned()])
-            .then_some(())
-            .ok_or(format!("{v:?}"))
-    })
-    .await;
+    only_instance_left(&a, "b gone from the live instances").await;
 }
 
 #[tokio::test]
@@ -229,17 +235,7 @@ async fn a_killed_instance_drops_out_of_the_directory_and_its_entries_are_delete
         &my_id.to_string(),
     ]);
     assert_eq!(member, vec!["1"]);
-    poll_until(
-        "the killed node gone from the live instances",
-        WITHIN,
-        async || {
-            let v = dir.instances().await.map_err(|e| e.to_string())?;
-            (v == vec![a.handle.instance_id().to_owned()])
-                .then_some(())
-                .ok_or(format!("{v:?}"))
-        },
-    )
-    .await;
+    only_instance_left(&a, "the killed node gone from the live instances").await;
 }
 
 #[tokio::test]

@@ -241,14 +241,6 @@ impl RedisDirectory {
         self.inner.local.lock().expect("directory lock")
     }
 
-    fn member(&self, r: &Record) -> String {
-        json(&Member {
-            instance: self.inner.instance_id.clone(),
-            user_id: r.user_id.clone(),
-            username: r.username.clone(),
-        })
-    }
-
     /// A local client connected, or its user id or username changed.
     pub(crate) fn upsert(&self, c: &ClientState) {
         let rec = Record {
@@ -258,24 +250,13 @@ impl RedisDirectory {
             rooms: c.room_names(),
         };
         let old = self.local().insert(c.id, rec.clone());
-        let k = &self.inner.keys;
-        let me = &self.inner.instance_id;
-        let mut cmds = vec![
-            hset(k.instance(me), c.id.to_string(), json(&rec)),
-            hset(k.bucket(c.id), c.id.to_string(), me),
-        ];
+        let mut cmds = Vec::new();
         if let Some(old_user) = old.as_ref().and_then(|o| o.user_id.as_deref())
             && rec.user_id.as_deref() != Some(old_user)
         {
-            cmds.push(hdel(k.user(old_user), c.id.to_string()));
+            cmds.push(hdel(self.inner.keys.user(old_user), c.id.to_string()));
         }
-        if let Some(user) = &rec.user_id {
-            cmds.push(hset(k.user(user), c.id.to_string(), me));
-        }
-        let member = self.member(&rec);
-        for room in &rec.rooms {
-            cmds.push(hset(k.room(room), c.id.to_string(), &member));
-        }
+        self.inner.register(c.id, &rec, &mut cmds);
         self.send(Op::Write(cmds));
     }
 
@@ -314,7 +295,7 @@ impl RedisDirectory {
         let k = &self.inner.keys;
         let field = id.to_string();
         let change = if joined {
-            hset(k.room(room), &field, self.member(&rec))
+            hset(k.room(room), &field, self.inner.member(&rec))
         } else {
             hdel(k.room(room), &field)
         };
@@ -398,18 +379,8 @@ impl RedisDirectory {
         except: &'a str,
     ) -> BoxFuture<'a, Result<usize, DirectoryError>> {
         Box::pin(async move {
-            let live = self.inner.live().await?;
-            let mut conn = self.inner.connection().await?;
-            let mut n = 0;
-            for id in live.keys().filter(|id| *id != except) {
-                let len: usize = redis::cmd("HLEN")
-                    .arg(self.inner.keys.instance(id))
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| self.inner.failed(e))?;
-                n += len;
-            }
-            Ok(n)
+            let counts = self.instance_counts_except(except).await?;
+            Ok(counts.iter().map(|(_, n)| n).sum())
         })
     }
 
@@ -582,6 +553,31 @@ impl RedisDirectory {
 }
 
 impl Inner {
+    /// How a room's members hash holds this instance's client `r`.
+    fn member(&self, r: &Record) -> String {
+        json(&Member {
+            instance: self.instance_id.clone(),
+            user_id: r.user_id.clone(),
+            username: r.username.clone(),
+        })
+    }
+
+    /// The writes that put this instance's client `id` in every index: its record, where
+    /// it is, its user's connections, its rooms' members and the room index.
+    fn register(&self, id: ClientId, rec: &Record, cmds: &mut Vec<Command>) {
+        let (k, me, field) = (&self.keys, &self.instance_id, id.to_string());
+        cmds.push(hset(k.instance(me), &field, json(rec)));
+        cmds.push(hset(k.bucket(id), &field, me));
+        if let Some(user) = &rec.user_id {
+            cmds.push(hset(k.user(user), &field, me));
+        }
+        let member = self.member(rec);
+        for room in &rec.rooms {
+            cmds.push(hset(k.room(room), &field, &member));
+            cmds.push(k.index(room));
+        }
+    }
+
     /// The liveness script's call for this instance.
     fn alive_command(&self, ttl_ms: u64, clients: usize) -> Command {
         let k = &self.keys;
@@ -727,21 +723,7 @@ impl Inner {
             .collect();
         let mut cmds = Vec::new();
         for (id, rec) in local {
-            let field = id.to_string();
-            cmds.push(hset(self.keys.instance(me), &field, json(&rec)));
-            cmds.push(hset(self.keys.bucket(id), &field, me));
-            if let Some(user) = &rec.user_id {
-                cmds.push(hset(self.keys.user(user), &field, me));
-            }
-            let member = json(&Member {
-                instance: me.clone(),
-                user_id: rec.user_id.clone(),
-                username: rec.username.clone(),
-            });
-            for room in &rec.rooms {
-                cmds.push(hset(self.keys.room(room), &field, &member));
-                cmds.push(self.keys.index(room));
-            }
+            self.register(id, &rec, &mut cmds);
         }
         for chunk in chunks(cmds, BATCH * 4) {
             self.write(chunk).await?;
