@@ -100,6 +100,15 @@ pub trait Bus: Send + Sync + 'static {
     /// Current state.
     fn status(&self) -> BusStatus;
 
+    /// Tells the bus this instance does not need `channel`, one of the fixed
+    /// `<prefix>:<event>` channels (the server calls it, before
+    /// [`subscribe`](Self::subscribe), for the membership events when it keeps no copy
+    /// of the other instances' clients and no subscriber wants them). A bus that
+    /// carries every channel to every subscriber ignores it (the default).
+    fn skip(&self, channel: &str) {
+        let _ = channel;
+    }
+
     /// Adds `channel` to this instance's subscription, besides the fixed
     /// `<prefix>:<event>` channels (a room's channel while the instance has members of
     /// it; its own direct channel). Never waits; calls for one channel take effect in

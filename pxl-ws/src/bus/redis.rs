@@ -71,6 +71,8 @@ struct Inner {
     target: RedisTarget,
     prefix: String,
     channels: Vec<String>,
+    /// Fixed channels this instance does not need ([`Bus::skip`]).
+    skipped: Mutex<HashSet<String>>,
     /// A subscription silent this long is taken as dead (the server's own heartbeats
     /// come back every third of it).
     idle_limit: Duration,
@@ -144,6 +146,7 @@ impl RedisBus {
                 target,
                 prefix: config.prefix.clone(),
                 channels: crate::events::channels(&config.prefix),
+                skipped: Mutex::new(HashSet::new()),
                 idle_limit: config.liveness_ttl,
                 tx,
                 rx: Mutex::new(Some(rx)),
@@ -184,6 +187,16 @@ impl Inner {
     fn resync_marker(&self) -> BusMessage {
         let _ = self.resync.notified().now_or_never();
         BusMessage::resync()
+    }
+
+    /// The fixed channels to subscribe: all but the skipped ones.
+    fn fixed(&self) -> Vec<String> {
+        let skipped = self.skipped.lock().expect("skipped channels lock");
+        self.channels
+            .iter()
+            .filter(|c| !skipped.contains(*c))
+            .cloned()
+            .collect()
     }
 
     fn dynamic(&self) -> std::sync::MutexGuard<'_, Dynamic> {
@@ -250,6 +263,14 @@ impl Bus for RedisBus {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
+    }
+
+    fn skip(&self, channel: &str) {
+        self.inner
+            .skipped
+            .lock()
+            .expect("skipped channels lock")
+            .insert(channel.to_owned());
     }
 
     fn watch(&self, channel: &str) {
@@ -540,7 +561,7 @@ async fn connect_subscriber(inner: &Inner) -> redis::RedisResult<redis::aio::Pub
         .map_err(|_| {
             redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
         })??;
-    tokio::time::timeout(RESPONSE_TIMEOUT, ps.subscribe(&inner.channels))
+    tokio::time::timeout(RESPONSE_TIMEOUT, ps.subscribe(inner.fixed()))
         .await
         .map_err(|_| {
             redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))

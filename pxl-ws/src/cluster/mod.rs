@@ -157,6 +157,21 @@ impl Cluster {
         mut self,
         directory: Option<Arc<directory::redis::RedisDirectory>>,
     ) -> Self {
+        if directory.is_some() {
+            // No copy of the others' clients to keep: their membership events matter only
+            // to subscribers, and nobody sends snapshots.
+            for event in [
+                CLIENT_CONNECTED,
+                CLIENT_DISCONNECTED,
+                CLIENT_JOINED_ROOM,
+                CLIENT_LEFT_ROOM,
+                SNAPSHOT,
+            ] {
+                if !self.events.wants(event) {
+                    self.bus.skip(&self.channel(event));
+                }
+            }
+        }
         self.directory = directory;
         self
     }

@@ -176,6 +176,18 @@ async fn with_the_directory_in_redis_an_instance_keeps_no_copy_of_the_others_cli
     assert_eq!(b.handle.rooms().get("lobby").map(|m| m.len()), Some(20));
     // Liveness still comes from the heartbeats.
     assert_eq!(a.handle.instances().len(), 2);
+    // Without a subscriber on them, no instance listens to the membership events at all
+    // (they are still published, for instances that have one).
+    for (channel, listeners) in [
+        ("dirnocopy:clientConnected", "0"),
+        ("dirnocopy:clientJoinedRoom", "0"),
+        ("dirnocopy:snapshot", "0"),
+        ("dirnocopy:instanceHeartbeat", "2"),
+        ("dirnocopy:sendMessageToAll", "2"),
+    ] {
+        let n = redis.command(&["PUBSUB", "NUMSUB", channel]);
+        assert_eq!(n, vec![channel.to_owned(), listeners.to_owned()]);
+    }
 }
 
 #[tokio::test]

@@ -297,12 +297,13 @@ async fn global_loop(shared: Arc<Shared>) -> Option<NodeAddr> {
             continue;
         };
         let mut rx = spawn_reader(r);
+        let fixed = inner.fixed();
         let mut cmd: Vec<&[u8]> = vec![b"SUBSCRIBE"];
-        cmd.extend(inner.channels.iter().map(|c| c.as_bytes()));
+        cmd.extend(fixed.iter().map(|c| c.as_bytes()));
         if w.send(&[cmd]).await.is_err() {
             continue;
         }
-        let mut left = inner.channels.len();
+        let mut left = fixed.len();
         let deadline = Instant::now() + RESPONSE_TIMEOUT;
         while left > 0 {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
