@@ -938,7 +938,7 @@ impl Cluster {
                     node,
                     SEND_MESSAGE,
                     msg,
-                    |to| matches!(to, To::Client { client_id } if client_id.to_string() == id),
+                    |to| matches!(to, To::Client { client_id } if id.parse() == Ok(*client_id)),
                 );
             }
             Some(channels::Route::Instance(id)) => {

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -194,7 +193,8 @@ struct Inner {
     started: AtomicBool,
     conn: tokio::sync::Mutex<Option<Conn>>,
     live: Mutex<Option<(Instant, Live)>>,
-    /// Writes lost since the last restate (failed or dropped): restate once Redis answers.
+    /// Operations dropped at the door (the queue was full): the writer restates before
+    /// its next batch. (A failed batch is restated by the writer itself, retrying.)
     lost: AtomicU64,
     /// The last heartbeat's TTL (ms) and count, which a restate writes again first.
     alive: Mutex<(u64, usize)>,
@@ -340,215 +340,166 @@ impl RedisDirectory {
     // ---- reads ---------------------------------------------------------------------
 
     /// The live instances with their connection counts (at their last heartbeat).
-    pub(crate) fn instances(&self) -> BoxFuture<'_, Result<Vec<(String, usize)>, DirectoryError>> {
-        Box::pin(async move {
-            let live = self.inner.live().await?;
-            let mut v: Vec<(String, usize)> = live.iter().map(|(k, n)| (k.clone(), *n)).collect();
-            v.sort();
-            Ok(v)
-        })
+    pub(crate) async fn instances(&self) -> Result<Vec<(String, usize)>, DirectoryError> {
+        let live = self.inner.live().await?;
+        let mut v: Vec<(String, usize)> = live.iter().map(|(k, n)| (k.clone(), *n)).collect();
+        v.sort();
+        Ok(v)
     }
 
     /// The live instances other than `except` with the clients each holds now (its
     /// hash, counted).
-    pub(crate) fn instance_counts_except<'a>(
-        &'a self,
-        except: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(String, usize)>, DirectoryError>> {
-        Box::pin(async move {
-            let live = self.inner.live().await?;
-            let mut conn = self.inner.connection().await?;
-            let mut out = Vec::new();
-            for id in live.keys().filter(|id| *id != except) {
-                let len: usize = redis::cmd("HLEN")
-                    .arg(self.inner.keys.instance(id))
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| self.inner.failed(e))?;
-                out.push((id.clone(), len));
-            }
-            out.sort();
-            Ok(out)
-        })
+    pub(crate) async fn instance_counts_except(
+        &self,
+        except: &str,
+    ) -> Result<Vec<(String, usize)>, DirectoryError> {
+        let live = self.inner.live().await?;
+        let mut out = Vec::new();
+        for id in live.keys().filter(|id| *id != except) {
+            let len: usize = self
+                .inner
+                .query(redis::cmd("HLEN").arg(self.inner.keys.instance(id)))
+                .await?;
+            out.push((id.clone(), len));
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// How many clients the live instances other than `except` hold now (each
     /// instance's hash, counted).
-    pub(crate) fn client_count_except<'a>(
-        &'a self,
-        except: &'a str,
-    ) -> BoxFuture<'a, Result<usize, DirectoryError>> {
-        Box::pin(async move {
-            let counts = self.instance_counts_except(except).await?;
-            Ok(counts.iter().map(|(_, n)| n).sum())
-        })
+    pub(crate) async fn client_count_except(&self, except: &str) -> Result<usize, DirectoryError> {
+        let counts = self.instance_counts_except(except).await?;
+        Ok(counts.iter().map(|(_, n)| n).sum())
     }
 
     /// The ids of the clients of the live instances other than `except`.
-    pub(crate) fn client_ids_except<'a>(
-        &'a self,
-        except: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<ClientId>, DirectoryError>> {
-        Box::pin(async move {
-            let i = &self.inner;
-            let live = i.live().await?;
-            let mut conn = i.connection().await?;
-            let mut out = Vec::new();
-            for at in live.keys().filter(|id| *id != except) {
-                let ids: Vec<String> = redis::cmd("HKEYS")
-                    .arg(i.keys.instance(at))
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| i.failed(e))?;
-                out.extend(ids.iter().filter_map(|id| id.parse::<ClientId>().ok()));
-            }
-            Ok(out)
-        })
+    pub(crate) async fn client_ids_except(
+        &self,
+        except: &str,
+    ) -> Result<Vec<ClientId>, DirectoryError> {
+        let i = &self.inner;
+        let live = i.live().await?;
+        let mut out = Vec::new();
+        for at in live.keys().filter(|id| *id != except) {
+            let ids: Vec<String> = i
+                .query(redis::cmd("HKEYS").arg(i.keys.instance(at)))
+                .await?;
+            out.extend(ids.iter().filter_map(|id| id.parse::<ClientId>().ok()));
+        }
+        Ok(out)
     }
 
     /// A client of a live instance.
-    pub(crate) fn client(
-        &self,
-        id: ClientId,
-    ) -> BoxFuture<'_, Result<Option<ClientInfo>, DirectoryError>> {
-        Box::pin(async move {
-            let i = &self.inner;
-            let mut conn = i.connection().await?;
-            let field = id.to_string();
-            let at: Option<String> = redis::cmd("HGET")
-                .arg(i.keys.bucket(id))
-                .arg(&field)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| i.failed(e))?;
-            let Some(at) = at else { return Ok(None) };
-            if !i.live().await?.contains_key(&at) {
-                return Ok(None);
-            }
-            let rec: Option<String> = redis::cmd("HGET")
-                .arg(i.keys.instance(&at))
-                .arg(&field)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| i.failed(e))?;
-            let Some(rec) = rec.and_then(|r| serde_json::from_str::<Record>(&r).ok()) else {
-                return Ok(None);
-            };
-            Ok(Some(rec.info(id, &at)))
-        })
+    pub(crate) async fn client(&self, id: ClientId) -> Result<Option<ClientInfo>, DirectoryError> {
+        let i = &self.inner;
+        let field = id.to_string();
+        let at: Option<String> = i
+            .query(redis::cmd("HGET").arg(i.keys.bucket(id)).arg(&field))
+            .await?;
+        let Some(at) = at else { return Ok(None) };
+        if !i.live().await?.contains_key(&at) {
+            return Ok(None);
+        }
+        let rec: Option<String> = i
+            .query(redis::cmd("HGET").arg(i.keys.instance(&at)).arg(&field))
+            .await?;
+        let Some(rec) = rec.and_then(|r| serde_json::from_str::<Record>(&r).ok()) else {
+            return Ok(None);
+        };
+        Ok(Some(rec.info(id, &at)))
     }
 
     /// The connections of `user` on live instances, with their instance.
-    pub(crate) fn user_clients<'a>(
-        &'a self,
-        user: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(ClientId, String)>, DirectoryError>> {
-        Box::pin(async move {
-            let i = &self.inner;
-            let all = i.hgetall(&i.keys.user(user)).await?;
-            let live = i.live().await?;
-            Ok(all
-                .into_iter()
-                .filter(|(_, at)| live.contains_key(at))
-                .filter_map(|(id, at)| Some((id.parse().ok()?, at)))
-                .collect())
-        })
+    pub(crate) async fn user_clients(
+        &self,
+        user: &str,
+    ) -> Result<Vec<(ClientId, String)>, DirectoryError> {
+        let i = &self.inner;
+        let all = i.hgetall(&i.keys.user(user)).await?;
+        let live = i.live().await?;
+        Ok(all
+            .into_iter()
+            .filter(|(_, at)| live.contains_key(at))
+            .filter_map(|(id, at)| Some((id.parse().ok()?, at)))
+            .collect())
     }
 
     /// Every room with members, with its member count across the cluster (each room's
     /// members hash, counted; a lapsed instance's members count until the sweep deletes
     /// its entries), sorted by name. Rooms found empty leave the index.
-    pub(crate) fn rooms(&self) -> BoxFuture<'_, Result<Vec<(String, usize)>, DirectoryError>> {
-        Box::pin(async move {
-            let i = &self.inner;
-            let mut conn = i.connection().await?;
-            let names: Vec<String> = redis::cmd("SMEMBERS")
-                .arg(i.keys.rooms())
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| i.failed(e))?;
-            let mut v = Vec::with_capacity(names.len());
-            let mut empty = Vec::new();
-            for name in names {
-                let n: usize = redis::cmd("HLEN")
-                    .arg(i.keys.room(&name))
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| i.failed(e))?;
-                if n == 0 {
-                    empty.push(name);
-                } else {
-                    v.push((name, n));
-                }
+    pub(crate) async fn rooms(&self) -> Result<Vec<(String, usize)>, DirectoryError> {
+        let i = &self.inner;
+        let names: Vec<String> = i.query(redis::cmd("SMEMBERS").arg(i.keys.rooms())).await?;
+        let mut v = Vec::with_capacity(names.len());
+        let mut empty = Vec::new();
+        for name in names {
+            let n: usize = i.query(redis::cmd("HLEN").arg(i.keys.room(&name))).await?;
+            if n == 0 {
+                empty.push(name);
+            } else {
+                v.push((name, n));
             }
-            if !empty.is_empty() {
-                // A join since the HLEN adds the name back (its SADD follows its HSET).
-                let _: () = redis::cmd("SREM")
-                    .arg(i.keys.rooms())
-                    .arg(&empty)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| i.failed(e))?;
-            }
-            v.sort();
-            Ok(v)
-        })
+        }
+        if !empty.is_empty() {
+            // A join since the HLEN adds the name back (its SADD follows its HSET).
+            let _: () = i
+                .query(redis::cmd("SREM").arg(i.keys.rooms()).arg(&empty))
+                .await?;
+        }
+        v.sort();
+        Ok(v)
     }
 
     /// Up to about `limit` clients of the live instances other than `except` (for the
     /// admin page: one `HSCAN` page per instance).
-    pub(crate) fn clients<'a>(
-        &'a self,
-        except: &'a str,
+    pub(crate) async fn clients(
+        &self,
+        except: &str,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<ClientInfo>, DirectoryError>> {
-        Box::pin(async move {
-            let i = &self.inner;
-            let live = i.live().await?;
-            let mut conn = i.connection().await?;
-            let mut out = Vec::new();
-            let mut ids: Vec<&String> = live.keys().filter(|id| *id != except).collect();
-            ids.sort();
-            for at in ids {
-                if out.len() >= limit {
-                    break;
-                }
-                let (_, page): (String, Vec<(String, String)>) = redis::cmd("HSCAN")
-                    .arg(i.keys.instance(at))
-                    .arg(0)
-                    .arg("COUNT")
-                    .arg(limit - out.len())
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| i.failed(e))?;
-                for (id, rec) in page {
-                    let (Ok(id), Ok(rec)) = (id.parse(), serde_json::from_str::<Record>(&rec))
-                    else {
-                        continue;
-                    };
-                    out.push(rec.info(id, at));
-                }
+    ) -> Result<Vec<ClientInfo>, DirectoryError> {
+        let i = &self.inner;
+        let live = i.live().await?;
+        let mut out = Vec::new();
+        let mut ids: Vec<&String> = live.keys().filter(|id| *id != except).collect();
+        ids.sort();
+        for at in ids {
+            if out.len() >= limit {
+                break;
             }
-            out.truncate(limit);
-            Ok(out)
-        })
+            let (_, page): (String, Vec<(String, String)>) = i
+                .query(
+                    redis::cmd("HSCAN")
+                        .arg(i.keys.instance(at))
+                        .arg(0)
+                        .arg("COUNT")
+                        .arg(limit - out.len()),
+                )
+                .await?;
+            for (id, rec) in page {
+                let (Ok(id), Ok(rec)) = (id.parse(), serde_json::from_str::<Record>(&rec)) else {
+                    continue;
+                };
+                out.push(rec.info(id, at));
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
     }
 
     /// The members of `room` on live instances.
-    pub(crate) fn room_members<'a>(
-        &'a self,
-        room: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(ClientId, Member)>, DirectoryError>> {
-        Box::pin(async move {
-            let i = &self.inner;
-            let all = i.hgetall(&i.keys.room(room)).await?;
-            let live = i.live().await?;
-            Ok(all
-                .into_iter()
-                .filter_map(|(id, m)| Some((id.parse().ok()?, serde_json::from_str(&m).ok()?)))
-                .filter(|(_, m): &(ClientId, Member)| live.contains_key(&m.instance))
-                .collect())
-        })
+    pub(crate) async fn room_members(
+        &self,
+        room: &str,
+    ) -> Result<Vec<(ClientId, Member)>, DirectoryError> {
+        let i = &self.inner;
+        let all = i.hgetall(&i.keys.room(room)).await?;
+        let live = i.live().await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(id, m)| Some((id.parse().ok()?, serde_json::from_str(&m).ok()?)))
+            .filter(|(_, m): &(ClientId, Member)| live.contains_key(&m.instance))
+            .collect())
     }
 }
 
@@ -613,13 +564,14 @@ impl Inner {
         e.into()
     }
 
-    async fn hgetall(&self, key: &str) -> Result<Vec<(String, String)>, DirectoryError> {
+    /// Runs one command on the directory's connection.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, DirectoryError> {
         let mut conn = self.connection().await?;
-        redis::cmd("HGETALL")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.failed(e))
+        cmd.query_async(&mut conn).await.map_err(|e| self.failed(e))
+    }
+
+    async fn hgetall(&self, key: &str) -> Result<Vec<(String, String)>, DirectoryError> {
+        self.query(redis::cmd("HGETALL").arg(key)).await
     }
 
     /// The live instances (reused for [`LIVE_CACHE`]).
@@ -629,15 +581,15 @@ impl Inner {
         {
             return Ok(live.clone());
         }
-        let mut conn = self.connection().await?;
-        let flat: Vec<String> = redis::cmd("EVAL")
-            .arg(LIVE)
-            .arg(2)
-            .arg(self.keys.alive())
-            .arg(self.keys.counts())
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.failed(e))?;
+        let flat: Vec<String> = self
+            .query(
+                redis::cmd("EVAL")
+                    .arg(LIVE)
+                    .arg(2)
+                    .arg(self.keys.alive())
+                    .arg(self.keys.counts()),
+            )
+            .await?;
         let live: HashMap<String, usize> = flat
             .chunks(2)
             .filter_map(|p| Some((p.first()?.clone(), p.get(1)?.parse().unwrap_or(0))))
@@ -732,15 +684,15 @@ impl Inner {
     }
 
     async fn sweep(&self) -> Result<(), DirectoryError> {
-        let mut conn = self.connection().await?;
-        let gone: Vec<String> = redis::cmd("EVAL")
-            .arg(CLAIM)
-            .arg(2)
-            .arg(self.keys.alive())
-            .arg(self.keys.counts())
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.failed(e))?;
+        let gone: Vec<String> = self
+            .query(
+                redis::cmd("EVAL")
+                    .arg(CLAIM)
+                    .arg(2)
+                    .arg(self.keys.alive())
+                    .arg(self.keys.counts()),
+            )
+            .await?;
         for instance in gone {
             if instance == self.instance_id {
                 // Our own heartbeat lapsed (a long stall): we are alive, say so again.
